@@ -1,0 +1,1 @@
+"""Everything that speaks Testpress: the signing rules, and the code built on them."""
