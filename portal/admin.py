@@ -1,0 +1,186 @@
+"""Staff pages: analytics, every attempt, exams, people, and Testpress traffic.
+
+Every route here is guarded once, by `require_staff`; a test walks the URL map to
+prove that no `admin.*` endpoint answers a student.
+"""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from portal.auth import normalise_email
+from portal.extensions import db
+from portal.forms import ActionForm, ExamForm, StudentForm
+from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
+from portal.passwords import hash_password
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def require_staff():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if not current_user.is_staff:
+        abort(403)
+
+
+@bp.route("/")
+def dashboard():
+    """Totals, per-exam analytics and what needs a staff member's attention."""
+    counts = dict(db.session.execute(sa.select(Attempt.status, sa.func.count()).group_by(Attempt.status)).all())
+    per_exam = db.session.execute(
+        sa.select(
+            Exam,
+            sa.func.count(Attempt.id).label("attempts"),
+            sa.func.count(Attempt.id).filter(Attempt.status == "completed").label("completed"),
+            sa.func.avg(Attempt.percentage).filter(Attempt.status == "completed").label("average"),
+            sa.func.max(Attempt.percentage).filter(Attempt.status == "completed").label("best"),
+        )
+        .outerjoin(Attempt)
+        .group_by(Exam.id)
+        .order_by(Exam.title)
+    ).all()
+    return render_template(
+        "admin/dashboard.html",
+        counts=counts,
+        total=sum(counts.values()),
+        students=db.session.scalar(sa.select(sa.func.count()).where(User.is_staff.is_(False))),
+        flagged=db.session.scalar(sa.select(sa.func.count()).where(Attempt.flagged)),
+        unverified=db.session.scalar(
+            sa.select(sa.func.count()).where(Attempt.score_source == "return")),
+        unmatched=db.session.scalar(sa.select(sa.func.count(UnmatchedReport.id))),
+        per_exam=per_exam,
+        last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),
+    )
+
+
+@bp.route("/attempts/")
+def attempts():
+    """Every attempt, newest first, filterable by exam, student, status and flag."""
+    query = sa.select(Attempt).options(joinedload(Attempt.student), joinedload(Attempt.exam))
+    exam_id = request.args.get("exam", type=int)
+    status = request.args.get("status", "")
+    email = request.args.get("student", "").strip()
+    flagged = request.args.get("flagged") == "1"
+    if exam_id:
+        query = query.where(Attempt.exam_id == exam_id)
+    if status:
+        query = query.where(Attempt.status == status)
+    if email:
+        query = query.join(Attempt.student).where(User.email.contains(normalise_email(email)))
+    if flagged:
+        query = query.where(Attempt.flagged)
+    page = db.paginate(query.order_by(Attempt.started_at.desc(), Attempt.id.desc()), per_page=50)
+    filters = {"exam": exam_id or "", "status": status, "student": email, "flagged": "1" if flagged else ""}
+    return render_template("admin/attempts.html", page=page, filters=filters,
+                           exams=db.session.scalars(sa.select(Exam).order_by(Exam.title)).all())
+
+
+@bp.route("/attempts/<int:attempt_id>")
+def attempt(attempt_id: int):
+    """One attempt with every report each source made of it. 404 if unknown."""
+    return render_template("admin/attempt.html", attempt=db.get_or_404(Attempt, attempt_id))
+
+
+@bp.route("/exams/")
+def exams():
+    """Every exam with its attempt count and a form to add one."""
+    rows = db.session.execute(
+        sa.select(Exam, sa.func.count(Attempt.id)).outerjoin(Attempt).group_by(Exam.id).order_by(Exam.title)
+    ).all()
+    return render_template("admin/exams.html", rows=rows, now=utcnow())
+
+
+@bp.route("/exams/new", methods=["GET", "POST"])
+@bp.route("/exams/<int:exam_id>/edit", methods=["GET", "POST"])
+def edit_exam(exam_id: int | None = None):
+    """Create or edit an exam. 404 for an unknown exam; the form again on bad values."""
+    exam = db.get_or_404(Exam, exam_id) if exam_id else None
+    form = ExamForm(obj=exam)
+    if form.validate_on_submit():
+        if form.testpress_id.data and db.session.scalar(
+            sa.select(Exam.id).where(Exam.testpress_id == form.testpress_id.data, Exam.id != exam_id)
+        ):
+            form.testpress_id.errors.append("Another exam already has this Testpress id.")
+        else:
+            exam = exam or Exam()
+            form.populate_obj(exam)
+            exam.description = exam.description or ""
+            db.session.add(exam)
+            db.session.commit()
+            flash(f"Saved “{exam.title}”.", "success")
+            return redirect(url_for("admin.exams"))
+    return render_template("admin/exam_form.html", form=form, exam=exam), 422 if form.errors else 200
+
+
+@bp.route("/people/")
+def people():
+    """Students and staff with their attempt counts, and a form to add a person."""
+    return render_people(StudentForm())
+
+
+@bp.route("/people/new", methods=["POST"])
+def add_person():
+    """Add a student or staff member; the list again with errors on bad values."""
+    form = StudentForm()
+    if form.validate_on_submit():
+        email = normalise_email(form.email.data)
+        if db.session.scalar(sa.select(User.id).where(User.email == email)):
+            form.email.errors.append("Someone with this email already exists.")
+        else:
+            db.session.add(User(email=email, name=form.name.data.strip(), is_staff=form.is_staff.data,
+                                password_hash=hash_password(form.password.data)))
+            db.session.commit()
+            flash(f"Added {email}.", "success")
+            return redirect(url_for("admin.people"))
+    return render_people(form), 422
+
+
+def render_people(form: StudentForm) -> str:
+    rows = db.session.execute(
+        sa.select(User, sa.func.count(Attempt.id)).outerjoin(Attempt).group_by(User.id)
+        .order_by(User.is_staff.desc(), User.name)
+    ).all()
+    return render_template("admin/people.html", rows=rows, form=form, action=ActionForm())
+
+
+@bp.route("/people/<int:user_id>/active", methods=["POST"])
+def toggle_active(user_id: int):
+    """Deactivate or reactivate an account. Staff cannot deactivate themselves."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    user = db.get_or_404(User, user_id)
+    if user.id == current_user.id:
+        flash("You cannot deactivate your own account.", "error")
+    else:
+        user.active = not user.active
+        db.session.commit()
+        flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
+    return redirect(url_for("admin.people"))
+
+
+@bp.route("/testpress/")
+def testpress():
+    """Recent webhook deliveries, unmatched reports and sync runs."""
+    deliveries = db.session.scalars(
+        sa.select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(100)).all()
+    unmatched = db.session.scalars(
+        sa.select(UnmatchedReport).order_by(UnmatchedReport.id.desc()).limit(100)).all()
+    runs = db.session.scalars(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(20)).all()
+    return render_template("admin/testpress.html", deliveries=deliveries, unmatched=unmatched, runs=runs)
+
+
+@bp.app_template_filter("ago")
+def ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((utcnow() - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

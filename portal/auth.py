@@ -1,0 +1,85 @@
+"""Logging in and out, and the home page that sends each person where they belong."""
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from portal.extensions import db, login_manager
+from portal.forms import LoginForm
+from portal.models import User
+from portal.passwords import check_password, hash_password, needs_rehash
+
+bp = Blueprint("auth", __name__)
+
+LOGIN_FAILED = "Incorrect email or password."
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def find_user(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def is_safe_next(target: str | None) -> bool:
+    """Accept only a path on this site: no scheme, no host, no backslash tricks."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return False
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+@bp.route("/")
+def home():
+    """Send students to their exams, staff to the dashboard, others to the login page."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if current_user.is_staff:
+        return redirect(url_for("admin.dashboard"))
+    return redirect(url_for("student.exams"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form; on POST check the credentials and log the person in.
+
+    An unknown email, a wrong password and a deactivated account all get the same
+    message and status, so the form tells nobody which emails have accounts.
+    """
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = find_user(form.email.data)
+        password_ok = check_password(user.password_hash if user else None, form.password.data)
+        if user and password_ok and user.is_active:
+            if needs_rehash(user.password_hash):
+                user.password_hash = hash_password(form.password.data)
+                db.session.commit()
+            login_user(user, remember=form.remember.data)
+            current_app.logger.info("login: user %s logged in", user.id)
+            target = request.args.get("next")
+            return redirect(target if is_safe_next(target) else url_for("auth.home"))
+        current_app.logger.info("login: failed attempt from %s", request.remote_addr)
+        flash(LOGIN_FAILED, "error")
+        return render_template("auth/login.html", form=form), 401
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Log out (POST only, with a CSRF token, so no link on another site can do it)."""
+    logout_user()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))

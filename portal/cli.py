@@ -1,0 +1,91 @@
+"""Command-line tools for operators: `flask --app portal <command>`."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+from flask_migrate import upgrade
+
+from portal.extensions import db
+from portal.models import Exam, User
+from portal.passwords import hash_password
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(add_exam_command)
+    app.cli.add_command(testpress_group)
+
+
+@click.command("init-db")
+def init_db_command():
+    """Create or upgrade the database schema by applying every migration."""
+    upgrade()
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="The person's name, as shown to them and to Testpress.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for (hidden) when not given.")
+@click.option("--staff", is_flag=True, help="Give access to the staff pages.")
+def create_user_command(email: str, name: str, password: str, staff: bool):
+    """Create a student (or, with --staff, a staff member) who can log in."""
+    user = create_user(email, name, password, staff=staff)
+    click.echo(f"Created {'staff member' if staff else 'student'} {user.email}.")
+
+
+def create_user(email: str, name: str, password: str, *, staff: bool = False) -> User:
+    """Validate and store a new person; raises click.UsageError on bad values."""
+    try:
+        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise click.BadParameter(str(error), param_hint="EMAIL") from None
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise click.BadParameter("must be 1 to 120 characters", param_hint="--name")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"must be at least {MIN_PASSWORD_LENGTH} characters",
+                                 param_hint="--password")
+    if db.session.scalar(sa.select(User.id).where(User.email == email)):
+        raise click.ClickException(f"a user with email {email} already exists")
+    user = User(email=email, name=name, password_hash=hash_password(password), is_staff=staff)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+@click.command("add-exam")
+@click.option("--title", required=True, help="The title students see.")
+@click.option("--url", "exam_url", required=True, help="The exam URL from Testpress's dashboard.")
+@click.option("--testpress-id", type=click.IntRange(min=1), help="Testpress's numeric exam id.")
+@click.option("--description", default="", help="A short description for students.")
+def add_exam_command(title: str, exam_url: str, testpress_id: int | None, description: str):
+    """Offer a Testpress exam to students (published at once)."""
+    exam = add_exam(title, exam_url, testpress_id, description)
+    click.echo(f"Added exam {exam.id}: {exam.title}")
+
+
+def add_exam(title: str, exam_url: str, testpress_id: int | None = None, description: str = "") -> Exam:
+    title = title.strip()
+    if not title or len(title) > 200:
+        raise click.BadParameter("must be 1 to 200 characters", param_hint="--title")
+    if not exam_url.lower().startswith(("https://", "http://")) or len(exam_url) > 500:
+        raise click.BadParameter("must be an http(s) URL copied from Testpress", param_hint="--url")
+    if testpress_id and db.session.scalar(sa.select(Exam.id).where(Exam.testpress_id == testpress_id)):
+        raise click.ClickException(f"an exam with Testpress id {testpress_id} already exists")
+    exam = Exam(title=title, exam_url=exam_url, testpress_id=testpress_id, description=description)
+    db.session.add(exam)
+    db.session.commit()
+    return exam
+
+
+@click.group("testpress")
+def testpress_group():
+    """Talk to Testpress's Admin API."""

@@ -1,0 +1,56 @@
+"""Default settings, and the check that production settings are complete.
+
+Every key can be overridden by `instance/config.py` or by an environment variable
+`PORTAL_<KEY>` (see `create_app`). CONTRACT.md lists what each Testpress key means.
+"""
+
+from datetime import timedelta
+
+
+class Defaults:
+    SECRET_KEY = None  # required outside testing and the demo: see require_secret_key
+    SQLALCHEMY_DATABASE_URI = None  # None means the SQLite file in the instance folder
+    DEMO = False
+
+    TESTPRESS_BASE_URL = ""
+    TESTPRESS_PUBLIC_KEY = ""
+    TESTPRESS_SECRET = ""
+    TESTPRESS_PRIVATE_KEY = ""  # empty means: the same as TESTPRESS_SECRET
+    TESTPRESS_API_USERNAME = ""
+    TESTPRESS_API_PASSWORD = ""
+    TESTPRESS_PERCENT_ENCODING = "quote"
+    TESTPRESS_WEBHOOK_ALGORITHMS = "sha512,sha256"
+    TESTPRESS_LAUNCH_TTL = 1800
+    TESTPRESS_TIMEOUT = 10  # seconds for every Admin API call
+
+    # Cookies: the browser return is a cross-site POST, so Lax (not Strict) keeps the
+    # student logged in on the same-origin GET that follows it.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_DURATION = timedelta(days=7)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    ATTEMPTS_PER_PAGE = 20
+
+
+class MissingSecretKey(RuntimeError):
+    """Raised at start-up when a production app has no SECRET_KEY."""
+
+
+def require_secret_key(config) -> None:
+    """Refuse to run a real deployment with a missing or throwaway session key."""
+    if config.get("TESTING") or config.get("DEMO"):
+        return
+    key = config.get("SECRET_KEY")
+    if not key or len(str(key)) < 16:
+        raise MissingSecretKey(
+            "SECRET_KEY is not set: export PORTAL_SECRET_KEY=<long random string> "
+            "(for example `python -c 'import secrets; print(secrets.token_hex(32))'`) "
+            "or set SECRET_KEY in instance/config.py."
+        )

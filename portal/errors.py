@@ -1,0 +1,66 @@
+"""Friendly error pages (JSON for JSON clients) and no stack trace for anyone."""
+
+from flask import Flask, current_app, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    401: ("Not logged in", "Please log in to see this page."),
+    403: ("Forbidden", "You do not have access to this page."),
+    404: ("Page not found", "There is nothing here. The link may be old or mistyped."),
+    405: ("Method not allowed", "This page cannot be used that way."),
+    413: ("Too large", "The request was larger than the portal accepts."),
+    429: ("Too many requests", "You are going a little fast. Please wait a moment and try again."),
+    500: ("Something went wrong", "The portal hit an unexpected error. It has been logged; please try again."),
+}
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
+
+
+def error_response(code: int, detail: str | None = None):
+    title, message = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
+    if wants_json():
+        return make_response(jsonify(error=title, detail=detail or message), code)
+    page = render_template("errors/error.html", code=code, title=title, message=detail or message)
+    return make_response(page, code)
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or best == "application/json"
+
+
+def handle_csrf_error(error: CSRFError):
+    current_app.logger.warning("csrf: %s %s refused: %s", request.method, request.path, error.description)
+    return error_response(400, "This form has expired or was not sent by the portal. "
+                               "Please go back, reload the page and try again.")
+
+
+def handle_http_error(error: HTTPException):
+    if error.code is None or error.code >= 500:
+        return handle_unexpected_error(error)
+    if error.code in (400, 405, 413, 429):
+        current_app.logger.info("http %s: %s %s", error.code, request.method, request.path)
+    response = error_response(error.code)
+    if error.code == 405 and getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    if error.code == 429 and error.response is not None and "Retry-After" in error.response.headers:
+        response.headers["Retry-After"] = error.response.headers["Retry-After"]
+    return response
+
+
+def handle_unexpected_error(error: Exception):
+    # Roll back whatever the failed request half-wrote before rendering anything.
+    db.session.rollback()
+    original = getattr(error, "original_exception", None) or error
+    if not isinstance(error, InternalServerError) or original is not error:
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path,
+                                     exc_info=original)
+    return error_response(500)

@@ -1,0 +1,226 @@
+"""The portal's tables: people, exams, attempts and what Testpress reported about them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every timestamp is stored in (SQLite keeps no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class User(UserMixin, db.Model):
+    """A student or, with `is_staff`, a member of the institute's staff."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_staff: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True)
+    # Testpress's own id for this person, learnt from a webhook or the Admin API.
+    testpress_user_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="student")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses to log in an inactive user
+        return self.active
+
+    def __repr__(self) -> str:
+        return f"<User {self.email}>"
+
+
+class Exam(db.Model):
+    """An exam hosted on Testpress, offered to students through the portal."""
+
+    __tablename__ = "exams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    exam_url: Mapped[str] = mapped_column(sa.String(500))  # pasted from Testpress's dashboard
+    testpress_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    published: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    attempts: Mapped[list[Attempt]] = relationship(back_populates="exam")
+
+    def is_upcoming(self, now: datetime) -> bool:
+        return self.opens_at is not None and now < self.opens_at
+
+    def is_closed(self, now: datetime) -> bool:
+        return self.closes_at is not None and now >= self.closes_at
+
+    def can_start(self, now: datetime) -> bool:
+        return self.published and not self.is_upcoming(now) and not self.is_closed(now)
+
+    def __repr__(self) -> str:
+        return f"<Exam {self.title!r}>"
+
+
+# An attempt's status only ever moves forward through this order (see portal.results).
+STATUSES = ("launched", "started", "cancelled", "pending", "completed")
+
+# The result fields Testpress reports, shared by attempts and their reports.
+RESULT_FIELDS = (
+    "total_count",
+    "correct_count",
+    "incorrect_count",
+    "unanswered_count",
+    "score",
+    "max_score",
+    "percentage",
+    "rank",
+    "max_rank",
+)
+
+
+class ResultColumns:
+    """The documented result fields, as columns (mixed into Attempt and AttemptReport)."""
+
+    total_count: Mapped[int | None]
+    correct_count: Mapped[int | None]
+    incorrect_count: Mapped[int | None]
+    unanswered_count: Mapped[int | None]
+    score: Mapped[float | None]
+    max_score: Mapped[float | None]
+    percentage: Mapped[float | None]
+    rank: Mapped[int | None]
+    max_rank: Mapped[int | None]
+
+
+class Attempt(ResultColumns, db.Model):
+    """One attempt at an exam: a launch from the portal, or one Testpress told us of.
+
+    The result fields hold the most trusted scores seen so far; `score_source` says
+    where they came from, and `reports` keeps every distinct report of every source.
+    """
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        sa.Index("ix_attempts_student_started", "student_id", "started_at"),
+        sa.Index("ix_attempts_exam_status", "exam_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id"))
+    # The portal's reference for a launch; None for an attempt taken outside the portal.
+    institute_attempt_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
+    launch_time: Mapped[int | None] = mapped_column(sa.BigInteger)  # epoch seconds signed
+    testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="launched")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    score_source: Mapped[str | None] = mapped_column(sa.String(16))
+    flagged: Mapped[bool] = mapped_column(default=False)  # a return disagreed with Testpress
+    flag_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    return_seen_at: Mapped[datetime | None]
+    webhook_seen_at: Mapped[datetime | None]
+    api_seen_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    student: Mapped[User] = relationship(back_populates="attempts")
+    exam: Mapped[Exam] = relationship(back_populates="attempts")
+    reports: Mapped[list[AttemptReport]] = relationship(
+        back_populates="attempt", order_by="AttemptReport.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def verified(self) -> bool:
+        """True when the scores come from a signed or authenticated source."""
+        return self.score_source in ("webhook", "api")
+
+    @property
+    def has_scores(self) -> bool:
+        return self.score is not None
+
+    @property
+    def reviewable(self) -> bool:
+        return self.testpress_attempt_id is not None
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.id} {self.status}>"
+
+
+class AttemptReport(ResultColumns, db.Model):
+    """One distinct report of an attempt by one source: the attempt's history."""
+
+    __tablename__ = "attempt_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("attempts.id"), index=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # return, webhook or api
+    status: Mapped[str] = mapped_column(sa.String(16))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="reports")
+
+
+class WebhookDelivery(db.Model):
+    """The log of every webhook POST received, verified or not (never its secrets)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    verified: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # recorded, unchanged, unmatched, rejected
+    reason: Mapped[str | None] = mapped_column(sa.String(300))
+    attempt_state: Mapped[str | None] = mapped_column(sa.String(16))
+    testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32))
+    attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id"))
+    remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
+
+    attempt: Mapped[Attempt | None] = relationship()
+
+
+class UnmatchedReport(db.Model):
+    """A verified report of an attempt whose student or exam the portal does not know."""
+
+    __tablename__ = "unmatched_reports"
+    __table_args__ = (sa.UniqueConstraint("source", "testpress_attempt_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(16))  # webhook or api
+    testpress_attempt_id: Mapped[str] = mapped_column(sa.String(32))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    testpress_user_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    testpress_exam_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    payload: Mapped[str] = mapped_column(sa.Text)  # the report as JSON, without its hash
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncRun(db.Model):
+    """One run of `flask testpress sync`: its window, its counts, how far it got."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(16), default="running")  # running, ok, failed
+    since: Mapped[datetime | None]
+    exam_filter: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # The latest attempt start time this run has stored: the next run resumes from here.
+    high_water: Mapped[datetime | None]
+    new: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    unchanged: Mapped[int] = mapped_column(default=0)
+    unmatched: Mapped[int] = mapped_column(default=0)
+    flagged: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.String(500))

@@ -1,0 +1,145 @@
+"""Recording what Testpress reports about an attempt, from any of its three sources.
+
+The browser return, the signed webhook and the Admin API all end here, in
+`record_report`, so that one attempt is one record however and in whatever order it is
+reported:
+
+- status only moves forward (a completed attempt never goes back to started);
+- scores come from the most trusted source seen (api >= webhook > return), and only
+  from a completed report: a "started" webhook's zeros are no result;
+- every distinct report is kept as history, and a replayed one changes nothing;
+- a return whose scores agree with none of the signed reports is flagged, because the
+  return's hmac does not cover its scores and a student could have edited them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from portal.models import RESULT_FIELDS, STATUSES, Attempt, AttemptReport, utcnow
+
+SOURCES = ("return", "webhook", "api")
+TRUST = {"return": 1, "webhook": 2, "api": 3}
+SIGNED_SOURCES = ("webhook", "api")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What one source said about one attempt, already parsed into plain values."""
+
+    source: str
+    status: str
+    testpress_attempt_id: str | None = None
+    total_count: int | None = None
+    correct_count: int | None = None
+    incorrect_count: int | None = None
+    unanswered_count: int | None = None
+    score: float | None = None
+    max_score: float | None = None
+    percentage: float | None = None
+    rank: int | None = None
+    max_rank: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}")
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+    @property
+    def carries_result(self) -> bool:
+        return self.status == "completed" and self.score is not None
+
+    def result(self) -> dict:
+        return {name: getattr(self, name) for name in RESULT_FIELDS}
+
+
+
+
+def record_report(attempt: Attempt, report: Report, now: datetime | None = None) -> bool:
+    """Fold `report` into `attempt`; answer whether anything about the attempt changed.
+
+    Idempotent: recording the same report twice changes nothing the second time. The
+    caller commits. It works on `attempt.reports` in memory, so a bulk caller can load
+    many attempts with their reports in two queries and record them all.
+    """
+    now = now or utcnow()
+    before = _snapshot(attempt)
+
+    if report.testpress_attempt_id and attempt.testpress_attempt_id is None:
+        attempt.testpress_attempt_id = report.testpress_attempt_id
+    if STATUSES.index(report.status) > STATUSES.index(attempt.status):
+        attempt.status = report.status
+    if report.started_at and attempt.institute_attempt_id is None:
+        # Only an attempt taken outside the portal dates from Testpress's clock; a
+        # launch keeps the time the student pressed Start.
+        attempt.started_at = report.started_at
+    if report.completed_at and attempt.completed_at is None:
+        attempt.completed_at = report.completed_at
+
+    seen_column = f"{report.source}_seen_at"
+    if getattr(attempt, seen_column) is None:
+        setattr(attempt, seen_column, now)
+
+    if report.carries_result and TRUST[report.source] >= TRUST.get(attempt.score_source, 0):
+        for name, value in report.result().items():
+            setattr(attempt, name, value)
+        attempt.score_source = report.source
+
+    _keep_history(attempt, report, now)
+    _flag_disagreement(attempt)
+    return _snapshot(attempt) != before
+
+
+def _keep_history(attempt: Attempt, report: Report, now: datetime) -> None:
+    previous = [r for r in attempt.reports if r.source == report.source]
+    if previous and _same_result(previous[-1], report) and previous[-1].status == report.status:
+        return
+    attempt.reports.append(
+        AttemptReport(source=report.source, status=report.status, received_at=now, **report.result())
+    )
+
+
+def _flag_disagreement(attempt: Attempt) -> None:
+    """Flag the attempt when a return's scores match none of Testpress's signed reports.
+
+    Matching any signed report (not just the latest) keeps a genuine return from being
+    flagged after Testpress re-evaluates the attempt.
+    """
+    returned = [r for r in attempt.reports if r.source == "return" and r.score is not None]
+    signed = [r for r in attempt.reports if r.source in SIGNED_SOURCES and r.score is not None]
+    suspicious = [r for r in returned if signed and not any(_same_result(r, s) for s in signed)]
+    attempt.flagged = bool(suspicious)
+    if suspicious:
+        claimed, trusted = suspicious[-1], signed[-1]
+        attempt.flag_reason = (
+            f"The browser return claimed score {claimed.score:g} "
+            f"({claimed.correct_count} correct), but Testpress reported "
+            f"{trusted.score:g} ({trusted.correct_count} correct)."
+        )
+    else:
+        attempt.flag_reason = None
+
+
+def _same_result(a, b) -> bool:
+    """Compare the result fields both sides carry (a webhook has no rank, for instance)."""
+    for name in RESULT_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            continue
+        if not math.isclose(float(x), float(y), abs_tol=0.005):
+            return False
+    return True
+
+
+def _snapshot(attempt: Attempt) -> tuple:
+    columns = (
+        "testpress_attempt_id", "status", "started_at", "completed_at", "score_source",
+        "flagged", "flag_reason", "return_seen_at", "webhook_seen_at", "api_seen_at",
+        *RESULT_FIELDS,
+    )
+    return tuple(getattr(attempt, c) for c in columns) + (len(attempt.reports),)
