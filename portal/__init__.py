@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
 from portal.extensions import csrf, db, login_manager, migrate
+from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -47,6 +48,8 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
     if not app.config["TESTPRESS_PRIVATE_KEY"]:
         app.config["TESTPRESS_PRIVATE_KEY"] = app.config["TESTPRESS_SECRET"]
+    # Parsed now, so that a misspelt encoding or algorithm stops the start, not a request.
+    app.extensions["testpress_settings"] = TestpressSettings.from_config(app.config)
     if not app.debug and not app.testing:
         app.logger.setLevel(logging.INFO)
 

@@ -48,8 +48,5 @@ class TestpressSettings:
 
 
 def testpress_settings() -> TestpressSettings:
-    """The current app's settings (parsed once per app; config is fixed after start-up)."""
-    settings = current_app.extensions.get("testpress_settings")
-    if settings is None:
-        settings = current_app.extensions["testpress_settings"] = TestpressSettings.from_config(current_app.config)
-    return settings
+    """The current app's settings, parsed and checked by `create_app`."""
+    return current_app.extensions["testpress_settings"]
