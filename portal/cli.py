@@ -6,6 +6,7 @@ import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
+from flask.cli import AppGroup, with_appcontext
 from flask_migrate import upgrade
 
 from portal.extensions import db
@@ -23,6 +24,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create or upgrade the database schema by applying every migration."""
     upgrade()
@@ -30,6 +32,7 @@ def init_db_command():
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("email")
 @click.option("--name", required=True, help="The person's name, as shown to them and to Testpress.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
@@ -62,6 +65,7 @@ def create_user(email: str, name: str, password: str, *, staff: bool = False) ->
 
 
 @click.command("add-exam")
+@with_appcontext
 @click.option("--title", required=True, help="The title students see.")
 @click.option("--url", "exam_url", required=True, help="The exam URL from Testpress's dashboard.")
 @click.option("--testpress-id", type=click.IntRange(min=1), help="Testpress's numeric exam id.")
@@ -86,6 +90,5 @@ def add_exam(title: str, exam_url: str, testpress_id: int | None = None, descrip
     return exam
 
 
-@click.group("testpress")
-def testpress_group():
-    """Talk to Testpress's Admin API."""
+# An AppGroup runs each of its commands inside the app context.
+testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API.")

@@ -1,0 +1,157 @@
+"""Staff pages: guarded as a whole, and each doing its job."""
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Exam, User
+from tests.factories import make_attempt, make_exam, make_staff, make_user
+
+
+def admin_urls(app):
+    """A concrete URL for every admin endpoint, with 1 for every integer argument."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("admin."):
+            url = rule.rule
+            for argument in rule.arguments:
+                url = url.replace(f"<int:{argument}>", "1")
+            yield rule, url
+
+
+def test_every_admin_endpoint_refuses_a_student(app, client, auth):
+    make_user("asha@example.com")
+    auth.login("asha@example.com")
+    urls = list(admin_urls(app))
+    assert len(urls) >= 8
+    for rule, url in urls:
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(url, method=method)
+            assert response.status_code == 403, (method, url)
+
+
+def test_every_admin_endpoint_sends_a_visitor_to_login(app, client):
+    for rule, url in admin_urls(app):
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(url, method=method)
+            assert response.status_code == 302, (method, url)
+            assert response.headers["Location"].startswith("/login"), (method, url)
+
+
+def test_every_admin_page_opens_for_staff(app, client, auth):
+    make_staff("boss@example.com")
+    make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
+    auth.login("boss@example.com")
+    for rule, url in admin_urls(app):
+        if "GET" in rule.methods:
+            assert client.get(url).status_code == 200, url
+
+
+@pytest.fixture
+def staff_client(client, auth):
+    make_staff("boss@example.com", name="Boss")
+    auth.login("boss@example.com")
+    return client
+
+
+def test_dashboard_shows_analytics(staff_client):
+    exam = make_exam("Chemistry Quiz")
+    student = make_user()
+    make_attempt(student, exam, status="completed", score=16, max_score=20, percentage=80.0, score_source="webhook")
+    make_attempt(student, exam, status="completed", score=8, max_score=20, percentage=40.0, score_source="return")
+    make_attempt(student, exam, status="launched")
+    page = staff_client.get("/admin/").get_data(as_text=True)
+    assert "Chemistry Quiz" in page
+    assert "60.0%" in page and "80.0%" in page  # average and best of the completed ones
+
+
+def test_staff_adds_an_exam(staff_client):
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "Maths Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/",
+        "testpress_id": "3", "published": "y"})
+    assert response.headers["Location"] == "/admin/exams/"
+    exam = db.session.scalar(sa.select(Exam).where(Exam.title == "Maths Drill"))
+    assert exam.testpress_id == 3 and exam.published
+
+
+def test_exam_form_shows_errors_and_saves_nothing(staff_client):
+    make_exam(testpress_id=3)
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "", "exam_url": "javascript:alert(1)", "testpress_id": "3",
+        "opens_at": "2026-12-02T10:00", "closes_at": "2026-12-01T10:00"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "This field is required." in page
+    assert "close after it opens" in page
+    assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 1
+
+
+def test_duplicate_testpress_id_is_refused(staff_client):
+    make_exam(testpress_id=3)
+    response = staff_client.post("/admin/exams/new", data={"title": "X", "exam_url": "https://t.example/x", "testpress_id": "3"})
+    assert response.status_code == 422
+    assert "Another exam already has this Testpress id." in response.get_data(as_text=True)
+
+
+def test_staff_edits_an_exam(staff_client):
+    exam = make_exam("Old title")
+    staff_client.post(f"/admin/exams/{exam.id}/edit", data={"title": "New title", "exam_url": exam.exam_url})
+    db.session.expire_all()
+    assert db.session.get(Exam, exam.id).title == "New title"
+    assert db.session.get(Exam, exam.id).published is False  # the box was left unticked
+
+
+def test_editing_an_unknown_exam_is_404(staff_client):
+    assert staff_client.get("/admin/exams/999/edit").status_code == 404
+
+
+def test_staff_adds_a_student(staff_client):
+    response = staff_client.post("/admin/people/new", data={"name": "Ravi", "email": "Ravi@Example.com",
+                                                            "password": "longenough1"})
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(User).where(User.email == "ravi@example.com")).is_staff is False
+
+
+def test_adding_a_duplicate_person_is_refused(staff_client):
+    make_user("ravi@example.com")
+    response = staff_client.post("/admin/people/new", data={"name": "R", "email": "ravi@example.com",
+                                                            "password": "longenough1"})
+    assert response.status_code == 422
+    assert "already exists" in response.get_data(as_text=True)
+
+
+def test_staff_deactivates_and_reactivates_a_student(staff_client):
+    student = make_user("asha@example.com")
+    staff_client.post(f"/admin/people/{student.id}/active")
+    db.session.expire_all()
+    assert db.session.get(User, student.id).active is False
+    staff_client.post(f"/admin/people/{student.id}/active")
+    db.session.expire_all()
+    assert db.session.get(User, student.id).active is True
+
+
+def test_staff_cannot_deactivate_themselves(staff_client):
+    me = db.session.scalar(sa.select(User).where(User.email == "boss@example.com"))
+    response = staff_client.post(f"/admin/people/{me.id}/active", follow_redirects=True)
+    assert "cannot deactivate your own account" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, me.id).active is True
+
+
+def test_attempts_list_filters(staff_client):
+    physics, chemistry = make_exam("Physics"), make_exam("Chemistry")
+    asha, ravi = make_user("asha@example.com", "Asha"), make_user("ravi@example.com", "Ravi")
+    make_attempt(asha, physics, status="completed", flagged=True, flag_reason="x")
+    make_attempt(ravi, chemistry, status="cancelled")
+    assert "Ravi" not in staff_client.get(f"/admin/attempts/?exam={physics.id}").get_data(as_text=True)
+    assert "Asha" not in staff_client.get("/admin/attempts/?status=cancelled").get_data(as_text=True)
+    assert "Asha" not in staff_client.get("/admin/attempts/?student=ravi").get_data(as_text=True)
+    flagged = staff_client.get("/admin/attempts/?flagged=1").get_data(as_text=True)
+    assert "Asha" in flagged and "Ravi" not in flagged
+
+
+def test_attempt_detail_shows_the_flag_and_is_404_when_unknown(staff_client):
+    attempt = make_attempt(make_user(), make_exam(), status="completed", flagged=True,
+                           flag_reason="The browser return claimed score 20")
+    page = staff_client.get(f"/admin/attempts/{attempt.id}").get_data(as_text=True)
+    assert "Possible tampering: The browser return claimed score 20" in page
+    assert staff_client.get("/admin/attempts/999").status_code == 404

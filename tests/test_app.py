@@ -1,0 +1,99 @@
+"""The app factory, its settings and the database it opens."""
+
+import subprocess
+import sys
+
+import pytest
+import sqlalchemy as sa
+
+from portal import PROJECT_ROOT, create_app
+from portal.config import MissingSecretKey
+from portal.extensions import db
+from tests.conftest import TEST_SETTINGS
+
+
+def production_settings(tmp_path, **overrides):
+    """Nothing but a database: every other setting comes from defaults and environment."""
+    return {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.sqlite", **overrides}
+
+
+def test_refuses_to_start_without_secret_key(tmp_path):
+    with pytest.raises(MissingSecretKey, match="PORTAL_SECRET_KEY"):
+        create_app(production_settings(tmp_path, SECRET_KEY=None))
+
+
+def test_refuses_a_short_throwaway_secret_key(tmp_path):
+    with pytest.raises(MissingSecretKey):
+        create_app(production_settings(tmp_path, SECRET_KEY="dev"))
+
+
+def test_starts_with_a_real_secret_key(tmp_path):
+    app = create_app(production_settings(tmp_path, SECRET_KEY="x" * 32))
+    assert not app.testing
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_wsgi_prints_one_line_and_exits_without_secret_key(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite"},
+    )
+    assert result.returncode == 4
+    assert result.stderr.strip().count("\n") == 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_environment_overrides_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTAL_TESTPRESS_BASE_URL", "https://myinstitute.testpress.in")
+    monkeypatch.setenv("PORTAL_TESTPRESS_LAUNCH_TTL", "600")
+    app = create_app(production_settings(tmp_path, SECRET_KEY="y" * 32))
+    assert app.config["TESTPRESS_BASE_URL"] == "https://myinstitute.testpress.in"
+    assert app.config["TESTPRESS_LAUNCH_TTL"] == 600
+
+
+def test_private_key_defaults_to_the_secret(tmp_path):
+    app = create_app({**TEST_SETTINGS, "TESTPRESS_PRIVATE_KEY": "", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["TESTPRESS_PRIVATE_KEY"] == TEST_SETTINGS["TESTPRESS_SECRET"]
+
+
+@pytest.mark.parametrize("key, value", [
+    ("TESTPRESS_PERCENT_ENCODING", "base64"),
+    ("TESTPRESS_WEBHOOK_ALGORITHMS", "md5"),
+])
+def test_refuses_unknown_signing_settings(key, value):
+    with pytest.raises(ValueError, match=key):
+        create_app({**TEST_SETTINGS, key: value, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_default_database_is_sqlite_in_the_instance_folder():
+    app = create_app({**TEST_SETTINGS})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{app.instance_path}/portal.sqlite"
+
+
+def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
+    pragma = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
+    assert pragma("journal_mode") == "wal"
+    assert pragma("busy_timeout") == 5000
+    assert pragma("foreign_keys") == 1
+
+
+def test_migrations_build_the_same_schema_as_the_models(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from flask_migrate import upgrade
+
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite"})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert differences == []
+
+
+def test_security_headers_are_sent(client):
+    response = client.get("/login")
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
