@@ -1,0 +1,184 @@
+"""The student's pages: the exams to take, the signed launch, results, history and review links."""
+
+from __future__ import annotations
+
+import time
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
+
+from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
+from portal.errors import error_response
+from portal.extensions import db
+from portal.forms import ActionForm
+from portal.models import Attempt, Exam, utcnow
+from portal.testpress.launch import launch_fields, record_launch
+from portal.testpress.settings import testpress_settings
+from portal.testpress.signing import review_url
+
+bp = Blueprint("student", __name__)
+
+# The button an exam card offers, by the status of the student's latest attempt at it.
+# Resume makes a new launch too: Testpress itself resumes the unfinished attempt.
+BUTTON_BY_STATUS = {
+    None: "Start",
+    "launched": "Resume",
+    "started": "Resume",
+    "cancelled": "Resume",
+    "pending": "Retake",
+    "completed": "Retake",
+}
+PROGRESS_POINTS = 50  # the history chart shows the latest completed attempts, oldest first
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every student page needs a logged-in person (Flask-Login redirects to /login)."""
+
+
+@bp.route("/exams/")
+def exams():
+    """The student's home: published exams open now or upcoming, each with the student's state."""
+    now = utcnow()
+    listed = db.session.scalars(
+        sa.select(Exam)
+        .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > now))
+        .order_by(Exam.title)
+    ).all()
+    latest = latest_attempts(current_user.id, [exam.id for exam in listed])
+    cards = [
+        {"exam": exam, "latest": latest.get(exam.id), "upcoming": exam.is_upcoming(now),
+         "button": BUTTON_BY_STATUS[latest[exam.id].status if exam.id in latest else None]}
+        for exam in listed
+    ]
+    return render_template(
+        "student/exams.html",
+        open_cards=[card for card in cards if not card["upcoming"]],
+        upcoming_cards=[card for card in cards if card["upcoming"]],
+        form=ActionForm(),
+    )
+
+
+def latest_attempts(student_id: int, exam_ids: list[int]) -> dict[int, Attempt]:
+    """The student's most recent attempt at each of `exam_ids`, in one query."""
+    if not exam_ids:
+        return {}
+    ranked = (
+        sa.select(
+            Attempt.id,
+            sa.func.row_number()
+            .over(partition_by=Attempt.exam_id, order_by=(Attempt.started_at.desc(), Attempt.id.desc()))
+            .label("recency"),
+        )
+        .where(Attempt.student_id == student_id, Attempt.exam_id.in_(exam_ids))
+        .subquery()
+    )
+    rows = db.session.scalars(
+        sa.select(Attempt).join(ranked, ranked.c.id == Attempt.id).where(ranked.c.recency == 1)
+    ).all()
+    return {attempt.exam_id: attempt for attempt in rows}
+
+
+@bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+def start(exam_id: int):
+    """Record a launch and answer the self-submitting form signed for Testpress.
+
+    CSRF-protected (400 without a valid token). 404 for an unknown or unpublished exam;
+    403 for an exam that is closed or not open yet. Nothing is recorded on a refusal.
+    """
+    exam = db.session.get(Exam, exam_id)
+    if exam is None or not exam.published:
+        abort(404)
+    now = utcnow()
+    if not exam.can_start(now):
+        reason = "has closed" if exam.is_closed(now) else "is not open yet"
+        current_app.logger.info("start: user %s refused exam %s, which %s", current_user.id, exam.id, reason)
+        return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
+    attempt = record_launch(current_user, exam)
+    current_app.logger.info("start: user %s launched exam %s as institute_attempt_id %s",
+                            current_user.id, exam.id, attempt.institute_attempt_id)
+    fields = launch_fields(attempt, url_for("testpress_return.receive_return", _external=True), testpress_settings())
+    response = current_app.make_response(render_template("student/launch.html", exam=exam, fields=fields))
+    # The page holds a live signature: keep it out of every cache and the back-forward history.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def own_attempt(attempt_id: int) -> Attempt:
+    """The attempt, if the current person may see it (its student, or staff); 404 otherwise.
+
+    404 rather than 403, so that nobody learns which attempt ids exist.
+    """
+    attempt = db.session.get(Attempt, attempt_id)
+    if attempt is None or (attempt.student_id != current_user.id and not current_user.is_staff):
+        abort(404)
+    return attempt
+
+
+@bp.route("/attempts/<int:attempt_id>")
+def result(attempt_id: int):
+    """One attempt's result, where the return lands. 404 unless it is the student's own (or staff's view)."""
+    attempt = own_attempt(attempt_id)
+    return render_template(
+        "student/result.html",
+        attempt=attempt,
+        chart=answer_breakdown_svg(attempt.correct_count, attempt.incorrect_count, attempt.unanswered_count),
+        can_resume=attempt.exam.can_start(utcnow()),
+        form=ActionForm(),
+    )
+
+
+@bp.route("/attempts/")
+def attempts():
+    """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>."""
+    exam_id = request.args.get("exam", type=int)
+    mine = sa.select(Attempt).where(Attempt.student_id == current_user.id)
+    if exam_id:
+        mine = mine.where(Attempt.exam_id == exam_id)
+    page = db.paginate(
+        mine.options(joinedload(Attempt.exam)).order_by(Attempt.started_at.desc(), Attempt.id.desc()),
+        per_page=current_app.config["ATTEMPTS_PER_PAGE"],
+    )
+    completed = db.session.scalars(
+        mine.options(joinedload(Attempt.exam))
+        .where(Attempt.status == "completed", Attempt.percentage.is_not(None))
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+        .limit(PROGRESS_POINTS)
+    ).all()
+    points = [Point(f"{a.exam.title}, {a.started_at:%d %b %Y}", a.percentage) for a in reversed(completed)]
+    attempted_exams = db.session.scalars(
+        sa.select(Exam).where(Exam.id.in_(sa.select(Attempt.exam_id).where(Attempt.student_id == current_user.id)))
+        .order_by(Exam.title)
+    ).all()
+    return render_template("student/attempts.html", page=page, exam_id=exam_id, exams=attempted_exams,
+                           chart=percentage_line_svg(points))
+
+
+@bp.route("/attempts/<int:attempt_id>/review")
+def review(attempt_id: int):
+    """Sign Testpress's review link now and redirect (302) to it.
+
+    404 unless the attempt is the student's own (staff may open any), and 404 with an
+    explanation when Testpress has not reported the attempt yet (no attempt_id to review).
+    """
+    attempt = own_attempt(attempt_id)
+    if not attempt.reviewable:
+        return error_response(404, "Testpress has not reported this attempt yet, so there is nothing to review. "
+                                   "Please try again once the attempt is completed.")
+    settings = testpress_settings()
+    # Signed at click time: a review signature lives only 30 minutes.
+    target = review_url(
+        settings.base_url, settings.secret,
+        attempt_id=attempt.testpress_attempt_id,
+        institute_attempt_id=attempt.institute_attempt_id or "",
+        key=settings.public_key,
+        time=int(time.time()),
+        encoding=settings.encoding,
+    )
+    current_app.logger.info("review: user %s opened attempt %s", current_user.id, attempt.id)
+    response = redirect(target, 302)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+

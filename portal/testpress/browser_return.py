@@ -1,0 +1,173 @@
+"""The return: Testpress sends the student's browser back to `surl` with the attempt's result.
+
+CONTRACT.md section 2. The hmac covers only email, first_name and institute_attempt_id
+(with our key and the launch's stored time), never the scores, so the scores are recorded
+as an unverified "return" report that the webhook or the Admin API may later confirm.
+
+The POST arrives cross-site, so with SameSite=Lax the session cookie is absent. This
+handler therefore never reads or writes the session (nor `current_user`, which would):
+a response that set a fresh session cookie would log the student out. Even its refusal
+page is rendered without the portal's layout, whose header reads `current_user`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Attempt, utcnow
+from portal.results import Report, record_report
+from portal.testpress.settings import TestpressSettings, testpress_settings
+from portal.testpress.signing import verify_launch_hmac
+
+bp = Blueprint("testpress_return", __name__)
+
+REQUIRED_FIELDS = ("email", "first_name", "institute_attempt_id", "status", "hmac")
+RETURN_STATUSES = ("completed", "cancelled", "pending")
+COUNT_FIELDS = ("total_count", "correct_count", "incorrect_count", "unanswered_count", "rank", "max_rank")
+DECIMAL_FIELDS = ("score", "max_score", "percentage")
+
+# Plain decimals only: float() alone would also take "1_000", "nan" and "1e400".
+DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+TESTPRESS_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,32}")
+# Testpress is a Python service: a rank it does not compute may arrive as the text "None".
+ABSENT_TEXTS = ("", "none", "null")
+LARGEST_COUNT = 10**9  # far beyond any exam, well inside a 64-bit column
+LONGEST_NUMBER = 24
+
+
+class ReturnRefused(Exception):
+    """A return that must not be recorded; `reason` is safe to show and to log."""
+
+    def __init__(self, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@bp.route("/testpress/return", methods=["GET", "POST"])
+def receive_return():
+    """Verify and record the result Testpress sends back, then 303 to the attempt's results page.
+
+    Answers 400 for missing or malformed fields, a bad hmac, a student other than the
+    launch's, or a Testpress attempt id that belongs to another attempt; 404 for an
+    institute_attempt_id the portal never issued. Nothing is recorded on a refusal.
+    """
+    fields = request.form if request.method == "POST" else request.args
+    try:
+        report = report_from_fields(fields)
+        attempt = verified_attempt(fields, testpress_settings())
+        check_testpress_id_free(attempt, report.testpress_attempt_id)
+        changed = record_report(attempt, report)
+        db.session.commit()
+    except ReturnRefused as refusal:
+        db.session.rollback()
+        return refuse(refusal, fields)
+    except IntegrityError:
+        # Two returns racing to attach one Testpress id: the loser records nothing.
+        db.session.rollback()
+        return refuse(ReturnRefused("This Testpress attempt is already recorded for another attempt."), fields)
+    current_app.logger.info(
+        "return: attempt %s (institute_attempt_id %s) reported %s%s",
+        attempt.id, attempt.institute_attempt_id, report.status, "" if changed else ", unchanged (replay)",
+    )
+    return redirect(url_for("student.result", attempt_id=attempt.id), 303)
+
+
+def refuse(refusal: ReturnRefused, fields):
+    # The institute_attempt_id is our own reference, safe to log; the hmac and the
+    # student's details are not logged.
+    reference = str(fields.get("institute_attempt_id", ""))[:32]
+    current_app.logger.warning(
+        "return: refused %s for institute_attempt_id %r from %s: %s",
+        refusal.status, reference, request.remote_addr, refusal.reason,
+    )
+    return render_template("student/return_refused.html", reason=refusal.reason), refusal.status
+
+
+def report_from_fields(fields) -> Report:
+    """Parse the returned fields into a "return" Report; raises ReturnRefused naming the problem."""
+    missing = [name for name in REQUIRED_FIELDS if not fields.get(name, "").strip()]
+    if missing:
+        raise ReturnRefused(f"Missing field(s): {', '.join(missing)}.")
+    if not fields["institute_attempt_id"].strip().isdecimal():
+        raise ReturnRefused("institute_attempt_id must be a number.")
+    status = fields["status"].strip().lower()
+    if status not in RETURN_STATUSES:
+        raise ReturnRefused(f"status must be one of {', '.join(RETURN_STATUSES)}.")
+    numbers = {name: parse_count(name, fields.get(name)) for name in COUNT_FIELDS}
+    numbers |= {name: parse_decimal(name, fields.get(name)) for name in DECIMAL_FIELDS}
+    return Report(
+        source="return",
+        status=status,
+        testpress_attempt_id=parse_testpress_id(fields.get("attempt_id")),
+        # The browser comes back the moment the student submits: that is when it completed.
+        completed_at=utcnow() if status == "completed" else None,
+        **numbers,
+    )
+
+
+def parse_decimal(name: str, text: str | None) -> float | None:
+    """ "81.50" -> 81.5; empty, missing or "None" -> None; anything else -> ReturnRefused."""
+    text = (text or "").strip()
+    if text.lower() in ABSENT_TEXTS:
+        return None
+    if len(text) > LONGEST_NUMBER or not DECIMAL_TEXT.fullmatch(text):
+        raise ReturnRefused(f"{name} must be a number.")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ReturnRefused(f"{name} must be a number.")
+    return value
+
+
+def parse_count(name: str, text: str | None) -> int | None:
+    """A count or rank: a whole number from 0 up ("12" and "12.0" alike), or None when absent."""
+    value = parse_decimal(name, text)
+    if value is None:
+        return None
+    if not value.is_integer() or not 0 <= value <= LARGEST_COUNT:
+        raise ReturnRefused(f"{name} must be a whole number from 0 up.")
+    return int(value)
+
+
+def parse_testpress_id(text: str | None) -> str | None:
+    """Testpress's attempt id, which may be empty (a cancelled attempt); refused if not id-like."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not TESTPRESS_ID_TEXT.fullmatch(text):
+        raise ReturnRefused("attempt_id is not a Testpress attempt id.")
+    return text
+
+
+def verified_attempt(fields, settings: TestpressSettings) -> Attempt:
+    """The launch the return answers, once its hmac and student check out; raises ReturnRefused."""
+    reference = fields["institute_attempt_id"].strip()
+    attempt = db.session.scalar(sa.select(Attempt).where(Attempt.institute_attempt_id == int(reference)))
+    if attempt is None or attempt.launch_time is None:
+        raise ReturnRefused("The portal has no launch with this institute_attempt_id.", 404)
+    email, first_name = fields["email"], fields["first_name"]
+    signed = verify_launch_hmac(
+        settings.secret, fields["hmac"].strip(),
+        email=email, first_name=first_name, institute_attempt_id=reference,
+        key=settings.public_key, time=attempt.launch_time, encoding=settings.encoding,
+    )
+    if not signed:
+        raise ReturnRefused("The hmac does not match the returned fields.")
+    if email.strip().lower() != attempt.student.email.lower() or first_name != attempt.student.name:
+        raise ReturnRefused("The returned student does not match the student who launched this attempt.")
+    return attempt
+
+
+def check_testpress_id_free(attempt: Attempt, testpress_attempt_id: str | None) -> None:
+    """Refuse a Testpress attempt id already attached to another attempt (it is unique per attempt)."""
+    if testpress_attempt_id is None or attempt.testpress_attempt_id is not None:
+        return
+    holder = db.session.scalar(sa.select(Attempt.id).where(Attempt.testpress_attempt_id == testpress_attempt_id))
+    if holder is not None and holder != attempt.id:
+        raise ReturnRefused("This Testpress attempt is already recorded for another attempt.")

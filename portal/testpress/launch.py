@@ -1,0 +1,77 @@
+"""The launch: recording a student's start of an exam and signing the form that carries them to Testpress.
+
+CONTRACT.md section 1. Each launch gets a fresh numeric `institute_attempt_id` that must
+stay unique forever, even if the portal's database is recreated, because Testpress refuses
+to reuse the id of a completed attempt. A database sequence alone restarts at 1 after a
+rebuild, so the id is drawn from the clock (epoch milliseconds x 1000 plus a random
+0-999) and never below the largest id already stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from portal.extensions import db
+from portal.models import Attempt, Exam, User
+from portal.testpress.settings import TestpressSettings
+from portal.testpress.signing import launch_hmac
+
+# Two launches in the same millisecond draw from 1,000 values, so a collision is rare and
+# a few retries make it vanishingly so; more would hide a real fault (a broken clock).
+ID_ATTEMPTS = 5
+
+
+class LaunchFailed(RuntimeError):
+    """No unique institute_attempt_id could be stored (repeated collisions)."""
+
+
+def clock_attempt_id(now_ms: int, floor: int = 0) -> int:
+    """A launch reference from the clock, with randomness, and never at or below `floor`."""
+    return max(now_ms * 1000 + secrets.randbelow(1000), floor + 1)
+
+
+def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Attempt:
+    """Store a new "launched" attempt for `student` at `exam`, and commit it.
+
+    It commits (rather than leaving that to the caller) because the row must be durable
+    before the signed form leaves the portal: the return is verified against it. On a
+    collision of the unique id it rolls back and draws again. Raises LaunchFailed if no
+    id could be stored after a few tries.
+    """
+    moment = now or datetime.now(UTC)
+    for _ in range(ID_ATTEMPTS):
+        largest = db.session.scalar(sa.select(sa.func.max(Attempt.institute_attempt_id))) or 0
+        attempt = Attempt(
+            student=student,
+            exam=exam,
+            institute_attempt_id=clock_attempt_id(int(moment.timestamp() * 1000), largest),
+            launch_time=int(moment.timestamp()),
+            started_at=moment.astimezone(UTC).replace(tzinfo=None),
+            status="launched",
+        )
+        db.session.add(attempt)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            continue
+        return attempt
+    raise LaunchFailed(f"could not store a unique institute_attempt_id after {ID_ATTEMPTS} tries")
+
+
+def launch_fields(attempt: Attempt, surl: str, settings: TestpressSettings) -> dict[str, str]:
+    """The signed form fields Testpress's exam_url expects, in the documented order."""
+    signed = {
+        "email": attempt.student.email,
+        # The portal keeps one name field, so Testpress's first_name carries the full name.
+        "first_name": attempt.student.name,
+        "institute_attempt_id": str(attempt.institute_attempt_id),
+        "key": settings.public_key,
+        "time": str(attempt.launch_time),
+    }
+    signature = launch_hmac(settings.secret, **signed, encoding=settings.encoding)
+    return {**signed, "hmac": signature, "surl": surl}
