@@ -95,11 +95,15 @@ def configure_security(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from portal import admin, auth, errors, health
+    from portal import admin, auth, errors, health, student
+    from portal.testpress import browser_return
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(student.bp)
+    app.register_blueprint(csrf.exempt(browser_return.bp))  # cross-site POST from Testpress, verified by hmac
+    app.register_blueprint(csrf.exempt(__import__("portal.testpress.webhook", fromlist=["bp"]).bp))
     errors.register(app)
 
 
