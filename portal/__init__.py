@@ -103,7 +103,6 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(student.bp)
     app.register_blueprint(csrf.exempt(browser_return.bp))  # cross-site POST from Testpress, verified by hmac
-    app.register_blueprint(csrf.exempt(__import__("portal.testpress.webhook", fromlist=["bp"]).bp))
     errors.register(app)
 
 
