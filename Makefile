@@ -1,0 +1,31 @@
+# The two commands of the README, and their helpers. Needs only Python 3.11 and make.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
+run: $(VENV)/installed
+	$(BIN)/python -m portal.demo $(if $(PORT),--port $(PORT)) $(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT))
+
+## test: the whole test suite, browser tests included
+test: $(VENV)/installed-dev
+	$(BIN)/python -m pytest
+
+## bench: sync throughput and memory at 10,000 and 100,000 attempts
+bench: $(VENV)/installed-dev
+	$(BIN)/python bench/sync_bench.py
+
+$(VENV)/installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/installed-dev: pyproject.toml $(VENV)/installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
