@@ -37,6 +37,8 @@ def start_in_thread(app: Flask | None = None, *, host: str = "localhost", port: 
         init_db()
     # "localhost" may resolve to ::1 first; binding 127.0.0.1 keeps it reachable under both names.
     server = make_server("127.0.0.1" if host == "localhost" else host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="testpress-sandbox", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="testpress-sandbox", daemon=True
+    )
     thread.start()
     return RunningSandbox(app=app, server=server, thread=thread, host=host)

@@ -127,6 +127,9 @@ class WebhookDispatcher:
         self._held_started: dict[int, tuple[str, bytes]] = {}
         self._worker: threading.Thread | None = None
         self._stopping = False
+        # The portal is local: an HTTP(S)_PROXY meant for the outside world must not catch it.
+        self._http = requests.Session()
+        self._http.trust_env = False
 
     def submit(self, event, attempt_id, url, body, *, delay=0.0, duplicate=False, reorder=False) -> None:
         with self._changed:
@@ -189,7 +192,7 @@ class WebhookDispatcher:
         config = self._app.config
         status, error = None, None
         try:
-            response = requests.post(
+            response = self._http.post(
                 delivery.url,
                 data=delivery.body,
                 headers={"Content-Type": "application/json", "User-Agent": "testpress-sandbox-webhooks"},
