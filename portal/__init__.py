@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
-from portal.extensions import csrf, db, login_manager, migrate
+from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +59,7 @@ def configure_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")
@@ -96,13 +97,14 @@ def configure_security(app: Flask) -> None:
 
 def configure_blueprints(app: Flask) -> None:
     from portal import admin, auth, errors, health, student
-    from portal.testpress import browser_return
+    from portal.testpress import browser_return, webhook
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(student.bp)
     app.register_blueprint(csrf.exempt(browser_return.bp))  # cross-site POST from Testpress, verified by hmac
+    app.register_blueprint(csrf.exempt(webhook.bp))  # Testpress's signed POST, verified by its hash
     errors.register(app)
 
 

@@ -1,0 +1,231 @@
+"""Finding the portal attempt a Testpress report is about, for the webhook and the sync alike.
+
+A report is matched, in this order:
+
+1. by ``institute_attempt_id``: the portal's own reference, sent with every launch;
+2. by Testpress's ``attempt_id``, learnt from an earlier report;
+3. by the student (Testpress user id, else email) and the exam (its Testpress id): the
+   student's latest open launch of that exam, or else a new attempt, because a student
+   may take an exam on Testpress without going through the portal.
+
+A report whose student or exam the portal does not know is not dropped: it is kept as
+one UnmatchedReport per (source, Testpress attempt) for staff to see, and removed again
+once a later report of that attempt matches.
+
+`AttemptMatcher` works on a batch of reports with a handful of IN queries, so the sync
+matches a page of a thousand attempts as cheaply as the webhook matches one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from portal.extensions import db
+from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
+from portal.results import Report
+
+# A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
+CLOCK_SLACK = timedelta(minutes=10)
+OPEN_STATUSES = ("launched", "started")
+
+
+@dataclass(frozen=True)
+class ReportedAttempt:
+    """A parsed Testpress report with who and what it is about."""
+
+    report: Report
+    institute_attempt_id: int | None = None
+    email: str | None = None
+    testpress_user_id: int | None = None
+    testpress_exam_id: int | None = None
+    payload: dict = field(default_factory=dict, compare=False)  # as received, without any hash
+
+    @property
+    def testpress_attempt_id(self) -> str:
+        return self.report.testpress_attempt_id
+
+
+class AttemptMatcher:
+    """Matches a batch of reports of one source to attempts, creating what is missing.
+
+    Call `load` once with the batch, then `attempt_for` per report. New attempts are added
+    to the session; nothing is committed here.
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+        self._by_institute_id: dict[int, Attempt] = {}
+        self._by_testpress_id: dict[str, Attempt] = {}
+        self._users_by_testpress_id: dict[int, User] = {}
+        self._users_by_email: dict[str, User] = {}
+        self._exams_by_testpress_id: dict[int, Exam] = {}
+        self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
+        self._unmatched: dict[str, UnmatchedReport] = {}
+        self.matched_testpress_ids: set[str] = set()
+
+    def load(self, items: list[ReportedAttempt]) -> None:
+        """Fetch everything the batch could match, in at most six queries."""
+        testpress_ids = {item.testpress_attempt_id for item in items}
+        institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
+        condition = Attempt.testpress_attempt_id.in_(testpress_ids)
+        if institute_ids:
+            condition = sa.or_(condition, Attempt.institute_attempt_id.in_(institute_ids))
+        for attempt in db.session.scalars(sa.select(Attempt).where(condition).options(selectinload(Attempt.reports))):
+            self._remember(attempt)
+
+        unresolved = [item for item in items if self._known_attempt(item) is None]
+        if not unresolved:
+            return
+        user_ids = {item.testpress_user_id for item in unresolved if item.testpress_user_id is not None}
+        emails = {item.email for item in unresolved if item.email} | {
+            item.email.lower() for item in unresolved if item.email
+        }
+        exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
+        if user_ids or emails:
+            for user in db.session.scalars(
+                sa.select(User).where(sa.or_(User.testpress_user_id.in_(user_ids), User.email.in_(emails)))
+            ):
+                self._users_by_email[user.email.lower()] = user
+                if user.testpress_user_id is not None:
+                    self._users_by_testpress_id[user.testpress_user_id] = user
+        if exam_ids:
+            for exam in db.session.scalars(sa.select(Exam).where(Exam.testpress_id.in_(exam_ids))):
+                self._exams_by_testpress_id[exam.testpress_id] = exam
+
+        student_ids = {user.id for user in self._users_by_email.values()}
+        portal_exam_ids = {exam.id for exam in self._exams_by_testpress_id.values()}
+        if student_ids and portal_exam_ids and any(item.institute_attempt_id is None for item in unresolved):
+            launches = db.session.scalars(
+                sa.select(Attempt)
+                .where(
+                    Attempt.testpress_attempt_id.is_(None),
+                    Attempt.status.in_(OPEN_STATUSES),
+                    Attempt.student_id.in_(student_ids),
+                    Attempt.exam_id.in_(portal_exam_ids),
+                )
+                .order_by(Attempt.started_at)
+                .options(selectinload(Attempt.reports))
+            )
+            for launch in launches:
+                self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
+
+        for row in db.session.scalars(
+            sa.select(UnmatchedReport).where(
+                UnmatchedReport.source == self.source,
+                UnmatchedReport.testpress_attempt_id.in_({item.testpress_attempt_id for item in unresolved}),
+            )
+        ):
+            self._unmatched[row.testpress_attempt_id] = row
+
+    def attempt_for(self, item: ReportedAttempt, now: datetime | None = None) -> Attempt | None:
+        """The attempt `item` reports on (found, or new and added); None when it is unmatched."""
+        attempt = self._known_attempt(item)
+        if attempt is None:
+            student, exam = self._student(item), self._exam(item)
+            if student is None or exam is None:
+                self._keep_unmatched(item, student, exam, now or utcnow())
+                return None
+            attempt = self._open_launch(student, exam, item) or self._new_attempt(student, exam, item)
+        self.matched_testpress_ids.add(item.testpress_attempt_id)
+        return attempt
+
+    def forget_resolved_unmatched(self) -> None:
+        """Drop the unmatched rows of attempts this batch matched: staff need not see them any more."""
+        if self.matched_testpress_ids:
+            db.session.execute(
+                sa.delete(UnmatchedReport).where(UnmatchedReport.testpress_attempt_id.in_(self.matched_testpress_ids))
+            )
+
+    def _remember(self, attempt: Attempt) -> None:
+        if attempt.institute_attempt_id is not None:
+            self._by_institute_id[attempt.institute_attempt_id] = attempt
+        if attempt.testpress_attempt_id is not None:
+            self._by_testpress_id[attempt.testpress_attempt_id] = attempt
+
+    def _known_attempt(self, item: ReportedAttempt) -> Attempt | None:
+        by_institute = self._by_institute_id.get(item.institute_attempt_id)
+        # A launch already tied to another Testpress attempt is not this one.
+        if by_institute is not None and by_institute.testpress_attempt_id in (None, item.testpress_attempt_id):
+            return by_institute
+        return self._by_testpress_id.get(item.testpress_attempt_id)
+
+    def _student(self, item: ReportedAttempt) -> User | None:
+        # Testpress's user id outlives an email change, so it is asked first.
+        student = self._users_by_testpress_id.get(item.testpress_user_id)
+        if student is None and item.email:
+            student = self._users_by_email.get(item.email.lower())
+            if (
+                student is not None
+                and student.testpress_user_id is None
+                and item.testpress_user_id is not None
+                and item.testpress_user_id not in self._users_by_testpress_id
+            ):
+                student.testpress_user_id = item.testpress_user_id
+                self._users_by_testpress_id[item.testpress_user_id] = student
+        return student
+
+    def _exam(self, item: ReportedAttempt) -> Exam | None:
+        return self._exams_by_testpress_id.get(item.testpress_exam_id)
+
+    def _open_launch(self, student: User, exam: Exam, item: ReportedAttempt) -> Attempt | None:
+        """The student's latest launch of this exam still waiting for its Testpress attempt.
+
+        Only for a report without an institute_attempt_id (Testpress's own API may not
+        carry it): one that carries an id the portal does not know was launched elsewhere.
+        """
+        if item.institute_attempt_id is not None:
+            return None
+        launches = self._open_launches.get((student.id, exam.id), [])
+        started = item.report.started_at
+        for launch in reversed(launches):
+            if started is None or launch.started_at <= started + CLOCK_SLACK:
+                launches.remove(launch)
+                self._remember_testpress_id(launch, item)
+                return launch
+        return None
+
+    def _new_attempt(self, student: User, exam: Exam, item: ReportedAttempt) -> Attempt:
+        """An attempt taken on Testpress without a launch from the portal."""
+        attempt = Attempt(
+            student_id=student.id,
+            exam_id=exam.id,
+            status="launched",
+            started_at=item.report.started_at or utcnow(),
+            reports=[],
+        )
+        db.session.add(attempt)
+        self._remember_testpress_id(attempt, item)
+        return attempt
+
+    def _remember_testpress_id(self, attempt: Attempt, item: ReportedAttempt) -> None:
+        # So that a second report of the same attempt in this batch finds it.
+        self._by_testpress_id[item.testpress_attempt_id] = attempt
+
+    def _keep_unmatched(self, item: ReportedAttempt, student: User | None, exam: Exam | None, now: datetime) -> None:
+        reasons = []
+        if student is None:
+            who = item.email or f"Testpress user {item.testpress_user_id}"
+            reasons.append(f"no portal student {who}")
+        if exam is None:
+            reasons.append(f"no portal exam with Testpress id {item.testpress_exam_id}")
+        values = {
+            "email": item.email,
+            "testpress_user_id": item.testpress_user_id,
+            "testpress_exam_id": item.testpress_exam_id,
+            "reason": "; ".join(reasons)[:300],
+            "payload": json.dumps(item.payload, sort_keys=True, default=str),
+            "received_at": now,
+        }
+        row = self._unmatched.get(item.testpress_attempt_id)
+        if row is None:
+            row = UnmatchedReport(source=self.source, testpress_attempt_id=item.testpress_attempt_id, **values)
+            db.session.add(row)
+            self._unmatched[item.testpress_attempt_id] = row
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)

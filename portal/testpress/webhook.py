@@ -1,0 +1,263 @@
+"""The exam webhook: Testpress's signed report that an attempt started or completed.
+
+POST /testpress/webhook answers JSON. A verified delivery answers 200 with
+``{"status": "recorded" | "unchanged" | "unmatched"}`` (an unknown student or exam is
+still accepted, so Testpress stops retrying, and shown to staff). A refused one answers
+403 for another institute's key, 413 for a body over 64 KiB and 400 for anything else
+malformed, and records nothing but its WebhookDelivery row and a log line.
+
+The work is a few local queries and one commit, with no outbound call, so Testpress
+gets its answer in milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from portal.extensions import db
+from portal.models import WebhookDelivery, utcnow
+from portal.results import Report, record_report
+from portal.testpress.matching import AttemptMatcher, ReportedAttempt
+from portal.testpress.settings import testpress_settings
+from portal.testpress.signing import WebhookError, WebhookUnknownKey, parse_webhook_body, verify_webhook
+
+bp = Blueprint("testpress_webhook", __name__)
+
+MAX_BODY_BYTES = 64 * 1024
+# The older documented payload has no attempt_state: it is only ever sent on completion.
+STATES = {"started": "started", "completed": "completed"}
+WHOLE_NUMBER = re.compile(r"\d{1,18}")
+
+
+class DeliveryRefused(Exception):
+    """A delivery that must not be recorded; `status` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status: int
+    outcome: str  # recorded, unchanged, unmatched, rejected
+    reason: str | None = None
+
+
+@bp.post("/testpress/webhook")
+def receive_webhook():
+    """Verify and record one webhook delivery; never raises for bad input (4xx JSON instead)."""
+    remote_addr = request.remote_addr
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        result = refuse_delivery(413, f"body of {request.content_length} bytes is over {MAX_BODY_BYTES}", remote_addr)
+    else:
+        # Read one byte past the limit: a chunked body has no Content-Length to check.
+        raw_body = request.stream.read(MAX_BODY_BYTES + 1)
+        if len(raw_body) > MAX_BODY_BYTES:
+            result = refuse_delivery(413, f"body is over {MAX_BODY_BYTES} bytes", remote_addr)
+        else:
+            result = record_webhook_delivery(raw_body, remote_addr)
+    if result.status >= 400:
+        return jsonify(status="rejected", detail=result.reason), result.status
+    return jsonify(status=result.outcome)
+
+
+def refuse_delivery(
+    status: int, reason: str, remote_addr: str | None, *, testpress_attempt_id=None, attempt_state=None
+) -> DeliveryOutcome:
+    """Log a refused delivery (its row and a log line) and nothing else."""
+    db.session.rollback()  # nothing of a refused delivery may ride along with its log row
+    delivery = WebhookDelivery(
+        verified=False,
+        outcome="rejected",
+        reason=reason[:300],
+        testpress_attempt_id=testpress_attempt_id,
+        attempt_state=attempt_state,
+        remote_addr=remote_addr,
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    _log_delivery(delivery)
+    return DeliveryOutcome(status, "rejected", reason)
+
+
+def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> DeliveryOutcome:
+    """Verify `raw_body`, fold it into its attempt and log the delivery, all in one commit."""
+    settings = testpress_settings()
+    try:
+        payload = verify_webhook(
+            raw_body,
+            public_key=settings.public_key,
+            private_key=settings.private_key,
+            algorithms=settings.webhook_algorithms,
+            encoding=settings.encoding,
+        )
+    except WebhookUnknownKey as error:
+        return refuse_delivery(403, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body))
+    except WebhookError as error:
+        return refuse_delivery(400, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body))
+    try:
+        reported = parse_webhook_payload(payload)
+    except DeliveryRefused as refused:
+        return refuse_delivery(
+            refused.status, refused.reason, remote_addr,
+            testpress_attempt_id=_short_text(payload.get("attempt_id")),
+            attempt_state=_short_text(payload.get("attempt_state"), 16),
+        )
+
+    # Two deliveries of a new attempt racing each other: the loser's insert hits the unique
+    # Testpress attempt id, and its second pass finds the winner's row.
+    for last_try in (False, True):
+        try:
+            return _record(reported, remote_addr)
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            if last_try:
+                current_app.logger.exception(
+                    "webhook: could not store Testpress attempt %s; asking Testpress to retry",
+                    reported.testpress_attempt_id,
+                )
+                return DeliveryOutcome(503, "rejected", "temporarily unable to store the delivery")
+    raise AssertionError("unreachable")
+
+
+def _record(reported: ReportedAttempt, remote_addr: str | None) -> DeliveryOutcome:
+    matcher = AttemptMatcher("webhook")
+    now = utcnow()
+    with db.session.no_autoflush:
+        matcher.load([reported])
+        attempt = matcher.attempt_for(reported, now)
+        if attempt is None:
+            outcome = "unmatched"
+        else:
+            outcome = "recorded" if record_report(attempt, reported.report, now) else "unchanged"
+        matcher.forget_resolved_unmatched()
+    delivery = WebhookDelivery(
+        received_at=now,
+        verified=True,
+        outcome=outcome,
+        attempt_state=reported.report.status,
+        testpress_attempt_id=reported.testpress_attempt_id,
+        attempt=attempt,
+        remote_addr=remote_addr,
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    _log_delivery(delivery)
+    return DeliveryOutcome(200, outcome)
+
+
+def _log_delivery(delivery: WebhookDelivery) -> None:
+    """One line per delivery, after its commit so the ids are known; never the hash or a key."""
+    log = current_app.logger.info if delivery.verified else current_app.logger.warning
+    log(
+        "webhook delivery %s from %s: %s, verified=%s state=%s testpress_attempt=%s attempt=%s%s",
+        delivery.id, delivery.remote_addr, delivery.outcome, delivery.verified, delivery.attempt_state,
+        delivery.testpress_attempt_id, delivery.attempt_id, f" ({delivery.reason})" if delivery.reason else "",
+    )
+
+
+def parse_webhook_payload(payload: dict) -> ReportedAttempt:
+    """Turn a verified payload (numbers as their JSON text) into a report; DeliveryRefused(400) if ill-typed."""
+    state_text = payload.get("attempt_state", "completed")
+    state = STATES.get(state_text.lower()) if isinstance(state_text, str) else None
+    if state is None:
+        raise DeliveryRefused(400, f"unknown attempt_state {_short_text(state_text, 20)!r}")
+    completed = state == "completed"
+
+    attempt_id = _whole_number(payload, "attempt_id")
+    user_id = _whole_number(payload, "user_id")
+    counts = {
+        "correct_count": _whole_number(payload, "correct_answers_count"),
+        "incorrect_count": _whole_number(payload, "incorrect_answers_count"),
+        "unanswered_count": _whole_number(payload, "unanswered_answers_count"),
+    }
+    score, percentage = _decimal(payload, "score"), _decimal(payload, "percentage")
+    total = _whole_number(payload, "total_count") if payload.get("total_count") not in (None, "") else None
+    email = payload.get("email")
+    if email is not None and not isinstance(email, str):
+        raise DeliveryRefused(400, "email is not text")
+    exam = payload.get("exam")
+    exam_id = None
+    if isinstance(exam, dict) and exam.get("id") not in (None, ""):
+        exam_id = _whole_number(exam, "id", label="exam.id")
+
+    report = Report(
+        source="webhook",
+        status=state,
+        testpress_attempt_id=str(attempt_id),
+        # A "started" delivery carries zeros, not a result: keep them out of the history.
+        total_count=total,
+        score=float(score) if completed else None,
+        percentage=float(percentage) if completed else None,
+        **{name: value if completed else None for name, value in counts.items()},
+        started_at=_moment(payload.get("attempt_start_time")),
+        completed_at=_moment(payload.get("completed_on")) if completed else None,
+    )
+    return ReportedAttempt(
+        report=report,
+        institute_attempt_id=_institute_attempt_id(payload.get("institute_attempt_id")),
+        email=(email.strip() or None) if email else None,
+        testpress_user_id=user_id,
+        testpress_exam_id=exam_id,
+        payload={name: value for name, value in payload.items() if name != "hash"},
+    )
+
+
+def _whole_number(values: dict, name: str, label: str | None = None) -> int:
+    text = values.get(name)
+    if not isinstance(text, str) or not WHOLE_NUMBER.fullmatch(text):
+        raise DeliveryRefused(400, f"{label or name} is not a whole number")
+    return int(text)
+
+
+def _decimal(values: dict, name: str) -> Decimal:
+    text = values.get(name)
+    try:
+        if not isinstance(text, str) or len(text) > 32:
+            raise InvalidOperation
+        number = Decimal(text)
+    except InvalidOperation:
+        raise DeliveryRefused(400, f"{name} is not a number") from None
+    if not number.is_finite():
+        raise DeliveryRefused(400, f"{name} is not a number")
+    return number
+
+
+def _institute_attempt_id(value) -> int | None:
+    """The portal's launch reference; anything but a whole number cannot be one of ours."""
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
+        return int(value)
+    return None
+
+
+def _moment(value) -> datetime | None:
+    """An unsigned timestamp as naive UTC; an unreadable one is ignored rather than refused."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _short_text(value, limit: int = 32) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:limit]
+
+
+def _best_effort_attempt_id(raw_body: bytes) -> str | None:
+    """The attempt id of a refused body, for the staff log, when the body is readable at all."""
+    try:
+        return _short_text(parse_webhook_body(raw_body).get("attempt_id"))
+    except WebhookError:
+        return None

@@ -1,0 +1,423 @@
+"""POST /testpress/webhook: what Testpress sees in the answer, and what the portal stores."""
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Attempt, AttemptReport, UnmatchedReport, User, WebhookDelivery
+from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash
+from tests.conftest import TEST_SETTINGS
+from tests.factories import make_attempt, make_exam, make_user
+from tests.live import serving
+
+URL = "/testpress/webhook"
+VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())["webhook"]
+PRIVATE_KEY = TEST_SETTINGS["TESTPRESS_PRIVATE_KEY"]
+PUBLIC_KEY = TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"]
+
+
+def signed_body(payload: dict, *, algorithm="sha512", private_key=PRIVATE_KEY) -> bytes:
+    """The body Testpress would send: hashed over the JSON text of each signed value."""
+    texts = {name: json.dumps(payload[name]).strip('"') for name in WEBHOOK_SIGNED_FIELDS}
+    digest = webhook_hash(texts, private_key, algorithm=algorithm)
+    return json.dumps({**payload, "hash": digest}).encode()
+
+
+def completed_payload(**changes) -> dict:
+    payload = {
+        "username": "asha",
+        "email": "asha@example.com",
+        "user_id": 311,
+        "attempt_id": 9001,
+        "attempt_state": "completed",
+        "institute_attempt_id": None,
+        "exam": {"id": 12, "title": "Physics Mock 1", "duration": "1:00:00"},
+        "total_count": 50,
+        "correct_answers_count": 42,
+        "incorrect_answers_count": 5,
+        "unanswered_answers_count": 3,
+        "partial_correct_answers_count": 0,
+        "score": "163.00",
+        "percentage": "81.50",
+        "key": PUBLIC_KEY,
+        "attempt_start_time": "2025-11-20T09:00:00.000000Z",
+        "completed_on": "2025-11-20T09:55:00.000000Z",
+    }
+    payload.update(changes)
+    return payload
+
+
+def started_payload(**changes) -> dict:
+    return completed_payload(
+        attempt_state="started", correct_answers_count=0, incorrect_answers_count=0,
+        unanswered_answers_count=0, score="0.00", percentage="0.00", completed_on=None, **changes,
+    )
+
+
+def post(client, body: bytes | str, **headers):
+    return client.post(URL, data=body, headers={"Content-Type": "application/json", **headers})
+
+
+@pytest.fixture
+def asha(app):
+    return make_user("asha@example.com", "Asha")
+
+
+@pytest.fixture
+def physics(app):
+    return make_exam("Physics Mock 1", testpress_id=12)
+
+
+def attempts():
+    return db.session.scalars(sa.select(Attempt)).all()
+
+
+def deliveries():
+    return db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+
+
+# -- verified deliveries ------------------------------------------------------------------
+
+
+def test_launched_attempt_is_completed_by_its_institute_attempt_id(client, asha, physics):
+    launch = make_attempt(asha, physics, institute_attempt_id=100101)
+
+    response = post(client, signed_body(completed_payload(institute_attempt_id=100101)))
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "recorded"}
+    db.session.refresh(launch)
+    assert (launch.status, launch.testpress_attempt_id, launch.score, launch.percentage) == ("completed", "9001", 163.0, 81.5)
+    assert (launch.correct_count, launch.incorrect_count, launch.unanswered_count, launch.total_count) == (42, 5, 3, 50)
+    assert launch.score_source == "webhook" and launch.verified
+    assert launch.webhook_seen_at is not None
+    [delivery] = deliveries()
+    assert (delivery.verified, delivery.outcome, delivery.attempt_id, delivery.attempt_state) == (True, "recorded", launch.id, "completed")
+    assert delivery.testpress_attempt_id == "9001"
+
+
+def test_known_testpress_attempt_id_matches_without_institute_id(client, asha, physics):
+    launch = make_attempt(asha, physics, testpress_attempt_id="9001", status="started")
+
+    assert post(client, signed_body(completed_payload())).get_json() == {"status": "recorded"}
+
+    assert [a.id for a in attempts()] == [launch.id]
+    assert launch.status == "completed"
+
+
+def test_attempt_taken_outside_the_portal_is_recorded_for_the_student_and_exam(client, asha, physics):
+    response = post(client, signed_body(completed_payload()))
+
+    assert response.get_json() == {"status": "recorded"}
+    [attempt] = attempts()
+    assert (attempt.student_id, attempt.exam_id, attempt.institute_attempt_id) == (asha.id, physics.id, None)
+    assert attempt.status == "completed" and attempt.score == 163.0
+    assert attempt.started_at.isoformat() == "2025-11-20T09:00:00"
+    # The student's Testpress id is learnt from the email match.
+    assert db.session.get(User, asha.id).testpress_user_id == 311
+
+
+def test_open_launch_is_matched_by_student_and_exam_when_no_ids_are_known(client, asha, physics):
+    # Real Testpress may leave institute_attempt_id out: the launch just before is the one.
+    launch = make_attempt(asha, physics, started_at=datetime(2025, 11, 20, 8, 59))
+
+    post(client, signed_body(completed_payload()))
+
+    assert [a.id for a in attempts()] == [launch.id]
+    assert launch.testpress_attempt_id == "9001" and launch.status == "completed"
+
+
+def test_a_later_launch_is_not_taken_for_an_earlier_attempt(client, asha, physics):
+    later = make_attempt(asha, physics, started_at=datetime(2025, 11, 21, 10, 0))
+
+    post(client, signed_body(completed_payload()))
+
+    assert len(attempts()) == 2
+    assert later.testpress_attempt_id is None and later.status == "launched"
+
+
+def test_student_is_found_by_testpress_user_id_after_an_email_change(client, physics):
+    student = make_user("new-address@example.com", testpress_user_id=311)
+
+    post(client, signed_body(completed_payload(email="old-address@example.com")))
+
+    [attempt] = attempts()
+    assert attempt.student_id == student.id
+
+
+def test_documented_sample_payload_with_string_numbers_and_no_state(make_app):
+    app = make_app()
+    vector = VECTORS[0]
+    with app.app_context():
+        student = make_user("test_user@example.com")
+        make_exam(testpress_id=2)
+        response = post(app.test_client(), vector["body"])
+        assert response.get_json() == {"status": "recorded"}
+        [attempt] = attempts()
+        assert (attempt.student_id, attempt.testpress_attempt_id, attempt.status) == (student.id, "93", "completed")
+        assert (attempt.score, attempt.percentage, attempt.correct_count) == (50.0, 100.0, 50)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_every_golden_vector_is_accepted(client, vector):
+    response = post(client, vector["body"])
+    assert response.status_code == 200
+    assert deliveries()[-1].verified
+
+
+def test_sha256_hash_is_accepted(client, asha, physics):
+    response = post(client, signed_body(completed_payload(), algorithm="sha256"))
+    assert response.get_json() == {"status": "recorded"}
+
+
+def test_sha256_is_refused_when_the_institute_accepts_only_sha512(make_app):
+    app = make_app(TESTPRESS_WEBHOOK_ALGORITHMS="sha512")
+    with app.app_context():
+        response = post(app.test_client(), signed_body(completed_payload(), algorithm="sha256"))
+        assert response.status_code == 400
+        assert attempts() == []
+
+
+def test_typed_numbers_with_decimal_text_are_verified_as_sent(client, asha, physics):
+    # A bare 81.50 in the body is hashed as its text "81.50", not as Python's 81.5.
+    payload = completed_payload()
+    texts = {name: json.dumps(payload[name]).strip('"') for name in WEBHOOK_SIGNED_FIELDS}
+    digest = webhook_hash(texts, PRIVATE_KEY)
+    body = json.dumps({**payload, "hash": digest}).replace('"percentage": "81.50"', '"percentage": 81.50')
+
+    response = post(client, body)
+
+    assert response.get_json() == {"status": "recorded"}
+    assert attempts()[0].percentage == 81.5
+
+
+def test_the_webhook_does_not_need_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        make_user("asha@example.com")
+        make_exam(testpress_id=12)
+        assert post(app.test_client(), signed_body(completed_payload())).status_code == 200
+
+
+def test_any_content_type_is_accepted(client, asha, physics):
+    response = client.post(URL, data=signed_body(completed_payload()), content_type="text/plain")
+    assert response.get_json() == {"status": "recorded"}
+
+
+# -- idempotency, order and re-evaluation --------------------------------------------------
+
+
+def test_duplicate_delivery_changes_nothing(client, asha, physics):
+    body = signed_body(completed_payload())
+    assert post(client, body).get_json() == {"status": "recorded"}
+    before = db.session.scalar(sa.select(Attempt)).updated_at
+
+    assert post(client, body).get_json() == {"status": "unchanged"}
+
+    [attempt] = attempts()
+    assert attempt.updated_at == before
+    assert len(attempt.reports) == 1
+    assert [d.outcome for d in deliveries()] == ["recorded", "unchanged"]
+
+
+def test_started_then_completed(client, asha, physics):
+    post(client, signed_body(started_payload()))
+    [attempt] = attempts()
+    assert attempt.status == "started" and attempt.score is None
+
+    post(client, signed_body(completed_payload()))
+
+    db.session.refresh(attempt)
+    assert attempt.status == "completed" and attempt.score == 163.0
+
+
+def test_started_arriving_after_completed_never_reopens_the_attempt(client, asha, physics):
+    post(client, signed_body(completed_payload()))
+    post(client, signed_body(started_payload()))
+    post(client, signed_body(completed_payload()))  # a duplicate of the completion, retried late
+    post(client, signed_body(started_payload()))
+
+    [attempt] = attempts()
+    assert attempt.status == "completed"
+    assert attempt.score == 163.0 and attempt.score_source == "webhook"
+    assert [(r.status, r.score) for r in attempt.reports] == [("completed", 163.0), ("started", None)]
+
+
+def test_re_evaluation_updates_scores_and_keeps_history(client, asha, physics):
+    post(client, signed_body(completed_payload()))
+
+    response = post(client, signed_body(completed_payload(
+        correct_answers_count=44, incorrect_answers_count=3, score="173.00", percentage="86.50")))
+
+    assert response.get_json() == {"status": "recorded"}
+    [attempt] = attempts()
+    assert (attempt.score, attempt.percentage, attempt.correct_count) == (173.0, 86.5, 44)
+    assert [r.score for r in attempt.reports] == [163.0, 173.0]
+
+
+def test_unknown_student_is_accepted_logged_and_shown_to_staff(client, physics, caplog):
+    caplog.set_level(logging.INFO)
+    body = signed_body(completed_payload(email="stranger@example.com", user_id=999))
+
+    response = post(client, body)
+    post(client, body)  # repeated: still one row for staff
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "unmatched"}
+    assert attempts() == []
+    [row] = db.session.scalars(sa.select(UnmatchedReport)).all()
+    assert (row.source, row.testpress_attempt_id, row.email, row.testpress_exam_id) == ("webhook", "9001", "stranger@example.com", 12)
+    assert "stranger@example.com" in row.reason
+    assert "hash" not in json.loads(row.payload)
+    assert [d.outcome for d in deliveries()] == ["unmatched", "unmatched"]
+    assert "unmatched" in caplog.text
+
+
+def test_unknown_exam_is_unmatched(client, asha):
+    assert post(client, signed_body(completed_payload())).get_json() == {"status": "unmatched"}
+    [row] = db.session.scalars(sa.select(UnmatchedReport)).all()
+    assert "Testpress id 12" in row.reason
+
+
+def test_unmatched_row_goes_away_once_the_attempt_matches(client, asha):
+    body = signed_body(completed_payload())
+    post(client, body)
+    make_exam(testpress_id=12)
+
+    assert post(client, body).get_json() == {"status": "recorded"}
+
+    assert db.session.scalars(sa.select(UnmatchedReport)).all() == []
+    assert len(attempts()) == 1
+
+
+def test_staff_page_lists_deliveries_and_unmatched_reports(client, auth, physics):
+    from tests.factories import make_staff
+
+    post(client, signed_body(completed_payload(email="stranger@example.com", user_id=999)))
+    post(client, b"{not json")
+    staff = make_staff()
+    auth.login(staff.email)
+
+    page = client.get("/admin/testpress/").get_data(as_text=True)
+
+    assert "stranger@example.com" in page
+    assert "malformed JSON body" in page
+
+
+# -- refused deliveries --------------------------------------------------------------------
+
+
+def refused(client, body, status):
+    response = post(client, body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json and response.get_json()["status"] == "rejected"
+    assert attempts() == []
+    assert db.session.scalars(sa.select(AttemptReport)).all() == []
+    assert db.session.scalars(sa.select(UnmatchedReport)).all() == []
+    delivery = deliveries()[-1]
+    assert (delivery.verified, delivery.outcome) == (False, "rejected")
+    return delivery
+
+
+def test_unknown_key_is_forbidden(client, asha, physics):
+    payload = completed_payload(key="someone-elses-key")
+    delivery = refused(client, signed_body(payload), 403)
+    assert "key" in delivery.reason
+
+
+def test_hash_mismatch_is_refused(client, asha, physics):
+    body = signed_body(completed_payload()).replace(b'"score": "163.00"', b'"score": "200.00"')
+    delivery = refused(client, body, 400)
+    assert "does not match" in delivery.reason
+    assert delivery.testpress_attempt_id == "9001"
+
+
+def test_hash_with_another_private_key_is_refused(client, asha, physics):
+    refused(client, signed_body(completed_payload(), private_key="wrong"), 400)
+
+
+@pytest.mark.parametrize("hash_value", [None, "", "abc123", "0" * 100, 12345])
+def test_missing_or_wrong_length_hash_is_refused(client, asha, physics, hash_value):
+    payload = json.loads(signed_body(completed_payload()))
+    if hash_value is None:
+        del payload["hash"]
+    else:
+        payload["hash"] = hash_value
+    refused(client, json.dumps(payload), 400)
+
+
+@pytest.mark.parametrize("body", [b"", b"{not json", b"[1, 2]", b'"text"', b"null", b"\xff\xfe", b'{"a": NaN}'])
+def test_malformed_or_non_object_json_is_refused(client, body):
+    refused(client, body, 400)
+
+
+@pytest.mark.parametrize("field", ["attempt_id", "user_id", "correct_answers_count", "score", "key"])
+def test_missing_signed_field_is_refused(client, field):
+    payload = json.loads(signed_body(completed_payload()))
+    del payload[field]
+    delivery = refused(client, json.dumps(payload), 400)
+    assert field in delivery.reason
+
+
+@pytest.mark.parametrize("changes", [
+    {"attempt_id": "93abc"},
+    {"attempt_id": -5},
+    {"attempt_id": True},
+    {"user_id": 3.5},
+    {"correct_answers_count": "many"},
+    {"score": "high"},
+    {"score": "NaN"},
+    {"percentage": None},
+    {"attempt_state": "paused"},
+    {"attempt_state": 1},
+    {"email": ["asha@example.com"]},
+    {"exam": {"id": "twelve"}},
+])
+def test_signed_but_ill_typed_payload_is_refused(client, asha, physics, changes):
+    delivery = refused(client, signed_body(completed_payload(**changes)), 400)
+    assert delivery.reason
+
+
+def test_body_over_64_kib_is_refused(client):
+    payload = completed_payload(padding="x" * 70_000)
+    delivery = refused(client, signed_body(payload), 413)
+    assert "over" in delivery.reason
+
+
+def test_chunked_body_over_64_kib_is_refused_without_content_length(app):
+    # A chunked body has no Content-Length: the limit must hold while reading.
+    def chunks():
+        yield b'{"padding": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    with serving(app) as base_url:
+        response = requests.post(base_url + URL, data=chunks(), timeout=10)
+
+    assert response.status_code == 413
+    assert deliveries()[-1].outcome == "rejected"
+
+
+def test_logs_never_hold_the_hash_or_private_key(client, asha, physics, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = signed_body(completed_payload())
+    digest = json.loads(body)["hash"]
+    post(client, body)
+    post(client, body.replace(b"163.00", b"200.00"))
+
+    assert "webhook delivery" in caplog.text
+    assert digest not in caplog.text
+    assert PRIVATE_KEY not in caplog.text
+    for delivery in deliveries():
+        assert digest not in (delivery.reason or "")
+
+
+def test_get_is_not_allowed(client):
+    assert client.get(URL).status_code == 405
