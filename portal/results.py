@@ -96,8 +96,10 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
 
 
 def _keep_history(attempt: Attempt, report: Report, now: datetime) -> None:
-    previous = [r for r in attempt.reports if r.source == report.source]
-    if previous and _same_result(previous[-1], report) and previous[-1].status == report.status:
+    # Compared with the latest report of the same source *and status*: a late "started"
+    # between two copies of one completion must not make the second copy look new.
+    previous = [r for r in attempt.reports if r.source == report.source and r.status == report.status]
+    if previous and _same_result(previous[-1], report):
         return
     attempt.reports.append(
         AttemptReport(source=report.source, status=report.status, received_at=now, **report.result())
