@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from portal.extensions import db, login_manager
+from portal.extensions import db, limiter, login_manager
 from portal.forms import LoginForm
 from portal.models import User
 from portal.passwords import check_password, hash_password, needs_rehash
@@ -50,11 +50,13 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 def login():
     """Show the login form; on POST check the credentials and log the person in.
 
     An unknown email, a wrong password and a deactivated account all get the same
-    message and status, so the form tells nobody which emails have accounts.
+    message and status, so the form tells nobody which emails have accounts. Too many
+    attempts from one address answer 429.
     """
     if current_user.is_authenticated:
         return redirect(url_for("auth.home"))

@@ -37,6 +37,7 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
     ATTEMPTS_PER_PAGE = 20
+    LOGIN_RATE_LIMIT = "10 per minute"  # password guesses per client address
 
 
 class MissingSecretKey(RuntimeError):

@@ -1,5 +1,7 @@
 """Flask extensions, created unbound here and bound to the app in `create_app`."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -28,3 +30,6 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.login_message_category = "info"
+# Per client address (behind a proxy, set PROXY_COUNT so that this is the real client).
+# The default memory store is per process; RATELIMIT_STORAGE_URI can point at Redis.
+limiter = Limiter(get_remote_address, storage_uri="memory://")

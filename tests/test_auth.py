@@ -150,3 +150,13 @@ def test_failed_login_is_logged_without_the_password(client, auth, caplog):
     auth.login("nobody@example.com", password="hunter2-secret")
     assert "failed attempt" in caplog.text
     assert "hunter2-secret" not in caplog.text
+
+
+def test_repeated_password_guesses_are_slowed_down(make_app):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    statuses = [client.post("/login", data={"email": "a@example.com", "password": "guess"}).status_code
+                for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert b"Too many requests" in client.post("/login", data={"email": "a@example.com", "password": "x"}).data
+    assert client.get("/login").status_code == 200  # the form itself stays reachable
