@@ -7,7 +7,8 @@ as an unverified "return" report that the webhook or the Admin API may later con
 The POST arrives cross-site, so with SameSite=Lax the session cookie is absent. This
 handler therefore never reads or writes the session (nor `current_user`, which would):
 a response that set a fresh session cookie would log the student out. Even its refusal
-page is rendered without the portal's layout, whose header reads `current_user`.
+page is rendered without the portal's layout and context processors, which read
+`current_user`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import re
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
@@ -87,7 +88,10 @@ def refuse(refusal: ReturnRefused, fields):
         "return: refused %s for institute_attempt_id %r from %s: %s",
         refusal.status, reference, request.remote_addr, refusal.reason,
     )
-    return render_template("student/return_refused.html", reason=refusal.reason), refusal.status
+    # Rendered straight from the Jinja environment: render_template's context processors
+    # would load current_user (and so read, or even rewrite, the session).
+    page = current_app.jinja_env.get_template("student/return_refused.html").render(reason=refusal.reason)
+    return page, refusal.status
 
 
 def report_from_fields(fields) -> Report:

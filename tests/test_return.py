@@ -1,0 +1,305 @@
+"""The return to /testpress/return: verified against the stored launch, recorded once, session untouched."""
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+from flask import request
+from flask.globals import request_ctx
+
+from portal.extensions import db
+from portal.models import Attempt, AttemptReport
+from portal.testpress.signing import launch_hmac
+from tests.conftest import TEST_SETTINGS
+from tests.factories import make_attempt, make_exam, make_user
+
+
+def signed_return(attempt: Attempt, **overrides) -> dict:
+    """The fields Testpress sends back for `attempt`, signed as Testpress signs them."""
+    fields = {
+        "email": attempt.student.email,
+        "first_name": attempt.student.name,
+        "attempt_id": "68701",
+        "institute_attempt_id": str(attempt.institute_attempt_id),
+        "total_count": "5",
+        "correct_count": "3",
+        "incorrect_count": "1",
+        "unanswered_count": "1",
+        "score": "11.50",
+        "max_score": "20",
+        "rank": "2",
+        "max_rank": "9",
+        "percentage": "57.50",
+        "status": "completed",
+    }
+    fields["hmac"] = launch_hmac(
+        TEST_SETTINGS["TESTPRESS_SECRET"], email=fields["email"], first_name=fields["first_name"],
+        institute_attempt_id=fields["institute_attempt_id"], key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+        time=attempt.launch_time,
+    )
+    fields.update(overrides)
+    return fields
+
+
+@pytest.fixture
+def attempt(app):
+    return make_attempt(make_user("ravi+tests@example.com", "Ravi Kumar"), make_exam())
+
+
+def reload(attempt: Attempt) -> Attempt:
+    db.session.expire_all()
+    return db.session.get(Attempt, attempt.id)
+
+
+def report_count() -> int:
+    return db.session.scalar(sa.select(sa.func.count(AttemptReport.id)))
+
+
+def test_completed_return_is_recorded_unverified_and_sees_the_student_to_the_results(client, attempt):
+    response = client.post("/testpress/return", data=signed_return(attempt))
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/attempts/{attempt.id}"
+    recorded = reload(attempt)
+    assert recorded.status == "completed"
+    assert recorded.testpress_attempt_id == "68701"
+    assert (recorded.score, recorded.max_score, recorded.percentage) == (11.5, 20.0, 57.5)
+    assert (recorded.correct_count, recorded.incorrect_count, recorded.unanswered_count) == (3, 1, 1)
+    assert (recorded.rank, recorded.max_rank, recorded.total_count) == (2, 9, 5)
+    assert recorded.score_source == "return"
+    assert not recorded.verified
+    assert recorded.completed_at is not None and recorded.return_seen_at is not None
+    assert [report.source for report in recorded.reports] == ["return"]
+
+
+def test_return_is_accepted_as_a_get_with_a_query_string(client, attempt):
+    response = client.get("/testpress/return", query_string=signed_return(attempt))
+
+    assert response.status_code == 303
+    assert reload(attempt).status == "completed"
+
+
+def test_cancelled_return_without_a_testpress_id_is_recorded_without_scores(client, attempt):
+    fields = signed_return(attempt, status="cancelled", attempt_id="", score="", percentage="", max_score="",
+                           correct_count="", incorrect_count="", unanswered_count="", rank="", max_rank="")
+
+    response = client.post("/testpress/return", data=fields)
+
+    assert response.status_code == 303
+    recorded = reload(attempt)
+    assert recorded.status == "cancelled"
+    assert recorded.testpress_attempt_id is None
+    assert recorded.score is None and recorded.score_source is None
+
+
+def test_pending_return_is_recorded_as_pending(client, attempt):
+    response = client.post("/testpress/return", data=signed_return(attempt, status="pending", score=""))
+
+    assert response.status_code == 303
+    recorded = reload(attempt)
+    assert recorded.status == "pending"
+    assert recorded.score is None
+
+
+def test_replayed_return_changes_nothing(client, attempt):
+    fields = signed_return(attempt)
+    client.post("/testpress/return", data=fields)
+    first = reload(attempt)
+    snapshot = (first.status, first.score, first.completed_at, first.return_seen_at, first.updated_at)
+
+    replay = client.post("/testpress/return", data=fields)
+
+    assert replay.status_code == 303
+    again = reload(attempt)
+    assert (again.status, again.score, again.completed_at, again.return_seen_at, again.updated_at) == snapshot
+    assert report_count() == 1
+
+
+def test_a_later_cancelled_return_does_not_undo_a_completed_one(client, attempt):
+    client.post("/testpress/return", data=signed_return(attempt))
+
+    client.post("/testpress/return", data=signed_return(attempt, status="cancelled", score=""))
+
+    assert reload(attempt).status == "completed"
+    assert reload(attempt).score == 11.5
+
+
+def test_numbers_are_parsed_leniently_but_safely(client, attempt):
+    fields = signed_return(attempt, score=" 81.50 ", rank="None", max_rank="", total_count="5.0", percentage="-2.5")
+
+    assert client.post("/testpress/return", data=fields).status_code == 303
+
+    recorded = reload(attempt)
+    assert (recorded.score, recorded.rank, recorded.max_rank, recorded.total_count) == (81.5, None, None, 5)
+    assert recorded.percentage == -2.5  # negative marking can go below zero
+
+
+REFUSALS = {
+    "tampered email": ({"email": "someone.else@example.com"}, 400, "hmac does not match"),
+    "tampered name": ({"first_name": "Someone Else"}, 400, "hmac does not match"),
+    "bad hmac": ({"hmac": "0" * 64}, 400, "hmac does not match"),
+    "empty hmac": ({"hmac": ""}, 400, "Missing field(s): hmac"),
+    "no email": ({"email": ""}, 400, "Missing field(s): email"),
+    "non-numeric reference": ({"institute_attempt_id": "12abc"}, 400, "institute_attempt_id must be a number"),
+    "unknown status": ({"status": "finished"}, 400, "status must be one of"),
+    "garbage score": ({"score": "eleven"}, 400, "score must be a number"),
+    "infinite score": ({"score": "1e400"}, 400, "score must be a number"),
+    "underscored number": ({"percentage": "1_000"}, 400, "percentage must be a number"),
+    "fractional count": ({"correct_count": "2.5"}, 400, "correct_count must be a whole number"),
+    "negative count": ({"unanswered_count": "-1"}, 400, "unanswered_count must be a whole number"),
+    "odd testpress id": ({"attempt_id": "68701<script>"}, 400, "attempt_id is not a Testpress attempt id"),
+}
+
+
+@pytest.mark.parametrize("overrides,status,message", REFUSALS.values(), ids=REFUSALS.keys())
+def test_bad_returns_are_refused_with_nothing_recorded(client, attempt, caplog, overrides, status, message):
+    fields = signed_return(attempt, **overrides)
+
+    with caplog.at_level(logging.WARNING):
+        response = client.post("/testpress/return", data=fields)
+
+    assert response.status_code == status
+    page = response.get_data(as_text=True)
+    assert "Result not recorded" in page and message in page.replace("&#39;", "'")
+    recorded = reload(attempt)
+    assert recorded.status == "launched" and recorded.score is None and recorded.return_seen_at is None
+    assert report_count() == 0
+    assert "return: refused" in caplog.text
+    assert signed_return(attempt)["hmac"] not in caplog.text  # never log a signature
+
+
+def test_missing_hmac_field_is_refused(client, attempt):
+    fields = signed_return(attempt)
+    del fields["hmac"]
+
+    assert client.post("/testpress/return", data=fields).status_code == 400
+    assert reload(attempt).status == "launched"
+
+
+def test_unknown_reference_is_not_found(client, attempt):
+    fields = signed_return(attempt)
+    fields["institute_attempt_id"] = str(attempt.institute_attempt_id + 1)
+
+    response = client.post("/testpress/return", data=fields)
+
+    assert response.status_code == 404
+    assert "no launch with this institute_attempt_id" in response.get_data(as_text=True)
+    assert report_count() == 0
+
+
+def test_return_for_another_student_is_refused_even_when_signed(client, attempt):
+    # A correct signature over someone else's identity for this launch (as if the student
+    # had a second account): the return must name the student who launched.
+    other = make_user("other@example.com", "Other Student")
+    fields = signed_return(attempt)
+    fields.update(email=other.email, first_name=other.name, hmac=launch_hmac(
+        TEST_SETTINGS["TESTPRESS_SECRET"], email=other.email, first_name=other.name,
+        institute_attempt_id=str(attempt.institute_attempt_id), key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+        time=attempt.launch_time))
+
+    response = client.post("/testpress/return", data=fields)
+
+    assert response.status_code == 400
+    assert "does not match the student who launched" in response.get_data(as_text=True)
+    assert report_count() == 0
+
+
+def test_email_matches_case_insensitively_but_is_signed_as_sent(client, app):
+    attempt = make_attempt(make_user("asha@example.com", "Asha Rao"), make_exam())
+    fields = signed_return(attempt, email="Asha@Example.com")
+    fields["hmac"] = launch_hmac(
+        TEST_SETTINGS["TESTPRESS_SECRET"], email="Asha@Example.com", first_name="Asha Rao",
+        institute_attempt_id=str(attempt.institute_attempt_id), key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+        time=attempt.launch_time)
+
+    assert client.post("/testpress/return", data=fields).status_code == 303
+
+
+def test_return_signed_with_a_different_launch_time_is_refused(client, attempt):
+    fields = signed_return(attempt)
+    fields["hmac"] = launch_hmac(
+        TEST_SETTINGS["TESTPRESS_SECRET"], email=fields["email"], first_name=fields["first_name"],
+        institute_attempt_id=fields["institute_attempt_id"], key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+        time=attempt.launch_time + 1)
+
+    assert client.post("/testpress/return", data=fields).status_code == 400
+    assert report_count() == 0
+
+
+def test_testpress_id_of_another_attempt_is_refused(client, attempt):
+    make_attempt(attempt.student, attempt.exam, testpress_attempt_id="68701")
+
+    response = client.post("/testpress/return", data=signed_return(attempt))
+
+    assert response.status_code == 400
+    assert "already recorded for another attempt" in response.get_data(as_text=True)
+    assert reload(attempt).status == "launched"
+
+
+def test_tampered_scores_are_accepted_but_stay_unverified(client, auth, attempt):
+    # The hmac does not cover the scores: they are shown, marked unverified, until
+    # the webhook or the Admin API confirms them (and flags a disagreement).
+    client.post("/testpress/return", data=signed_return(attempt, score="20", percentage="100"))
+    auth.login(attempt.student.email)
+
+    page = client.get(f"/attempts/{attempt.id}").get_data(as_text=True)
+
+    assert "20 / 20" in page
+    assert "Not yet verified" in page
+
+
+def test_return_is_exempt_from_csrf(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        attempt = make_attempt(make_user(), make_exam())
+        fields = signed_return(attempt)
+
+        response = app.test_client().post("/testpress/return", data=fields)
+
+    assert response.status_code == 303
+
+
+def test_return_sets_no_cookie_and_leaves_the_student_logged_in(app, client, auth, attempt):
+    auth.login(attempt.student.email)
+    # The cross-site POST arrives without the session cookie (SameSite=Lax).
+    testpress_browser_post = app.test_client()
+
+    response = testpress_browser_post.post("/testpress/return", data=signed_return(attempt))
+
+    assert response.status_code == 303
+    assert "Set-Cookie" not in response.headers
+    results = client.get(response.headers["Location"])
+    assert results.status_code == 200
+    assert "Ravi Kumar" in results.get_data(as_text=True)  # still logged in: the name is in the header
+
+
+def test_return_with_the_session_cookie_does_not_rewrite_it(client, auth, attempt):
+    auth.login(attempt.student.email)
+
+    accepted = client.post("/testpress/return", data=signed_return(attempt))
+    refused = client.post("/testpress/return", data=signed_return(attempt, hmac="bad"))
+
+    assert "Set-Cookie" not in accepted.headers
+    assert "Set-Cookie" not in refused.headers
+    assert client.get("/attempts/").status_code == 200
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["recorded", "refused"])
+def test_return_never_reads_the_session(make_app, valid):
+    app = make_app()
+    touched = []
+
+    @app.after_request  # registered last, so it runs before Flask-Login's own hook reads the session
+    def note_session_use(response):
+        # The private attribute, because reading flask.session itself marks it accessed.
+        opened = request_ctx._session
+        if request.path == "/testpress/return":
+            touched.append(opened.accessed or opened.modified)
+        return response
+
+    with app.app_context():
+        attempt = make_attempt(make_user(), make_exam())
+        fields = signed_return(attempt) if valid else signed_return(attempt, hmac="bad")
+        app.test_client().post("/testpress/return", data=fields)
+
+    assert touched == [False]
