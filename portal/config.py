@@ -6,6 +6,8 @@ Every key can be overridden by `instance/config.py` or by an environment variabl
 
 from datetime import timedelta
 
+import click
+
 
 class Defaults:
     SECRET_KEY = None  # required outside testing and the demo: see require_secret_key
@@ -40,8 +42,11 @@ class Defaults:
     LOGIN_RATE_LIMIT = "10 per minute"  # password guesses per client address
 
 
-class MissingSecretKey(RuntimeError):
-    """Raised at start-up when a production app has no SECRET_KEY."""
+class MissingSecretKey(click.ClickException):
+    """Raised at start-up when a production app has no SECRET_KEY.
+
+    A ClickException, so that `flask --app portal ...` prints its one line, not a traceback.
+    """
 
 
 def require_secret_key(config) -> None:

@@ -97,3 +97,14 @@ def test_security_headers_are_sent(client):
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_cli_prints_one_line_and_fails_without_secret_key(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "portal", "init-db"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.sqlite"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: SECRET_KEY is not set")
+    assert "Traceback" not in result.stderr
