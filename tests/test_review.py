@@ -1,0 +1,104 @@
+"""The review link: /attempts/<id>/review signs at click time and redirects to Testpress."""
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from portal import student as student_views
+from portal.testpress.signing import verify_review_hmac
+from tests.conftest import TEST_SETTINGS
+from tests.factories import make_attempt, make_exam, make_staff, make_user
+
+VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
+
+
+@pytest.fixture
+def student(auth):
+    user = make_user()
+    auth.login(user.email)
+    return user
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Fix the signing time, so a test can compare a whole signed URL."""
+    def freeze(epoch: int):
+        monkeypatch.setattr(student_views.time, "time", lambda: float(epoch))
+    return freeze
+
+
+def review_target(response):
+    location = urlsplit(response.headers["Location"])
+    return location, dict(parse_qsl(location.query, keep_blank_values=True))
+
+
+@pytest.mark.parametrize("vector", VECTORS["review"], ids=lambda v: v["name"])
+def test_review_redirects_to_the_url_the_golden_vectors_sign(client, student, frozen_clock, vector):
+    fields = vector["fields"]
+    attempt = make_attempt(student, make_exam(), status="completed", testpress_attempt_id=fields["id"],
+                           institute_attempt_id=int(fields["institute_attempt_id"]))
+    frozen_clock(int(fields["time"]))
+
+    response = client.get(f"/attempts/{attempt.id}/review")
+
+    assert response.status_code == 302
+    location, query = review_target(response)
+    assert f"{location.scheme}://{location.netloc}{location.path}" == "https://testpress.example/exams/attempts/"
+    assert query == {**fields, "hmac": vector["digest"]}  # all five parameters, nothing else
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_review_signs_with_the_time_of_the_click(client, student, frozen_clock):
+    attempt = make_attempt(student, make_exam(), status="completed", testpress_attempt_id="68701")
+    frozen_clock(1_800_000_000)
+    _, first = review_target(client.get(f"/attempts/{attempt.id}/review"))
+    frozen_clock(1_800_000_600)
+    _, later = review_target(client.get(f"/attempts/{attempt.id}/review"))
+
+    assert (first["time"], later["time"]) == ("1800000000", "1800000600")
+    for query in (first, later):
+        assert verify_review_hmac(
+            TEST_SETTINGS["TESTPRESS_SECRET"], query["hmac"], attempt_id=query["id"],
+            institute_attempt_id=query["institute_attempt_id"], key=query["key"], time=query["time"])
+
+
+def test_attempt_taken_outside_the_portal_is_signed_with_an_empty_reference(client, student):
+    attempt = make_attempt(student, make_exam(), status="completed", testpress_attempt_id="4242",
+                           institute_attempt_id=None, launch_time=None)
+
+    _, query = review_target(client.get(f"/attempts/{attempt.id}/review"))
+
+    assert query["id"] == "4242" and query["institute_attempt_id"] == ""
+    assert verify_review_hmac(TEST_SETTINGS["TESTPRESS_SECRET"], query["hmac"], attempt_id="4242",
+                              institute_attempt_id="", key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+                              time=query["time"])
+
+
+def test_attempt_testpress_does_not_know_has_nothing_to_review(client, student):
+    attempt = make_attempt(student, make_exam(), status="cancelled")
+
+    response = client.get(f"/attempts/{attempt.id}/review")
+
+    assert response.status_code == 404
+    assert "nothing to review" in response.get_data(as_text=True)
+
+
+def test_another_students_review_is_not_found(client, student):
+    attempt = make_attempt(make_user(), make_exam(), status="completed", testpress_attempt_id="68701")
+
+    response = client.get(f"/attempts/{attempt.id}/review")
+
+    assert response.status_code == 404
+    assert "Location" not in response.headers
+
+
+def test_staff_may_open_any_review(client, auth):
+    attempt = make_attempt(make_user(), make_exam(), status="completed", testpress_attempt_id="68701")
+    auth.login(make_staff().email)
+
+    response = client.get(f"/attempts/{attempt.id}/review")
+
+    assert response.status_code == 302
+    assert review_target(response)[1]["id"] == "68701"

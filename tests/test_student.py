@@ -1,0 +1,242 @@
+"""The student's pages: the exam list, the results page and the attempt history."""
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from portal.models import utcnow
+from tests.factories import make_attempt, make_exam, make_staff, make_user
+
+
+@pytest.fixture
+def student(auth):
+    user = make_user("asha@example.com", "Asha Rao")
+    auth.login(user.email)
+    return user
+
+
+def page_text(response) -> str:
+    """The page's visible text, tags removed and whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+
+
+def exam_card(response, title: str) -> str:
+    """The visible text of one exam's card on the exams page."""
+    html = response.get_data(as_text=True)
+    for card in re.findall(r'<article class="card exam-card".*?</article>', html, flags=re.S):
+        if f">{title}</h2>" in card:
+            return " ".join(re.sub(r"<[^>]+>", " ", card).split())
+    raise AssertionError(f"no card for {title!r}")
+
+
+COMPLETED = dict(status="completed", testpress_attempt_id="501", score=12.0, max_score=20.0, percentage=60.0,
+                 correct_count=3, incorrect_count=1, unanswered_count=1, total_count=5, rank=2, max_rank=9,
+                 score_source="return")
+
+
+@pytest.mark.parametrize("path", ["/exams/", "/attempts/", "/attempts/1", "/attempts/1/review"])
+def test_student_pages_need_a_login(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_exams_page_lists_open_and_upcoming_exams_only(client, student):
+    now = utcnow()
+    make_exam("Open Mock")
+    make_exam("Closing Mock", opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=1))
+    make_exam("Future Mock", opens_at=now + timedelta(days=2))
+    make_exam("Closed Mock", closes_at=now - timedelta(hours=1))
+    make_exam("Draft Mock", published=False)
+
+    response = client.get("/exams/")
+
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "Open Mock" in text and "Closing Mock" in text
+    assert "Closed Mock" not in text and "Draft Mock" not in text
+    future = exam_card(response, "Future Mock")
+    assert "Upcoming" in future and "Opens" in future
+    assert "Start" not in future  # nothing to press before it opens
+    assert "Start" in exam_card(response, "Open Mock")
+
+
+def test_exam_cards_show_the_students_state_and_the_right_button(client, student):
+    fresh, unfinished, left, done = (make_exam(t) for t in ("Fresh", "Unfinished", "Left", "Done"))
+    make_attempt(student, unfinished, status="started")
+    make_attempt(student, left, status="cancelled")
+    make_attempt(student, done, **{**COMPLETED, "testpress_attempt_id": None})
+    # Someone else's attempt must not change this student's cards.
+    make_attempt(make_user(), fresh, **{**COMPLETED, "testpress_attempt_id": None})
+
+    response = client.get("/exams/")
+
+    assert "Not started" in exam_card(response, "Fresh") and "Start" in exam_card(response, "Fresh")
+    assert "Started, not finished" in exam_card(response, "Unfinished")
+    assert "Resume" in exam_card(response, "Unfinished")
+    assert "You left this exam to take later" in exam_card(response, "Left")
+    assert "Resume" in exam_card(response, "Left")
+    assert "Score 12 / 20 (60.0%)" in exam_card(response, "Done")
+    assert "Retake" in exam_card(response, "Done")
+
+
+def test_exam_card_follows_the_latest_attempt(client, student):
+    exam = make_exam("Mock")
+    make_attempt(student, exam, **{**COMPLETED, "started_at": utcnow() - timedelta(days=2)})
+    make_attempt(student, exam, status="launched", started_at=utcnow())
+
+    card = exam_card(client.get("/exams/"), "Mock")
+
+    assert "Started, not finished" in card and "Resume" in card
+
+
+def test_results_page_shows_the_whole_result(client, student):
+    attempt = make_attempt(student, make_exam("Physics Mock 1"), **COMPLETED)
+
+    response = client.get(f"/attempts/{attempt.id}")
+
+    text = page_text(response)
+    assert response.status_code == 200
+    assert "Physics Mock 1" in text
+    assert "Completed" in text
+    assert "Score 12 / 20" in text
+    assert "Percentage 60.0%" in text
+    assert "Rank 2 of 9" in text
+    assert "Correct: 3 · Incorrect: 1 · Unanswered: 1" in text
+    assert "Not yet verified" in text and "Verified by Testpress" not in text
+    assert '<svg class="chart chart-answers"' in response.get_data(as_text=True)
+    assert f'href="/attempts/{attempt.id}/review"' in response.get_data(as_text=True)
+    assert "Review on Testpress" in text
+    assert 'href="/exams/"' in response.get_data(as_text=True)
+
+
+def test_results_page_says_verified_once_a_signed_source_confirms(client, student):
+    attempt = make_attempt(student, make_exam(), **{**COMPLETED, "score_source": "webhook"})
+
+    text = page_text(client.get(f"/attempts/{attempt.id}"))
+
+    assert "Verified by Testpress" in text and "Not yet verified" not in text
+
+
+def test_results_page_never_shows_staff_only_flags(client, student):
+    attempt = make_attempt(student, make_exam(), **COMPLETED, flagged=True,
+                           flag_reason="The browser return claimed score 20")
+
+    text = page_text(client.get(f"/attempts/{attempt.id}"))
+
+    assert "claimed" not in text and "tampering" not in text.lower() and "flag" not in text.lower()
+
+
+def test_pending_attempt_says_testpress_is_still_evaluating(client, student):
+    attempt = make_attempt(student, make_exam(), status="pending", testpress_attempt_id="77")
+
+    text = page_text(client.get(f"/attempts/{attempt.id}"))
+
+    assert "Testpress is still evaluating this attempt" in text
+    assert "Awaiting result" in text
+
+
+def test_cancelled_attempt_offers_resume(client, student):
+    exam = make_exam()
+    attempt = make_attempt(student, exam, status="cancelled")
+
+    response = client.get(f"/attempts/{attempt.id}")
+
+    assert "You left this exam to take later" in page_text(response)
+    assert f'action="/exams/{exam.id}/start"' in response.get_data(as_text=True)
+    assert "Resume" in page_text(response)
+    assert "Review on Testpress" not in page_text(response)  # Testpress has no attempt to review
+
+
+def test_cancelled_attempt_of_a_closed_exam_offers_no_resume(client, student):
+    exam = make_exam(closes_at=utcnow() - timedelta(minutes=1))
+    attempt = make_attempt(student, exam, status="cancelled")
+
+    assert "Resume" not in page_text(client.get(f"/attempts/{attempt.id}"))
+
+
+def test_another_students_result_is_not_found(client, student):
+    attempt = make_attempt(make_user(), make_exam(), **COMPLETED)
+
+    assert client.get(f"/attempts/{attempt.id}").status_code == 404
+    assert client.get("/attempts/999").status_code == 404
+
+
+def test_staff_may_open_any_result(client, auth):
+    attempt = make_attempt(make_user(), make_exam(), **COMPLETED)
+    auth.login(make_staff().email)
+
+    assert client.get(f"/attempts/{attempt.id}").status_code == 200
+
+
+def test_history_lists_own_attempts_newest_first_with_review_links(client, student):
+    physics, maths = make_exam("Physics"), make_exam("Maths")
+    now = utcnow()
+    old = make_attempt(student, physics, **{**COMPLETED, "started_at": now - timedelta(days=3)})
+    left = make_attempt(student, maths, status="cancelled", started_at=now - timedelta(days=1))
+    make_attempt(make_user(), physics, **{**COMPLETED, "testpress_attempt_id": "999",
+                                          "started_at": now - timedelta(days=2)})
+
+    response = client.get("/attempts/")
+
+    html = response.get_data(as_text=True)
+    rows = re.findall(r"<tr>\s*<td><a href=\"/attempts/(\d+)\"", html)
+    assert rows == [str(left.id), str(old.id)]  # newest first, and nobody else's
+    assert f'href="/attempts/{old.id}/review"' in html
+    assert f'href="/attempts/{left.id}/review"' not in html  # Testpress never knew it
+    text = page_text(response)
+    assert "Cancelled" in text and "12 / 20" in text and "60.0%" in text
+
+
+def test_history_filters_by_exam(client, student):
+    physics, maths = make_exam("Physics"), make_exam("Maths")
+    mine_physics = make_attempt(student, physics)
+    mine_maths = make_attempt(student, maths)
+
+    html = client.get("/attempts/", query_string={"exam": physics.id}).get_data(as_text=True)
+
+    assert f'href="/attempts/{mine_physics.id}"' in html
+    assert f'href="/attempts/{mine_maths.id}"' not in html
+    assert f'<option value="{physics.id}" selected>' in html
+
+
+def test_history_is_paginated(make_app):
+    app = make_app(ATTEMPTS_PER_PAGE=2)
+    client = app.test_client()
+    with app.app_context():
+        student, exam = make_user(), make_exam()
+        ids = [make_attempt(student, exam, started_at=utcnow() - timedelta(hours=n)).id for n in range(5)]
+        client.post("/login", data={"email": student.email, "password": "correct horse battery staple"})
+
+    first = client.get("/attempts/").get_data(as_text=True)
+    last = client.get("/attempts/", query_string={"page": 3}).get_data(as_text=True)
+
+    assert f'href="/attempts/{ids[0]}"' in first and f'href="/attempts/{ids[2]}"' not in first
+    assert "Page 1 of 3" in first and "Older" in first
+    assert f'href="/attempts/{ids[4]}"' in last and "Newer" in last
+
+
+def test_history_charts_the_percentage_over_time(client, student):
+    exam = make_exam("Physics")
+    now = utcnow()
+    make_attempt(student, exam, **{**COMPLETED, "testpress_attempt_id": None, "percentage": 40.0,
+                                   "started_at": now - timedelta(days=2)})
+    make_attempt(student, exam, **{**COMPLETED, "testpress_attempt_id": None, "percentage": 80.0,
+                                   "started_at": now - timedelta(days=1)})
+    make_attempt(student, exam, status="cancelled")
+
+    html = client.get("/attempts/").get_data(as_text=True)
+
+    assert "Percentage over 2 completed attempts" in html
+    tooltips = re.findall(r"<title>Physics, [^<]*: ([\d.]+)%</title>", html)
+    assert tooltips == ["40.0", "80.0"]  # oldest first, along the line
+
+
+def test_history_without_completed_attempts_has_no_chart(client, student):
+    make_attempt(student, make_exam(), status="launched")
+
+    html = client.get("/attempts/").get_data(as_text=True)
+
+    assert "chart-progress" not in html
