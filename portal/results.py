@@ -87,7 +87,9 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
 
     if report.carries_result and TRUST[report.source] >= TRUST.get(attempt.score_source, 0):
         for name, value in report.result().items():
-            setattr(attempt, name, value)
+            # A webhook carries no max_score or rank: keep what another source said of those.
+            if value is not None:
+                setattr(attempt, name, value)
         attempt.score_source = report.source
 
     _keep_history(attempt, report, now)

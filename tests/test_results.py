@@ -1,0 +1,18 @@
+"""`record_report` through the eyes of the results page: which values an attempt ends with."""
+
+from portal.extensions import db
+from portal.results import Report, record_report
+from tests.factories import make_attempt, make_exam, make_user
+
+
+def test_a_trusted_source_keeps_the_fields_it_does_not_carry(app):
+    attempt = make_attempt(make_user(), make_exam())
+    record_report(attempt, Report("return", "completed", "93", total_count=4, correct_count=1, incorrect_count=3,
+                                  unanswered_count=0, score=1.0, max_score=16.0, percentage=6.25, rank=2, max_rank=5))
+    # The webhook signs the counts, score and percentage, but has no max_score or rank.
+    record_report(attempt, Report("webhook", "completed", "93", total_count=4, correct_count=1, incorrect_count=3,
+                                  unanswered_count=0, score=1.0, percentage=6.25))
+    db.session.commit()
+    assert attempt.score_source == "webhook" and attempt.verified
+    assert (attempt.score, attempt.max_score, attempt.rank, attempt.max_rank) == (1.0, 16.0, 2, 5)
+    assert not attempt.flagged
