@@ -21,7 +21,9 @@ bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 
 def wants_json() -> bool:
     if request.method == "GET":
-        return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
+        # Scripts (no Accept, or */*) get JSON; a browser asking for HTML gets the page.
+        best = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
+        return best == "application/json"
     return request.is_json
 
 

@@ -4,6 +4,7 @@ import time
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from .models import COMPLETED, NOT_STARTED, RUNNING
 from .seed import init_db, seed_attempts
@@ -15,6 +16,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command():
     """Create the tables and seed the exams and the API's admin user (safe to repeat)."""
     init_db()
@@ -22,6 +24,7 @@ def init_db_command():
 
 
 @click.command("seed-attempts")
+@with_appcontext
 @click.argument("count", type=click.IntRange(min=1))
 @click.option("--exam", "exam_id", type=int, help="Only this exam's id (default: spread over all).")
 @click.option("--state", type=click.Choice([COMPLETED, RUNNING, NOT_STARTED]), default=COMPLETED, show_default=True)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from .models import COMPLETED, MARKS_CORRECT, MARKS_WRONG, NOT_STARTED, RUNNING, Attempt, Exam, Question, User, db, utcnow
+from .models import COMPLETED, MARKS_CORRECT, MARKS_WRONG, NOT_STARTED, RUNNING, Exam, Question, User, db, utcnow
 
 
 def _question(text: str, options: list[str], correct: int) -> dict:
@@ -125,59 +125,66 @@ def seed_attempts(
         exam_id_ = exam_ids[number % len(exam_ids)]
         total = totals[exam_id_]
         date = now - timedelta(seconds=rng.randrange(365 * 86400))
-        row = {
-            "exam_id": exam_id_,
-            "user_id": user_ids[number % len(user_ids)],
-            "institute_attempt_id": None if institute_ids_from is None else str(institute_ids_from + number),
-            "state": state,
-            "evaluation_pending": False,
-            "date": date,
-            "started_at": None if state == NOT_STARTED else date,
-            "last_answer_updated_at": None,
-            "completed_at": None,
-            "answers": {},
-            "total_count": total,
-            "correct_answers_count": 0,
-            "incorrect_answers_count": 0,
-            "unanswered_count": total,
-            "score": 0,
-            "max_score": MARKS_CORRECT * total,
-        }
+        correct = incorrect = 0
+        answered_at = completed_at = None
         if state in (COMPLETED, RUNNING):
             correct = rng.randint(0, total)
             incorrect = rng.randint(0, total - correct)
-            row.update(
-                correct_answers_count=correct,
-                incorrect_answers_count=incorrect,
-                unanswered_count=total - correct - incorrect,
-                score=MARKS_CORRECT * correct + MARKS_WRONG * incorrect,
-                last_answer_updated_at=date + timedelta(minutes=5),
-            )
+            answered_at = date + timedelta(minutes=5)
         if state == COMPLETED:
-            row["completed_at"] = date + timedelta(minutes=10)
-        rows.append(row)
-    # Core executemany in one transaction: the ORM unit of work would take minutes for 100,000.
-    db.session.execute(sa.insert(Attempt.__table__), rows)
+            completed_at = date + timedelta(minutes=10)
+        rows.append(
+            (
+                exam_id_,
+                user_ids[number % len(user_ids)],
+                None if institute_ids_from is None else str(institute_ids_from + number),
+                state,
+                False,
+                _sqlite_time(date),
+                None if state == NOT_STARTED else _sqlite_time(date),
+                _sqlite_time(answered_at),
+                _sqlite_time(completed_at),
+                "{}",
+                total,
+                correct,
+                incorrect,
+                total - correct - incorrect,
+                MARKS_CORRECT * correct + MARKS_WRONG * incorrect,
+                MARKS_CORRECT * total,
+            )
+        )
+    _insert_many("attempt", ATTEMPT_COLUMNS, rows)
     db.session.commit()
     return count
+
+
+ATTEMPT_COLUMNS = (
+    "exam_id", "user_id", "institute_attempt_id", "state", "evaluation_pending", "date", "started_at",
+    "last_answer_updated_at", "completed_at", "answers", "total_count", "correct_answers_count",
+    "incorrect_answers_count", "unanswered_count", "score", "max_score",
+)
+USER_COLUMNS = ("id", "username", "email", "first_name", "is_staff", "created_at")
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    """The text SQLAlchemy's SQLite DateTime stores, so the ORM reads these rows back as usual."""
+    return None if moment is None else moment.isoformat(" ", timespec="microseconds")
+
+
+def _insert_many(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    # Straight to the driver's executemany, inside the session's transaction: SQLAlchemy's
+    # per-value processing alone takes longer than SQLite needs for 100,000 rows.
+    statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    db.session.connection().exec_driver_sql(statement, rows)
 
 
 def _generate_users(count: int) -> list[int]:
     first_new_id = (db.session.scalar(sa.select(sa.func.max(User.id))) or 0) + 1
     ids = range(first_new_id, first_new_id + count)
-    now = utcnow()
-    db.session.execute(
-        sa.insert(User.__table__),
-        [
-            {
-                "id": user_id,
-                "username": f"seeded-{user_id}",
-                "email": f"seeded-{user_id}@sandbox.testpress.local",
-                "first_name": f"Student {user_id}",
-                "is_staff": False,
-                "created_at": now,
-            }
-            for user_id in ids
-        ],
+    now = _sqlite_time(utcnow())
+    _insert_many(
+        "user",
+        USER_COLUMNS,
+        [(user_id, f"seeded-{user_id}", f"seeded-{user_id}@sandbox.testpress.local", f"Student {user_id}", False, now) for user_id in ids],
     )
     return list(ids)
