@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.orm import selectinload
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import selectinload
 
 from . import faults
 from .models import COMPLETED, NOT_STARTED, RUNNING, Attempt, Exam, User, clock, db, iso
