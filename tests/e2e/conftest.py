@@ -59,7 +59,6 @@ def portal(tmp_path_factory, sandbox):
         "TESTPRESS_API_USERNAME": SANDBOX["API_USERNAME"],
         "TESTPRESS_API_PASSWORD": SANDBOX["API_PASSWORD"],
         "TESTPRESS_PERCENT_ENCODING": SANDBOX["PERCENT_ENCODING"],
-        "RATELIMIT_ENABLED": False,  # every test logs in from the same address
     })
     with app.app_context():
         db.create_all()
