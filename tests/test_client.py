@@ -1,0 +1,250 @@
+"""The Admin API client against a live sandbox: paging, retries, throttling, token expiry, failures."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+import requests
+
+from portal.testpress.client import TestpressClient, TestpressError
+from testpress_sandbox import create_app as create_sandbox
+from testpress_sandbox import faults
+from testpress_sandbox.config import DEFAULTS
+from testpress_sandbox.seed import init_db, seed_attempts
+from tests.live import serving
+
+USERNAME, PASSWORD = DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"]
+
+
+class LiveSandbox:
+    """A sandbox served on a real port, with helpers to seed it and to switch faults on."""
+
+    def __init__(self, app, url: str):
+        self.app = app
+        self.url = url
+
+    def seed(self, count: int, **options) -> None:
+        with self.app.app_context():
+            seed_attempts(count, **options)
+
+    def set_faults(self, **settings) -> None:
+        response = requests.post(f"{self.url}/sandbox/faults", json=settings, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def live_sandbox(tmp_path):
+    faults.reset()
+    app = create_sandbox({
+        "TESTING": True,
+        "SECRET_KEY": "sandbox-for-portal-tests",
+        "DATABASE": str(tmp_path / "sandbox.sqlite"),
+        "WEBHOOK_URL": "",
+    })
+    with app.app_context():
+        init_db()
+    with serving(app) as url:
+        yield LiveSandbox(app, url)
+    faults.reset()
+
+
+class RecordingSleep:
+    """Stands in for time.sleep: remembers each wait instead of waiting."""
+
+    def __init__(self):
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class CountingSession(requests.Session):
+    """A requests session that remembers the path of every request sent."""
+
+    def __init__(self):
+        super().__init__()
+        self.paths: list[str] = []
+
+    def request(self, method, url, *args, **kwargs):
+        self.paths.append(f"{method} {requests.utils.urlparse(url).path}")
+        return super().request(method, url, *args, **kwargs)
+
+
+def make_client(url: str, **options) -> TestpressClient:
+    options.setdefault("sleep", RecordingSleep())
+    options.setdefault("backoff", 0.01)
+    options.setdefault("timeout", 5)
+    return TestpressClient(url, USERNAME, options.pop("password", PASSWORD), **options)
+
+
+def attempt_ids(client: TestpressClient, **filters) -> list[int]:
+    return [attempt["id"] for page in client.iter_attempts(**filters) for attempt in page.results]
+
+
+def test_pages_are_followed_to_the_end(live_sandbox):
+    live_sandbox.seed(25)
+    client = make_client(live_sandbox.url)
+
+    pages = list(client.iter_attempts(page_size=10, ordering="date"))
+
+    assert [len(page.results) for page in pages] == [10, 10, 5]
+    assert {page.count for page in pages} == {25}
+    ids = [attempt["id"] for page in pages for attempt in page.results]
+    assert sorted(ids) == list(range(1, 26))
+    dates = [attempt["date"] for page in pages for attempt in page.results]
+    assert dates == sorted(dates)
+
+
+def test_filters_reach_testpress(live_sandbox):
+    live_sandbox.seed(12)
+    client = make_client(live_sandbox.url)
+
+    exams = {attempt["exam_id"] for page in client.iter_attempts(exams=2) for attempt in page.results}
+
+    assert exams == {2}
+
+
+def test_next_links_are_followed_on_our_own_base_url(live_sandbox):
+    # A proxy in front of Testpress may write another host into its links: never send the token there.
+    live_sandbox.app.config["BASE_URL"] = "https://elsewhere.invalid"
+    live_sandbox.seed(5)
+    session = CountingSession()
+
+    ids = attempt_ids(make_client(live_sandbox.url, session=session), page_size=2)
+
+    assert len(ids) == 5
+    assert session.paths.count("GET /api/v2.5/admin/attempts/") == 3
+
+
+def test_exams_and_users(live_sandbox):
+    client = make_client(live_sandbox.url)
+
+    exams = client.list_exams()
+
+    assert [exam["id"] for exam in exams] == [1, 2, 3]
+    assert client.find_user("ADMIN@sandbox.testpress.local")["username"] == USERNAME
+    assert client.find_user("nobody@example.com") is None
+
+
+def test_bad_credentials_fail_with_one_clear_error(live_sandbox):
+    client = make_client(live_sandbox.url, password="not-the-password")
+
+    with pytest.raises(TestpressError) as failure:
+        attempt_ids(client)
+
+    assert "refused the API credentials" in str(failure.value)
+    assert "not-the-password" not in str(failure.value)
+
+
+def test_server_errors_are_retried_with_exponential_backoff(live_sandbox):
+    live_sandbox.seed(3)
+    live_sandbox.set_faults(api_fail_next=3)
+    sleep = RecordingSleep()
+
+    ids = attempt_ids(make_client(live_sandbox.url, sleep=sleep, backoff=0.01))
+
+    assert len(ids) == 3
+    assert sleep.waits == [0.01, 0.02, 0.04]
+
+
+def test_server_errors_past_the_retry_budget_fail_clearly(live_sandbox):
+    live_sandbox.set_faults(api_fail_next=10)
+    client = make_client(live_sandbox.url, max_retries=2)
+
+    with pytest.raises(TestpressError) as failure:
+        attempt_ids(client)
+
+    message = str(failure.value)
+    assert "500" in message and "gave up after 3 tries" in message
+    assert "/api/v2.5/" in message
+
+
+def test_throttling_waits_as_long_as_retry_after_asks(live_sandbox):
+    live_sandbox.seed(2)
+    live_sandbox.set_faults(api_throttle_next=2, api_retry_after=3)
+    sleep = RecordingSleep()
+
+    ids = attempt_ids(make_client(live_sandbox.url, sleep=sleep))
+
+    assert len(ids) == 2
+    assert sleep.waits == [3.0, 3.0]
+
+
+def test_a_huge_retry_after_is_capped_and_counts_against_the_budget(live_sandbox):
+    live_sandbox.set_faults(api_throttle_next=5, api_retry_after=3600)
+    sleep = RecordingSleep()
+    client = make_client(live_sandbox.url, sleep=sleep, max_retries=2, max_retry_after=60)
+
+    with pytest.raises(TestpressError, match="429"):
+        attempt_ids(client)
+
+    assert sleep.waits == [60.0, 60.0]
+
+
+def test_an_expired_token_is_renewed_once_and_the_call_repeated(live_sandbox):
+    live_sandbox.seed(6)
+    session = CountingSession()
+    client = make_client(live_sandbox.url, session=session)
+    pages = client.iter_attempts(page_size=3)
+
+    first = next(pages)
+    live_sandbox.set_faults(expire_tokens=True)
+    rest = list(pages)
+
+    assert len(first.results) + sum(len(page.results) for page in rest) == 6
+    assert session.paths.count("POST /api/v2.5/auth-token/") == 2
+
+
+def test_a_token_refused_again_after_a_fresh_login_is_an_error(live_sandbox):
+    live_sandbox.app.config["TOKEN_TTL"] = -1  # every token is already expired
+    client = make_client(live_sandbox.url)
+
+    with pytest.raises(TestpressError, match="refused the API credentials"):
+        attempt_ids(client)
+
+
+def test_an_unreachable_testpress_is_retried_then_reported(live_sandbox):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    sleep = RecordingSleep()
+    client = make_client(f"http://127.0.0.1:{port}", sleep=sleep, max_retries=2)
+
+    with pytest.raises(TestpressError) as failure:
+        client.list_exams()
+
+    assert "could not connect to 127.0.0.1" in str(failure.value)
+    assert len(sleep.waits) == 2
+
+
+def test_a_slow_testpress_times_out(live_sandbox):
+    live_sandbox.set_faults(api_delay=0.5)
+    client = make_client(live_sandbox.url, timeout=0.1, max_retries=1)
+
+    with pytest.raises(TestpressError, match="timed out after 0.1s"):
+        client.list_exams()
+
+
+def test_missing_settings_are_reported_before_any_call():
+    with pytest.raises(TestpressError, match="TESTPRESS_BASE_URL"):
+        TestpressClient("", USERNAME, PASSWORD)
+    with pytest.raises(TestpressError, match="TESTPRESS_API_USERNAME"):
+        TestpressClient("https://testpress.example", USERNAME, "")
+
+
+def test_neither_token_nor_password_is_ever_logged(live_sandbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    live_sandbox.seed(4)
+    live_sandbox.set_faults(api_fail_next=1)
+    client = make_client(live_sandbox.url)
+    pages = client.iter_attempts(page_size=2)
+    next(pages)
+    live_sandbox.set_faults(expire_tokens=True, api_throttle_next=1, api_retry_after=0)
+    list(pages)
+
+    assert "retrying" in caplog.text
+    assert PASSWORD not in caplog.text
+    assert client._token and client._token not in caplog.text
+    assert PASSWORD not in repr(client)
