@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
@@ -92,3 +94,43 @@ def add_exam(title: str, exam_url: str, testpress_id: int | None = None, descrip
 
 # An AppGroup runs each of its commands inside the app context.
 testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API.")
+
+
+@testpress_group.command("sync")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Pull attempts started since this date (UTC), instead of since the last run.")
+@click.option("--exam", "exam_id", type=click.IntRange(min=1), help="Only this Testpress exam id.")
+def sync_command(since, exam_id):
+    """Pull attempts from the Admin API and reconcile them with the portal's records."""
+    # Imported here so that the other commands do not load the HTTP client.
+    from portal.testpress.client import TestpressClient, TestpressError
+    from portal.testpress.settings import testpress_settings
+    from portal.testpress.sync import sync_attempts
+
+    progress = SyncProgressBar() if sys.stdout.isatty() else None
+    try:
+        client = TestpressClient.from_settings(testpress_settings())
+        summary = sync_attempts(client, since=since, exam_id=exam_id, on_page=progress)
+    except TestpressError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    click.echo(summary.line())
+
+
+class SyncProgressBar:
+    """A progress bar fed page by page; its length comes from the first page's count."""
+
+    def __init__(self):
+        self._bar = None
+
+    def __call__(self, page) -> None:
+        if self._bar is None:
+            self._bar = click.progressbar(length=page.count, label="Syncing attempts")
+            self._bar.__enter__()
+        self._bar.update(len(page.results))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

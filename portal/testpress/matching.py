@@ -19,6 +19,7 @@ matches a page of a thousand attempts as cheaply as the webhook matches one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,6 +51,12 @@ class ReportedAttempt:
         return self.report.testpress_attempt_id
 
 
+def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
+    attempt = Attempt(student_id=student_id, exam_id=exam_id, status="launched", started_at=started_at, reports=[])
+    db.session.add(attempt)
+    return attempt
+
+
 class AttemptMatcher:
     """Matches a batch of reports of one source to attempts, creating what is missing.
 
@@ -57,8 +64,11 @@ class AttemptMatcher:
     to the session; nothing is committed here.
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, new_attempt: Callable[[int, int, datetime], Attempt] | None = None):
+        """`new_attempt(student_id, exam_id, started_at)` makes an attempt taken outside the
+        portal; by default an Attempt added to the session (the sync inserts in bulk instead)."""
         self.source = source
+        self._make_attempt = new_attempt or _added_attempt
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
         self._users_by_testpress_id: dict[int, User] = {}
@@ -66,6 +76,7 @@ class AttemptMatcher:
         self._exams_by_testpress_id: dict[int, Exam] = {}
         self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
         self._unmatched: dict[str, UnmatchedReport] = {}
+        self._learnt_user_ids: dict[int, int] = {}  # portal user id -> Testpress user id
         self.matched_testpress_ids: set[str] = set()
 
     def load(self, items: list[ReportedAttempt]) -> None:
@@ -134,8 +145,17 @@ class AttemptMatcher:
         self.matched_testpress_ids.add(item.testpress_attempt_id)
         return attempt
 
-    def forget_resolved_unmatched(self) -> None:
-        """Drop the unmatched rows of attempts this batch matched: staff need not see them any more."""
+    def save(self) -> None:
+        """Write what the batch taught us, in bulk: students' Testpress ids, and the end of
+        the unmatched rows of attempts now matched (staff need not see them any more)."""
+        if self._learnt_user_ids:
+            users = User.__table__
+            db.session.execute(
+                users.update().where(users.c.id == sa.bindparam("user_id")).values(
+                    testpress_user_id=sa.bindparam("testpress_user_id")),
+                [{"user_id": user_id, "testpress_user_id": testpress_id}
+                 for user_id, testpress_id in self._learnt_user_ids.items()],
+            )
         if self.matched_testpress_ids:
             db.session.execute(
                 sa.delete(UnmatchedReport).where(UnmatchedReport.testpress_attempt_id.in_(self.matched_testpress_ids))
@@ -162,10 +182,11 @@ class AttemptMatcher:
             if (
                 student is not None
                 and student.testpress_user_id is None
+                and student.id not in self._learnt_user_ids
                 and item.testpress_user_id is not None
                 and item.testpress_user_id not in self._users_by_testpress_id
             ):
-                student.testpress_user_id = item.testpress_user_id
+                self._learnt_user_ids[student.id] = item.testpress_user_id
                 self._users_by_testpress_id[item.testpress_user_id] = student
         return student
 
@@ -191,14 +212,7 @@ class AttemptMatcher:
 
     def _new_attempt(self, student: User, exam: Exam, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
-        attempt = Attempt(
-            student_id=student.id,
-            exam_id=exam.id,
-            status="launched",
-            started_at=item.report.started_at or utcnow(),
-            reports=[],
-        )
-        db.session.add(attempt)
+        attempt = self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
         self._remember_testpress_id(attempt, item)
         return attempt
 

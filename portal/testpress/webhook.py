@@ -138,7 +138,7 @@ def _record(reported: ReportedAttempt, remote_addr: str | None) -> DeliveryOutco
             outcome = "unmatched"
         else:
             outcome = "recorded" if record_report(attempt, reported.report, now) else "unchanged"
-        matcher.forget_resolved_unmatched()
+        matcher.save()
     delivery = WebhookDelivery(
         received_at=now,
         verified=True,

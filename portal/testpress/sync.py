@@ -1,0 +1,410 @@
+"""Pulling attempts from the Admin API into the portal: `flask --app portal testpress sync`.
+
+The sync streams the API page by page (oldest start first), and each page is one
+transaction: its attempts are matched with a few IN queries, folded in memory with
+`record_report` (the same function the webhook and the return use), and committed together
+with the run's counts and high-water mark. Memory therefore stays flat however many
+attempts there are, a crash loses at most the page in flight, and a rerun finds every
+attempt already there by its Testpress id, so there is always one row per attempt.
+
+The next run starts from the last run's high-water mark less an overlap, because Testpress
+filters on an attempt's *start* and the clocks of the two sides need not agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
+from portal.results import Report, record_report
+from portal.testpress.client import Page, TestpressClient
+from portal.testpress.matching import AttemptMatcher, ReportedAttempt
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+SAFETY_OVERLAP = timedelta(hours=1)
+# An attempt still running holds the high-water mark back, so that its completion is
+# fetched next time; one running for longer than this is taken to be abandoned.
+RUNNING_HOLD_BACK = timedelta(days=1)
+API_STATES = {"Running": "started", "Completed": "completed"}
+NOT_STARTED = "Not Started"  # an attempt Testpress created but nobody began: nothing to record
+
+
+class BadApiAttempt(ValueError):
+    """An Admin API attempt the sync cannot read; it is skipped and logged."""
+
+
+@dataclass
+class SyncSummary:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    unmatched: int = 0
+    flagged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.updated + self.unchanged + self.unmatched
+
+    def line(self) -> str:
+        return (
+            f"Synced {self.total} attempts: {self.new} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {self.unmatched} unmatched, {self.flagged} flagged."
+        )
+
+    @classmethod
+    def of(cls, run: SyncRun) -> SyncSummary:
+        return cls(run.new, run.updated, run.unchanged, run.unmatched, run.flagged)
+
+
+def sync_attempts(
+    client: TestpressClient,
+    *,
+    since: datetime | None = None,
+    exam_id: int | None = None,
+    page_size: int = PAGE_SIZE,
+    on_page: Callable[[Page], None] | None = None,
+) -> SyncSummary:
+    """Pull attempts started since `since` (default: where the last run got to, less an
+    overlap), optionally of one Testpress exam, and record them. `on_page` is called after
+    each page is committed. Raises TestpressError (after marking the run failed)."""
+    previous = _previous_high_water(exam_id)
+    window_start = since or (previous - SAFETY_OVERLAP if previous else None)
+    run = SyncRun(since=window_start, exam_filter=exam_id, high_water=previous)
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    try:
+        map_testpress_exam_ids(client)
+        pages = client.iter_attempts(
+            page_size=page_size,
+            ordering="date",
+            exams=exam_id,
+            # A bare date, as the API documents it: a little more overlap, never a gap.
+            date_0=window_start.date().isoformat() if window_start else None,
+        )
+        pager = PageRecorder(client, run)
+        for page in fetched_ahead(pages):
+            pager.record(page.results)
+            db.session.commit()
+            if on_page is not None:
+                on_page(page)
+    except BaseException as error:  # a Ctrl-C mid-sync is recorded as a failed run too
+        db.session.rollback()
+        failed = db.session.get(SyncRun, run_id)
+        failed.status, failed.finished_at = "failed", utcnow()
+        failed.error = (str(error) or type(error).__name__)[:500]
+        db.session.commit()
+        raise
+    run.status, run.finished_at = "ok", utcnow()
+    db.session.commit()
+    summary = SyncSummary.of(run)
+    log.info("Testpress sync %s: %s", run_id, summary.line())
+    return summary
+
+
+def fetched_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """`pages`, with the next one fetched in a thread while the caller records this one.
+
+    Testpress's time to answer a page and ours to record it then overlap instead of adding
+    up. At most one page waits, so memory stays flat; an error in the fetch is raised here.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not hand_over(page):
+                    return
+            hand_over(_NO_MORE_PAGES)
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            hand_over(error)
+
+    worker = threading.Thread(target=fetch, name="testpress-sync-fetch", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not _NO_MORE_PAGES:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
+_NO_MORE_PAGES = object()
+
+
+def _previous_high_water(exam_id: int | None) -> datetime | None:
+    """How far the latest comparable run got: one of every exam, or of this exam."""
+    runs = sa.select(SyncRun.high_water).where(SyncRun.high_water.is_not(None))
+    if exam_id is None:
+        runs = runs.where(SyncRun.exam_filter.is_(None))
+    else:
+        runs = runs.where(sa.or_(SyncRun.exam_filter.is_(None), SyncRun.exam_filter == exam_id))
+    return db.session.scalar(runs.order_by(SyncRun.id.desc()).limit(1))
+
+
+def map_testpress_exam_ids(client: TestpressClient) -> int:
+    """Learn the Testpress id of each portal exam that has none, by its exam URL's path.
+
+    Asks Testpress only when some exam needs it. Answers how many exams were mapped.
+    """
+    unmapped = db.session.scalars(sa.select(Exam).where(Exam.testpress_id.is_(None))).all()
+    if not unmapped:
+        return 0
+    taken = set(db.session.scalars(sa.select(Exam.testpress_id).where(Exam.testpress_id.is_not(None))))
+    by_path = {}
+    for remote in client.list_exams():
+        if remote.get("url") and isinstance(remote.get("id"), int):
+            by_path.setdefault(_url_path(remote["url"]), remote["id"])
+    mapped = 0
+    for exam in unmapped:
+        testpress_id = by_path.get(_url_path(exam.exam_url))
+        if testpress_id is not None and testpress_id not in taken:
+            exam.testpress_id = testpress_id
+            taken.add(testpress_id)
+            mapped += 1
+    db.session.commit()
+    if mapped:
+        log.info("Testpress sync: learnt the Testpress id of %d exam(s) from their URLs", mapped)
+    return mapped
+
+
+def _url_path(url: str) -> str:
+    return urlsplit(url.strip()).path.rstrip("/")
+
+
+class PageRecorder:
+    """Records pages of Admin API attempts into one sync run."""
+
+    def __init__(self, client: TestpressClient, run: SyncRun):
+        self.client = client
+        self.run = run
+        self._emails_by_user_id: dict[int, str] | None = None  # fetched once, only if needed
+        self._earliest_running: datetime | None = None
+
+    def record(self, results: Iterable[dict]) -> None:
+        """Fold one page into the session (the caller commits) and update the run's counts."""
+        items = self._parse(results)
+        if not items:
+            return
+        items = self._with_emails(items)
+        now = utcnow()
+        new_attempts: list[NewAttempt] = []
+
+        def new_attempt(student_id: int, exam_id: int, started_at: datetime) -> NewAttempt:
+            attempt = NewAttempt(student_id, exam_id, started_at, now)
+            new_attempts.append(attempt)
+            return attempt
+
+        matcher = AttemptMatcher("api", new_attempt=new_attempt)
+        tally = SyncSummary()
+        with db.session.no_autoflush:
+            matcher.load(items)
+            for item in items:
+                attempt = matcher.attempt_for(item, now)
+                if attempt is None:
+                    tally.unmatched += 1
+                    continue
+                is_new, was_flagged = attempt.id is None, attempt.flagged
+                changed = record_report(attempt, item.report, now)
+                if is_new:
+                    tally.new += 1
+                elif changed:
+                    tally.updated += 1
+                else:
+                    tally.unchanged += 1
+                tally.flagged += int(attempt.flagged and not was_flagged)
+            matcher.save()
+            insert_new_attempts(new_attempts)
+            self._count(tally, items, now)
+
+    def _parse(self, results: Iterable[dict]) -> list[ReportedAttempt]:
+        items = []
+        for result in results:
+            try:
+                item = parse_api_attempt(result)
+            except BadApiAttempt as error:
+                log.warning("Testpress sync: skipped an attempt the API sent: %s", error)
+                continue
+            if item is not None:
+                items.append(item)
+        return items
+
+    def _with_emails(self, items: list[ReportedAttempt]) -> list[ReportedAttempt]:
+        """Fill in the emails the API left out, for students the portal knows by email only."""
+        missing = {item.testpress_user_id for item in items if not item.email}
+        if not missing:
+            return items
+        known = set(db.session.scalars(sa.select(User.testpress_user_id).where(User.testpress_user_id.in_(missing))))
+        if not missing - known:
+            return items
+        if self._emails_by_user_id is None:
+            self._emails_by_user_id = {
+                user["id"]: user["email"] for user in self.client.iter_users() if user.get("id") and user.get("email")
+            }
+        return [
+            replace(item, email=self._emails_by_user_id.get(item.testpress_user_id)) if not item.email else item
+            for item in items
+        ]
+
+    def _count(self, tally: SyncSummary, items: list[ReportedAttempt], now: datetime) -> None:
+        run = self.run
+        run.new += tally.new
+        run.updated += tally.updated
+        run.unchanged += tally.unchanged
+        run.unmatched += tally.unmatched
+        run.flagged += tally.flagged
+        latest = max((item.report.started_at for item in items if item.report.started_at), default=None)
+        for item in items:
+            started = item.report.started_at
+            if item.report.status == "started" and started and now - started < RUNNING_HOLD_BACK:
+                self._earliest_running = min(filter(None, (self._earliest_running, started)))
+        candidates = [moment for moment in (run.high_water, latest) if moment is not None]
+        if candidates:
+            high_water = max(candidates)
+            if self._earliest_running is not None:
+                high_water = min(high_water, self._earliest_running)
+            run.high_water = high_water
+
+
+ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns if column.key != "id")
+REPORT_COLUMNS = tuple(column.key for column in AttemptReport.__table__.columns if column.key not in ("id", "attempt_id"))
+
+
+class NewAttempt:
+    """An attempt the sync is about to create, as a plain object rather than an ORM one.
+
+    `record_report` folds reports into it exactly as into an Attempt, but the ORM's unit of
+    work costs about half a millisecond per new row and its history: at 100,000 attempts
+    that is most of the sync. `insert_new_attempts` writes a page of them in two statements.
+    """
+
+    def __init__(self, student_id: int, exam_id: int, started_at: datetime, now: datetime):
+        self.id = None
+        self.student_id, self.exam_id, self.started_at, self.updated_at = student_id, exam_id, started_at, now
+        self.status = "launched"
+        self.flagged = False
+        for name in ATTEMPT_COLUMNS:
+            if not hasattr(self, name):
+                setattr(self, name, None)
+        self.reports: list[AttemptReport] = []
+
+
+def insert_new_attempts(attempts: list[NewAttempt]) -> None:
+    if not attempts:
+        return
+    table = Attempt.__table__
+    rows = [{name: getattr(attempt, name) for name in ATTEMPT_COLUMNS} for attempt in attempts]
+    ids = db.session.scalars(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).all()
+    reports = [
+        {"attempt_id": attempt_id, **{name: getattr(report, name) for name in REPORT_COLUMNS}}
+        for attempt_id, attempt in zip(ids, attempts, strict=True)
+        for report in attempt.reports
+    ]
+    if reports:
+        db.session.execute(sa.insert(AttemptReport.__table__), reports)
+
+
+def parse_api_attempt(result: dict) -> ReportedAttempt | None:
+    """An Admin API attempt as a report, or None for one not started. Raises BadApiAttempt."""
+    if not isinstance(result, dict):
+        raise BadApiAttempt("not an object")
+    state = result.get("state")
+    if state == NOT_STARTED:
+        return None
+    status = API_STATES.get(state)
+    if status is None:
+        raise BadApiAttempt(f"attempt {result.get('id')!r} has unknown state {str(state)[:20]!r}")
+    try:
+        testpress_attempt_id = _whole(result["id"])
+        user_id = _whole(result["user_id"])
+        exam_id = _whole(result["exam_id"])
+        completed = status == "completed"
+        report = Report(
+            source="api",
+            status=status,
+            testpress_attempt_id=str(testpress_attempt_id),
+            started_at=_moment(result.get("date")),
+            # A running attempt's partial counts are no result: keep them out of its history.
+            **(_result_fields(result) if completed else {}),
+            completed_at=_moment(result.get("completed_on")) if completed else None,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadApiAttempt(f"attempt {result.get('id')!r} is unreadable ({type(error).__name__}: {error})") from None
+    email = result.get("email")
+    return ReportedAttempt(
+        report=report,
+        institute_attempt_id=_optional_whole(result.get("institute_attempt_id")),
+        email=email.strip() if isinstance(email, str) and email.strip() else None,
+        testpress_user_id=user_id,
+        testpress_exam_id=exam_id,
+        payload=result,
+    )
+
+
+def _result_fields(result: dict) -> dict:
+    return {
+        "correct_count": _whole(result["correct_answers_count"]),
+        "incorrect_count": _whole(result["incorrect_answers_count"]),
+        "unanswered_count": _whole(result["unanswered_count"]),
+        "total_count": _optional_whole(result.get("total_count")),
+        "score": _number(result["score"]),
+        "max_score": _number(result["max_score"]) if result.get("max_score") not in (None, "") else None,
+        "percentage": _number(result["percentage"]),
+    }
+
+
+def _whole(value) -> int:
+    if isinstance(value, bool):
+        raise TypeError("a true/false where a number belongs")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"negative id or count {number}")
+    return number
+
+
+def _optional_whole(value) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return _whole(value)
+    except (TypeError, ValueError):
+        return None  # e.g. an institute_attempt_id another system wrote as text: not one of ours
+
+
+def _number(value) -> float:
+    if isinstance(value, bool):
+        raise TypeError("a true/false where a number belongs")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return number
+
+
+def _moment(value) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

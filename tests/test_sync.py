@@ -1,0 +1,336 @@
+"""`flask --app portal testpress sync` against a live sandbox: what staff see and what the database holds."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
+from portal.testpress import client as client_module
+from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attempts
+from testpress_sandbox import models as sandbox_models
+from testpress_sandbox.config import DEFAULTS
+from tests.factories import make_attempt, make_exam, make_user
+from tests.test_client import live_sandbox  # noqa: F401  (a fixture)
+
+
+@pytest.fixture(autouse=True)
+def tiny_backoff(monkeypatch):
+    monkeypatch.setattr(client_module, "RETRY_BACKOFF", 0.001)
+
+
+@pytest.fixture
+def portal(make_app, live_sandbox):  # noqa: F811
+    """The portal, pointed at the live sandbox, with an app context pushed."""
+    app = make_app(
+        TESTPRESS_BASE_URL=live_sandbox.url,
+        TESTPRESS_API_USERNAME=DEFAULTS["API_USERNAME"],
+        TESTPRESS_API_PASSWORD=DEFAULTS["API_PASSWORD"],
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+def sandbox_students(live_sandbox) -> list[tuple[int, str]]:  # noqa: F811
+    with live_sandbox.app.app_context():
+        return sandbox_models.db.session.execute(
+            sa.select(sandbox_models.User.id, sandbox_models.User.email).where(sandbox_models.User.is_staff.is_(False))
+        ).all()
+
+
+def know_students_and_exams(live_sandbox, *, skip_last: int = 1) -> None:  # noqa: F811
+    """Create portal students for the sandbox's students (all but the last `skip_last`) and its three exams."""
+    students = sandbox_students(live_sandbox)
+    for _, email in students[: len(students) - skip_last]:
+        make_user(email)
+    for testpress_id in (1, 2, 3):
+        make_exam(f"Exam {testpress_id}", testpress_id=testpress_id)
+
+
+def api_client(live_sandbox) -> TestpressClient:  # noqa: F811
+    return TestpressClient(live_sandbox.url, DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"], backoff=0.001)
+
+
+def count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def sync(portal, *args):
+    return portal.test_cli_runner().invoke(args=["testpress", "sync", *args])
+
+
+def test_sync_creates_one_attempt_per_testpress_attempt_and_reports_unmatched(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(30, users=6)  # five attempts by each of six students
+    know_students_and_exams(live_sandbox, skip_last=1)
+
+    result = sync(portal)
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "Synced 30 attempts: 25 new, 0 updated, 0 unchanged, 5 unmatched, 0 flagged."
+    assert count(Attempt) == 25
+    attempt = db.session.scalar(sa.select(Attempt).limit(1))
+    assert (attempt.status, attempt.score_source, attempt.verified) == ("completed", "api", True)
+    assert attempt.api_seen_at is not None and attempt.score is not None and attempt.max_score is not None
+    assert len(attempt.reports) == 1
+    assert count(UnmatchedReport) == 5
+    assert {row.source for row in db.session.scalars(sa.select(UnmatchedReport))} == {"api"}
+    # Students matched by email now carry their Testpress id, for the next sync and the webhook.
+    assert db.session.scalar(sa.select(sa.func.count()).where(User.testpress_user_id.is_not(None))) == 5
+    run = db.session.scalar(sa.select(SyncRun))
+    assert (run.status, run.new, run.unmatched) == ("ok", 25, 5)
+
+
+def test_running_twice_changes_nothing_the_second_time(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(30, users=6)
+    know_students_and_exams(live_sandbox)
+    sync(portal)
+
+    result = sync(portal, "--since", "2000-01-01")
+
+    assert result.output.strip() == "Synced 30 attempts: 0 new, 0 updated, 25 unchanged, 5 unmatched, 0 flagged."
+    assert count(Attempt) == 25
+    assert count(UnmatchedReport) == 5
+    assert all(len(a.reports) == 1 for a in db.session.scalars(sa.select(Attempt)))
+
+
+def test_sync_streams_several_pages(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(45, users=9)
+    know_students_and_exams(live_sandbox, skip_last=0)
+    pages = []
+
+    summary = sync_attempts(api_client(live_sandbox), page_size=10, on_page=pages.append)
+
+    assert [len(page.results) for page in pages] == [10, 10, 10, 10, 5]
+    assert (summary.total, summary.new) == (45, 45)
+    assert count(Attempt) == 45
+
+
+def test_a_crash_halfway_keeps_whole_pages_and_a_rerun_completes_them(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(40, users=8)
+    know_students_and_exams(live_sandbox, skip_last=0)
+
+    def crash_after_the_second_page(page, pages_seen=[]):
+        pages_seen.append(page)
+        if len(pages_seen) == 2:
+            raise KeyboardInterrupt  # as if the operator pressed Ctrl-C, or the process was stopped
+
+    with pytest.raises(KeyboardInterrupt):
+        sync_attempts(api_client(live_sandbox), page_size=10, on_page=crash_after_the_second_page)
+
+    assert count(Attempt) == 20
+    failed = db.session.scalar(sa.select(SyncRun))
+    assert (failed.status, failed.new, failed.error) == ("failed", 20, "KeyboardInterrupt")
+    assert failed.high_water is not None
+
+    result = sync(portal, "--since", "2000-01-01")
+
+    assert result.exit_code == 0
+    assert result.output.strip() == "Synced 40 attempts: 20 new, 0 updated, 20 unchanged, 0 unmatched, 0 flagged."
+    assert count(Attempt) == 40
+    assert db.session.scalar(sa.select(sa.func.count(sa.distinct(Attempt.testpress_attempt_id)))) == 40
+
+
+def test_an_exhausted_retry_budget_mid_sync_keeps_only_whole_pages(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(40, users=8)
+    know_students_and_exams(live_sandbox, skip_last=0)
+
+    def break_testpress_after_the_first_page(page, pages_seen=[]):
+        pages_seen.append(page)
+        if len(pages_seen) == 1:
+            live_sandbox.set_faults(api_fail_next=100)
+
+    with pytest.raises(TestpressError, match="500"):
+        sync_attempts(api_client(live_sandbox), page_size=10, on_page=break_testpress_after_the_first_page)
+
+    # Whole pages only: the first, and those already fetched ahead when Testpress broke.
+    kept = count(Attempt)
+    assert kept in (10, 20, 30)
+    failed = db.session.scalar(sa.select(SyncRun))
+    assert failed.status == "failed" and "gave up" in failed.error and failed.new == kept
+
+
+def test_a_token_expiring_mid_sync_is_renewed(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(30, users=6)
+    know_students_and_exams(live_sandbox, skip_last=0)
+
+    def expire_tokens(page, pages_seen=[]):
+        pages_seen.append(page)
+        if len(pages_seen) == 1:
+            live_sandbox.set_faults(expire_tokens=True)
+
+    summary = sync_attempts(api_client(live_sandbox), page_size=10, on_page=expire_tokens)
+
+    assert summary.new == 30
+    assert count(Attempt) == 30
+
+
+def test_throttling_and_server_errors_are_ridden_out(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(10, users=2)
+    know_students_and_exams(live_sandbox, skip_last=0)
+    live_sandbox.set_faults(api_throttle_next=1, api_retry_after=0, api_fail_next=2)
+
+    result = sync(portal)
+
+    assert result.exit_code == 0, result.output
+    assert "10 new" in result.output
+
+
+def test_bad_credentials_exit_non_zero_with_one_line(make_app, live_sandbox):  # noqa: F811
+    app = make_app(TESTPRESS_BASE_URL=live_sandbox.url, TESTPRESS_API_USERNAME="admin",
+                   TESTPRESS_API_PASSWORD="wrong-password")
+    with app.app_context():
+        result = sync(app)
+
+        assert result.exit_code != 0
+        assert result.output.strip().splitlines() == [
+            "Error: Testpress refused the API credentials (POST /api/v2.5/auth-token/ answered 400)"
+        ]
+        assert "Traceback" not in result.output and "wrong-password" not in result.output
+        run = db.session.scalar(sa.select(SyncRun))
+        assert run.status == "failed" and "refused" in run.error
+        assert count(Attempt) == 0
+
+
+def test_an_unreachable_testpress_exits_non_zero_with_one_line(make_app):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    app = make_app(TESTPRESS_BASE_URL=f"http://127.0.0.1:{port}")
+    with app.app_context():
+        result = sync(app)
+
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: Testpress") and "could not connect" in line
+
+
+def test_the_next_run_starts_where_the_last_got_to_less_an_overlap(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(30, users=6)
+    know_students_and_exams(live_sandbox, skip_last=0)
+    sync(portal)
+    first = db.session.scalar(sa.select(SyncRun))
+    newest_start = db.session.scalar(sa.select(sa.func.max(Attempt.started_at)))
+    assert first.high_water == newest_start
+
+    live_sandbox.seed(1, users=1, random_seed=7)  # a new student's attempt, dated within the last year
+    make_user(sandbox_students(live_sandbox)[-1][1])
+    with live_sandbox.app.app_context():  # ... started just now
+        sandbox_models.db.session.execute(
+            sa.update(sandbox_models.Attempt).where(sandbox_models.Attempt.id == 31).values(date=datetime.utcnow())
+        )
+        sandbox_models.db.session.commit()
+    result = sync(portal)
+
+    second = db.session.scalars(sa.select(SyncRun).order_by(SyncRun.id)).all()[-1]
+    assert second.since == first.high_water - SAFETY_OVERLAP
+    assert "1 new" in result.output
+    synced = int(result.output.split()[1])
+    assert synced < 31  # only the attempts of the window, not everything again
+    assert count(Attempt) == 31
+
+
+def test_exam_option_syncs_one_testpress_exam(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(30, users=6)
+    know_students_and_exams(live_sandbox, skip_last=0)
+
+    result = sync(portal, "--exam", "2")
+
+    assert result.exit_code == 0
+    assert result.output.strip() == "Synced 10 attempts: 10 new, 0 updated, 0 unchanged, 0 unmatched, 0 flagged."
+    exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == 2))
+    assert {a.exam_id for a in db.session.scalars(sa.select(Attempt))} == {exam.id}
+    assert db.session.scalar(sa.select(SyncRun)).exam_filter == 2
+
+
+def test_portal_launches_are_completed_not_duplicated(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(3, users=1, exam_id=1, institute_ids_from=500)
+    [(_, email)] = sandbox_students(live_sandbox)
+    student = make_user(email)
+    exam = make_exam(testpress_id=1)
+    launches = [make_attempt(student, exam, institute_attempt_id=500 + n) for n in range(3)]
+
+    result = sync(portal)
+
+    assert "0 new, 3 updated" in result.output
+    assert count(Attempt) == 3
+    for launch in launches:
+        db.session.refresh(launch)
+        assert launch.status == "completed" and launch.score_source == "api" and launch.testpress_attempt_id
+
+
+def test_exam_ids_are_learnt_from_their_testpress_urls(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(3, users=1, exam_id=3)
+    [(_, email)] = sandbox_students(live_sandbox)
+    make_user(email)
+    exam = make_exam("Maths", exam_url=f"{live_sandbox.url}/exams/run/maths-drill/start/")
+
+    result = sync(portal)
+
+    assert "3 new" in result.output
+    db.session.refresh(exam)
+    assert exam.testpress_id == 3
+
+
+def test_unmatched_rows_go_once_staff_add_the_student(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(5, users=1)
+    know_students_and_exams(live_sandbox, skip_last=1)
+    sync(portal)
+    assert count(UnmatchedReport) == 5
+
+    make_user(sandbox_students(live_sandbox)[-1][1])
+    result = sync(portal, "--since", "2000-01-01")
+
+    assert "5 new" in result.output and "0 unmatched" in result.output
+    assert count(UnmatchedReport) == 0
+
+
+def test_running_and_not_started_attempts(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(2, users=1, state="Running")
+    live_sandbox.seed(2, users=1, state="Not Started")
+    know_students_and_exams(live_sandbox, skip_last=0)
+
+    result = sync(portal)
+
+    assert result.output.strip().startswith("Synced 2 attempts: 2 new")
+    attempts = db.session.scalars(sa.select(Attempt)).all()
+    assert [(a.status, a.score) for a in attempts] == [("started", None), ("started", None)]
+
+
+@pytest.mark.parametrize("bad", [
+    {"id": "x"}, {"state": "Paused"}, {"score": "lots"}, {"user_id": None}, {"date": "yesterday"}, "not an object",
+])
+def test_unreadable_api_attempts_are_skipped_not_fatal(bad):
+    good = {"id": 1, "user_id": 2, "exam_id": 3, "state": "Completed", "date": "2025-01-01T10:00:00Z",
+            "correct_answers_count": 1, "incorrect_answers_count": 0, "unanswered_count": 0,
+            "score": "4.00", "percentage": 100.0, "email": None}
+    assert parse_api_attempt(good).report.score == 4.0
+    from portal.testpress.sync import BadApiAttempt
+
+    with pytest.raises(BadApiAttempt):
+        parse_api_attempt({**good, **bad} if isinstance(bad, dict) else bad)
+
+
+def test_high_water_is_held_back_by_a_recently_started_running_attempt(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(1, users=1, state="Running")
+    live_sandbox.seed(3, users=1)
+    know_students_and_exams(live_sandbox, skip_last=0)
+    running_start = datetime.utcnow() - timedelta(hours=2)
+    with live_sandbox.app.app_context():
+        sandbox_models.db.session.execute(
+            sa.update(sandbox_models.Attempt).where(sandbox_models.Attempt.id == 1).values(date=running_start)
+        )
+        sandbox_models.db.session.execute(
+            sa.update(sandbox_models.Attempt).where(sandbox_models.Attempt.id == 4).values(date=datetime.utcnow())
+        )
+        sandbox_models.db.session.commit()
+
+    sync(portal)
+
+    run = db.session.scalar(sa.select(SyncRun))
+    assert abs(run.high_water - running_start) < timedelta(seconds=1)
