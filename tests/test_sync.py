@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
 from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.matching import AttemptMatcher
 from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attempts
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
@@ -334,3 +335,27 @@ def test_high_water_is_held_back_by_a_recently_started_running_attempt(portal, l
 
     run = db.session.scalar(sa.select(SyncRun))
     assert abs(run.high_water - running_start) < timedelta(seconds=1)
+
+
+def test_a_webhook_creating_the_same_attempt_mid_page_does_not_break_the_sync(portal, live_sandbox, monkeypatch):  # noqa: F811
+    live_sandbox.seed(3, users=1, exam_id=1)
+    [(_, email)] = sandbox_students(live_sandbox)
+    student, exam = make_user(email), make_exam(testpress_id=1)
+    real_load = AttemptMatcher.load
+
+    def webhook_wins_the_race(matcher, items, raced=[]):
+        real_load(matcher, items)
+        if not raced:  # the webhook commits attempt 1 after the sync looked for it
+            raced.append(True)
+            with db.engine.begin() as connection:
+                connection.execute(sa.insert(Attempt.__table__).values(
+                    student_id=student.id, exam_id=exam.id, testpress_attempt_id="1", status="started",
+                    started_at=datetime(2025, 1, 1), flagged=False, updated_at=datetime(2025, 1, 1)))
+
+    monkeypatch.setattr(AttemptMatcher, "load", webhook_wins_the_race)
+
+    summary = sync_attempts(api_client(live_sandbox))
+
+    assert (summary.new, summary.updated) == (2, 1)
+    assert count(Attempt) == 3
+    assert db.session.scalar(sa.select(Attempt).where(Attempt.testpress_attempt_id == "1")).status == "completed"

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
@@ -95,8 +96,14 @@ def sync_attempts(
         )
         pager = PageRecorder(client, run)
         for page in fetched_ahead(pages):
-            pager.record(page.results)
-            db.session.commit()
+            try:
+                pager.record(page.results)
+                db.session.commit()
+            except IntegrityError:
+                # A webhook created one of this page's attempts meanwhile: the second pass finds it.
+                db.session.rollback()
+                pager.record(page.results)
+                db.session.commit()
             if on_page is not None:
                 on_page(page)
     except BaseException as error:  # a Ctrl-C mid-sync is recorded as a failed run too
