@@ -85,12 +85,15 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     if getattr(attempt, seen_column) is None:
         setattr(attempt, seen_column, now)
 
-    if report.carries_result and TRUST[report.source] >= TRUST.get(attempt.score_source, 0):
+    if report.carries_result:
+        trusted = TRUST[report.source] >= TRUST.get(attempt.score_source, 0)
         for name, value in report.result().items():
-            # A webhook carries no max_score or rank: keep what another source said of those.
-            if value is not None:
+            # A more trusted report overwrites; a less trusted one only fills gaps, since
+            # the webhook carries no max_score or rank and the return does, in either order.
+            if value is not None and (trusted or getattr(attempt, name) is None):
                 setattr(attempt, name, value)
-        attempt.score_source = report.source
+        if trusted:
+            attempt.score_source = report.source
 
     _keep_history(attempt, report, now)
     _flag_disagreement(attempt)

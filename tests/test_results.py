@@ -16,3 +16,24 @@ def test_a_trusted_source_keeps_the_fields_it_does_not_carry(app):
     assert attempt.score_source == "webhook" and attempt.verified
     assert (attempt.score, attempt.max_score, attempt.rank, attempt.max_rank) == (1.0, 16.0, 2, 5)
     assert not attempt.flagged
+
+
+def test_a_later_return_fills_what_the_webhook_does_not_carry(app):
+    attempt = make_attempt(make_user(), make_exam())
+    record_report(attempt, Report("webhook", "completed", "93", total_count=4, correct_count=1, incorrect_count=3,
+                                  unanswered_count=0, score=1.0, percentage=6.25))
+    record_report(attempt, Report("return", "completed", "93", total_count=4, correct_count=1, incorrect_count=3,
+                                  unanswered_count=0, score=1.0, max_score=16.0, percentage=6.25, rank=2, max_rank=5))
+    db.session.commit()
+    assert attempt.score_source == "webhook"
+    assert (attempt.score, attempt.max_score, attempt.rank, attempt.max_rank) == (1.0, 16.0, 2, 5)
+
+
+def test_a_later_return_never_overwrites_signed_scores(app):
+    attempt = make_attempt(make_user(), make_exam())
+    record_report(attempt, Report("webhook", "completed", "93", correct_count=1, score=1.0, percentage=6.25))
+    record_report(attempt, Report("return", "completed", "93", correct_count=4, score=16.0, max_score=16.0,
+                                  percentage=100.0))
+    db.session.commit()
+    assert (attempt.score, attempt.correct_count, attempt.percentage) == (1.0, 1, 6.25)
+    assert attempt.flagged
