@@ -13,14 +13,14 @@ from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.models import Attempt, Exam, utcnow
-from portal.testpress.launch import launch_fields, record_launch
+from portal.testpress.launch import launch_fields, resume_or_launch
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 
 bp = Blueprint("student", __name__)
 
 # The button an exam card offers, by the status of the student's latest attempt at it.
-# Resume makes a new launch too: Testpress itself resumes the unfinished attempt.
+# Resume signs that same attempt again (see launch.resume_or_launch).
 BUTTON_BY_STATUS = {
     None: "Start",
     "launched": "Resume",
@@ -96,7 +96,7 @@ def start(exam_id: int):
         reason = "has closed" if exam.is_closed(now) else "is not open yet"
         current_app.logger.info("start: user %s refused exam %s, which %s", current_user.id, exam.id, reason)
         return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
-    attempt = record_launch(current_user, exam)
+    attempt = resume_or_launch(current_user, exam)
     current_app.logger.info("start: user %s launched exam %s as institute_attempt_id %s",
                             current_user.id, exam.id, attempt.institute_attempt_id)
     fields = launch_fields(attempt, url_for("testpress_return.receive_return", _external=True), testpress_settings())

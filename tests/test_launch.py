@@ -14,7 +14,7 @@ from portal.models import Attempt, User, utcnow
 from portal.testpress import launch
 from portal.testpress.launch import LaunchFailed, clock_attempt_id, launch_fields, record_launch
 from portal.testpress.settings import TestpressSettings
-from portal.testpress.signing import verify_launch_hmac
+from portal.testpress.signing import launch_hmac, verify_launch_hmac
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user
 
@@ -108,15 +108,36 @@ def test_launch_time_is_the_moment_of_the_start(client, student):
     assert int(attempt.started_at.replace(tzinfo=UTC).timestamp()) == attempt.launch_time
 
 
-def test_every_start_is_a_new_launch_with_a_new_reference(client, student):
+def test_start_after_a_completed_attempt_is_a_new_launch_with_a_new_reference(client, student):
     exam = make_exam()
-
     first = read_form(client.post(f"/exams/{exam.id}/start")).fields
+    attempts_of(student)[0].status = "completed"
+    db.session.commit()
+
     second = read_form(client.post(f"/exams/{exam.id}/start")).fields
 
-    assert first["institute_attempt_id"] != second["institute_attempt_id"]
     assert int(second["institute_attempt_id"]) > int(first["institute_attempt_id"])
     assert len(attempts_of(student)) == 2
+
+
+@pytest.mark.parametrize("status", ["launched", "started", "cancelled"])
+def test_resume_signs_the_unfinished_attempt_again(client, student, status):
+    exam = make_exam()
+    first = read_form(client.post(f"/exams/{exam.id}/start")).fields
+    attempts_of(student)[0].status = status
+    attempts_of(student)[0].launch_time -= 600  # signed ten minutes ago
+    db.session.commit()
+
+    second = read_form(client.post(f"/exams/{exam.id}/start")).fields
+
+    assert second["institute_attempt_id"] == first["institute_attempt_id"]
+    db.session.expire_all()
+    (attempt,) = attempts_of(student)
+    # Re-signed now, and the return will be checked against this new time.
+    assert str(attempt.launch_time) == second["time"]
+    assert int(second["time"]) >= int(first["time"])
+    assert second["hmac"] == launch_hmac(TEST_SETTINGS["TESTPRESS_SECRET"], **{
+        name: second[name] for name in ("email", "first_name", "institute_attempt_id", "key", "time")})
 
 
 def test_reference_never_falls_below_an_id_already_stored(client, student):

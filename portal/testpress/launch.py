@@ -63,6 +63,31 @@ def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Att
     raise LaunchFailed(f"could not store a unique institute_attempt_id after {ID_ATTEMPTS} tries")
 
 
+# A launch Testpress has not completed can be signed again: Testpress refuses to reuse
+# only the id of a *completed* attempt, and reusing the id is what brings the student
+# back to their answers instead of a blank new attempt.
+RESUMABLE = ("launched", "started", "cancelled")
+
+
+def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> Attempt:
+    """The student's latest attempt at `exam` re-signed now if unfinished, else a new launch.
+
+    The stored launch_time moves to the new signing time, because the return is
+    verified against the time of the launch it answers. Commits.
+    """
+    latest = db.session.scalar(
+        sa.select(Attempt)
+        .where(Attempt.student_id == student.id, Attempt.exam_id == exam.id)
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.status not in RESUMABLE or latest.institute_attempt_id is None:
+        return record_launch(student, exam, now)
+    latest.launch_time = int((now or datetime.now(UTC)).timestamp())
+    db.session.commit()
+    return latest
+
+
 def launch_fields(attempt: Attempt, surl: str, settings: TestpressSettings) -> dict[str, str]:
     """The signed form fields Testpress's exam_url expects, in the documented order."""
     signed = {

@@ -60,7 +60,7 @@ def test_completed_exam_comes_back_to_the_results_and_the_review(logged_in, port
     assert page.locator("#score").inner_text() == "7.00"
 
 
-def test_take_later_comes_back_as_cancelled_with_a_resume_button(logged_in, portal):
+def test_take_later_comes_back_as_cancelled_and_resume_keeps_the_answers(logged_in, portal):
     page = logged_in
     _, portal_url = portal
     start_exam(page, "Chemistry Quiz")
@@ -83,6 +83,17 @@ def test_take_later_comes_back_as_cancelled_with_a_resume_button(logged_in, port
     row = page.locator("tbody tr").first
     assert "Chemistry Quiz" in row.inner_text() and "Cancelled" in row.inner_text()
     assert row.get_by_role("link", name="Review").count() == 0
+
+    # Resume returns to the same Testpress attempt, with the answer given before.
+    page.get_by_role("link", name="Exams", exact=True).click()
+    start_exam(page, "Chemistry Quiz")
+    assert page.locator("fieldset").nth(0).get_by_label("Na", exact=True).is_checked()
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_url(re.compile(re.escape(portal_url) + r"/attempts/\d+$"))
+    assert "Status Completed" in " ".join(page.locator("dl.facts").inner_text().split())
+    page.get_by_role("link", name="My attempts", exact=True).click()
+    chemistry_rows = page.locator("tbody tr", has_text="Chemistry Quiz")
+    assert chemistry_rows.count() == 1 and "Completed" in chemistry_rows.inner_text()
 
 
 def test_the_journey_works_without_javascript(browser, portal, student):
