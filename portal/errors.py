@@ -14,6 +14,7 @@ MESSAGES = {
     405: ("Method not allowed", "This page cannot be used that way."),
     413: ("Too large", "The request was larger than the portal accepts."),
     429: ("Too many requests", "You are going a little fast. Please wait a moment and try again."),
+    503: ("Try again shortly", "The portal cannot do this just now. Please try again in a moment."),
     500: ("Something went wrong", "The portal hit an unexpected error. It has been logged; please try again."),
 }
 

@@ -13,7 +13,7 @@ from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.models import Attempt, Exam, utcnow
-from portal.testpress.launch import launch_fields, resume_or_launch
+from portal.testpress.launch import LaunchFailed, launch_fields, resume_or_launch
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 
@@ -96,7 +96,11 @@ def start(exam_id: int):
         reason = "has closed" if exam.is_closed(now) else "is not open yet"
         current_app.logger.info("start: user %s refused exam %s, which %s", current_user.id, exam.id, reason)
         return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
-    attempt = resume_or_launch(current_user, exam)
+    try:
+        attempt = resume_or_launch(current_user, exam)
+    except LaunchFailed as failure:
+        current_app.logger.error("start: user %s could not launch exam %s: %s", current_user.id, exam.id, failure)
+        return error_response(503, "The exam could not be started just now. Please try again in a moment.")
     current_app.logger.info("start: user %s launched exam %s as institute_attempt_id %s",
                             current_user.id, exam.id, attempt.institute_attempt_id)
     fields = launch_fields(attempt, url_for("testpress_return.receive_return", _external=True), testpress_settings())

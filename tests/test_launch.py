@@ -261,3 +261,15 @@ def test_start_refuses_a_post_without_the_csrf_token(make_app):
     assert genuine.status_code == 200
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Attempt.id))) == 1
+
+
+def test_start_answers_503_when_no_reference_can_be_stored(client, student, monkeypatch):
+    exam = make_exam()
+    taken = make_attempt(make_user(), exam, status="completed").institute_attempt_id
+    monkeypatch.setattr(launch, "clock_attempt_id", lambda now_ms, floor=0: taken)
+
+    response = client.post(f"/exams/{exam.id}/start")
+
+    assert response.status_code == 503
+    assert "could not be started just now" in response.get_data(as_text=True)
+    assert attempts_of(student) == []

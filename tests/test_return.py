@@ -303,3 +303,11 @@ def test_return_never_reads_the_session(make_app, valid):
         app.test_client().post("/testpress/return", data=fields)
 
     assert touched == [False]
+
+
+@pytest.mark.parametrize("reference", ["9" * 30, "9223372036854775808", "١٢٣", "12a", "-5"])
+def test_a_reference_the_portal_cannot_have_issued_is_refused(client, attempt, reference):
+    response = client.post("/testpress/return", data=signed_return(attempt, institute_attempt_id=reference))
+    assert response.status_code == 400
+    assert "institute_attempt_id must be a number the portal issued" in response.get_data(as_text=True)
+    assert report_count() == 0

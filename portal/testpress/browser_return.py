@@ -36,6 +36,8 @@ DECIMAL_FIELDS = ("score", "max_score", "percentage")
 # Plain decimals only: float() alone would also take "1_000", "nan" and "1e400".
 DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 TESTPRESS_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,32}")
+INSTITUTE_ID_TEXT = re.compile(r"[0-9]{1,19}")
+LARGEST_INSTITUTE_ID = 2**63 - 1  # the column is 64-bit: a larger number cannot be ours
 # Testpress is a Python service: a rank it does not compute may arrive as the text "None".
 ABSENT_TEXTS = ("", "none", "null")
 LARGEST_COUNT = 10**9  # far beyond any exam, well inside a 64-bit column
@@ -99,8 +101,9 @@ def report_from_fields(fields) -> Report:
     missing = [name for name in REQUIRED_FIELDS if not fields.get(name, "").strip()]
     if missing:
         raise ReturnRefused(f"Missing field(s): {', '.join(missing)}.")
-    if not fields["institute_attempt_id"].strip().isdecimal():
-        raise ReturnRefused("institute_attempt_id must be a number.")
+    reference = fields["institute_attempt_id"].strip()
+    if not INSTITUTE_ID_TEXT.fullmatch(reference) or int(reference) > LARGEST_INSTITUTE_ID:
+        raise ReturnRefused("institute_attempt_id must be a number the portal issued.")
     status = fields["status"].strip().lower()
     if status not in RETURN_STATUSES:
         raise ReturnRefused(f"status must be one of {', '.join(RETURN_STATUSES)}.")
