@@ -373,6 +373,8 @@ def test_missing_signed_field_is_refused(client, field):
     {"correct_answers_count": "many"},
     {"score": "high"},
     {"score": "NaN"},
+    {"score": "1e999"},
+    {"attempt_id": 9**40},
     {"percentage": None},
     {"attempt_state": "paused"},
     {"attempt_state": 1},

@@ -12,6 +12,8 @@ gets its answer in milliseconds.
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -226,7 +228,8 @@ def _decimal(values: dict, name: str) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:
         raise DeliveryRefused(400, f"{name} is not a number") from None
-    if not number.is_finite():
+    # "1e999" is a finite Decimal but an infinite float, which is how it would be stored.
+    if not number.is_finite() or not math.isfinite(float(number)):
         raise DeliveryRefused(400, f"{name} is not a number")
     return number
 
