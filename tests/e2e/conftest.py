@@ -14,13 +14,12 @@ from itertools import count
 import pytest
 
 from portal import create_app as create_portal
+from portal.demo import demo_settings, seed_demo_data
 from portal.extensions import db
-from portal.models import Exam
 from tests.factories import PASSWORD, make_user
 from tests.live import serving
 from testpress_sandbox import create_app as create_sandbox
-from testpress_sandbox.config import DEFAULTS as SANDBOX
-from testpress_sandbox.seed import EXAMS, init_db
+from testpress_sandbox.seed import init_db
 from testpress_sandbox.webhooks import dispatcher
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,25 +46,11 @@ def portal(tmp_path_factory, sandbox):
     """The portal, configured as the sandbox's institute and served on 127.0.0.1; yields (app, base URL)."""
     sandbox_app, sandbox_url = sandbox
     folder = tmp_path_factory.mktemp("portal")
-    app = create_portal({
-        "SECRET_KEY": "e2e-session-key-not-for-production",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'portal.sqlite'}",
-        "SESSION_COOKIE_SECURE": False,  # plain http on 127.0.0.1
-        "REMEMBER_COOKIE_SECURE": False,
-        "TESTPRESS_BASE_URL": sandbox_url,
-        "TESTPRESS_PUBLIC_KEY": SANDBOX["PUBLIC_KEY"],
-        "TESTPRESS_SECRET": SANDBOX["SECRET"],
-        "TESTPRESS_PRIVATE_KEY": SANDBOX["PRIVATE_KEY"],
-        "TESTPRESS_API_USERNAME": SANDBOX["API_USERNAME"],
-        "TESTPRESS_API_PASSWORD": SANDBOX["API_PASSWORD"],
-        "TESTPRESS_PERCENT_ENCODING": SANDBOX["PERCENT_ENCODING"],
-    })
+    # The demo's own settings and data, so that these tests walk what `make run` serves.
+    app = create_portal({**demo_settings(sandbox_url), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'portal.sqlite'}"})
     with app.app_context():
         db.create_all()
-        for spec in EXAMS:
-            db.session.add(Exam(title=spec["title"], description=spec["description"], testpress_id=spec["id"],
-                                exam_url=f"{sandbox_url}/exams/run/{spec['slug']}/start/"))
-        db.session.commit()
+        seed_demo_data(sandbox_url)
     with serving(app, "127.0.0.1") as url:
         yield app, url
 
@@ -77,9 +62,7 @@ def webhooks(portal, sandbox, monkeypatch):
     Off unless a test asks for it: a webhook racing the browser's return would make what
     the results page shows on arrival depend on timing.
     """
-    portal_app, portal_url = portal
-    if not any(rule.rule == "/testpress/webhook" for rule in portal_app.url_map.iter_rules()):
-        pytest.skip("the portal has no /testpress/webhook receiver yet")
+    _, portal_url = portal
     monkeypatch.setitem(sandbox[0].config, "WEBHOOK_URL", f"{portal_url}/testpress/webhook")
     return sandbox[0]
 
@@ -87,7 +70,10 @@ def webhooks(portal, sandbox, monkeypatch):
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI installs it")
+        message = f"{CHROMIUM} is not installed (apt-get install chromium)"
+        if os.environ.get("E2E_REQUIRE_BROWSER"):
+            pytest.fail(f"{message}, and E2E_REQUIRE_BROWSER is set (as in CI)")
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
