@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from portal.models import RESULT_FIELDS, STATUSES, Attempt, AttemptReport, utcnow
 
@@ -65,7 +66,9 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
 
     Idempotent: recording the same report twice changes nothing the second time. The
     caller commits. It works on `attempt.reports` in memory, so a bulk caller can load
-    many attempts with their reports in two queries and record them all.
+    many attempts with their reports in two queries and record them all. `attempt` may
+    also be a plain object with an Attempt's attributes and a list of reports (the sync's
+    bulk path, which writes what changed itself): its new reports are then plain too.
     """
     now = now or utcnow()
     before = _snapshot(attempt)
@@ -106,9 +109,10 @@ def _keep_history(attempt: Attempt, report: Report, now: datetime) -> None:
     previous = [r for r in attempt.reports if r.source == report.source and r.status == report.status]
     if previous and _same_result(previous[-1], report):
         return
-    attempt.reports.append(
-        AttemptReport(source=report.source, status=report.status, received_at=now, **report.result())
-    )
+    fields = {"source": report.source, "status": report.status, "received_at": now, **report.result()}
+    # Building an ORM object costs more than the rest of record_report together: only an
+    # ORM attempt, whose session is to insert it, gets one.
+    attempt.reports.append(AttemptReport(**fields) if isinstance(attempt, Attempt) else SimpleNamespace(**fields))
 
 
 def _flag_disagreement(attempt: Attempt) -> None:

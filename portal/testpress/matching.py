@@ -13,13 +13,15 @@ one UnmatchedReport per (source, Testpress attempt) for staff to see, and remove
 once a later report of that attempt matches.
 
 `AttemptMatcher` works on a batch of reports with a handful of IN queries, so the sync
-matches a page of a thousand attempts as cheaply as the webhook matches one.
+matches a page of a thousand attempts as cheaply as the webhook matches one. It reads
+students and exams as plain rows, and attempts through `find_attempts`: ORM objects for the
+webhook, plain copies for the sync (which writes back only what changed).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -51,6 +53,13 @@ class ReportedAttempt:
         return self.report.testpress_attempt_id
 
 
+def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Iterable[Attempt]:
+    """The attempts matching `condition`, with their reports, as ORM objects."""
+    return db.session.scalars(
+        sa.select(Attempt).where(condition).order_by(*order_by).options(selectinload(Attempt.reports))
+    )
+
+
 def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
     attempt = Attempt(student_id=student_id, exam_id=exam_id, status="launched", started_at=started_at, reports=[])
     db.session.add(attempt)
@@ -64,18 +73,29 @@ class AttemptMatcher:
     to the session; nothing is committed here.
     """
 
-    def __init__(self, source: str, new_attempt: Callable[[int, int, datetime], Attempt] | None = None):
+    def __init__(
+        self,
+        source: str,
+        new_attempt: Callable[[int, int, datetime], Attempt] | None = None,
+        find_attempts: Callable[..., Iterable[Attempt]] = orm_attempts,
+    ):
         """`new_attempt(student_id, exam_id, started_at)` makes an attempt taken outside the
-        portal; by default an Attempt added to the session (the sync inserts in bulk instead)."""
+        portal; by default an Attempt added to the session (the sync inserts in bulk instead).
+        `find_attempts(condition, order_by)` loads attempts with their reports, like
+        `orm_attempts`; the sync passes one that answers plain copies."""
         self.source = source
         self._make_attempt = new_attempt or _added_attempt
+        self._find_attempts = find_attempts
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
-        self._users_by_testpress_id: dict[int, User] = {}
-        self._users_by_email: dict[str, User] = {}
-        self._exams_by_testpress_id: dict[int, Exam] = {}
+        # Students and exams as rows of the columns matching needs: the ORM's objects cost
+        # more to build than the whole of matching, and a page can name a thousand students.
+        self._users_by_testpress_id: dict[int, sa.Row] = {}
+        self._users_by_email: dict[str, sa.Row] = {}
+        self._exams_by_testpress_id: dict[int, sa.Row] = {}
         self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
-        self._unmatched: dict[str, UnmatchedReport] = {}
+        self._unmatched_row_ids: dict[str, int] = {}  # Testpress attempt id -> its UnmatchedReport's id
+        self._unmatched: dict[str, dict] = {}  # Testpress attempt id -> what to store for it at save()
         self._learnt_user_ids: dict[int, int] = {}  # portal user id -> Testpress user id
         self.matched_testpress_ids: set[str] = set()
 
@@ -86,7 +106,7 @@ class AttemptMatcher:
         condition = Attempt.testpress_attempt_id.in_(testpress_ids)
         if institute_ids:
             condition = sa.or_(condition, Attempt.institute_attempt_id.in_(institute_ids))
-        for attempt in db.session.scalars(sa.select(Attempt).where(condition).options(selectinload(Attempt.reports))):
+        for attempt in self._find_attempts(condition):
             self._remember(attempt)
 
         unresolved = [item for item in items if self._known_attempt(item) is None]
@@ -98,40 +118,41 @@ class AttemptMatcher:
         }
         exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
         if user_ids or emails:
-            for user in db.session.scalars(
-                sa.select(User).where(sa.or_(User.testpress_user_id.in_(user_ids), User.email.in_(emails)))
+            for user in db.session.execute(
+                sa.select(User.id, User.email, User.testpress_user_id).where(
+                    sa.or_(User.testpress_user_id.in_(user_ids), User.email.in_(emails))
+                )
             ):
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:
                     self._users_by_testpress_id[user.testpress_user_id] = user
         if exam_ids:
-            for exam in db.session.scalars(sa.select(Exam).where(Exam.testpress_id.in_(exam_ids))):
+            exams = sa.select(Exam.id, Exam.testpress_id).where(Exam.testpress_id.in_(exam_ids))
+            for exam in db.session.execute(exams):
                 self._exams_by_testpress_id[exam.testpress_id] = exam
 
         student_ids = {user.id for user in self._users_by_email.values()}
         portal_exam_ids = {exam.id for exam in self._exams_by_testpress_id.values()}
         if student_ids and portal_exam_ids and any(item.institute_attempt_id is None for item in unresolved):
-            launches = db.session.scalars(
-                sa.select(Attempt)
-                .where(
+            launches = self._find_attempts(
+                sa.and_(
                     Attempt.testpress_attempt_id.is_(None),
                     Attempt.status.in_(OPEN_STATUSES),
                     Attempt.student_id.in_(student_ids),
                     Attempt.exam_id.in_(portal_exam_ids),
-                )
-                .order_by(Attempt.started_at)
-                .options(selectinload(Attempt.reports))
+                ),
+                order_by=(Attempt.started_at,),
             )
             for launch in launches:
                 self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
 
-        for row in db.session.scalars(
-            sa.select(UnmatchedReport).where(
+        for row in db.session.execute(
+            sa.select(UnmatchedReport.id, UnmatchedReport.testpress_attempt_id).where(
                 UnmatchedReport.source == self.source,
                 UnmatchedReport.testpress_attempt_id.in_({item.testpress_attempt_id for item in unresolved}),
             )
         ):
-            self._unmatched[row.testpress_attempt_id] = row
+            self._unmatched_row_ids[row.testpress_attempt_id] = row.id
 
     def attempt_for(self, item: ReportedAttempt, now: datetime | None = None) -> Attempt | None:
         """The attempt `item` reports on (found, or new and added); None when it is unmatched."""
@@ -146,8 +167,9 @@ class AttemptMatcher:
         return attempt
 
     def save(self) -> None:
-        """Write what the batch taught us, in bulk: students' Testpress ids, and the end of
-        the unmatched rows of attempts now matched (staff need not see them any more)."""
+        """Write what the batch taught us, in bulk: students' Testpress ids, the end of the
+        unmatched rows of attempts now matched (staff need not see them any more), and the
+        unmatched reports of this batch."""
         if self._learnt_user_ids:
             users = User.__table__
             db.session.execute(
@@ -157,9 +179,26 @@ class AttemptMatcher:
                  for user_id, testpress_id in self._learnt_user_ids.items()],
             )
         if self.matched_testpress_ids:
+            unmatched = UnmatchedReport.__table__
             db.session.execute(
-                sa.delete(UnmatchedReport).where(UnmatchedReport.testpress_attempt_id.in_(self.matched_testpress_ids))
+                sa.delete(unmatched).where(unmatched.c.testpress_attempt_id.in_(self.matched_testpress_ids))
             )
+        self._save_unmatched()
+
+    def _save_unmatched(self) -> None:
+        # Core statements, not ORM objects: a sync page can hold a hundred unmatched reports.
+        table = UnmatchedReport.__table__
+        new, seen_again = [], []
+        for testpress_attempt_id, values in self._unmatched.items():
+            row_id = self._unmatched_row_ids.get(testpress_attempt_id)
+            if row_id is None:
+                new.append({"source": self.source, "testpress_attempt_id": testpress_attempt_id, **values})
+            else:
+                seen_again.append({"row_id": row_id, **values})
+        if new:
+            db.session.execute(sa.insert(table), new)
+        if seen_again:
+            db.session.execute(table.update().where(table.c.id == sa.bindparam("row_id")), seen_again)
 
     def _remember(self, attempt: Attempt) -> None:
         if attempt.institute_attempt_id is not None:
@@ -174,7 +213,7 @@ class AttemptMatcher:
             return by_institute
         return self._by_testpress_id.get(item.testpress_attempt_id)
 
-    def _student(self, item: ReportedAttempt) -> User | None:
+    def _student(self, item: ReportedAttempt) -> sa.Row | None:
         # Testpress's user id outlives an email change, so it is asked first.
         student = self._users_by_testpress_id.get(item.testpress_user_id)
         if student is None and item.email:
@@ -190,10 +229,10 @@ class AttemptMatcher:
                 self._users_by_testpress_id[item.testpress_user_id] = student
         return student
 
-    def _exam(self, item: ReportedAttempt) -> Exam | None:
+    def _exam(self, item: ReportedAttempt) -> sa.Row | None:
         return self._exams_by_testpress_id.get(item.testpress_exam_id)
 
-    def _open_launch(self, student: User, exam: Exam, item: ReportedAttempt) -> Attempt | None:
+    def _open_launch(self, student: sa.Row, exam: sa.Row, item: ReportedAttempt) -> Attempt | None:
         """The student's latest launch of this exam still waiting for its Testpress attempt.
 
         Only for a report without an institute_attempt_id (Testpress's own API may not
@@ -210,7 +249,7 @@ class AttemptMatcher:
                 return launch
         return None
 
-    def _new_attempt(self, student: User, exam: Exam, item: ReportedAttempt) -> Attempt:
+    def _new_attempt(self, student: sa.Row, exam: sa.Row, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
         attempt = self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
         self._remember_testpress_id(attempt, item)
@@ -220,7 +259,7 @@ class AttemptMatcher:
         # So that a second report of the same attempt in this batch finds it.
         self._by_testpress_id[item.testpress_attempt_id] = attempt
 
-    def _keep_unmatched(self, item: ReportedAttempt, student: User | None, exam: Exam | None, now: datetime) -> None:
+    def _keep_unmatched(self, item: ReportedAttempt, student: sa.Row | None, exam: sa.Row | None, now: datetime) -> None:
         reasons = []
         if student is None:
             who = item.email or f"Testpress user {item.testpress_user_id}"
@@ -235,11 +274,4 @@ class AttemptMatcher:
             "payload": json.dumps(item.payload, sort_keys=True, default=str),
             "received_at": now,
         }
-        row = self._unmatched.get(item.testpress_attempt_id)
-        if row is None:
-            row = UnmatchedReport(source=self.source, testpress_attempt_id=item.testpress_attempt_id, **values)
-            db.session.add(row)
-            self._unmatched[item.testpress_attempt_id] = row
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
+        self._unmatched[item.testpress_attempt_id] = values  # a later report of the attempt wins

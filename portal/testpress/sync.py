@@ -7,6 +7,10 @@ with the run's counts and high-water mark. Memory therefore stays flat however m
 attempts there are, a crash loses at most the page in flight, and a rerun finds every
 attempt already there by its Testpress id, so there is always one row per attempt.
 
+For speed, `record_report` works on plain copies of the page's attempts read as rows, not
+ORM objects; new attempts are inserted in bulk, and only the few attempts a report changes
+are loaded through the ORM, to have it recorded again and written as the webhook would.
+
 The next run starts from the last run's high-water mark less an overlap, because Testpress
 filters on an attempt's *start* and the clocks of the two sides need not agree.
 """
@@ -23,6 +27,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
@@ -218,14 +223,15 @@ class PageRecorder:
             return
         items = self._with_emails(items)
         now = utcnow()
-        new_attempts: list[NewAttempt] = []
+        new_attempts: list[PlainAttempt] = []
+        to_write: list[tuple[int, ReportedAttempt]] = []  # (attempt id, report) that changed an attempt
 
-        def new_attempt(student_id: int, exam_id: int, started_at: datetime) -> NewAttempt:
-            attempt = NewAttempt(student_id, exam_id, started_at, now)
+        def new_attempt(student_id: int, exam_id: int, started_at: datetime) -> PlainAttempt:
+            attempt = PlainAttempt.new(student_id, exam_id, started_at, now)
             new_attempts.append(attempt)
             return attempt
 
-        matcher = AttemptMatcher("api", new_attempt=new_attempt)
+        matcher = AttemptMatcher("api", new_attempt=new_attempt, find_attempts=plain_attempts)
         tally = SyncSummary()
         with db.session.no_autoflush:
             matcher.load(items)
@@ -240,11 +246,13 @@ class PageRecorder:
                     tally.new += 1
                 elif changed:
                     tally.updated += 1
+                    to_write.append((attempt.id, item))
                 else:
                     tally.unchanged += 1
                 tally.flagged += int(attempt.flagged and not was_flagged)
             matcher.save()
             insert_new_attempts(new_attempts)
+            record_changes(to_write, now)
             self._count(tally, items, now)
 
     def _parse(self, results: Iterable[dict]) -> list[ReportedAttempt]:
@@ -296,42 +304,84 @@ class PageRecorder:
             run.high_water = high_water
 
 
-ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns if column.key != "id")
+ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns)
 REPORT_COLUMNS = tuple(column.key for column in AttemptReport.__table__.columns if column.key not in ("id", "attempt_id"))
 
 
-class NewAttempt:
-    """An attempt the sync is about to create, as a plain object rather than an ORM one.
+class PlainAttempt:
+    """An attempt's columns and reports as a plain object rather than an ORM one.
 
-    `record_report` folds reports into it exactly as into an Attempt, but the ORM's unit of
-    work costs about half a millisecond per new row and its history: at 100,000 attempts
-    that is most of the sync. `insert_new_attempts` writes a page of them in two statements.
+    `record_report` folds reports into it exactly as into an Attempt. The ORM's objects and
+    its unit of work cost about half a millisecond per attempt and report, which at
+    100,000 attempts was most of the sync; a rerun changes almost none of them.
     """
 
-    def __init__(self, student_id: int, exam_id: int, started_at: datetime, now: datetime):
-        self.id = None
-        self.student_id, self.exam_id, self.started_at, self.updated_at = student_id, exam_id, started_at, now
-        self.status = "launched"
-        self.flagged = False
+    def __init__(self, reports: list, **columns):
         for name in ATTEMPT_COLUMNS:
-            if not hasattr(self, name):
-                setattr(self, name, None)
-        self.reports: list[AttemptReport] = []
+            setattr(self, name, columns.get(name))
+        self.reports = reports
+
+    @classmethod
+    def new(cls, student_id: int, exam_id: int, started_at: datetime, now: datetime) -> PlainAttempt:
+        """An attempt the sync is about to create, with the defaults an Attempt would get."""
+        return cls([], student_id=student_id, exam_id=exam_id, started_at=started_at, updated_at=now,
+                   status="launched", flagged=False)
 
 
-def insert_new_attempts(attempts: list[NewAttempt]) -> None:
+def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> list[PlainAttempt]:
+    """The attempts matching `condition` as PlainAttempts, each with its reports as rows
+    (oldest first, as Attempt.reports): two queries and no ORM objects."""
+    attempts = [
+        PlainAttempt([], **row._mapping)
+        for row in db.session.execute(sa.select(Attempt.__table__).where(condition).order_by(*order_by))
+    ]
+    by_id = {attempt.id: attempt for attempt in attempts}
+    if by_id:
+        reports = AttemptReport.__table__
+        for row in db.session.execute(
+            sa.select(reports).where(reports.c.attempt_id.in_(by_id)).order_by(reports.c.id)
+        ):
+            by_id[row.attempt_id].reports.append(row)
+    return attempts
+
+
+def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
+    """Insert a page's new attempts and their reports in a few statements."""
     if not attempts:
         return
     table = Attempt.__table__
-    rows = [{name: getattr(attempt, name) for name in ATTEMPT_COLUMNS} for attempt in attempts]
-    ids = db.session.scalars(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).all()
+    columns = [name for name in ATTEMPT_COLUMNS if name != "id"]
+    db.session.execute(sa.insert(table), [{name: getattr(attempt, name) for name in columns} for attempt in attempts])
+    # Every attempt the sync creates carries its Testpress id (record_report set it), which is
+    # unique: asking for the ids by it is one query, where INSERT ... RETURNING in the order
+    # of the rows would be one statement per row on SQLite.
+    testpress_ids = [attempt.testpress_attempt_id for attempt in attempts]
+    ids = dict(db.session.execute(
+        sa.select(table.c.testpress_attempt_id, table.c.id).where(table.c.testpress_attempt_id.in_(testpress_ids))
+    ).all())
     reports = [
-        {"attempt_id": attempt_id, **{name: getattr(report, name) for name in REPORT_COLUMNS}}
-        for attempt_id, attempt in zip(ids, attempts, strict=True)
+        {"attempt_id": ids[attempt.testpress_attempt_id], **{name: getattr(report, name) for name in REPORT_COLUMNS}}
+        for attempt in attempts
         for report in attempt.reports
     ]
     if reports:
         db.session.execute(sa.insert(AttemptReport.__table__), reports)
+
+
+def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) -> None:
+    """Record again, on the ORM's attempts, the reports that changed existing attempts, so
+    that the session writes exactly what changed (and their new reports), as for a webhook."""
+    if not changed:
+        return
+    attempts = {
+        attempt.id: attempt
+        for attempt in db.session.scalars(
+            sa.select(Attempt).where(Attempt.id.in_({attempt_id for attempt_id, _ in changed}))
+            .options(selectinload(Attempt.reports))
+        )
+    }
+    for attempt_id, item in changed:
+        record_report(attempts[attempt_id], item.report, now)
 
 
 def parse_api_attempt(result: dict) -> ReportedAttempt | None:
