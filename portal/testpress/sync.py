@@ -64,7 +64,7 @@ class SyncSummary:
 
     def line(self) -> str:
         return (
-            f"Synced {self.total} attempts: {self.new} new, {self.updated} updated, "
+            f"Synced {self.total} attempt{'' if self.total == 1 else 's'}: {self.new} new, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.unmatched} unmatched, {self.flagged} flagged."
         )
 
@@ -351,7 +351,7 @@ def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
         return
     table = Attempt.__table__
     columns = [name for name in ATTEMPT_COLUMNS if name != "id"]
-    db.session.execute(sa.insert(table), [{name: getattr(attempt, name) for name in columns} for attempt in attempts])
+    insert_rows(table, columns, [[getattr(attempt, name) for name in columns] for attempt in attempts])
     # Every attempt the sync creates carries its Testpress id (record_report set it), which is
     # unique: asking for the ids by it is one query, where INSERT ... RETURNING in the order
     # of the rows would be one statement per row on SQLite.
@@ -360,12 +360,32 @@ def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
         sa.select(table.c.testpress_attempt_id, table.c.id).where(table.c.testpress_attempt_id.in_(testpress_ids))
     ).all())
     reports = [
-        {"attempt_id": ids[attempt.testpress_attempt_id], **{name: getattr(report, name) for name in REPORT_COLUMNS}}
+        [ids[attempt.testpress_attempt_id], *(getattr(report, name) for name in REPORT_COLUMNS)]
         for attempt in attempts
         for report in attempt.reports
     ]
-    if reports:
-        db.session.execute(sa.insert(AttemptReport.__table__), reports)
+    insert_rows(AttemptReport.__table__, ["attempt_id", *REPORT_COLUMNS], reports)
+
+
+def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
+    """INSERT `rows` (values in the order of `columns`) with one executemany on the driver.
+
+    SQLAlchemy's own executemany spent five times longer preparing each row's parameters
+    than SQLite spent storing it. Each value still goes through its column type's bind
+    processor, so it is stored exactly as SQLAlchemy would store it (datetimes above all).
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.paramstyle != "qmark":  # not SQLite: SQLAlchemy's own batching serves
+        connection.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
+        return
+    processors = [table.c[name].type.bind_processor(connection.dialect) for name in columns]
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    connection.exec_driver_sql(statement, [
+        tuple(value if process is None or value is None else process(value) for value, process in zip(row, processors))
+        for row in rows
+    ])
 
 
 def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) -> None:
