@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -13,23 +14,20 @@ from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.models import Attempt, Exam, utcnow
-from portal.testpress.launch import LaunchFailed, launch_fields, resume_or_launch
+from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 
 bp = Blueprint("student", __name__)
 
-# The button an exam card offers, by the status of the student's latest attempt at it.
-# Resume signs that same attempt again (see launch.resume_or_launch).
-BUTTON_BY_STATUS = {
-    None: "Start",
-    "launched": "Resume",
-    "started": "Resume",
-    "cancelled": "Resume",
-    "pending": "Retake",
-    "completed": "Retake",
-}
 PROGRESS_POINTS = 50  # the history chart shows the latest completed attempts, oldest first
+
+
+def start_button(latest: Attempt | None) -> str:
+    """The label of an exam card's button: what pressing it will do (see resume_or_launch)."""
+    if latest is None:
+        return "Start"
+    return "Resume" if resumable(latest) else "Retake"
 
 
 @bp.before_request
@@ -50,7 +48,7 @@ def exams():
     latest = latest_attempts(current_user.id, [exam.id for exam in listed])
     cards = [
         {"exam": exam, "latest": latest.get(exam.id), "upcoming": exam.is_upcoming(now),
-         "button": BUTTON_BY_STATUS[latest[exam.id].status if exam.id in latest else None]}
+         "button": start_button(latest.get(exam.id))}
         for exam in listed
     ]
     return render_template(
@@ -59,26 +57,6 @@ def exams():
         upcoming_cards=[card for card in cards if card["upcoming"]],
         form=ActionForm(),
     )
-
-
-def latest_attempts(student_id: int, exam_ids: list[int]) -> dict[int, Attempt]:
-    """The student's most recent attempt at each of `exam_ids`, in one query."""
-    if not exam_ids:
-        return {}
-    ranked = (
-        sa.select(
-            Attempt.id,
-            sa.func.row_number()
-            .over(partition_by=Attempt.exam_id, order_by=(Attempt.started_at.desc(), Attempt.id.desc()))
-            .label("recency"),
-        )
-        .where(Attempt.student_id == student_id, Attempt.exam_id.in_(exam_ids))
-        .subquery()
-    )
-    rows = db.session.scalars(
-        sa.select(Attempt).join(ranked, ranked.c.id == Attempt.id).where(ranked.c.recency == 1)
-    ).all()
-    return {attempt.exam_id: attempt for attempt in rows}
 
 
 @bp.route("/exams/<int:exam_id>/start", methods=["POST"])
@@ -129,7 +107,9 @@ def result(attempt_id: int):
         "student/result.html",
         attempt=attempt,
         chart=answer_breakdown_svg(attempt.correct_count, attempt.incorrect_count, attempt.unanswered_count),
-        can_resume=attempt.exam.can_start(utcnow()),
+        # Only its own student resumes an attempt, and only while the exam is open.
+        can_resume=(resumable(attempt) and attempt.student_id == current_user.id
+                    and attempt.exam.can_start(utcnow())),
         form=ActionForm(),
     )
 

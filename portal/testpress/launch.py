@@ -69,19 +69,39 @@ def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Att
 RESUMABLE = ("launched", "started", "cancelled")
 
 
+def resumable(attempt: Attempt | None) -> bool:
+    """Whether starting the exam again signs `attempt` again rather than a new launch."""
+    return attempt is not None and attempt.status in RESUMABLE and attempt.institute_attempt_id is not None
+
+
+def latest_attempts(student_id: int, exam_ids: list[int]) -> dict[int, Attempt]:
+    """The student's most recent attempt at each of `exam_ids`, in one query."""
+    if not exam_ids:
+        return {}
+    ranked = (
+        sa.select(
+            Attempt.id,
+            sa.func.row_number()
+            .over(partition_by=Attempt.exam_id, order_by=(Attempt.started_at.desc(), Attempt.id.desc()))
+            .label("recency"),
+        )
+        .where(Attempt.student_id == student_id, Attempt.exam_id.in_(exam_ids))
+        .subquery()
+    )
+    rows = db.session.scalars(
+        sa.select(Attempt).join(ranked, ranked.c.id == Attempt.id).where(ranked.c.recency == 1)
+    ).all()
+    return {attempt.exam_id: attempt for attempt in rows}
+
+
 def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> Attempt:
     """The student's latest attempt at `exam` re-signed now if unfinished, else a new launch.
 
     The stored launch_time moves to the new signing time, because the return is
     verified against the time of the launch it answers. Commits.
     """
-    latest = db.session.scalar(
-        sa.select(Attempt)
-        .where(Attempt.student_id == student.id, Attempt.exam_id == exam.id)
-        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
-        .limit(1)
-    )
-    if latest is None or latest.status not in RESUMABLE or latest.institute_attempt_id is None:
+    latest = latest_attempts(student.id, [exam.id]).get(exam.id)
+    if not resumable(latest):
         return record_launch(student, exam, now)
     latest.launch_time = int((now or datetime.now(UTC)).timestamp())
     db.session.commit()
