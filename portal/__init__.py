@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -56,22 +55,24 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
 
 def configure_extensions(app: Flask) -> None:
     db.init_app(app)
+    with app.app_context():  # Flask-SQLAlchemy made the engine in init_app; nothing connects yet
+        if db.engine.dialect.name == "sqlite":
+            # On this app's engine only: the sandbox may share the process (demo, tests).
+            sa.event.listen(db.engine, "connect", _tune_sqlite)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
 
 
-@sa.event.listens_for(sa.engine.Engine, "connect")
 def _tune_sqlite(dbapi_connection, _record) -> None:
     """WAL lets readers work while a writer commits; busy_timeout waits out brief locks."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def configure_security(app: Flask) -> None:
