@@ -12,8 +12,8 @@ from portal.testpress.client import TestpressClient, TestpressError
 from testpress_sandbox import create_app as create_sandbox
 from testpress_sandbox import faults
 from testpress_sandbox.config import DEFAULTS
-from testpress_sandbox.seed import init_db, seed_attempts
-from tests.live import serving
+from testpress_sandbox.seed import seed_attempts
+from testpress_sandbox.server import start_in_thread
 
 USERNAME, PASSWORD = DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"]
 
@@ -43,10 +43,9 @@ def live_sandbox(tmp_path):
         "DATABASE": str(tmp_path / "sandbox.sqlite"),
         "WEBHOOK_URL": "",
     })
-    with app.app_context():
-        init_db()
-    with serving(app) as url:
-        yield LiveSandbox(app, url)
+    running = start_in_thread(app, host="127.0.0.1")
+    yield LiveSandbox(app, running.url)
+    running.stop()
     faults.reset()
 
 

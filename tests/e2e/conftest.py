@@ -19,8 +19,7 @@ from portal.extensions import db
 from tests.factories import PASSWORD, make_user
 from tests.live import serving
 from testpress_sandbox import create_app as create_sandbox
-from testpress_sandbox.seed import init_db
-from testpress_sandbox.webhooks import dispatcher
+from testpress_sandbox.server import start_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,11 +33,9 @@ def sandbox(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sandbox")
     app = create_sandbox({"TESTING": True, "DATABASE": str(folder / "sandbox.sqlite"), "WEBHOOK_URL": "",
                           "WEBHOOK_BACKOFF": 0.1})
-    with app.app_context():
-        init_db()
-    with serving(app, "localhost") as url:
-        yield app, url
-    dispatcher(app).stop()
+    running = start_in_thread(app, host="localhost")
+    yield app, running.url
+    running.stop()
 
 
 @pytest.fixture(scope="session")
