@@ -1,9 +1,14 @@
 """Fixtures shared by the portal's tests: a fresh app and database for every test."""
 
 import pytest
+import requests
 
 from portal import create_app
 from portal.extensions import db
+from testpress_sandbox import create_app as create_sandbox
+from testpress_sandbox import faults
+from testpress_sandbox.seed import seed_attempts
+from testpress_sandbox.server import start_in_thread
 from tests.factories import PASSWORD
 
 # The Testpress identity of the test installation matches tests/vectors.json, so a
@@ -70,3 +75,35 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+class LiveSandbox:
+    """A sandbox served on a real port, with helpers to seed it and to switch faults on."""
+
+    def __init__(self, app, url: str):
+        self.app = app
+        self.url = url
+
+    def seed(self, count: int, **options) -> None:
+        with self.app.app_context():
+            seed_attempts(count, **options)
+
+    def set_faults(self, **settings) -> None:
+        response = requests.post(f"{self.url}/sandbox/faults", json=settings, timeout=5)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def live_sandbox(tmp_path):
+    """A sandbox for the Admin API client and the sync, on a real port, faults reset."""
+    faults.reset()
+    app = create_sandbox({
+        "TESTING": True,
+        "SECRET_KEY": "sandbox-for-portal-tests",
+        "DATABASE": str(tmp_path / "sandbox.sqlite"),
+        "WEBHOOK_URL": "",
+    })
+    running = start_in_thread(app, host="127.0.0.1")
+    yield LiveSandbox(app, running.url)
+    running.stop()
+    faults.reset()

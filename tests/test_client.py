@@ -9,44 +9,9 @@ import pytest
 import requests
 
 from portal.testpress.client import TestpressClient, TestpressError
-from testpress_sandbox import create_app as create_sandbox
-from testpress_sandbox import faults
 from testpress_sandbox.config import DEFAULTS
-from testpress_sandbox.seed import seed_attempts
-from testpress_sandbox.server import start_in_thread
 
 USERNAME, PASSWORD = DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"]
-
-
-class LiveSandbox:
-    """A sandbox served on a real port, with helpers to seed it and to switch faults on."""
-
-    def __init__(self, app, url: str):
-        self.app = app
-        self.url = url
-
-    def seed(self, count: int, **options) -> None:
-        with self.app.app_context():
-            seed_attempts(count, **options)
-
-    def set_faults(self, **settings) -> None:
-        response = requests.post(f"{self.url}/sandbox/faults", json=settings, timeout=5)
-        assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-def live_sandbox(tmp_path):
-    faults.reset()
-    app = create_sandbox({
-        "TESTING": True,
-        "SECRET_KEY": "sandbox-for-portal-tests",
-        "DATABASE": str(tmp_path / "sandbox.sqlite"),
-        "WEBHOOK_URL": "",
-    })
-    running = start_in_thread(app, host="127.0.0.1")
-    yield LiveSandbox(app, running.url)
-    running.stop()
-    faults.reset()
 
 
 class RecordingSleep:

@@ -17,7 +17,6 @@ from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attemp
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_client import live_sandbox  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)
