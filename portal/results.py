@@ -59,8 +59,6 @@ class Report:
         return {name: getattr(self, name) for name in RESULT_FIELDS}
 
 
-
-
 def record_report(attempt: Attempt, report: Report, now: datetime | None = None) -> bool:
     """Fold `report` into `attempt`; answer whether anything about the attempt changed.
 
@@ -71,48 +69,55 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     bulk path, which writes what changed itself): its new reports are then plain too.
     """
     now = now or utcnow()
-    before = _snapshot(attempt)
+    changes = {}
 
     if report.testpress_attempt_id and attempt.testpress_attempt_id is None:
-        attempt.testpress_attempt_id = report.testpress_attempt_id
+        changes["testpress_attempt_id"] = report.testpress_attempt_id
     if STATUSES.index(report.status) > STATUSES.index(attempt.status):
-        attempt.status = report.status
-    if report.started_at and attempt.institute_attempt_id is None:
-        # Only an attempt taken outside the portal dates from Testpress's clock; a
-        # launch keeps the time the student pressed Start.
-        attempt.started_at = report.started_at
+        changes["status"] = report.status
+    # Only an attempt taken outside the portal dates from Testpress's clock; a launch
+    # keeps the time the student pressed Start.
+    if report.started_at and attempt.institute_attempt_id is None and report.started_at != attempt.started_at:
+        changes["started_at"] = report.started_at
     if report.completed_at and attempt.completed_at is None:
-        attempt.completed_at = report.completed_at
+        changes["completed_at"] = report.completed_at
 
     seen_column = f"{report.source}_seen_at"
     if getattr(attempt, seen_column) is None:
-        setattr(attempt, seen_column, now)
+        changes[seen_column] = now
 
     if report.carries_result:
         trusted = TRUST[report.source] >= TRUST.get(attempt.score_source, 0)
-        for name, value in report.result().items():
+        for name in RESULT_FIELDS:
             # A more trusted report overwrites; a less trusted one only fills gaps, since
             # the webhook carries no max_score or rank and the return does, in either order.
-            if value is not None and (trusted or getattr(attempt, name) is None):
-                setattr(attempt, name, value)
-        if trusted:
-            attempt.score_source = report.source
+            value, current = getattr(report, name), getattr(attempt, name)
+            if value is not None and value != current and (trusted or current is None):
+                changes[name] = value
+        if trusted and attempt.score_source != report.source:
+            changes["score_source"] = report.source
 
-    _keep_history(attempt, report, now)
-    _flag_disagreement(attempt)
-    return _snapshot(attempt) != before
+    for name, value in changes.items():
+        setattr(attempt, name, value)
+    if _keep_history(attempt, report, now):
+        _flag_disagreement(attempt)  # only a new report can change what the reports say
+        return True
+    return bool(changes)
 
 
-def _keep_history(attempt: Attempt, report: Report, now: datetime) -> None:
+def _keep_history(attempt: Attempt, report: Report, now: datetime) -> bool:
+    """Append `report` to the attempt's history unless it repeats the latest one; answer
+    whether it was appended."""
     # Compared with the latest report of the same source *and status*: a late "started"
     # between two copies of one completion must not make the second copy look new.
     previous = [r for r in attempt.reports if r.source == report.source and r.status == report.status]
     if previous and _same_result(previous[-1], report):
-        return
+        return False
     fields = {"source": report.source, "status": report.status, "received_at": now, **report.result()}
     # Building an ORM object costs more than the rest of record_report together: only an
     # ORM attempt, whose session is to insert it, gets one.
     attempt.reports.append(AttemptReport(**fields) if isinstance(attempt, Attempt) else SimpleNamespace(**fields))
+    return True
 
 
 def _flag_disagreement(attempt: Attempt) -> None:
@@ -145,12 +150,3 @@ def _same_result(a, b) -> bool:
         if not math.isclose(float(x), float(y), abs_tol=0.005):
             return False
     return True
-
-
-def _snapshot(attempt: Attempt) -> tuple:
-    columns = (
-        "testpress_attempt_id", "status", "started_at", "completed_at", "score_source",
-        "flagged", "flag_reason", "return_seen_at", "webhook_seen_at", "api_seen_at",
-        *RESULT_FIELDS,
-    )
-    return tuple(getattr(attempt, c) for c in columns) + (len(attempt.reports),)
