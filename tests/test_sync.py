@@ -379,13 +379,14 @@ def test_rows_inserted_in_bulk_read_back_as_the_orm_wrote_them(app):
 
     student, exam = make_user(), make_exam()
     moment = datetime(2026, 11, 21, 9, 30, 5, 120000)
-    orm = Attempt(student=student, exam=exam, testpress_attempt_id="1", started_at=moment, updated_at=moment,
+    whole_second = datetime(2026, 11, 21, 9, 30, 5)  # isoformat() would drop its microseconds
+    orm = Attempt(student=student, exam=exam, testpress_attempt_id="1", started_at=moment, updated_at=whole_second,
                   score=11.5, flagged=True)
     db.session.add(orm)
     db.session.flush()
     insert_rows(Attempt.__table__, ["student_id", "exam_id", "testpress_attempt_id", "status", "started_at",
                                     "updated_at", "score", "flagged"],
-                [[student.id, exam.id, "2", "launched", moment, moment, 11.5, True]])
+                [[student.id, exam.id, "2", "launched", moment, whole_second, 11.5, True]])
     stored = db.session.execute(sa.text(
         "SELECT started_at, updated_at, score, flagged FROM attempts ORDER BY testpress_attempt_id")).all()
     assert stored[0] == stored[1]
