@@ -374,7 +374,7 @@ def test_rows_inserted_in_bulk_read_back_as_the_orm_wrote_them(app):
 
     from portal.extensions import db
     from portal.models import Attempt
-    from portal.testpress.sync import insert_rows
+    from portal.bulk import insert_rows
     from tests.factories import make_exam, make_user
 
     student, exam = make_user(), make_exam()

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
 from portal.results import Report
@@ -103,9 +104,9 @@ class AttemptMatcher:
         """Fetch everything the batch could match, in at most six queries."""
         testpress_ids = {item.testpress_attempt_id for item in items}
         institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
-        condition = Attempt.testpress_attempt_id.in_(testpress_ids)
+        condition = among(Attempt.testpress_attempt_id, testpress_ids)
         if institute_ids:
-            condition = sa.or_(condition, Attempt.institute_attempt_id.in_(institute_ids))
+            condition = sa.or_(condition, among(Attempt.institute_attempt_id, institute_ids))
         for attempt in self._find_attempts(condition):
             self._remember(attempt)
 
@@ -120,14 +121,14 @@ class AttemptMatcher:
         if user_ids or emails:
             for user in db.session.execute(
                 sa.select(User.id, User.email, User.testpress_user_id).where(
-                    sa.or_(User.testpress_user_id.in_(user_ids), User.email.in_(emails))
+                    sa.or_(among(User.testpress_user_id, user_ids), among(User.email, emails))
                 )
             ):
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:
                     self._users_by_testpress_id[user.testpress_user_id] = user
         if exam_ids:
-            exams = sa.select(Exam.id, Exam.testpress_id).where(Exam.testpress_id.in_(exam_ids))
+            exams = sa.select(Exam.id, Exam.testpress_id).where(among(Exam.testpress_id, exam_ids))
             for exam in db.session.execute(exams):
                 self._exams_by_testpress_id[exam.testpress_id] = exam
 
@@ -138,8 +139,8 @@ class AttemptMatcher:
                 sa.and_(
                     Attempt.testpress_attempt_id.is_(None),
                     Attempt.status.in_(OPEN_STATUSES),
-                    Attempt.student_id.in_(student_ids),
-                    Attempt.exam_id.in_(portal_exam_ids),
+                    among(Attempt.student_id, student_ids),
+                    among(Attempt.exam_id, portal_exam_ids),
                 ),
                 order_by=(Attempt.started_at,),
             )
@@ -149,7 +150,7 @@ class AttemptMatcher:
         for row in db.session.execute(
             sa.select(UnmatchedReport.id, UnmatchedReport.testpress_attempt_id).where(
                 UnmatchedReport.source == self.source,
-                UnmatchedReport.testpress_attempt_id.in_({item.testpress_attempt_id for item in unresolved}),
+                among(UnmatchedReport.testpress_attempt_id, {item.testpress_attempt_id for item in unresolved}),
             )
         ):
             self._unmatched_row_ids[row.testpress_attempt_id] = row.id
@@ -181,7 +182,7 @@ class AttemptMatcher:
         if self.matched_testpress_ids:
             unmatched = UnmatchedReport.__table__
             db.session.execute(
-                sa.delete(unmatched).where(unmatched.c.testpress_attempt_id.in_(self.matched_testpress_ids))
+                sa.delete(unmatched).where(among(unmatched.c.testpress_attempt_id, self.matched_testpress_ids))
             )
         self._save_unmatched()
 

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from portal.bulk import among, insert_rows
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
 from portal.results import Report, record_report
@@ -273,7 +274,7 @@ class PageRecorder:
         missing = {item.testpress_user_id for item in items if not item.email}
         if not missing:
             return items
-        known = set(db.session.scalars(sa.select(User.testpress_user_id).where(User.testpress_user_id.in_(missing))))
+        known = set(db.session.scalars(sa.select(User.testpress_user_id).where(among(User.testpress_user_id, missing))))
         if not missing - known:
             return items
         if self._emails_by_user_id is None:
@@ -340,7 +341,7 @@ def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> l
     if by_id:
         reports = AttemptReport.__table__
         for row in db.session.execute(
-            sa.select(reports).where(reports.c.attempt_id.in_(by_id)).order_by(reports.c.id)
+            sa.select(reports).where(among(reports.c.attempt_id, by_id)).order_by(reports.c.id)
         ):
             by_id[row.attempt_id].reports.append(row)
     return attempts
@@ -359,7 +360,7 @@ def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
     # of the rows would be one statement per row on SQLite.
     testpress_ids = [attempt.testpress_attempt_id for attempt in attempts]
     ids = dict(db.session.execute(
-        sa.select(table.c.testpress_attempt_id, table.c.id).where(table.c.testpress_attempt_id.in_(testpress_ids))
+        sa.select(table.c.testpress_attempt_id, table.c.id).where(among(table.c.testpress_attempt_id, testpress_ids))
     ).all())
     report_values_of = operator.itemgetter(*REPORT_COLUMNS)
     reports = [
@@ -368,33 +369,6 @@ def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
         for report in attempt.reports
     ]
     insert_rows(AttemptReport.__table__, ["attempt_id", *REPORT_COLUMNS], reports)
-
-
-def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
-    """INSERT `rows` (lists of values in the order of `columns`, converted in place) with
-    one executemany on the driver.
-
-    SQLAlchemy's own executemany spent five times longer preparing each row's parameters
-    than SQLite spent storing it. Each value still goes through its column type's bind
-    processor, so it is stored exactly as SQLAlchemy would store it (datetimes above all).
-    """
-    if not rows:
-        return
-    connection = db.session.connection()
-    if connection.dialect.paramstyle != "qmark":  # not SQLite: SQLAlchemy's own batching serves
-        connection.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
-        return
-    dialect = connection.dialect
-    processors = [  # the dialect's own type (SQLite's DATETIME, say), not the generic one
-        (index, process) for index, name in enumerate(columns)
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    for row in rows:
-        for index, process in processors:
-            if row[index] is not None:
-                row[index] = process(row[index])
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    connection.exec_driver_sql(statement, [tuple(row) for row in rows])
 
 
 def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) -> None:

@@ -1,0 +1,56 @@
+"""SQL for batches of a thousand rows, as the sync and the webhook's matching send them.
+
+SQLAlchemy's own forms cost more in Python than SQLite spends doing the work, so on
+SQLite these two take a shorter path; on any other database they are the plain forms.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+
+
+def among(column: sa.ColumnElement, values: Iterable[int | str]) -> sa.ColumnElement[bool]:
+    """`column IN values`; on SQLite the values are bound as one JSON array, read by json_each.
+
+    SQLAlchemy binds an IN list as one parameter per value and renders them anew at every
+    execution (about a millisecond per thousand values), and sqlite3 then prepares and
+    caches one statement per distinct number of values, which was most of the sync's
+    memory growth. One bound array keeps both flat, and SQLite still searches the index.
+    """
+    values = list(values)
+    if db.session.get_bind().dialect.name != "sqlite":
+        return column.in_(values)
+    array = sa.func.json_each(sa.literal(json.dumps(values), sa.String)).table_valued("value")
+    return column.in_(sa.select(array.c.value))
+
+
+def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
+    """INSERT `rows` (lists of values in the order of `columns`, converted in place) with
+    one executemany on the driver.
+
+    SQLAlchemy's own executemany spent five times longer preparing each row's parameters
+    than SQLite spent storing it. Each value still goes through its column type's bind
+    processor, so it is stored exactly as SQLAlchemy would store it (datetimes above all).
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        connection.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
+        return
+    processors = [  # the dialect's own type (SQLite's DATETIME, say), not the generic one
+        (index, process) for index, name in enumerate(columns)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    for row in rows:
+        for index, process in processors:
+            if row[index] is not None:
+                row[index] = process(row[index])
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    connection.exec_driver_sql(statement, [tuple(row) for row in rows])
