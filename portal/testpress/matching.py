@@ -38,9 +38,9 @@ CLOCK_SLACK = timedelta(minutes=10)
 OPEN_STATUSES = ("launched", "started")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, as Report, for speed
 class ReportedAttempt:
-    """A parsed Testpress report with who and what it is about."""
+    """A parsed Testpress report with who and what it is about. Never changed once made."""
 
     report: Report
     institute_attempt_id: int | None = None
