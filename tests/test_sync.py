@@ -364,32 +364,3 @@ def test_summary_line_counts_one_attempt_in_the_singular():
     from portal.testpress.sync import SyncSummary
 
     assert SyncSummary(updated=1).line() == "Synced 1 attempt: 0 new, 1 updated, 0 unchanged, 0 unmatched, 0 flagged."
-
-
-def test_rows_inserted_in_bulk_read_back_as_the_orm_wrote_them(app):
-    """The sync's driver-level insert stores values exactly as SQLAlchemy would."""
-    from datetime import datetime
-
-    import sqlalchemy as sa
-
-    from portal.extensions import db
-    from portal.models import Attempt
-    from portal.bulk import insert_rows
-    from tests.factories import make_exam, make_user
-
-    student, exam = make_user(), make_exam()
-    moment = datetime(2026, 11, 21, 9, 30, 5, 120000)
-    whole_second = datetime(2026, 11, 21, 9, 30, 5)  # isoformat() would drop its microseconds
-    orm = Attempt(student=student, exam=exam, testpress_attempt_id="1", started_at=moment, updated_at=whole_second,
-                  score=11.5, flagged=True)
-    db.session.add(orm)
-    db.session.flush()
-    insert_rows(Attempt.__table__, ["student_id", "exam_id", "testpress_attempt_id", "status", "started_at",
-                                    "updated_at", "score", "flagged"],
-                [[student.id, exam.id, "2", "launched", moment, whole_second, 11.5, True]])
-    stored = db.session.execute(sa.text(
-        "SELECT started_at, updated_at, score, flagged FROM attempts ORDER BY testpress_attempt_id")).all()
-    assert stored[0] == stored[1]
-    db.session.expire_all()
-    bulk = db.session.scalar(sa.select(Attempt).where(Attempt.testpress_attempt_id == "2"))
-    assert (bulk.started_at, bulk.flagged, bulk.score) == (moment, True, 11.5)
