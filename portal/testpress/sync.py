@@ -320,28 +320,30 @@ class PlainAttempt:
     100,000 attempts was most of the sync; a rerun changes almost none of them.
     """
 
-    def __init__(self, reports: list, **columns):
-        self.__dict__.update(_NO_COLUMNS, **columns)
+    def __init__(self, columns: dict, reports: list):
+        self.__dict__.update(columns)
         self.reports = reports
 
     @classmethod
     def new(cls, student_id: int, exam_id: int, started_at: datetime, now: datetime) -> PlainAttempt:
         """An attempt the sync is about to create, with the defaults an Attempt would get."""
-        return cls([], student_id=student_id, exam_id=exam_id, started_at=started_at, updated_at=now,
-                   status="launched", flagged=False)
+        return cls({**_NO_COLUMNS, "student_id": student_id, "exam_id": exam_id, "started_at": started_at,
+                    "updated_at": now, "status": "launched", "flagged": False}, [])
 
 
 def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> list[PlainAttempt]:
     """The attempts matching `condition` as PlainAttempts, each with its reports as rows
     (oldest first, as Attempt.reports): two queries and no ORM objects."""
+    # Read on the connection: the session would pass every row through its ORM loading.
+    connection = db.session.connection()
     attempts = [
-        PlainAttempt([], **row._mapping)
-        for row in db.session.execute(sa.select(Attempt.__table__).where(condition).order_by(*order_by))
+        PlainAttempt(dict(zip(ATTEMPT_COLUMNS, row)), [])  # a row's values come in the table's column order
+        for row in connection.execute(sa.select(Attempt.__table__).where(condition).order_by(*order_by))
     ]
     by_id = {attempt.id: attempt for attempt in attempts}
     if by_id:
         reports = AttemptReport.__table__
-        for row in db.session.execute(
+        for row in connection.execute(
             sa.select(reports).where(among(reports.c.attempt_id, by_id)).order_by(reports.c.id)
         ):
             by_id[row.attempt_id].reports.append(row)
