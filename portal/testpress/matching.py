@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
@@ -52,6 +53,19 @@ class ReportedAttempt:
     @property
     def testpress_attempt_id(self) -> str:
         return self.report.testpress_attempt_id
+
+
+# Plain tuples rather than SQLAlchemy's rows, whose attributes cost ten times as much to
+# read, and matching reads several per report.
+class KnownStudent(NamedTuple):
+    id: int
+    email: str
+    testpress_user_id: int | None
+
+
+class KnownExam(NamedTuple):
+    id: int
+    testpress_id: int
 
 
 def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Iterable[Attempt]:
@@ -89,11 +103,11 @@ class AttemptMatcher:
         self._find_attempts = find_attempts
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
-        # Students and exams as rows of the columns matching needs: the ORM's objects cost
+        # Students and exams as tuples of the columns matching needs: the ORM's objects cost
         # more to build than the whole of matching, and a page can name a thousand students.
-        self._users_by_testpress_id: dict[int, sa.Row] = {}
-        self._users_by_email: dict[str, sa.Row] = {}
-        self._exams_by_testpress_id: dict[int, sa.Row] = {}
+        self._users_by_testpress_id: dict[int, KnownStudent] = {}
+        self._users_by_email: dict[str, KnownStudent] = {}
+        self._exams_by_testpress_id: dict[int, KnownExam] = {}
         self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
         self._unmatched_row_ids: dict[str, int] = {}  # Testpress attempt id -> its UnmatchedReport's id
         self._unmatched: dict[str, dict] = {}  # Testpress attempt id -> what to store for it at save()
@@ -119,17 +133,19 @@ class AttemptMatcher:
         }
         exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
         if user_ids or emails:
-            for user in db.session.execute(
+            for row in db.session.execute(
                 sa.select(User.id, User.email, User.testpress_user_id).where(
                     sa.or_(among(User.testpress_user_id, user_ids), among(User.email, emails))
                 )
             ):
+                user = KnownStudent._make(row)
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:
                     self._users_by_testpress_id[user.testpress_user_id] = user
         if exam_ids:
             exams = sa.select(Exam.id, Exam.testpress_id).where(among(Exam.testpress_id, exam_ids))
-            for exam in db.session.execute(exams):
+            for row in db.session.execute(exams):
+                exam = KnownExam._make(row)
                 self._exams_by_testpress_id[exam.testpress_id] = exam
 
         student_ids = {user.id for user in self._users_by_email.values()}
@@ -217,7 +233,7 @@ class AttemptMatcher:
             return by_institute
         return self._by_testpress_id.get(item.testpress_attempt_id)
 
-    def _student(self, item: ReportedAttempt) -> sa.Row | None:
+    def _student(self, item: ReportedAttempt) -> KnownStudent | None:
         # Testpress's user id outlives an email change, so it is asked first.
         student = self._users_by_testpress_id.get(item.testpress_user_id)
         if student is None and item.email:
@@ -233,10 +249,10 @@ class AttemptMatcher:
                 self._users_by_testpress_id[item.testpress_user_id] = student
         return student
 
-    def _exam(self, item: ReportedAttempt) -> sa.Row | None:
+    def _exam(self, item: ReportedAttempt) -> KnownExam | None:
         return self._exams_by_testpress_id.get(item.testpress_exam_id)
 
-    def _open_launch(self, student: sa.Row, exam: sa.Row, item: ReportedAttempt) -> Attempt | None:
+    def _open_launch(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt | None:
         """The student's latest launch of this exam still waiting for its Testpress attempt.
 
         Only for a report without an institute_attempt_id (Testpress's own API may not
@@ -253,7 +269,7 @@ class AttemptMatcher:
                 return launch
         return None
 
-    def _new_attempt(self, student: sa.Row, exam: sa.Row, item: ReportedAttempt) -> Attempt:
+    def _new_attempt(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
         attempt = self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
         self._remember_testpress_id(attempt, item)
@@ -263,7 +279,9 @@ class AttemptMatcher:
         # So that a second report of the same attempt in this batch finds it.
         self._by_testpress_id[item.testpress_attempt_id] = attempt
 
-    def _keep_unmatched(self, item: ReportedAttempt, student: sa.Row | None, exam: sa.Row | None, now: datetime) -> None:
+    def _keep_unmatched(
+        self, item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None, now: datetime
+    ) -> None:
         reasons = []
         if student is None:
             who = item.email or f"Testpress user {item.testpress_user_id}"

@@ -22,6 +22,7 @@ import math
 import operator
 import queue
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -310,6 +311,9 @@ class PageRecorder:
 ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns)
 REPORT_COLUMNS = tuple(column.key for column in AttemptReport.__table__.columns if column.key not in ("id", "attempt_id"))
 _NO_COLUMNS = dict.fromkeys(ATTEMPT_COLUMNS)
+# A stored report as a plain tuple: record_report reads a dozen of its fields, and reading
+# an attribute of SQLAlchemy's Row costs ten times as much.
+StoredReport = namedtuple("StoredReport", [column.key for column in AttemptReport.__table__.columns])
 
 
 class PlainAttempt:
@@ -332,8 +336,8 @@ class PlainAttempt:
 
 
 def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> list[PlainAttempt]:
-    """The attempts matching `condition` as PlainAttempts, each with its reports as rows
-    (oldest first, as Attempt.reports): two queries and no ORM objects."""
+    """The attempts matching `condition` as PlainAttempts, each with its reports as
+    StoredReports (oldest first, as Attempt.reports): two queries and no ORM objects."""
     # Read on the connection: the session would pass every row through its ORM loading.
     connection = db.session.connection()
     attempts = [
@@ -346,7 +350,8 @@ def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> l
         for row in connection.execute(
             sa.select(reports).where(among(reports.c.attempt_id, by_id)).order_by(reports.c.id)
         ):
-            by_id[row.attempt_id].reports.append(row)
+            report = StoredReport._make(row)
+            by_id[report.attempt_id].reports.append(report)
     return attempts
 
 
