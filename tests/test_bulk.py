@@ -4,7 +4,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.bulk import among, insert_rows
+from portal.bulk import LONG_LIST, among, insert_rows
 from portal.extensions import db
 from portal.models import Attempt, User
 from tests.factories import make_attempt, make_exam, make_user
@@ -13,19 +13,22 @@ from tests.factories import make_attempt, make_exam, make_user
 def test_among_finds_exactly_the_rows_named_by_text_or_number(app):
     student, exam = make_user(), make_exam()
     attempts = [make_attempt(student, exam, testpress_attempt_id=str(number)) for number in (7, 8, 9)]
+    absent = [str(number) for number in range(1000, 1000 + LONG_LIST)]  # long enough for the JSON form
 
-    by_text = db.session.scalars(sa.select(Attempt.testpress_attempt_id).where(
-        among(Attempt.testpress_attempt_id, ["7", "9", "404"])))
-    by_number = db.session.scalars(sa.select(Attempt.id).where(among(Attempt.id, [attempts[1].id])))
+    for padding in ([], absent):
+        by_text = db.session.scalars(sa.select(Attempt.testpress_attempt_id).where(
+            among(Attempt.testpress_attempt_id, ["7", "9", *padding])))
+        by_number = db.session.scalars(sa.select(Attempt.id).where(
+            among(Attempt.id, [attempts[1].id, *map(int, padding)])))
 
-    assert sorted(by_text) == ["7", "9"]
-    assert list(by_number) == [attempts[1].id]
+        assert sorted(by_text) == ["7", "9"]
+        assert list(by_number) == [attempts[1].id]
     assert db.session.scalars(sa.select(User.id).where(among(User.id, []))).all() == []
 
 
-def test_among_binds_one_parameter_however_many_values(app):
+def test_among_binds_one_parameter_for_any_long_list(app):
     """One statement for every batch size: SQLite prepares (and sqlite3 caches) it once."""
-    few = sa.select(User.id).where(among(User.email, ["a@example.com"]))
+    few = sa.select(User.id).where(among(User.email, [f"{n}@example.com" for n in range(LONG_LIST)]))
     many = sa.select(User.id).where(among(User.email, [f"{n}@example.com" for n in range(1000)]))
 
     # As executed: an ordinary IN list would be rendered with a placeholder per value.
