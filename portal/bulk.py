@@ -32,7 +32,8 @@ def among(column: sa.ColumnElement, values: Iterable[int | str]) -> sa.ColumnEle
     if len(values) < LONG_LIST or db.session.get_bind().dialect.name != "sqlite":
         return column.in_(values)
     array = sa.func.json_each(sa.literal(json.dumps(values), sa.String)).table_valued("value")
-    return column.in_(sa.select(array.c.value))
+    # Cast to the column's type, as an ordinary IN would compare: a JSON number never equals text.
+    return column.in_(sa.select(sa.cast(array.c.value, column.type)))
 
 
 def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
@@ -51,7 +52,8 @@ def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
         connection.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
         return
     # The dialect's own type (SQLite's DATETIME, say), not the generic one. Cached, because
-    # a batch's rows share many values: the sync's `now` fills three columns of each.
+    # a value often repeats down a column (the sync's `now` in every new attempt's
+    # updated_at and api_seen_at); the values here are hashable and datetimes naive UTC.
     processors = [
         (index, functools.cache(process)) for index, name in enumerate(columns)
         if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None

@@ -28,8 +28,8 @@ SIGNED_SOURCES = ("webhook", "api")
 
 @dataclass(slots=True)  # not frozen: that makes __init__ five times slower, and a sync makes 100,000
 class Report:
-    """What one source said about one attempt, already parsed into plain values. Never
-    changed once made."""
+    """What one source said about one attempt, already parsed into plain values. Treated
+    as immutable, though nothing enforces it (and, unfrozen, it is unhashable)."""
 
     source: str
     status: str
@@ -101,7 +101,9 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     for name, value in changes.items():
         setattr(attempt, name, value)
     if _keep_history(attempt, report, now):
-        _flag_disagreement(attempt)  # only a new report can change what the reports say
+        # Only a new report can change what the reports say. (So a flag stored by some
+        # other rule stays until the attempt's next new report.)
+        _flag_disagreement(attempt)
         return True
     return bool(changes)
 

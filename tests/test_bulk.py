@@ -16,10 +16,11 @@ def test_among_finds_exactly_the_rows_named_by_text_or_number(app):
     absent = [str(number) for number in range(1000, 1000 + LONG_LIST)]  # long enough for the JSON form
 
     for padding in ([], absent):
+        # A number for a text column and text for a number column, as an ordinary IN allows.
         by_text = db.session.scalars(sa.select(Attempt.testpress_attempt_id).where(
-            among(Attempt.testpress_attempt_id, ["7", "9", *padding])))
+            among(Attempt.testpress_attempt_id, [7, "9", *padding])))
         by_number = db.session.scalars(sa.select(Attempt.id).where(
-            among(Attempt.id, [attempts[1].id, *map(int, padding)])))
+            among(Attempt.id, [str(attempts[1].id), *map(int, padding)])))
 
         assert sorted(by_text) == ["7", "9"]
         assert list(by_number) == [attempts[1].id]

@@ -109,6 +109,15 @@ def test_replaying_every_report_changes_nothing(new_attempt):
     assert record_of(attempt) == before
 
 
+def test_a_repeated_report_with_a_new_fact_changes_the_attempt_but_not_its_history(new_attempt):
+    attempt = replay(new_attempt(), report("webhook"))
+    assert attempt.testpress_attempt_id is None
+
+    assert record_report(attempt, report("webhook", testpress_attempt_id="9001")) is True
+    assert attempt.testpress_attempt_id == "9001"
+    assert [(r.source, r.status) for r in attempt.reports] == [("webhook", "completed")]
+
+
 def test_a_late_started_report_never_reopens_a_completed_attempt(new_attempt):
     attempt = replay(new_attempt(), report("webhook"), report("webhook", "started"), report("api", "started"))
     assert (attempt.status, attempt.score) == ("completed", 163.0)

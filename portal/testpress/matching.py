@@ -41,7 +41,7 @@ OPEN_STATUSES = ("launched", "started")
 
 @dataclass(slots=True)  # not frozen, as Report, for speed
 class ReportedAttempt:
-    """A parsed Testpress report with who and what it is about. Never changed once made."""
+    """A parsed Testpress report with who and what it is about. Treated as immutable."""
 
     report: Report
     institute_attempt_id: int | None = None

@@ -361,6 +361,8 @@ def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
         return
     table = Attempt.__table__
     columns = [name for name in ATTEMPT_COLUMNS if name != "id"]
+    # A PlainAttempt keeps every column in its __dict__, and its new reports are
+    # SimpleNamespaces: one itemgetter reads a whole row of values from either.
     values_of = operator.itemgetter(*columns)
     insert_rows(table, columns, [list(values_of(vars(attempt))) for attempt in attempts])
     # Every attempt the sync creates carries its Testpress id (record_report set it), which is
@@ -387,7 +389,7 @@ def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) ->
     attempts = {
         attempt.id: attempt
         for attempt in db.session.scalars(
-            sa.select(Attempt).where(Attempt.id.in_({attempt_id for attempt_id, _ in changed}))
+            sa.select(Attempt).where(among(Attempt.id, {attempt_id for attempt_id, _ in changed}))
             .options(selectinload(Attempt.reports))
         )
     }
