@@ -8,6 +8,8 @@ reported:
 - scores come from the most trusted source seen (api >= webhook > return), and only
   from a completed report: a "started" webhook's zeros are no result;
 - every distinct report is kept as history, and a replayed one changes nothing;
+- the Testpress attempt id a return claims (its hmac does not cover it) gives way to the
+  one a signed report gives;
 - a return whose scores agree with none of the signed reports is flagged, because the
   return's hmac does not cover its scores and a student could have edited them.
 """
@@ -72,7 +74,11 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     now = now or utcnow()
     changes = {}
 
-    if report.testpress_attempt_id and attempt.testpress_attempt_id is None:
+    if report.testpress_attempt_id and report.testpress_attempt_id != attempt.testpress_attempt_id and (
+        attempt.testpress_attempt_id is None
+        # Only the return, whose hmac does not cover the id, has named it: Testpress's signed word wins.
+        or (report.source in SIGNED_SOURCES and not reported_by_signed_source(attempt))
+    ):
         changes["testpress_attempt_id"] = report.testpress_attempt_id
     if STATUSES.index(report.status) > STATUSES.index(attempt.status):
         changes["status"] = report.status
@@ -106,6 +112,12 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         _flag_disagreement(attempt)
         return True
     return bool(changes)
+
+
+def reported_by_signed_source(attempt: Attempt) -> bool:
+    """Whether the webhook or the Admin API has reported on the attempt, so that its
+    Testpress attempt id is Testpress's own word and not only the browser return's claim."""
+    return attempt.webhook_seen_at is not None or attempt.api_seen_at is not None
 
 
 def _keep_history(attempt: Attempt, report: Report, now: datetime) -> bool:

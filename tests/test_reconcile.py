@@ -118,6 +118,15 @@ def test_a_repeated_report_with_a_new_fact_changes_the_attempt_but_not_its_histo
     assert [(r.source, r.status) for r in attempt.reports] == [("webhook", "completed")]
 
 
+def test_a_signed_report_corrects_the_testpress_id_only_a_return_claimed(new_attempt):
+    attempt = replay(new_attempt(), report("return", testpress_attempt_id="6666"))
+
+    replay(attempt, report("webhook", testpress_attempt_id="9001"), report("api", testpress_attempt_id="7777"))
+
+    # The webhook's signed id replaces the return's claim; after that only a launch's first signed id stands.
+    assert attempt.testpress_attempt_id == "9001"
+
+
 def test_a_late_started_report_never_reopens_a_completed_attempt(new_attempt):
     attempt = replay(new_attempt(), report("webhook"), report("webhook", "started"), report("api", "started"))
     assert (attempt.status, attempt.score) == ("completed", 163.0)
@@ -193,6 +202,21 @@ def test_a_tampered_return_shows_the_trusted_score_and_is_flagged_for_staff(clie
     assert "Verified by Testpress" in after and "163" in after
     db.session.refresh(launched)
     assert launched.flagged and launched.score == 163.0
+
+
+def test_a_return_claiming_another_testpress_attempt_is_corrected_by_the_webhook(client, auth, launched):
+    fields = {**return_fields(launched, TAMPERED), "attempt_id": "6666"}  # outside the hmac, as the scores
+    assert client.post("/testpress/return", data=fields).status_code == 303
+
+    deliver(client, launched, "webhook")  # Testpress's signed word: attempt 9001 for this launch
+
+    assert [a.id for a in db.session.scalars(db.select(Attempt))] == [launched.id]
+    db.session.refresh(launched)
+    assert (launched.testpress_attempt_id, launched.score, launched.score_source) == ("9001", 163.0, "webhook")
+    assert launched.flagged
+    auth.login("asha@example.com")
+    review = client.get(f"/attempts/{launched.id}/review")
+    assert review.status_code == 302 and "9001" in review.headers["Location"]
 
 
 def test_a_started_webhook_after_the_return_keeps_the_result(client, launched):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
+from portal.results import Report, record_report
 from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.matching import AttemptMatcher
@@ -262,6 +263,23 @@ def test_portal_launches_are_completed_not_duplicated(portal, live_sandbox):  # 
     for launch in launches:
         db.session.refresh(launch)
         assert launch.status == "completed" and launch.score_source == "api" and launch.testpress_attempt_id
+
+
+def test_the_api_corrects_a_testpress_id_only_a_return_claimed(portal, live_sandbox):  # noqa: F811
+    live_sandbox.seed(1, users=1, exam_id=1, institute_ids_from=500)
+    [(_, email)] = sandbox_students(live_sandbox)
+    launch = make_attempt(make_user(email), make_exam(testpress_id=1), institute_attempt_id=500)
+    record_report(launch, Report(source="return", status="completed", testpress_attempt_id="6666", score=1.0))
+    db.session.commit()
+
+    [remote] = next(api_client(live_sandbox).iter_attempts()).results
+
+    result = sync(portal)
+
+    assert "0 new, 1 updated" in result.output
+    assert count(Attempt) == 1
+    db.session.refresh(launch)
+    assert (launch.testpress_attempt_id, launch.score_source) == (str(remote["id"]), "api")
 
 
 def test_exam_ids_are_learnt_from_their_testpress_urls(portal, live_sandbox):  # noqa: F811

@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.results import SOURCES, Report
+from portal.results import SIGNED_SOURCES, SOURCES, Report, reported_by_signed_source
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
@@ -181,6 +181,8 @@ class AttemptMatcher:
                 return None
             attempt = self._open_launch(student, exam, item) or self._new_attempt(student, exam, item)
         self.matched_testpress_ids.add(item.testpress_attempt_id)
+        # So that a later report of the same attempt in this batch finds it.
+        self._by_testpress_id.setdefault(item.testpress_attempt_id, attempt)
         return attempt
 
     def save(self) -> None:
@@ -228,10 +230,17 @@ class AttemptMatcher:
 
     def _known_attempt(self, item: ReportedAttempt) -> Attempt | None:
         by_institute = self._by_institute_id.get(item.institute_attempt_id)
-        # A launch already tied to another Testpress attempt is not this one.
-        if by_institute is not None and by_institute.testpress_attempt_id in (None, item.testpress_attempt_id):
+        by_testpress = self._by_testpress_id.get(item.testpress_attempt_id)
+        if by_institute is not None and (
+            by_institute.testpress_attempt_id in (None, item.testpress_attempt_id)
+            # Tied to another Testpress attempt only by the return's unsigned claim: this
+            # signed report corrects it (record_report), unless another attempt holds the id.
+            or (by_testpress is None and self.source in SIGNED_SOURCES
+                and not reported_by_signed_source(by_institute))
+        ):
             return by_institute
-        return self._by_testpress_id.get(item.testpress_attempt_id)
+        # A launch tied to another Testpress attempt by Testpress itself is not this one.
+        return by_testpress
 
     def _student(self, item: ReportedAttempt) -> KnownStudent | None:
         # Testpress's user id outlives an email change, so it is asked first.
@@ -265,19 +274,12 @@ class AttemptMatcher:
         for launch in reversed(launches):
             if started is None or launch.started_at <= started + CLOCK_SLACK:
                 launches.remove(launch)
-                self._remember_testpress_id(launch, item)
                 return launch
         return None
 
     def _new_attempt(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
-        attempt = self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
-        self._remember_testpress_id(attempt, item)
-        return attempt
-
-    def _remember_testpress_id(self, attempt: Attempt, item: ReportedAttempt) -> None:
-        # So that a second report of the same attempt in this batch finds it.
-        self._by_testpress_id[item.testpress_attempt_id] = attempt
+        return self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
 
     def _keep_unmatched(
         self, item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None, now: datetime
