@@ -16,6 +16,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def naive_utc(text: str) -> datetime:
+    """An ISO 8601 time from Testpress as naive UTC; raises ValueError for anything else."""
+    # "Z", as Testpress writes its times, is UTC already: dropping it is five times faster
+    # than converting an aware time to UTC, and a sync reads two per attempt.
+    moment = datetime.fromisoformat(text.removesuffix("Z"))
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 class User(UserMixin, db.Model):
     """A student or, with `is_staff`, a member of the institute's staff."""
 

@@ -16,14 +16,14 @@ import math
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portal.extensions import db
-from portal.models import WebhookDelivery, utcnow
+from portal.models import WebhookDelivery, naive_utc, utcnow
 from portal.results import Report, record_report
 from portal.testpress.matching import AttemptMatcher, ReportedAttempt
 from portal.testpress.settings import testpress_settings
@@ -246,10 +246,9 @@ def _moment(value) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return naive_utc(value)
     except ValueError:
         return None
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _short_text(value, limit: int = 32) -> str | None:
