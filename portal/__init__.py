@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
+from portal.database import configure_engine
 from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.testpress.settings import TestpressSettings
 
@@ -56,23 +56,11 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
 def configure_extensions(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():  # Flask-SQLAlchemy made the engine in init_app; nothing connects yet
-        if db.engine.dialect.name == "sqlite":
-            # On this app's engine only: the sandbox may share the process (demo, tests).
-            sa.event.listen(db.engine, "connect", _tune_sqlite)
+        configure_engine(db.engine, app.config["DATABASE_BUSY_TIMEOUT"])
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
-
-
-def _tune_sqlite(dbapi_connection, _record) -> None:
-    """WAL lets readers work while a writer commits; busy_timeout waits out brief locks."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def configure_security(app: Flask) -> None:

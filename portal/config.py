@@ -12,6 +12,8 @@ import click
 class Defaults:
     SECRET_KEY = None  # required outside testing and the demo: see require_secret_key
     SQLALCHEMY_DATABASE_URI = None  # None means the SQLite file in the instance folder
+    # Seconds a writer waits for another writer's lock before the request answers 503.
+    DATABASE_BUSY_TIMEOUT = 5
     DEMO = False
 
     TESTPRESS_BASE_URL = ""

@@ -129,11 +129,20 @@ class Attempt(ResultColumns, db.Model):
     # The portal's reference for a launch; None for an attempt taken outside the portal.
     institute_attempt_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
     launch_time: Mapped[int | None] = mapped_column(sa.BigInteger)  # epoch seconds signed
+    # Testpress's attempt id as a signed source (webhook, Admin API) gave it: only Testpress's
+    # own word may occupy this unique key.
     testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    # The id the browser return named, outside its hmac: a claim, never a key. It only helps a
+    # signed report of the same student and exam find this attempt.
+    claimed_testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="launched")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     score_source: Mapped[str | None] = mapped_column(sa.String(16))
+    # Testpress's own time for the signed result held (a payload's completed_on), to order re-evaluations.
+    scored_at: Mapped[datetime | None]
+    # Two signed reports disagree and nothing orders them: the Admin API decides at the next sync.
+    needs_confirmation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     flagged: Mapped[bool] = mapped_column(default=False)  # a return disagreed with Testpress
     flag_reason: Mapped[str | None] = mapped_column(sa.String(300))
     return_seen_at: Mapped[datetime | None]
@@ -173,6 +182,7 @@ class AttemptReport(ResultColumns, db.Model):
     attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("attempts.id"), index=True)
     source: Mapped[str] = mapped_column(sa.String(16))  # return, webhook or api
     status: Mapped[str] = mapped_column(sa.String(16))
+    testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32))  # as this report named it
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     attempt: Mapped[Attempt] = relationship(back_populates="reports")

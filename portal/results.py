@@ -65,20 +65,28 @@ class Report:
 def record_report(attempt: Attempt, report: Report, now: datetime | None = None) -> bool:
     """Fold `report` into `attempt`; answer whether anything about the attempt changed.
 
-    Idempotent: recording the same report twice changes nothing the second time. The
-    caller commits. It works on `attempt.reports` in memory, so a bulk caller can load
-    many attempts with their reports in two queries and record them all. `attempt` may
-    also be a plain object with an Attempt's attributes and a list of reports (the sync's
-    bulk path, which writes what changed itself): its new reports are then plain too.
+    Idempotent: recording the same report twice changes nothing the second time, and a
+    late copy of any earlier report is the same report. The caller commits, under
+    `portal.database.write_transaction`, which owns the attempt while this decides. It works
+    on `attempt.reports` in memory, so a bulk caller can load many attempts with their
+    reports in two queries and record them all. `attempt` may also be a plain object with
+    an Attempt's attributes and a list of reports (the sync's bulk path, which writes what
+    changed itself): its new reports are then plain too.
     """
     now = now or utcnow()
     changes = {}
+    repeat = _repeats_an_earlier_report(attempt, report)
 
-    if report.testpress_attempt_id and report.testpress_attempt_id != attempt.testpress_attempt_id and (
-        attempt.testpress_attempt_id is None
-        # Only the return, whose hmac does not cover the id, has named it: Testpress's signed word wins.
-        or (report.source in SIGNED_SOURCES and not reported_by_signed_source(attempt))
-    ):
+    if report.source == "return":
+        if _contradicts_an_earlier_return(attempt, report):
+            # Replaying a return with other values is the student's edit (its hmac covers
+            # neither the scores nor the id): it changes nothing, and staff see it flagged.
+            return _keep_history(attempt, report, now)
+        if report.testpress_attempt_id and attempt.claimed_testpress_attempt_id is None:
+            changes["claimed_testpress_attempt_id"] = report.testpress_attempt_id
+    elif report.testpress_attempt_id and attempt.testpress_attempt_id is None:
+        # Testpress's signed word; once given it is never replaced (matching sends a report
+        # naming another Testpress attempt elsewhere).
         changes["testpress_attempt_id"] = report.testpress_attempt_id
     if STATUSES.index(report.status) > STATUSES.index(attempt.status):
         changes["status"] = report.status
@@ -93,67 +101,137 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     if getattr(attempt, seen_column) is None:
         changes[seen_column] = now
 
-    if report.carries_result:
-        trusted = TRUST[report.source] >= TRUST.get(attempt.score_source, 0)
-        for name in RESULT_FIELDS:
-            # A more trusted report overwrites; a less trusted one only fills gaps, since
-            # the webhook carries no max_score or rank and the return does, in either order.
-            value, current = getattr(report, name), getattr(attempt, name)
-            if value is not None and value != current and (trusted or current is None):
-                changes[name] = value
-        if trusted and attempt.score_source != report.source:
-            changes["score_source"] = report.source
+    if report.carries_result and not repeat:
+        changes |= _result_changes(attempt, report)
 
     for name, value in changes.items():
         setattr(attempt, name, value)
-    if _keep_history(attempt, report, now):
-        # Only a new report can change what the reports say. (So a flag stored by some
-        # other rule stays until the attempt's next new report.)
-        _flag_disagreement(attempt)
-        return True
-    return bool(changes)
+    return _keep_history(attempt, report, now) or bool(changes)
+
+
+def _result_changes(attempt: Attempt, report: Report) -> dict:
+    """What a completed report's result changes: all of it when it is to be believed over
+    the result held, else only the fields still empty (the webhook carries no max score or
+    rank; the return does, in either order)."""
+    takes_over = _takes_over(attempt, report)
+    changes = {
+        name: value
+        for name in RESULT_FIELDS
+        if (value := getattr(report, name)) is not None
+        and value != (current := getattr(attempt, name))
+        and (takes_over or current is None)
+    }
+    if takes_over:
+        if attempt.score_source != report.source:
+            changes["score_source"] = report.source
+        if report.source in SIGNED_SOURCES and report.completed_at != attempt.scored_at:
+            changes["scored_at"] = report.completed_at
+    if report.source == "api" and attempt.needs_confirmation:
+        changes["needs_confirmation"] = False  # the Admin API is the word that decides
+    elif (report.source in SIGNED_SOURCES and attempt.score_source in SIGNED_SOURCES
+          and not _same_result(attempt, report) and not _ordered(attempt, report)):
+        # Two signed results that disagree, with nothing to say which is the later: the
+        # latest to arrive is shown meanwhile, and the next sync asks the Admin API.
+        changes["needs_confirmation"] = True
+    return changes
+
+
+def _takes_over(attempt: Attempt, report: Report) -> bool:
+    """Whether `report`'s result replaces the one the attempt holds (api >= webhook > return)."""
+    trust, held = TRUST[report.source], TRUST.get(attempt.score_source, 0)
+    if trust != held:
+        return trust > held
+    if report.source == "webhook" and _ordered(attempt, report):
+        # Testpress's own times say which of two signed results is the later.
+        return report.completed_at > attempt.scored_at
+    # Otherwise the later to arrive: an Admin API answer is the state at the moment it was
+    # fetched, and an unordered webhook is held only until that answer confirms it.
+    return True
+
+
+def _ordered(attempt: Attempt, report: Report) -> bool:
+    return (report.completed_at is not None and attempt.scored_at is not None
+            and report.completed_at != attempt.scored_at)
 
 
 def reported_by_signed_source(attempt: Attempt) -> bool:
-    """Whether the webhook or the Admin API has reported on the attempt, so that its
-    Testpress attempt id is Testpress's own word and not only the browser return's claim."""
+    """Whether the webhook or the Admin API has reported on the attempt."""
     return attempt.webhook_seen_at is not None or attempt.api_seen_at is not None
 
 
+def _same_kind(attempt: Attempt, report: Report) -> list:
+    return [r for r in attempt.reports if r.source == report.source and r.status == report.status]
+
+
+def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
+    """Whether the same source already reported this very result: a duplicate delivery, or a
+    late copy of an earlier one that must not roll back a re-evaluation."""
+    return any(_same_result(r, report) and _same_id(r, report) for r in _same_kind(attempt, report))
+
+
+def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:
+    """Whether a return names another Testpress attempt, or other scores, than an earlier return did."""
+    earlier = [r for r in attempt.reports if r.source == "return"]
+    return any(not _same_id(r, report) for r in earlier) or (report.score is not None and any(
+        r.status == report.status and r.score is not None and not _same_result(r, report) for r in earlier
+    ))
+
+
+def _same_id(a, b) -> bool:
+    return not (a.testpress_attempt_id and b.testpress_attempt_id) or a.testpress_attempt_id == b.testpress_attempt_id
+
+
 def _keep_history(attempt: Attempt, report: Report, now: datetime) -> bool:
-    """Append `report` to the attempt's history unless it repeats the latest one; answer
-    whether it was appended."""
-    # Compared with the latest report of the same source *and status*: a late "started"
-    # between two copies of one completion must not make the second copy look new.
-    previous = [r for r in attempt.reports if r.source == report.source and r.status == report.status]
-    if previous and _same_result(previous[-1], report):
+    """Append `report` to the attempt's history unless it repeats an earlier one, and then
+    reassess the flag; answer whether it was appended."""
+    # Compared with the reports of the same source *and status*: a late "started" between
+    # two copies of one completion must not make the second copy look new.
+    if _repeats_an_earlier_report(attempt, report):
         return False
-    fields = {"source": report.source, "status": report.status, "received_at": now, **report.result()}
+    fields = {"source": report.source, "status": report.status, "testpress_attempt_id": report.testpress_attempt_id,
+              "received_at": now, **report.result()}
     # Building an ORM object costs more than the rest of record_report together: only an
     # ORM attempt, whose session is to insert it, gets one.
     attempt.reports.append(AttemptReport(**fields) if isinstance(attempt, Attempt) else SimpleNamespace(**fields))
+    # Only a new report, or a new claim, can change what the reports say. (So a flag
+    # stored by some other rule stays until the attempt's next new report.)
+    _flag_disagreement(attempt)
     return True
 
 
 def _flag_disagreement(attempt: Attempt) -> None:
-    """Flag the attempt when a return's scores match none of Testpress's signed reports.
+    """Flag the attempt when its browser returns tell another story than Testpress, or than
+    each other (the return's hmac covers neither its scores nor its Testpress id).
 
-    Matching any signed report (not just the latest) keeps a genuine return from being
-    flagged after Testpress re-evaluates the attempt.
+    A return matching *any* signed report (not just the latest) is genuine, so that it is
+    not flagged after Testpress re-evaluates the attempt.
     """
-    returned = [r for r in attempt.reports if r.source == "return" and r.score is not None]
+    returns = [r for r in attempt.reports if r.source == "return"]
+    scored = [r for r in returns if r.score is not None]
     signed = [r for r in attempt.reports if r.source in SIGNED_SOURCES and r.score is not None]
-    suspicious = [r for r in returned if signed and not any(_same_result(r, s) for s in signed)]
-    attempt.flagged = bool(suspicious)
+    claims = list(dict.fromkeys(r.testpress_attempt_id for r in returns if r.testpress_attempt_id))
+    reasons = []
+    if len(claims) > 1:
+        reasons.append(f"Browser returns named different Testpress attempts ({', '.join(claims)}).")
+    elif claims and attempt.testpress_attempt_id and claims[0] != attempt.testpress_attempt_id:
+        reasons.append(f"The browser return named Testpress attempt {claims[0]}, "
+                       f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
+    replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:]
+               if r.status == first.status and not _same_result(first, r)]
+    if replays:
+        first, replayed = replays[0]
+        reasons.append(f"A browser return was replayed with score {replayed.score:g}; "
+                       f"the first claimed {first.score:g}.")
+    suspicious = [r for r in scored if signed and not any(_same_result(r, s) for s in signed)]
     if suspicious:
         claimed, trusted = suspicious[-1], signed[-1]
-        attempt.flag_reason = (
+        reasons.append(
             f"The browser return claimed score {claimed.score:g} "
             f"({claimed.correct_count} correct), but Testpress reported "
             f"{trusted.score:g} ({trusted.correct_count} correct)."
         )
-    else:
-        attempt.flag_reason = None
+    attempt.flagged = bool(reasons)
+    attempt.flag_reason = " ".join(reasons)[:300] or None
 
 
 def _same_result(a, b) -> bool:

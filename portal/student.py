@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
+from portal.database import DatabaseBusy
 from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
@@ -76,6 +77,10 @@ def start(exam_id: int):
         return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
     try:
         attempt = resume_or_launch(current_user, exam)
+    except DatabaseBusy:
+        current_app.logger.warning("start: user %s could not launch exam %s: database busy", current_user.id, exam.id)
+        return error_response(503, "The portal is very busy just now and could not start the exam. "
+                                   "Nothing was recorded: please press Start again in a few seconds.")
     except LaunchFailed as failure:
         current_app.logger.error("start: user %s could not launch exam %s: %s", current_user.id, exam.id, failure)
         return error_response(503, "The exam could not be started just now. Please try again in a moment.")

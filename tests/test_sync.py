@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attemp
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_attempt, make_exam, make_user
+from tests.test_webhook import signed_body, started_payload
 
 
 @pytest.fixture(autouse=True)
@@ -354,26 +356,34 @@ def test_high_water_is_held_back_by_a_recently_started_running_attempt(portal, l
     assert abs(run.high_water - running_start) < timedelta(seconds=1)
 
 
-def test_a_webhook_creating_the_same_attempt_mid_page_does_not_break_the_sync(portal, live_sandbox, monkeypatch):  # noqa: F811
+def test_a_webhook_arriving_mid_page_waits_for_the_page_and_then_finds_its_attempt(portal, live_sandbox, monkeypatch):  # noqa: F811
     live_sandbox.seed(3, users=1, exam_id=1)
-    [(_, email)] = sandbox_students(live_sandbox)
-    student, exam = make_user(email), make_exam(testpress_id=1)
+    [(testpress_user_id, email)] = sandbox_students(live_sandbox)
+    make_user(email), make_exam(testpress_id=1)
     real_load = AttemptMatcher.load
+    webhook_done = threading.Event()
+    answers = []
 
-    def webhook_wins_the_race(matcher, items, raced=[]):
+    def deliver_webhook():
+        body = signed_body(started_payload(attempt_id=1, user_id=testpress_user_id, email=email, exam={"id": 1}))
+        answers.append(portal.test_client().post("/testpress/webhook", data=body,
+                                                 content_type="application/json").status_code)
+        webhook_done.set()
+
+    def webhook_arrives_mid_page(matcher, items, raced=[]):
         real_load(matcher, items)
-        if not raced:  # the webhook commits attempt 1 after the sync looked for it
+        if not raced:  # the sync has looked for attempt 1 and not found it
             raced.append(True)
-            with db.engine.begin() as connection:
-                connection.execute(sa.insert(Attempt.__table__).values(
-                    student_id=student.id, exam_id=exam.id, testpress_attempt_id="1", status="started",
-                    started_at=datetime(2025, 1, 1), flagged=False, updated_at=datetime(2025, 1, 1)))
+            threading.Thread(target=deliver_webhook).start()
+            # Before the recording lock, the webhook created attempt 1 here, under the page's feet.
+            assert not webhook_done.wait(0.5), "the webhook was recorded in the middle of a sync page"
 
-    monkeypatch.setattr(AttemptMatcher, "load", webhook_wins_the_race)
+    monkeypatch.setattr(AttemptMatcher, "load", webhook_arrives_mid_page)
 
     summary = sync_attempts(api_client(live_sandbox))
 
-    assert (summary.new, summary.updated) == (2, 1)
+    assert webhook_done.wait(10) and answers == [200]
+    assert (summary.new, summary.updated) == (3, 0)
     assert count(Attempt) == 3
     assert db.session.scalar(sa.select(Attempt).where(Attempt.testpress_attempt_id == "1")).status == "completed"
 

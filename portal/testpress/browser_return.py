@@ -18,8 +18,8 @@ import re
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, request, url_for
-from sqlalchemy.exc import IntegrityError
 
+from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db
 from portal.models import Attempt, utcnow
 from portal.results import Report, record_report
@@ -57,29 +57,38 @@ class ReturnRefused(Exception):
 def receive_return():
     """Verify and record the result Testpress sends back, then 303 to the attempt's results page.
 
-    Answers 400 for missing or malformed fields, a bad hmac, a student other than the
-    launch's, or a Testpress attempt id that belongs to another attempt; 404 for an
-    institute_attempt_id the portal never issued. Nothing is recorded on a refusal.
+    Answers 400 for missing or malformed fields, a bad hmac or a student other than the
+    launch's; 404 for an institute_attempt_id the portal never issued; 503 with a page that
+    keeps the result for one more press when the database stays busy. Nothing is recorded
+    on a refusal.
     """
     fields = request.form if request.method == "POST" else request.args
     try:
         report = report_from_fields(fields)
-        attempt = verified_attempt(fields, testpress_settings())
-        check_testpress_id_free(attempt, report.testpress_attempt_id)
-        changed = record_report(attempt, report)
-        db.session.commit()
+        # The launch is read under the write lock: the webhook for the same attempt may be
+        # being recorded this very moment, in another worker.
+        with write_transaction():
+            attempt = verified_attempt(fields, testpress_settings())
+            changed = record_report(attempt, report)
+            attempt_id, reference = attempt.id, attempt.institute_attempt_id
     except ReturnRefused as refusal:
-        db.session.rollback()
         return refuse(refusal, fields)
-    except IntegrityError:
-        # Two returns racing to attach one Testpress id: the loser records nothing.
-        db.session.rollback()
-        return refuse(ReturnRefused("This Testpress attempt is already recorded for another attempt."), fields)
+    except DatabaseBusy:
+        return keep_for_retry(fields)
     current_app.logger.info(
         "return: attempt %s (institute_attempt_id %s) reported %s%s",
-        attempt.id, attempt.institute_attempt_id, report.status, "" if changed else ", unchanged (replay)",
+        attempt_id, reference, report.status, "" if changed else ", unchanged (replay)",
     )
-    return redirect(url_for("student.result", attempt_id=attempt.id), 303)
+    return redirect(url_for("student.result", attempt_id=attempt_id), 303)
+
+
+def keep_for_retry(fields):
+    """503 with a page that holds the returned fields, so the student's one press re-sends
+    them: the browser return is sent once, and a result the portal dropped would be lost."""
+    current_app.logger.warning("return: database busy for institute_attempt_id %r; kept in the student's page",
+                               str(fields.get("institute_attempt_id", ""))[:32])
+    page = current_app.jinja_env.get_template("student/return_busy.html").render(fields=list(fields.items(multi=True)))
+    return page, 503, {"Retry-After": "5", "Cache-Control": "no-store"}
 
 
 def refuse(refusal: ReturnRefused, fields):
@@ -169,12 +178,3 @@ def verified_attempt(fields, settings: TestpressSettings) -> Attempt:
     if email.strip().lower() != attempt.student.email.lower() or first_name != attempt.student.name:
         raise ReturnRefused("The returned student does not match the student who launched this attempt.")
     return attempt
-
-
-def check_testpress_id_free(attempt: Attempt, testpress_attempt_id: str | None) -> None:
-    """Refuse a Testpress attempt id already attached to another attempt (it is unique per attempt)."""
-    if testpress_attempt_id is None or attempt.testpress_attempt_id is not None:
-        return
-    holder = db.session.scalar(sa.select(Attempt.id).where(Attempt.testpress_attempt_id == testpress_attempt_id))
-    if holder is not None and holder != attempt.id:
-        raise ReturnRefused("This Testpress attempt is already recorded for another attempt.")

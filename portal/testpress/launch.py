@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from portal.database import write_transaction
 from portal.extensions import db
 from portal.models import Attempt, Exam, User
 from portal.testpress.settings import TestpressSettings
@@ -38,26 +39,29 @@ def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Att
     """Store a new "launched" attempt for `student` at `exam`, and commit it.
 
     It commits (rather than leaving that to the caller) because the row must be durable
-    before the signed form leaves the portal: the return is verified against it. On a
-    collision of the unique id it rolls back and draws again. Raises LaunchFailed if no
-    id could be stored after a few tries.
+    before the signed form leaves the portal: the return is verified against it. Raises
+    LaunchFailed if no unique id could be stored after a few draws, and DatabaseBusy.
     """
+    with write_transaction():
+        return _new_launch(student, exam, now)
+
+
+def _new_launch(student: User, exam: Exam, now: datetime | None) -> Attempt:
     moment = now or datetime.now(UTC)
     for _ in range(ID_ATTEMPTS):
         largest = db.session.scalar(sa.select(sa.func.max(Attempt.institute_attempt_id))) or 0
         attempt = Attempt(
-            student=student,
-            exam=exam,
+            student_id=student.id,
+            exam_id=exam.id,
             institute_attempt_id=clock_attempt_id(int(moment.timestamp() * 1000), largest),
             launch_time=int(moment.timestamp()),
             started_at=moment.astimezone(UTC).replace(tzinfo=None),
             status="launched",
         )
-        db.session.add(attempt)
         try:
-            db.session.commit()
+            with db.session.begin_nested():  # a collision undoes this draw only
+                db.session.add(attempt)
         except IntegrityError:
-            db.session.rollback()
             continue
         return attempt
     raise LaunchFailed(f"could not store a unique institute_attempt_id after {ID_ATTEMPTS} tries")
@@ -98,14 +102,14 @@ def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> 
     """The student's latest attempt at `exam` re-signed now if unfinished, else a new launch.
 
     The stored launch_time moves to the new signing time, because the return is
-    verified against the time of the launch it answers. Commits.
+    verified against the time of the launch it answers. Commits; raises DatabaseBusy.
     """
-    latest = latest_attempts(student.id, [exam.id]).get(exam.id)
-    if not resumable(latest):
-        return record_launch(student, exam, now)
-    latest.launch_time = int((now or datetime.now(UTC)).timestamp())
-    db.session.commit()
-    return latest
+    with write_transaction():  # two presses of Start at once must not make two launches
+        latest = latest_attempts(student.id, [exam.id]).get(exam.id)
+        if not resumable(latest):
+            return _new_launch(student, exam, now)
+        latest.launch_time = int((now or datetime.now(UTC)).timestamp())
+        return latest
 
 
 def launch_fields(attempt: Attempt, surl: str, settings: TestpressSettings) -> dict[str, str]:

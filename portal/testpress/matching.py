@@ -3,14 +3,20 @@
 A report is matched, in this order:
 
 1. by ``institute_attempt_id``: the portal's own reference, sent with every launch;
-2. by Testpress's ``attempt_id``, learnt from an earlier report;
+2. by Testpress's ``attempt_id``, learnt from an earlier signed report;
 3. by the student (Testpress user id, else email) and the exam (its Testpress id): the
-   student's latest open launch of that exam, or else a new attempt, because a student
-   may take an exam on Testpress without going through the portal.
+   student's attempt whose browser return claimed this Testpress id, else the student's
+   latest open launch of that exam, or else a new attempt, because a student may take an
+   exam on Testpress without going through the portal.
 
-A report whose student or exam the portal does not know is not dropped: it is kept as
-one UnmatchedReport per (source, Testpress attempt) for staff to see, and removed again
-once a later report of that attempt matches.
+Whatever finds it, the attempt must be the reporting student's own: a signed report naming
+another student's attempt (a student can make the portal believe their launch is any
+Testpress attempt, since the return's hmac does not cover its id) is never applied.
+
+A report that cannot be matched (an unknown student or exam, another student's attempt,
+a Testpress id already recorded on another launch) is not dropped: it is kept as one
+UnmatchedReport per (source, Testpress attempt) for staff to see, and removed again once a
+later report of that attempt matches.
 
 `AttemptMatcher` works on a batch of reports with a handful of IN queries, so the sync
 matches a page of a thousand attempts as cheaply as the webhook matches one. It reads
@@ -32,7 +38,7 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.results import SIGNED_SOURCES, SOURCES, Report, reported_by_signed_source
+from portal.results import SOURCES, Report
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
@@ -109,13 +115,14 @@ class AttemptMatcher:
         self._users_by_email: dict[str, KnownStudent] = {}
         self._exams_by_testpress_id: dict[int, KnownExam] = {}
         self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
+        self._claimed: dict[str, list[Attempt]] = {}  # Testpress id a return claimed -> unconfirmed attempts
         self._unmatched_row_ids: dict[str, int] = {}  # Testpress attempt id -> its UnmatchedReport's id
         self._unmatched: dict[str, dict] = {}  # Testpress attempt id -> what to store for it at save()
         self._learnt_user_ids: dict[int, int] = {}  # portal user id -> Testpress user id
         self.matched_testpress_ids: set[str] = set()
 
     def load(self, items: list[ReportedAttempt]) -> None:
-        """Fetch everything the batch could match, in at most six queries."""
+        """Fetch everything the batch could match, in at most eight queries."""
         testpress_ids = {item.testpress_attempt_id for item in items}
         institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
         condition = among(Attempt.testpress_attempt_id, testpress_ids)
@@ -124,14 +131,9 @@ class AttemptMatcher:
         for attempt in self._find_attempts(condition):
             self._remember(attempt)
 
-        unresolved = [item for item in items if self._known_attempt(item) is None]
-        if not unresolved:
-            return
-        user_ids = {item.testpress_user_id for item in unresolved if item.testpress_user_id is not None}
-        emails = {item.email for item in unresolved if item.email} | {
-            item.email.lower() for item in unresolved if item.email
-        }
-        exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
+        # Every report's student, known or not: a found attempt must be theirs.
+        user_ids = {item.testpress_user_id for item in items if item.testpress_user_id is not None}
+        emails = {item.email for item in items if item.email} | {item.email.lower() for item in items if item.email}
         if user_ids or emails:
             for row in db.session.execute(
                 sa.select(User.id, User.email, User.testpress_user_id).where(
@@ -142,6 +144,9 @@ class AttemptMatcher:
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:
                     self._users_by_testpress_id[user.testpress_user_id] = user
+
+        unresolved = [item for item in items if self._known_attempt(item)[0] is None]
+        exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
         if exam_ids:
             exams = sa.select(Exam.id, Exam.testpress_id).where(among(Exam.testpress_id, exam_ids))
             for row in db.session.execute(exams):
@@ -150,15 +155,15 @@ class AttemptMatcher:
 
         student_ids = {user.id for user in self._users_by_email.values()}
         portal_exam_ids = {exam.id for exam in self._exams_by_testpress_id.values()}
-        if student_ids and portal_exam_ids and any(item.institute_attempt_id is None for item in unresolved):
+        without_reference = [item for item in unresolved if item.institute_attempt_id is None]
+        if student_ids and portal_exam_ids and without_reference:
+            unconfirmed = sa.and_(Attempt.testpress_attempt_id.is_(None), among(Attempt.student_id, student_ids),
+                                  among(Attempt.exam_id, portal_exam_ids))
+            claimed = among(Attempt.claimed_testpress_attempt_id, {item.testpress_attempt_id for item in without_reference})
+            for attempt in self._find_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
+                self._claimed.setdefault(attempt.claimed_testpress_attempt_id, []).append(attempt)
             launches = self._find_attempts(
-                sa.and_(
-                    Attempt.testpress_attempt_id.is_(None),
-                    Attempt.status.in_(OPEN_STATUSES),
-                    among(Attempt.student_id, student_ids),
-                    among(Attempt.exam_id, portal_exam_ids),
-                ),
-                order_by=(Attempt.started_at,),
+                sa.and_(unconfirmed, Attempt.status.in_(OPEN_STATUSES)), order_by=(Attempt.started_at,)
             )
             for launch in launches:
                 self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
@@ -173,13 +178,19 @@ class AttemptMatcher:
 
     def attempt_for(self, item: ReportedAttempt, now: datetime | None = None) -> Attempt | None:
         """The attempt `item` reports on (found, or new and added); None when it is unmatched."""
-        attempt = self._known_attempt(item)
+        now = now or utcnow()
+        student = self._student(item)
+        attempt, conflict = self._known_attempt(item)
+        if conflict:
+            return self._keep_unmatched(item, conflict, now)
+        if attempt is not None and (student is None or attempt.student_id != student.id):
+            return self._keep_unmatched(item, f"names portal attempt {attempt.id}, which is not this student's", now)
         if attempt is None:
-            student, exam = self._student(item), self._exam(item)
+            exam = self._exam(item)
             if student is None or exam is None:
-                self._keep_unmatched(item, student, exam, now or utcnow())
-                return None
-            attempt = self._open_launch(student, exam, item) or self._new_attempt(student, exam, item)
+                return self._keep_unmatched(item, self._unknown(item, student, exam), now)
+            attempt = (self._claimed_by_return(student, exam, item) or self._open_launch(student, exam, item)
+                       or self._new_attempt(student, exam, item))
         self.matched_testpress_ids.add(item.testpress_attempt_id)
         # So that a later report of the same attempt in this batch finds it.
         self._by_testpress_id.setdefault(item.testpress_attempt_id, attempt)
@@ -228,19 +239,19 @@ class AttemptMatcher:
         if attempt.testpress_attempt_id is not None:
             self._by_testpress_id[attempt.testpress_attempt_id] = attempt
 
-    def _known_attempt(self, item: ReportedAttempt) -> Attempt | None:
+    def _known_attempt(self, item: ReportedAttempt) -> tuple[Attempt | None, str | None]:
+        """The attempt the report's own ids name, and why it cannot be applied, if it cannot."""
         by_institute = self._by_institute_id.get(item.institute_attempt_id)
         by_testpress = self._by_testpress_id.get(item.testpress_attempt_id)
-        if by_institute is not None and (
-            by_institute.testpress_attempt_id in (None, item.testpress_attempt_id)
-            # Tied to another Testpress attempt only by the return's unsigned claim: this
-            # signed report corrects it (record_report), unless another attempt holds the id.
-            or (by_testpress is None and self.source in SIGNED_SOURCES
-                and not reported_by_signed_source(by_institute))
-        ):
-            return by_institute
+        if by_institute is None or by_institute is by_testpress:
+            return by_testpress, None
+        if by_institute.testpress_attempt_id is None:
+            if by_testpress is None:
+                return by_institute, None
+            return None, (f"Testpress attempt {item.testpress_attempt_id} is recorded on portal attempt "
+                          f"{by_testpress.id}, but this report names launch {by_institute.id}")
         # A launch tied to another Testpress attempt by Testpress itself is not this one.
-        return by_testpress
+        return by_testpress, None
 
     def _student(self, item: ReportedAttempt) -> KnownStudent | None:
         # Testpress's user id outlives an email change, so it is asked first.
@@ -260,6 +271,19 @@ class AttemptMatcher:
 
     def _exam(self, item: ReportedAttempt) -> KnownExam | None:
         return self._exams_by_testpress_id.get(item.testpress_exam_id)
+
+    def _claimed_by_return(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt | None:
+        """The student's attempt at this exam whose browser return named this Testpress attempt.
+
+        Only for a report without an institute_attempt_id; the claim cannot reach another
+        student's report, since the attempt must be this student's and exam's.
+        """
+        if item.institute_attempt_id is not None:
+            return None
+        for attempt in reversed(self._claimed.get(item.testpress_attempt_id, [])):
+            if (attempt.student_id, attempt.exam_id) == (student.id, exam.id) and attempt.testpress_attempt_id is None:
+                return attempt
+        return None
 
     def _open_launch(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt | None:
         """The student's latest launch of this exam still waiting for its Testpress attempt.
@@ -281,21 +305,22 @@ class AttemptMatcher:
         """An attempt taken on Testpress without a launch from the portal."""
         return self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
 
-    def _keep_unmatched(
-        self, item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None, now: datetime
-    ) -> None:
+    @staticmethod
+    def _unknown(item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None) -> str:
         reasons = []
         if student is None:
-            who = item.email or f"Testpress user {item.testpress_user_id}"
-            reasons.append(f"no portal student {who}")
+            reasons.append(f"no portal student {item.email or f'Testpress user {item.testpress_user_id}'}")
         if exam is None:
             reasons.append(f"no portal exam with Testpress id {item.testpress_exam_id}")
-        values = {
+        return "; ".join(reasons)
+
+    def _keep_unmatched(self, item: ReportedAttempt, reason: str, now: datetime) -> None:
+        self._unmatched[item.testpress_attempt_id] = {  # a later report of the attempt wins
             "email": item.email,
             "testpress_user_id": item.testpress_user_id,
             "testpress_exam_id": item.testpress_exam_id,
-            "reason": "; ".join(reasons)[:300],
+            "reason": reason[:300],
             "payload": json.dumps(item.payload, sort_keys=True, default=str),
             "received_at": now,
         }
-        self._unmatched[item.testpress_attempt_id] = values  # a later report of the attempt wins
+        return None

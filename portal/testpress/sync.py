@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from portal.bulk import among, insert_rows
+from portal.database import write_transaction
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, naive_utc, utcnow
 from portal.results import Report, record_report
@@ -105,14 +106,7 @@ def sync_attempts(
         )
         pager = PageRecorder(client, run)
         for page in fetched_ahead(pages):
-            try:
-                pager.record(page.results)
-                db.session.commit()
-            except IntegrityError:
-                # A webhook created one of this page's attempts meanwhile: the second pass finds it.
-                db.session.rollback()
-                pager.record(page.results)
-                db.session.commit()
+            record_page(pager, page.results)
             if on_page is not None:
                 on_page(page)
     except BaseException as error:  # a Ctrl-C mid-sync is recorded as a failed run too
@@ -127,6 +121,31 @@ def sync_attempts(
     summary = SyncSummary.of(run)
     log.info("Testpress sync %s: %s", run_id, summary.line())
     return summary
+
+
+def record_page(pager: PageRecorder, results: list[dict]) -> None:
+    """Record one page in one write transaction, which owns the attempts it decides on: a
+    webhook for one of them waits for the page's commit, then finds what the page wrote.
+
+    Should the database still refuse the page (a row no rule of matching foresaw), each
+    attempt is recorded alone and the one refused is logged and skipped: one bad attempt
+    never holds back everyone else's results, on this run or the next.
+    """
+    try:
+        with write_transaction():
+            pager.record(results)
+        return
+    except IntegrityError:
+        log.warning("Testpress sync: the database refused a page; recording its attempts one by one")
+    with write_transaction():
+        for result in results:
+            try:
+                with db.session.begin_nested():
+                    pager.record([result])
+            except IntegrityError as error:
+                log.warning("Testpress sync: skipped Testpress attempt %s, which conflicts with a stored row (%s)",
+                            str(result.get("id"))[:32] if isinstance(result, dict) else "?",
+                            type(error.orig).__name__)
 
 
 def fetched_ahead(pages: Iterator[Page]) -> Iterator[Page]:
@@ -332,7 +351,8 @@ class PlainAttempt:
     def new(cls, student_id: int, exam_id: int, started_at: datetime, now: datetime) -> PlainAttempt:
         """An attempt the sync is about to create, with the defaults an Attempt would get."""
         return cls({**_NO_COLUMNS, "student_id": student_id, "exam_id": exam_id, "started_at": started_at,
-                    "updated_at": now, "status": "launched", "flagged": False}, [])
+                    "updated_at": now, "status": "launched", "flagged": False,
+                    "needs_confirmation": False}, [])
 
 
 def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> list[PlainAttempt]:

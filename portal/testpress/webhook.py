@@ -20,8 +20,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
+from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db
 from portal.models import WebhookDelivery, naive_utc, utcnow
 from portal.results import Report, record_report
@@ -114,23 +115,23 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
             attempt_state=_short_text(payload.get("attempt_state"), 16),
         )
 
-    # Two deliveries of a new attempt racing each other: the loser's insert hits the unique
-    # Testpress attempt id, and its second pass finds the winner's row.
-    for last_try in (False, True):
-        try:
-            return _record(reported, remote_addr)
-        except (IntegrityError, OperationalError):
-            db.session.rollback()
-            if last_try:
-                current_app.logger.exception(
-                    "webhook: could not store Testpress attempt %s; asking Testpress to retry",
-                    reported.testpress_attempt_id,
-                )
-                return DeliveryOutcome(503, "rejected", "temporarily unable to store the delivery")
-    raise AssertionError("unreachable")
+    try:
+        with write_transaction():
+            delivery = _record(reported, remote_addr)
+    except DatabaseBusy:
+        current_app.logger.warning(
+            "webhook: database busy; asking Testpress to retry attempt %s", reported.testpress_attempt_id)
+        return DeliveryOutcome(503, "rejected", "temporarily unable to store the delivery")
+    except IntegrityError:
+        # Under the write lock nothing races this delivery: a stored row contradicts it for good,
+        # and a retry would meet the same row. Refused, for staff to see, not retried forever.
+        return refuse_delivery(409, "conflicts with an attempt already stored", remote_addr,
+                               testpress_attempt_id=reported.testpress_attempt_id)
+    _log_delivery(delivery)
+    return DeliveryOutcome(200, delivery.outcome)
 
 
-def _record(reported: ReportedAttempt, remote_addr: str | None) -> DeliveryOutcome:
+def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelivery:
     matcher = AttemptMatcher("webhook")
     now = utcnow()
     with db.session.no_autoflush:
@@ -151,9 +152,7 @@ def _record(reported: ReportedAttempt, remote_addr: str | None) -> DeliveryOutco
         remote_addr=remote_addr,
     )
     db.session.add(delivery)
-    db.session.commit()
-    _log_delivery(delivery)
-    return DeliveryOutcome(200, outcome)
+    return delivery
 
 
 def _log_delivery(delivery: WebhookDelivery) -> None:
