@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test load bench clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 run: $(VENV)/installed
@@ -12,6 +12,10 @@ run: $(VENV)/installed
 ## test: the whole test suite, browser tests included
 test: $(VENV)/installed-dev
 	$(BIN)/python -m pytest
+
+## load: the exam-day race and load suites against gunicorn, with their figures
+load: $(VENV)/installed-dev
+	$(BIN)/python -m pytest -m load -s -q
 
 ## bench: sync throughput and memory at 10,000 and 100,000 attempts
 bench: $(VENV)/installed-dev

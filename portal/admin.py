@@ -16,6 +16,9 @@ from portal.extensions import db
 from portal.forms import ActionForm, ExamForm, StudentForm
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
 from portal.passwords import hash_password
+from portal.testpress import sync
+from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.settings import testpress_settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -83,7 +86,30 @@ def attempts():
 @bp.route("/attempts/<int:attempt_id>")
 def attempt(attempt_id: int):
     """One attempt with every report each source made of it. 404 if unknown."""
-    return render_template("admin/attempt.html", attempt=db.get_or_404(Attempt, attempt_id))
+    return render_template("admin/attempt.html", attempt=db.get_or_404(Attempt, attempt_id), action=ActionForm())
+
+
+@bp.post("/attempts/<int:attempt_id>/confirm")
+def confirm_attempt(attempt_id: int):
+    """Ask Testpress's Admin API for the truth of one attempt now, and record its answer.
+
+    400 without a valid CSRF token, 404 for an unknown attempt; Testpress's own failures are
+    a message on the attempt's page.
+    """
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    attempt = db.get_or_404(Attempt, attempt_id)
+    if attempt.testpress_attempt_id is None:
+        flash("Testpress has not reported this attempt yet, so there is nothing to ask it about.", "error")
+    else:
+        try:
+            found = sync.confirm_attempt(TestpressClient.from_settings(testpress_settings()), attempt.id)
+        except TestpressError as error:
+            flash(f"Testpress could not be asked: {error}", "error")
+        else:
+            flash("Recorded what Testpress's Admin API says of this attempt." if found
+                  else "Testpress's Admin API does not list this attempt.", "success" if found else "error")
+    return redirect(url_for("admin.attempt", attempt_id=attempt_id))
 
 
 @bp.route("/exams/")

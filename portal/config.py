@@ -13,7 +13,7 @@ class Defaults:
     SECRET_KEY = None  # required outside testing and the demo: see require_secret_key
     SQLALCHEMY_DATABASE_URI = None  # None means the SQLite file in the instance folder
     # Seconds a writer waits for another writer's lock before the request answers 503.
-    DATABASE_BUSY_TIMEOUT = 5
+    DATABASE_BUSY_TIMEOUT = 10
     DEMO = False
 
     TESTPRESS_BASE_URL = ""

@@ -24,6 +24,7 @@ import queue
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -87,15 +88,12 @@ def sync_attempts(
     on_page: Callable[[Page], None] | None = None,
 ) -> SyncSummary:
     """Pull attempts started since `since` (default: where the last run got to, less an
-    overlap), optionally of one Testpress exam, and record them. `on_page` is called after
-    each page is committed. Raises TestpressError (after marking the run failed)."""
+    overlap), optionally of one Testpress exam, and record them; then ask for the attempts
+    awaiting the Admin API's confirmation. `on_page` is called after each page is committed.
+    Raises TestpressError (after marking the run failed)."""
     previous = _previous_high_water(exam_id)
     window_start = since or (previous - SAFETY_OVERLAP if previous else None)
-    run = SyncRun(since=window_start, exam_filter=exam_id, high_water=previous)
-    db.session.add(run)
-    db.session.commit()
-    run_id = run.id
-    try:
+    with _run(SyncRun(since=window_start, exam_filter=exam_id, high_water=previous)) as run:
         map_testpress_exam_ids(client)
         pages = client.iter_attempts(
             page_size=page_size,
@@ -109,6 +107,29 @@ def sync_attempts(
             record_page(pager, page.results)
             if on_page is not None:
                 on_page(page)
+        confirm_attempts(client, run, _awaiting_confirmation(exam_id))
+    summary = SyncSummary.of(run)
+    log.info("Testpress sync %s: %s", run.id, summary.line())
+    return summary
+
+
+def confirm_attempt(client: TestpressClient, attempt_id: int) -> bool:
+    """A staff member's request to ask the Admin API for one attempt now, kept as a run of its
+    own (outside any window, so the next sync's start is unchanged). Answers whether Testpress
+    knew the attempt; raises TestpressError (after marking the run failed)."""
+    with _run(SyncRun()) as run:
+        found = confirm_attempts(client, run, [attempt_id])
+    return bool(found)
+
+
+@contextmanager
+def _run(run: SyncRun) -> Iterator[SyncRun]:
+    """Keep `run` as a record of what happened: ok, or failed with its error."""
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    try:
+        yield run
     except BaseException as error:  # a Ctrl-C mid-sync is recorded as a failed run too
         db.session.rollback()
         failed = db.session.get(SyncRun, run_id)
@@ -118,9 +139,6 @@ def sync_attempts(
         raise
     run.status, run.finished_at = "ok", utcnow()
     db.session.commit()
-    summary = SyncSummary.of(run)
-    log.info("Testpress sync %s: %s", run_id, summary.line())
-    return summary
 
 
 def record_page(pager: PageRecorder, results: list[dict]) -> None:
@@ -146,6 +164,43 @@ def record_page(pager: PageRecorder, results: list[dict]) -> None:
                 log.warning("Testpress sync: skipped Testpress attempt %s, which conflicts with a stored row (%s)",
                             str(result.get("id"))[:32] if isinstance(result, dict) else "?",
                             type(error.orig).__name__)
+
+
+def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int]) -> int:
+    """Ask the Admin API, the most trusted source, for each of these attempts and record its
+    answer into `run`; answer how many Testpress knew. An attempt older than the sync's
+    window (a re-evaluation of last term's exam) is fetched by its student and exam."""
+    pager = PageRecorder(client, run, moves_high_water=False)
+    found = 0
+    for attempt_id in attempt_ids:
+        attempt = db.session.get(Attempt, attempt_id)
+        if attempt is None or attempt.testpress_attempt_id is None:
+            continue
+        user_id, exam_id = attempt.student.testpress_user_id, attempt.exam.testpress_id
+        if exam_id is None:
+            log.warning("Testpress sync: cannot confirm attempt %s: its exam has no Testpress id", attempt_id)
+            continue
+        wanted = attempt.testpress_attempt_id
+        for page in client.iter_attempts(users=user_id, exams=exam_id):
+            results = [result for result in page.results if isinstance(result, dict) and str(result.get("id")) == wanted]
+            if results:
+                record_page(pager, results)
+                found += 1
+                break
+    db.session.commit()  # the run's counts, when nothing was found to record
+    return found
+
+
+# A run confirms at most this many attempts; the rest wait for the next run.
+CONFIRMATIONS_PER_RUN = 200
+
+
+def _awaiting_confirmation(exam_id: int | None) -> list[int]:
+    """Attempts whose signed reports disagree with nothing to order them (see record_report)."""
+    query = sa.select(Attempt.id).where(Attempt.needs_confirmation)
+    if exam_id is not None:
+        query = query.join(Attempt.exam).where(Exam.testpress_id == exam_id)
+    return list(db.session.scalars(query.order_by(Attempt.id).limit(CONFIRMATIONS_PER_RUN)))
 
 
 def fetched_ahead(pages: Iterator[Page]) -> Iterator[Page]:
@@ -231,11 +286,16 @@ def _url_path(url: str) -> str:
 
 
 class PageRecorder:
-    """Records pages of Admin API attempts into one sync run."""
+    """Records pages of Admin API attempts into one sync run.
 
-    def __init__(self, client: TestpressClient, run: SyncRun):
+    With `moves_high_water` off, the pages are not part of the run's window (attempts
+    fetched one by one to be confirmed), so they leave its high-water mark alone.
+    """
+
+    def __init__(self, client: TestpressClient, run: SyncRun, *, moves_high_water: bool = True):
         self.client = client
         self.run = run
+        self.moves_high_water = moves_high_water
         self._emails_by_user_id: dict[int, str] | None = None  # fetched once, only if needed
         self._earliest_running: datetime | None = None
 
@@ -314,6 +374,8 @@ class PageRecorder:
         run.unchanged += tally.unchanged
         run.unmatched += tally.unmatched
         run.flagged += tally.flagged
+        if not self.moves_high_water:
+            return
         latest = max((item.report.started_at for item in items if item.report.started_at), default=None)
         for item in items:
             started = item.report.started_at

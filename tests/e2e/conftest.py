@@ -19,6 +19,7 @@ from portal.extensions import db
 from tests.factories import PASSWORD, make_user
 from tests.live import serving
 from testpress_sandbox import create_app as create_sandbox
+from testpress_sandbox import faults
 from testpress_sandbox.server import start_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,7 +62,8 @@ def webhooks(portal, sandbox, monkeypatch):
     """
     _, portal_url = portal
     monkeypatch.setitem(sandbox[0].config, "WEBHOOK_URL", f"{portal_url}/testpress/webhook")
-    return sandbox[0]
+    yield sandbox[0]
+    faults.reset()
 
 
 @pytest.fixture(scope="session")
