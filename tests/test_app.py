@@ -75,7 +75,7 @@ def test_default_database_is_sqlite_in_the_instance_folder():
 def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
     pragma = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
     assert pragma("journal_mode") == "wal"
-    assert pragma("busy_timeout") == 5000
+    assert pragma("busy_timeout") == app.config["DATABASE_BUSY_TIMEOUT"] * 1000 == 10_000
     assert pragma("foreign_keys") == 1
 
 

@@ -395,3 +395,50 @@ def api_attempt(testpress_id: int, email: str, user_id: int, **changes) -> dict:
         "total_count": 50, "correct_answers_count": 42, "incorrect_answers_count": 5, "unanswered_count": 3,
         "score": 163, "max_score": 200, "percentage": 81.5, **changes,
     }
+
+
+def test_a_page_the_database_refuses_still_records_every_other_attempt(app, launched, rival, monkeypatch):
+    from portal.models import SyncRun
+    from portal.testpress import sync
+    from sqlalchemy.exc import IntegrityError
+
+    real_insert = sync.insert_new_attempts
+
+    def refuse_one(attempts):  # a row no rule of matching foresaw
+        if any(attempt.testpress_attempt_id == "880003" for attempt in attempts):
+            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
+        real_insert(attempts)
+
+    monkeypatch.setattr(sync, "insert_new_attempts", refuse_one)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+    make_user("ravi@example.com", "Ravi", testpress_user_id=533)
+
+    sync.record_page(sync.PageRecorder(None, run), [
+        api_attempt(880001, "meera@example.com", 422, institute_attempt_id=200202),
+        api_attempt(880003, "ravi@example.com", 533),  # new: its insert is refused
+        api_attempt(880002, "asha@example.com", 311, institute_attempt_id=100101),
+    ])
+
+    assert reload(rival).testpress_attempt_id == "880001"
+    assert reload(launched).testpress_attempt_id == "880002"
+    assert sorted(stored.testpress_attempt_id for stored in db.session.scalars(sa.select(Attempt))) == [
+        "880001", "880002"]
+
+
+def test_a_delivery_the_database_refuses_for_good_is_a_409_not_a_retry_loop(app, client, launched, monkeypatch):
+    from portal.models import WebhookDelivery
+    from sqlalchemy.exc import IntegrityError
+
+    def contradicted(reported, remote_addr):
+        raise IntegrityError("UPDATE", {}, Exception("UNIQUE constraint failed"))
+
+    monkeypatch.setattr(webhook, "_record", contradicted)
+
+    response = post(client, webhook_body(launched))
+
+    assert response.status_code == 409
+    [delivery] = db.session.scalars(sa.select(WebhookDelivery)).all()
+    assert (delivery.outcome, delivery.testpress_attempt_id) == ("rejected", "9001")
+    assert reload(launched).score is None
