@@ -62,6 +62,7 @@ def configure_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
     limiter.init_app(app)
 
 

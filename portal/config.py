@@ -39,7 +39,16 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
     ATTEMPTS_PER_PAGE = 20
-    LOGIN_RATE_LIMIT = "10 per minute"  # password guesses per client address
+    # Login throttling (see README, Configuration). Every POST to /login counts against both.
+    # Per account, keyed by the email submitted: one student's guesses never slow another.
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    # Per client address, high enough for a classroom of 100 behind one NAT, each with a
+    # couple of typos, yet far below what a password-guessing script needs.
+    LOGIN_ADDRESS_RATE_LIMIT = "300 per 15 minutes"
+    # Where the counts live: the portal's database (shared by every worker and server that
+    # uses it), or e.g. "redis://redis.internal:6379/0" (needs `pip install redis`).
+    RATELIMIT_STORAGE_URI = "portal+sqlalchemy://"
+    RATELIMIT_ENABLED = True
 
 
 class MissingSecretKey(click.ClickException):
