@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
@@ -94,6 +94,14 @@ def configure_security(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Review links carry a signature: never leak a URL to another site.
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure and app.config["HSTS_MAX_AGE"]:
+            # Only over HTTPS (as the browser, behind PROXY_COUNT's proxies, reached us):
+            # browsers ignore it on plain HTTP, and a development server must stay reachable.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={int(app.config['HSTS_MAX_AGE'])}")
+        if request.endpoint != "static":
+            # Every page the portal renders shows a person's exams, scores or people, or
+            # leads to them: no browser or proxy may keep a copy. Static files cache as usual.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 
