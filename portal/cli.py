@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(add_exam_command)
+    app.cli.add_command(backup_command)
     app.cli.add_command(testpress_group)
 
 
@@ -90,6 +92,20 @@ def add_exam(title: str, exam_url: str, testpress_id: int | None = None, descrip
     db.session.add(exam)
     db.session.commit()
     return exam
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path):
+    """Copy the SQLite database to PATH, consistently, while the portal keeps running."""
+    from portal.backup import BackupRefused, backup_sqlite
+
+    try:
+        size = backup_sqlite(db.engine.url, path)
+    except BackupRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(f"Backed up the database to {path} ({size:,} bytes); integrity check ok.")
 
 
 # An AppGroup runs each of its commands inside the app context.
