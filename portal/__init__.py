@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
 from portal.extensions import csrf, db, limiter, login_manager, migrate
+from portal.logs import configure_logging
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     configure_settings(app, test_config)
+    configure_logging(app)
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
@@ -49,8 +50,6 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
         app.config["TESTPRESS_PRIVATE_KEY"] = app.config["TESTPRESS_SECRET"]
     # Parsed now, so that a misspelt encoding or algorithm stops the start, not a request.
     app.extensions["testpress_settings"] = TestpressSettings.from_config(app.config)
-    if not app.debug and not app.testing:
-        app.logger.setLevel(logging.INFO)
 
 
 def configure_extensions(app: Flask) -> None:

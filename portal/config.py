@@ -13,6 +13,7 @@ class Defaults:
     SECRET_KEY = None  # required outside testing and the demo: see require_secret_key
     SQLALCHEMY_DATABASE_URI = None  # None means the SQLite file in the instance folder
     DEMO = False
+    LOGGING = None  # a logging.config.dictConfig dict; None: portal.logs.default_logging(), to stderr
 
     TESTPRESS_BASE_URL = ""
     TESTPRESS_PUBLIC_KEY = ""
