@@ -109,7 +109,7 @@ def backup_command(path: Path):
 
 
 # An AppGroup runs each of its commands inside the app context.
-testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API.")
+testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API; check the connection.")
 
 
 @testpress_group.command("sync")
@@ -133,6 +133,18 @@ def sync_command(since, exam_id):
         if progress is not None:
             progress.close()
     click.echo(summary.line())
+
+
+@testpress_group.command("check")
+def check_command():
+    """Check the connection to Testpress, line by line; exit 1 if anything failed."""
+    from portal.testpress.check import run_checks
+
+    report = run_checks()
+    for finding in report.findings:
+        click.echo(finding.line())
+    if report.failed:
+        raise click.exceptions.Exit(1)
 
 
 class SyncProgressBar:
