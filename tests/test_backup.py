@@ -31,8 +31,14 @@ def write_pairs(app, stop: threading.Event, written: list[int]) -> None:
             written.append(number)
 
 
-def test_a_backup_taken_during_writes_is_one_committed_state(app, tmp_path):
-    stop, written = threading.Event(), []
+@pytest.fixture
+def sqlite_app(make_app, tmp_path):
+    """Backups are of SQLite files, whichever database the rest of the suite runs on."""
+    return make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/live.sqlite")
+
+
+def test_a_backup_taken_during_writes_is_one_committed_state(sqlite_app, tmp_path):
+    app, stop, written = sqlite_app, threading.Event(), []
     writer = threading.Thread(target=write_pairs, args=(app, stop, written))
     writer.start()
     try:
@@ -59,10 +65,10 @@ def test_a_backup_taken_during_writes_is_one_committed_state(app, tmp_path):
         assert db.session.scalar(sa.select(sa.func.count(User.id))) == users
 
 
-def test_backup_never_overwrites_a_file(app, runner, tmp_path):
+def test_backup_never_overwrites_a_file(sqlite_app, tmp_path):
     existing = tmp_path / "keep.sqlite"
     existing.write_text("precious")
-    result = runner.invoke(args=["backup", str(existing)])
+    result = sqlite_app.test_cli_runner().invoke(args=["backup", str(existing)])
     assert result.exit_code != 0
     assert "already exists" in result.output
     assert existing.read_text() == "precious"

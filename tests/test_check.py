@@ -73,6 +73,13 @@ def test_an_unreachable_testpress_names_the_base_url(connect):
     assert "check TESTPRESS_BASE_URL (http://127.0.0.1:9)" in lines["Admin API"]
 
 
+def test_missing_api_settings_are_named(connect):
+    code, lines = run(connect(TESTPRESS_API_USERNAME="", TESTPRESS_API_PASSWORD=""))
+    assert code == 1
+    assert "TESTPRESS_API_USERNAME, TESTPRESS_API_PASSWORD not set" in lines["Admin API"]
+    assert lines["Clock"].startswith("WARNING")
+
+
 @pytest.mark.parametrize(("skew", "level", "words"), [
     (timedelta(minutes=5), "WARNING", "about 5 minutes ahead of Testpress's"),
     (timedelta(minutes=-20), "FAILED", "about 20 minutes behind Testpress's"),

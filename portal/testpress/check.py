@@ -94,23 +94,28 @@ def run_checks(settings: TestpressSettings | None = None) -> CheckReport:
 
 # -- the Admin API and the clock ------------------------------------------------------------
 
+NOT_COMPARED = Finding(Level.WARNING, "Clock", "not compared: the Admin API could not be reached.")
+
 
 def check_admin_api(settings: TestpressSettings) -> list[Finding]:
     """Log in with the configured account; compare the clocks with Testpress's Date header."""
+    unset = [name for name, value in (("TESTPRESS_BASE_URL", settings.base_url),
+                                      ("TESTPRESS_API_USERNAME", settings.api_username),
+                                      ("TESTPRESS_API_PASSWORD", settings.api_password)) if not value]
+    if unset:
+        return [Finding(Level.FAILURE, "Admin API", f"{', '.join(unset)} not set: set them to your Testpress "
+                                                    "site and an admin account of it (see README, Configuration)."),
+                NOT_COMPARED]
     try:
-        # One retry only: an operator waiting at a prompt wants the answer, not a backoff.
-        client = TestpressClient.from_settings(settings, max_retries=1)
-        response = client.log_in()
+        # One retry only: an operator waiting at a prompt wants the answer, not a long backoff.
+        response = TestpressClient.from_settings(settings, max_retries=1).log_in()
     except TestpressError as error:
         if str(error).startswith(REFUSED_CREDENTIALS):
             advice = ("set TESTPRESS_API_USERNAME and TESTPRESS_API_PASSWORD to an admin account "
                       "of your Testpress site")
-        elif "is not set" in str(error) or "must both be set" in str(error):
-            advice = "set it (see README, Configuration)"
         else:
-            advice = f"check TESTPRESS_BASE_URL ({settings.base_url or 'empty'}) and that this server can reach it"
-        return [Finding(Level.FAILURE, "Admin API", f"{error}: {advice}."),
-                Finding(Level.WARNING, "Clock", "not compared: the Admin API could not be reached.")]
+            advice = f"check TESTPRESS_BASE_URL ({settings.base_url}) and that this server can reach it"
+        return [Finding(Level.FAILURE, "Admin API", f"{error}: {advice}."), NOT_COMPARED]
     login = Finding(Level.OK, "Admin API", f"logged in to {settings.base_url} as {settings.api_username}.")
     return [login, check_clock(response.headers.get("Date"), settings)]
 
