@@ -43,7 +43,7 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
     ATTEMPTS_PER_PAGE = 20
-    # Login throttling (see README, Configuration). Every POST to /login counts against both.
+    # Login throttling (see README, Deploying). Every POST to /login counts against both.
     # Per account, keyed by the email submitted: one student's guesses never slow another.
     LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
     # Per client address, high enough for a classroom of 100 behind one NAT, each with a
@@ -52,6 +52,8 @@ class Defaults:
     # Where the counts live: the portal's database (shared by every worker and server that
     # uses it), or e.g. "redis://redis.internal:6379/0" (needs `pip install redis`).
     RATELIMIT_STORAGE_URI = "portal+sqlalchemy://"
+    # Said explicitly: the limiter is one object per process and keeps the last app's value,
+    # so an app that never says would inherit another's (tests build many apps).
     RATELIMIT_ENABLED = True
 
 

@@ -76,7 +76,7 @@ def handle_rate_limited(error: RateLimitExceeded):
 def in_words(seconds: int) -> str:
     if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
+    minutes = round(seconds / 60)  # Retry-After has the exact figure; a person wants a round one
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
