@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from portal.extensions import db
 from portal.models import utcnow
 from portal.testpress import check
 from portal.testpress import client as client_module
