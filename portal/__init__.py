@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
 from portal.database import configure_engine
 from portal.extensions import csrf, db, limiter, login_manager, migrate
+from portal.logs import configure_logging
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     configure_settings(app, test_config)
+    configure_logging(app)
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
@@ -49,8 +50,6 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
         app.config["TESTPRESS_PRIVATE_KEY"] = app.config["TESTPRESS_SECRET"]
     # Parsed now, so that a misspelt encoding or algorithm stops the start, not a request.
     app.extensions["testpress_settings"] = TestpressSettings.from_config(app.config)
-    if not app.debug and not app.testing:
-        app.logger.setLevel(logging.INFO)
 
 
 def configure_extensions(app: Flask) -> None:
@@ -60,6 +59,7 @@ def configure_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
     limiter.init_app(app)
 
 
@@ -81,6 +81,14 @@ def configure_security(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Review links carry a signature: never leak a URL to another site.
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure and app.config["HSTS_MAX_AGE"]:
+            # Only over HTTPS (as the browser, behind PROXY_COUNT's proxies, reached us):
+            # browsers ignore it on plain HTTP, and a development server must stay reachable.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={int(app.config['HSTS_MAX_AGE'])}")
+        if request.endpoint != "static":
+            # Every page the portal renders shows a person's exams, scores or people, or
+            # leads to them: no browser or proxy may keep a copy. Static files cache as usual.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
 

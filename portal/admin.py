@@ -200,6 +200,19 @@ def testpress():
     return render_template("admin/testpress.html", deliveries=deliveries, unmatched=unmatched, runs=runs)
 
 
+@bp.route("/testpress/check", methods=["GET", "POST"])
+def testpress_check():
+    """Offer the integration check (GET); run it and show its findings (POST, with CSRF).
+
+    It only reads, so its answer is the page itself rather than a redirect.
+    """
+    from portal.testpress.check import run_checks
+
+    form = ActionForm()
+    report = run_checks() if form.validate_on_submit() else None
+    return render_template("admin/testpress_check.html", form=form, report=report)
+
+
 @bp.app_template_filter("ago")
 def ago(moment: datetime | None) -> str:
     if moment is None:

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.extensions import db, limiter, login_manager
@@ -29,6 +30,16 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def submitted_account() -> str:
+    """The login limit's key per account: the email as submitted, normalised as stored."""
+    # Capped, so that a megabyte of "email" cannot make a megabyte of key.
+    return "account:" + (normalise_email(request.form.get("email", ""))[:254] or "-")
+
+
+def client_address() -> str:
+    return "address:" + (get_remote_address() or "-")
+
+
 def is_safe_next(target: str | None) -> bool:
     """Accept only a path on this site: no scheme, no host, no backslash tricks."""
     if not target or not target.startswith("/") or target.startswith("//"):
@@ -50,13 +61,16 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=submitted_account,
+               methods=["POST"], error_message="Too many login attempts for this account")
+@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_RATE_LIMIT"], key_func=client_address,
+               methods=["POST"], error_message="Too many login attempts from your network")
 def login():
     """Show the login form; on POST check the credentials and log the person in.
 
     An unknown email, a wrong password and a deactivated account all get the same
     message and status, so the form tells nobody which emails have accounts. Too many
-    attempts from one address answer 429.
+    attempts for one account, or from one address, answer 429 (see `LOGIN_*_RATE_LIMIT`).
     """
     if current_user.is_authenticated:
         return redirect(url_for("auth.home"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(create_user_command)
     app.cli.add_command(add_exam_command)
+    app.cli.add_command(backup_command)
     app.cli.add_command(testpress_group)
 
 
@@ -92,8 +94,22 @@ def add_exam(title: str, exam_url: str, testpress_id: int | None = None, descrip
     return exam
 
 
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path):
+    """Copy the SQLite database to PATH, consistently, while the portal keeps running."""
+    from portal.backup import BackupRefused, backup_sqlite
+
+    try:
+        size = backup_sqlite(db.engine.url, path)
+    except BackupRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(f"Backed up the database to {path} ({size:,} bytes); integrity check ok.")
+
+
 # An AppGroup runs each of its commands inside the app context.
-testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API.")
+testpress_group = AppGroup("testpress", help="Talk to Testpress's Admin API; check the connection.")
 
 
 @testpress_group.command("sync")
@@ -117,6 +133,18 @@ def sync_command(since, exam_id):
         if progress is not None:
             progress.close()
     click.echo(summary.line())
+
+
+@testpress_group.command("check")
+def check_command():
+    """Check the connection to Testpress, line by line; exit 1 if anything failed."""
+    from portal.testpress.check import run_checks
+
+    report = run_checks()
+    for finding in report.findings:
+        click.echo(finding.line())
+    if report.failed:
+        raise click.exceptions.Exit(1)
 
 
 class SyncProgressBar:

@@ -15,6 +15,7 @@ class Defaults:
     # Seconds a writer waits for another writer's lock before the request answers 503.
     DATABASE_BUSY_TIMEOUT = 10
     DEMO = False
+    LOGGING = None  # a logging.config.dictConfig dict; None: portal.logs.default_logging(), to stderr
 
     TESTPRESS_BASE_URL = ""
     TESTPRESS_PUBLIC_KEY = ""
@@ -37,11 +38,25 @@ class Defaults:
     REMEMBER_COOKIE_SECURE = True
     REMEMBER_COOKIE_DURATION = timedelta(days=7)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # Strict-Transport-Security on HTTPS responses: browsers then refuse plain HTTP to this
+    # host for this many seconds. 0 sends none.
+    HSTS_MAX_AGE = 365 * 24 * 3600
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
     ATTEMPTS_PER_PAGE = 20
-    LOGIN_RATE_LIMIT = "10 per minute"  # password guesses per client address
+    # Login throttling (see README, Deploying). Every POST to /login counts against both.
+    # Per account, keyed by the email submitted: one student's guesses never slow another.
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    # Per client address, high enough for a classroom of 100 behind one NAT, each with a
+    # couple of typos, yet far below what a password-guessing script needs.
+    LOGIN_ADDRESS_RATE_LIMIT = "300 per 15 minutes"
+    # Where the counts live: the portal's database (shared by every worker and server that
+    # uses it), or e.g. "redis://redis.internal:6379/0" (needs `pip install redis`).
+    RATELIMIT_STORAGE_URI = "portal+sqlalchemy://"
+    # Said explicitly: the limiter is one object per process and keeps the last app's value,
+    # so an app that never says would inherit another's (tests build many apps).
+    RATELIMIT_ENABLED = True
 
 
 class MissingSecretKey(click.ClickException):

@@ -7,10 +7,17 @@ second to commit silently undoes the first. `write_transaction` serialises them:
 
 - on SQLite it begins `BEGIN IMMEDIATE`, taking the database's write lock before the first
   read, so that a second writer waits (up to `DATABASE_BUSY_TIMEOUT`) instead of reading a
-  state that is about to change. That needs pysqlite's own transaction handling off
-  (SQLAlchemy's documented recipe), so every transaction's BEGIN is the portal's;
+  state that is about to change;
 - on PostgreSQL it takes a transaction-scoped advisory lock, the same single writer's lock
   for recording; readers are never blocked on either database.
+
+Every other transaction on SQLite is left to pysqlite, which begins one (deferred) only at
+the first write. SQLAlchemy's recipe for IMMEDIATE turns pysqlite's handling off for every
+transaction instead; then each request's first read (the logged-in user) would open a
+snapshot, and any later write in that request would fail at once with "database is locked"
+(SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out) whenever another worker had
+committed in between. Savepoints are used only inside write transactions, where the
+explicit BEGIN IMMEDIATE makes them work under pysqlite's handling too.
 
 One lock for all recording, rather than a lock per attempt row, because a report may create
 its attempt (no row to lock yet) and a sync page touches a thousand: each holder keeps it
@@ -44,9 +51,6 @@ def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
 
     @sa.event.listens_for(engine, "connect")
     def tune(dbapi_connection, _record) -> None:
-        # The driver's own BEGIN would come only at the first write, after the reads a
-        # decision rests on: the portal emits every BEGIN itself (see begin below).
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # readers work while a writer commits
         cursor.execute(f"PRAGMA busy_timeout={milliseconds}")
@@ -56,8 +60,10 @@ def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def begin(connection: sa.Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # pysqlite's own BEGIN would come only at the first write, after the reads the
+        # decision rests on. Once this BEGIN has run, pysqlite adds none of its own.
+        if connection.get_execution_options().get(_WRITE):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @contextmanager

@@ -1,10 +1,14 @@
 """Friendly error pages (JSON for JSON clients) and no stack trace for anyone."""
 
+import math
+import time
+
 from flask import Flask, current_app, jsonify, make_response, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from portal.extensions import db
+from portal.extensions import db, limiter
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
@@ -21,6 +25,7 @@ MESSAGES = {
 
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
 
@@ -55,6 +60,24 @@ def handle_http_error(error: HTTPException):
     if error.code == 429 and error.response is not None and "Retry-After" in error.response.headers:
         response.headers["Retry-After"] = error.response.headers["Retry-After"]
     return response
+
+
+def handle_rate_limited(error: RateLimitExceeded):
+    """A limit of ours was reached: say which, and when to try again (also as Retry-After)."""
+    breached = limiter.current_limit
+    wait = max(1, math.ceil(breached.reset_at - time.time())) if breached else 60
+    current_app.logger.info("http 429: %s %s: %s; retry in %ss", request.method, request.path,
+                            error.description, wait)
+    response = error_response(429, f"{error.description}. Please try again in {in_words(wait)}.")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def in_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = round(seconds / 60)  # Retry-After has the exact figure; a person wants a round one
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def handle_unexpected_error(error: Exception):

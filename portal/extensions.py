@@ -30,6 +30,7 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to continue."
 login_manager.login_message_category = "info"
-# Per client address (behind a proxy, set PROXY_COUNT so that this is the real client).
-# The default memory store is per process; RATELIMIT_STORAGE_URI can point at Redis.
-limiter = Limiter(get_remote_address, storage_uri="memory://")
+# Keyed per client address unless a limit says otherwise (behind a proxy, set PROXY_COUNT so
+# that this is the real client). The counts live where RATELIMIT_STORAGE_URI says: the
+# portal's database by default (portal/ratelimit.py), Redis where an institute has one.
+limiter = Limiter(get_remote_address)

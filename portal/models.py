@@ -242,3 +242,17 @@ class SyncRun(db.Model):
     unmatched: Mapped[int] = mapped_column(default=0)
     flagged: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.String(500))
+
+
+class RateLimitCounter(db.Model):
+    """One throttling counter (a login limit's window for one account or address).
+
+    Kept in the database so that every worker and every app server counts the same
+    guesses; `portal.ratelimit` is the only code that reads or writes it.
+    """
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    hits: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # naive UTC; the window ends here

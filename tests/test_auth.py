@@ -153,7 +153,7 @@ def test_failed_login_is_logged_without_the_password(client, auth, caplog):
 
 
 def test_repeated_password_guesses_are_slowed_down(make_app):
-    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    app = make_app(LOGIN_ACCOUNT_RATE_LIMIT="3 per minute")
     client = app.test_client()
     statuses = [client.post("/login", data={"email": "a@example.com", "password": "guess"}).status_code
                 for _ in range(4)]

@@ -92,6 +92,11 @@ class TestpressClient:
 
     # -- endpoints ---------------------------------------------------------------------
 
+    def log_in(self) -> requests.Response:
+        """Log in afresh and answer Testpress's response (the integration check reads its Date)."""
+        with self._lock:
+            return self._log_in()
+
     def iter_attempts(self, *, page_size: int = 1000, **filters) -> Iterator[Page]:
         """Pages of attempts, following `next` to the end. Filters as the API names them:
         state, date_0, date_1, users, exams, ordering."""
@@ -152,7 +157,7 @@ class TestpressClient:
                 raise TestpressError(f"{REFUSED_CREDENTIALS} (GET {_path_only(path)} answered 401)")
         return self._json(response, "GET", path)
 
-    def _log_in(self) -> None:
+    def _log_in(self) -> requests.Response:
         response = self._send(
             "POST", TOKEN_PATH, json={"username": self._username, "password": self._password}, authenticate=False
         )
@@ -162,6 +167,7 @@ class TestpressClient:
         if not isinstance(token, str) or not token:
             raise TestpressError(f"Testpress answered POST {TOKEN_PATH} without a token")
         self._token = token
+        return response
 
     def _send(self, method: str, path: str, *, authenticate: bool = True, **kwargs) -> requests.Response:
         """One request with its retries; answers any response that is not worth retrying."""
