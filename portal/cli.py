@@ -105,7 +105,7 @@ def sync_command(since, exam_id):
     # Imported here so that the other commands do not load the HTTP client.
     from portal.testpress.client import TestpressClient, TestpressError
     from portal.testpress.settings import testpress_settings
-    from portal.testpress.sync import sync_attempts
+    from portal.testpress.sync import failure_line, sync_attempts
 
     progress = SyncProgressBar() if sys.stdout.isatty() else None
     try:
@@ -113,6 +113,8 @@ def sync_command(since, exam_id):
         summary = sync_attempts(client, since=since, exam_id=exam_id, on_page=progress)
     except TestpressError as error:
         raise click.ClickException(str(error)) from None
+    except sa.exc.SQLAlchemyError as error:  # the run is marked failed; no traceback, no SQL
+        raise click.ClickException(f"sync failed: {failure_line(error)}") from None
     finally:
         if progress is not None:
             progress.close()
