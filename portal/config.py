@@ -40,6 +40,9 @@ class Defaults:
     MAX_CONTENT_LENGTH = 1024 * 1024
     ATTEMPTS_PER_PAGE = 20
     LOGIN_RATE_LIMIT = "10 per minute"  # password guesses per client address
+    # Refused webhook deliveries per client address, before it gets 429 (verified ones are never limited).
+    WEBHOOK_REFUSAL_RATE_LIMIT = "30 per minute"
+    WEBHOOK_REFUSED_LOG_SIZE = 500  # refused deliveries kept for staff; older ones are deleted
 
 
 class MissingSecretKey(click.ClickException):
