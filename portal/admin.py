@@ -162,7 +162,7 @@ def toggle_active(user_id: int):
     if user.id == current_user.id:
         flash("You cannot deactivate your own account.", "error")
     else:
-        user.active = not user.active
+        user.set_active(not user.active)
         db.session.commit()
         flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.people"))

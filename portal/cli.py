@@ -21,6 +21,7 @@ MIN_PASSWORD_LENGTH = 8
 def register(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(set_password_command)
     app.cli.add_command(add_exam_command)
     app.cli.add_command(testpress_group)
 
@@ -64,6 +65,23 @@ def create_user(email: str, name: str, password: str, *, staff: bool = False) ->
     db.session.add(user)
     db.session.commit()
     return user
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for (hidden) when not given.")
+def set_password_command(email: str, password: str):
+    """Give a person a new password; every session they have open ends."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"must be at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"nobody has the email {email.strip().lower()}")
+    user.set_password(hash_password(password))
+    db.session.commit()
+    click.echo(f"New password set for {user.email}; their sessions have ended.")
 
 
 @click.command("add-exam")
