@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import Defaults, require_secret_key
+from portal.database import open_sqlite_read_write
 from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.testpress.settings import TestpressSettings
 
@@ -59,6 +60,7 @@ def configure_extensions(app: Flask) -> None:
         if db.engine.dialect.name == "sqlite":
             # On this app's engine only: the sandbox may share the process (demo, tests).
             sa.event.listen(db.engine, "connect", _tune_sqlite)
+            open_sqlite_read_write(db.engine)  # a missing file is an error, not a new database
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from flask_migrate import upgrade
 
+from portal.database import init_database
 from portal.extensions import db
 from portal.models import Exam, User
 from portal.passwords import hash_password
@@ -29,8 +29,8 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Create or upgrade the database schema by applying every migration."""
-    upgrade()
+    """Create the database (a SQLite file, if missing) or upgrade its schema by applying every migration."""
+    init_database()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
