@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal.config import Defaults, require_secret_key
 from portal.database import open_sqlite_read_write
 from portal.extensions import csrf, db, limiter, login_manager, migrate
+from portal.inputs import refuse_nul_characters
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +84,8 @@ def configure_security(app: Flask) -> None:
         # (the surl sent to Testpress) carry the public scheme and host.
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    app.before_request(refuse_nul_characters)
 
     @app.after_request
     def set_security_headers(response):

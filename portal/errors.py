@@ -5,7 +5,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
-from portal.inputs import BadQueryValue
+from portal.inputs import BadInput
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
@@ -48,8 +48,8 @@ def handle_csrf_error(error: CSRFError):
 def handle_http_error(error: HTTPException):
     if error.code is None or error.code >= 500:
         return handle_unexpected_error(error)
-    # Only our own BadQueryValue carries a description written for the person who sent it.
-    detail = error.description if isinstance(error, BadQueryValue) else None
+    # Only our own BadInput carries a description written for the person who sent it.
+    detail = error.description if isinstance(error, BadInput) else None
     if error.code in (400, 405, 413, 429):
         current_app.logger.info("http %s: %s %s%s", error.code, request.method, request.path,
                                 f" ({detail})" if detail else "")

@@ -1,8 +1,11 @@
-"""The rules for values read from a request's query string, in one place.
+"""The rules for values read from a request, in one place.
 
 Every integer a view reads from `request.args` goes through `query_int`: `type=int` alone
 takes "5_5" and " 7", and lets 2**63 through to the database driver, which raises
 OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500.
+
+No field takes a NUL character: PostgreSQL refuses one in any text (a 500 if it got that
+far), so `refuse_nul_characters` turns such a request away first, on every page.
 """
 
 from __future__ import annotations
@@ -18,8 +21,23 @@ LARGEST_ID = 2**63 - 1
 DIGITS = re.compile(r"[0-9]{1,19}")
 
 
-class BadQueryValue(BadRequest):
-    """A query-string value a page cannot use; its description is safe to show and to log."""
+class BadInput(BadRequest):
+    """A value from a request that a page cannot use; its description is safe to show and to log."""
+
+
+# The Testpress endpoints read and answer their own input (the webhook its raw body; the
+# return renders its refusals without the session), so the NUL rule leaves them to it.
+OWN_INPUT_ENDPOINTS = {"testpress_return.receive_return", "testpress_webhook.receive_webhook"}
+
+
+def refuse_nul_characters() -> None:
+    """A before_request hook: BadInput (400) when a query or form field, name or value, holds a NUL."""
+    if request.endpoint in OWN_INPUT_ENDPOINTS:
+        return
+    for fields in (request.args, request.form):
+        for name, value in fields.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise BadInput("A field holds a NUL character, which no field accepts.")
 
 
 def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:
@@ -31,13 +49,13 @@ def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> i
 
 
 def query_int(name: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:
-    """The integer query parameter `name`, or None when absent or empty; BadQueryValue (400) if bad."""
+    """The integer query parameter `name`, or None when absent or empty; BadInput (400) if bad."""
     text = request.args.get(name, "").strip()
     if not text:
         return None
     number = whole_number(text, minimum=minimum, maximum=maximum)
     if number is None:
-        raise BadQueryValue(f"“{name}” must be a whole number from {minimum} to {maximum}.")
+        raise BadInput(f"“{name}” must be a whole number from {minimum} to {maximum}.")
     return number
 
 

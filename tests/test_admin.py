@@ -206,3 +206,12 @@ def test_exam_form_takes_the_largest_64_bit_testpress_id(staff_client):
         "testpress_id": str(2**63 - 1)})
     assert response.status_code == 302
     assert db.session.scalar(sa.select(Exam.testpress_id)) == 2**63 - 1
+
+
+def test_a_nul_character_in_a_form_or_filter_is_a_400_and_saves_nothing(staff_client):
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "Maths\x00Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/"})
+    assert response.status_code == 400
+    assert "A field holds a NUL character, which no field accepts." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0
+    assert staff_client.get("/admin/attempts/?student=asha%00").status_code == 400

@@ -1,0 +1,256 @@
+"""Hypothesis fuzzing of every door a stranger or a careless hand can push: the return, the
+webhook, the login form and the staff forms and filters.
+
+Two properties, for every request: the portal never answers 5xx, and a request it does
+not accept (anything but the door's success status: a 4xx, or the form shown again) writes
+nothing, every table compared before and after, except the capped log of refused webhook
+deliveries. The filters, being GETs, never write at all. Bounded: a few dozen examples per door, well under a minute.
+
+Each test builds its app once (no function-scoped fixture under @given) and makes its
+requests with no app context pushed, so that no request sees another's Flask `g`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from portal import create_app
+from portal.database import create_database_file
+from portal.extensions import db
+from portal.models import WebhookDelivery
+from portal.testpress.signing import launch_hmac
+from tests.conftest import TEST_SETTINGS
+from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
+from tests.test_webhook import completed_payload, signed_body
+
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)),  # FUZZ_EXAMPLES=1000 for a deeper run
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,  # no example database: the same bounded run every time
+)
+# Tables whose rows a refused request may add: the capped log of refused deliveries.
+MAY_GROW_ON_REFUSAL = {WebhookDelivery.__tablename__}
+
+STUDENT = {"email": "ravi+fuzz@example.com", "name": "Ravi Kumar"}
+STAFF_EMAIL = "boss@example.com"
+
+# -- values ------------------------------------------------------------------------------
+
+NASTY_TEXTS = [
+    "", " ", "0", "-1", "5_5", "+5", "1.0", "1e999", "NaN", "inf", "None", "null", "٥٥", "１２",
+    str(2**63 - 1), str(2**63), str(2**64), "9" * 400, "\x00", "a\x00b", "%", "_", "%_%", "\\",
+    "'; DROP TABLE users; --", "<script>alert(1)</script>", "\ud800", "a\udfffb", "\u202e", "😀" * 30,
+    "x" * 5000, "javascript:alert(1)", "https://", "//evil.example", "\r\n", "[]", "{}",
+]
+texts = st.one_of(
+    st.sampled_from(NASTY_TEXTS),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=40),  # surrogates and NULs too
+    st.integers().map(str),
+    st.floats().map(str),
+)
+
+
+def form_encoded(pairs) -> bytes:
+    """An urlencoded body, repeated keys and lone surrogates kept (as the bytes they would be)."""
+    def part(text: str) -> str:
+        return quote(text.encode("utf-8", "surrogatepass"), safe="")
+    return "&".join(f"{part(name)}={part(value)}" for name, value in pairs).encode()
+
+
+def pairs_for(names):
+    """Random fields among `names` (and strangers), some missing, some repeated."""
+    return st.lists(st.tuples(st.one_of(st.sampled_from(names), texts), texts), max_size=12)
+
+
+CONTENT_TYPES = st.sampled_from([
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=latin-1",
+    "multipart/form-data",  # without a boundary
+    "multipart/form-data; boundary=xyz",
+    "application/json",
+    "text/plain",
+    None,
+])
+
+# JSON values, nested and huge: whatever a stranger can send.
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.integers(min_value=2**63 - 2, max_value=2**70), st.text(max_size=20), st.sampled_from(NASTY_TEXTS)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+# -- the app and its tables ----------------------------------------------------------------
+
+
+class Portal:
+    """An app with a student's launch and a staff member, and a view of every table."""
+
+    def __init__(self, tmp_path):
+        self.app = create_app({
+            **TEST_SETTINGS,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/fuzz.sqlite",
+            # Limits would answer 429 before the code under test runs: raise them out of the way.
+            "LOGIN_RATE_LIMIT": "100000 per minute",
+            "WEBHOOK_REFUSAL_RATE_LIMIT": "100000 per minute",
+        })
+        with self.app.app_context():
+            create_database_file()
+            db.create_all()
+            student = make_user(STUDENT["email"], STUDENT["name"])
+            make_staff(STAFF_EMAIL)
+            exam = make_exam("Physics Mock 1", testpress_id=12)
+            launch = make_attempt(student, exam)
+            self.exam_id = exam.id
+            self.reference = str(launch.institute_attempt_id)
+            self.return_hmac = launch_hmac(
+                TEST_SETTINGS["TESTPRESS_SECRET"], email=STUDENT["email"], first_name=STUDENT["name"],
+                institute_attempt_id=self.reference, key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
+                time=launch.launch_time,
+            )
+        self.staff = self.app.test_client()
+        assert self.staff.post("/login", data={"email": STAFF_EMAIL, "password": PASSWORD}).status_code == 302
+
+    def rows(self) -> dict[str, list]:
+        with self.app.app_context():
+            return {
+                table.name: sorted((tuple(row) for row in db.session.execute(sa.select(table))), key=repr)
+                for table in db.metadata.sorted_tables
+                if table.name not in MAY_GROW_ON_REFUSAL
+            }
+
+    def check(self, send, accepted: tuple[int, ...] = ()):
+        """Send one request; assert no 5xx, and no write at all unless its status is one of `accepted`."""
+        before = self.rows()
+        response = send()
+        event(f"answered {response.status_code}")  # seen with pytest --hypothesis-show-statistics
+        assert response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:500])
+        if response.status_code not in accepted:
+            assert self.rows() == before, f"a refused request ({response.status_code}) wrote to the database"
+        return response
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    return Portal(tmp_path_factory.mktemp("fuzz"))
+
+
+# -- the browser return ----------------------------------------------------------------------
+
+RETURN_FIELDS = ["email", "first_name", "institute_attempt_id", "status", "hmac", "attempt_id", "total_count",
+                 "correct_count", "incorrect_count", "unanswered_count", "score", "max_score", "percentage",
+                 "rank", "max_rank"]
+
+
+@FUZZ
+@given(pairs=pairs_for(RETURN_FIELDS), signed=st.booleans(), method=st.sampled_from(["POST", "GET"]),
+       content_type=CONTENT_TYPES)
+def test_the_return_never_fails_and_a_refusal_writes_nothing(portal, pairs, signed, method, content_type):
+    if signed:  # a genuine signature, so that the unsigned fields reach the recording code
+        pairs = [("email", STUDENT["email"]), ("first_name", STUDENT["name"]),
+                 ("institute_attempt_id", portal.reference), ("hmac", portal.return_hmac),
+                 ("status", "completed"), *pairs]
+    body = form_encoded(pairs)
+    client = portal.app.test_client()
+    if method == "GET":
+        portal.check(lambda: client.get("/testpress/return", query_string=body.decode()), accepted=(303,))
+    else:
+        headers = {"Content-Type": content_type} if content_type else {}
+        portal.check(lambda: client.post("/testpress/return", data=body, headers=headers), accepted=(303,))
+
+
+# -- the webhook -----------------------------------------------------------------------------
+
+
+def with_duplicate_keys(payload: dict, extra: list[tuple[str, object]]) -> bytes:
+    """JSON text holding some keys twice, which json.dumps cannot write."""
+    text = json.dumps(payload)
+    repeated = "".join(f", {json.dumps(key)}: {json.dumps(value)}" for key, value in extra)
+    return (text[:-1] + repeated + "}").encode()
+
+
+SIGNED_NAMES = ["attempt_id", "user_id", "email", "score", "percentage", "key", "correct_answers_count",
+                "incorrect_answers_count", "unanswered_answers_count", "hash"]
+UNSIGNED_NAMES = ["attempt_state", "institute_attempt_id", "exam", "total_count", "attempt_start_time",
+                  "completed_on", "username"]
+
+webhook_bodies = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    # A genuine signature over random values of the fields it covers...
+    st.fixed_dictionaries({}, optional={name: json_values for name in SIGNED_NAMES[:-2]})
+    .map(lambda changes: signed_body(completed_payload(**changes))),
+    # ...or over the documented values, with random unsigned fields beside it.
+    st.fixed_dictionaries({}, optional={name: json_values for name in UNSIGNED_NAMES})
+    .map(lambda changes: signed_body(completed_payload(**changes))),
+    st.builds(with_duplicate_keys,
+              st.builds(lambda: json.loads(signed_body(completed_payload()))),
+              st.lists(st.tuples(st.sampled_from(SIGNED_NAMES + UNSIGNED_NAMES), json_values), max_size=3)),
+    st.integers(min_value=21, max_value=3000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.integers(min_value=21, max_value=3000).map(lambda depth: b'{"a":' * depth + b"1" + b"}" * depth),
+)
+
+
+@FUZZ
+@given(body=webhook_bodies, content_type=CONTENT_TYPES)
+def test_the_webhook_never_fails_and_a_refusal_writes_only_its_log_row(portal, body, content_type):
+    client = portal.app.test_client()
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = portal.check(lambda: client.post("/testpress/webhook", data=body, headers=headers), accepted=(200,))
+    assert response.is_json
+
+
+# -- logging in ------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(pairs=pairs_for(["email", "password", "remember", "csrf_token"]), right_password=st.booleans(),
+       next_target=texts, content_type=CONTENT_TYPES)
+def test_the_login_form_never_fails_and_a_refusal_writes_nothing(portal, pairs, right_password, next_target,
+                                                                  content_type):
+    if right_password:
+        pairs = [("email", STUDENT["email"]), ("password", PASSWORD), *pairs]
+    client = portal.app.test_client()
+    headers = {"Content-Type": content_type} if content_type else {}
+    query = form_encoded([("next", next_target)]).decode()
+    portal.check(lambda: client.post("/login", query_string=query, data=form_encoded(pairs), headers=headers),
+                 accepted=(302,))  # a login may rehash the password
+
+
+# -- the staff's forms and filters -------------------------------------------------------------
+
+EXAM_FIELDS = ["title", "description", "exam_url", "testpress_id", "opens_at", "closes_at", "published"]
+PERSON_FIELDS = ["name", "email", "password", "is_staff"]
+
+
+@FUZZ
+@given(pairs=pairs_for(EXAM_FIELDS), edit=st.booleans(), content_type=CONTENT_TYPES)
+def test_the_exam_form_never_fails_and_a_refusal_writes_nothing(portal, pairs, edit, content_type):
+    url = f"/admin/exams/{portal.exam_id}/edit" if edit else "/admin/exams/new"
+    headers = {"Content-Type": content_type} if content_type else {}
+    portal.check(lambda: portal.staff.post(url, data=form_encoded(pairs), headers=headers), accepted=(302,))
+
+
+@FUZZ
+@given(pairs=pairs_for(PERSON_FIELDS), content_type=CONTENT_TYPES)
+def test_the_add_person_form_never_fails_and_a_refusal_writes_nothing(portal, pairs, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    portal.check(lambda: portal.staff.post("/admin/people/new", data=form_encoded(pairs), headers=headers),
+                 accepted=(302,))
+
+
+@FUZZ
+@given(pairs=pairs_for(["exam", "status", "student", "flagged", "page", "per_page"]),
+       path=st.sampled_from(["/admin/attempts/", "/attempts/"]))
+def test_the_attempts_filters_never_fail(portal, pairs, path):
+    response = portal.check(lambda: portal.staff.get(path, query_string=form_encoded(pairs).decode()))
+    assert response.status_code in (200, 400, 404)
