@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal.config import Defaults, require_secret_key
 from portal.database import open_sqlite_read_write
 from portal.extensions import csrf, db, limiter, login_manager, migrate
-from portal.inputs import refuse_nul_characters
+from portal.inputs import IdConverter, refuse_nul_characters
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +104,8 @@ def configure_security(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     from portal import admin, auth, errors, health, student
     from portal.testpress import browser_return, webhook
+
+    app.url_map.converters["int"] = IdConverter  # before any rule is added: each binds its converter
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)

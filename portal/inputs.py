@@ -1,6 +1,7 @@
 """The rules for values read from a request, in one place.
 
-Every integer a view reads from `request.args` goes through `query_int`: `type=int` alone
+Every integer a view reads from `request.args` goes through `query_int`, and every
+`<int:...>` in a URL is bounded by `IdConverter` (an id past the column's range is a 404): `type=int` alone
 takes "5_5" and " 7", and lets 2**63 through to the database driver, which raises
 OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500.
 
@@ -14,11 +15,20 @@ import re
 
 from flask import request
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 # The widest integer column is a signed 64-bit BIGINT, on SQLite and PostgreSQL alike.
 LARGEST_ID = 2**63 - 1
 # ASCII digits only: int() also reads "٥", "5_5", "+5" and surrounding spaces.
 DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class IdConverter(IntegerConverter):
+    """Flask's `int` URL converter, bounded to what a 64-bit id column holds."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", LARGEST_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class BadInput(BadRequest):

@@ -215,3 +215,17 @@ def test_a_nul_character_in_a_form_or_filter_is_a_400_and_saves_nothing(staff_cl
     assert "A field holds a NUL character, which no field accepts." in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0
     assert staff_client.get("/admin/attempts/?student=asha%00").status_code == 400
+
+
+@pytest.mark.parametrize("method, url", [
+    ("GET", "/admin/attempts/9223372036854775808"),
+    ("GET", "/admin/exams/99999999999999999999/edit"),
+    ("POST", "/admin/people/9223372036854775808/active"),
+    ("GET", "/attempts/9223372036854775808/review"),
+])
+def test_an_id_past_64_bits_in_a_url_is_a_404(staff_client, method, url):
+    assert staff_client.open(url, method=method).status_code == 404
+
+
+def test_the_largest_64_bit_id_in_a_url_is_an_ordinary_404(staff_client):
+    assert staff_client.get(f"/admin/attempts/{2**63 - 1}").status_code == 404
