@@ -1,9 +1,10 @@
 """The rules for values read from a request, in one place.
 
-Every integer a view reads from `request.args` goes through `query_int`, and every
-`<int:...>` in a URL is bounded by `IdConverter` (an id past the column's range is a 404): `type=int` alone
+Every integer a view reads from `request.args` goes through `query_int`: `type=int` alone
 takes "5_5" and " 7", and lets 2**63 through to the database driver, which raises
-OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500.
+OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500. For the
+same reason `IdConverter` bounds every `<int:...>` in a URL: a larger id is a 404. Forms
+use `portal.forms.IdField`, built on `whole_number`.
 
 No field takes a NUL character: PostgreSQL refuses one in any text (a 500 if it got that
 far), so `refuse_nul_characters` turns such a request away first, on every page.
