@@ -99,6 +99,7 @@ def seed_sandbox(database: Path, size: int) -> list[tuple[int, str]]:
 def prepare_portal(database: Path, users: list[tuple[int, str]]) -> None:
     """A fresh portal database with the sandbox's exams and every other student known by email."""
     from portal import create_app
+    from portal.database import create_database_file
     from portal.extensions import db
     from portal.models import Exam, User
     from testpress_sandbox.seed import EXAMS
@@ -106,6 +107,7 @@ def prepare_portal(database: Path, users: list[tuple[int, str]]) -> None:
     database.unlink(missing_ok=True)
     app = create_app({**PORTAL_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"})
     with app.app_context():
+        create_database_file()  # the app opens an existing file only
         db.create_all()
         db.session.execute(sa.insert(Exam), [
             {"title": exam["title"], "exam_url": f"https://sandbox.example/exams/run/{exam['slug']}/start/",

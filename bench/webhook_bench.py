@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
+from portal.database import create_database_file  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Attempt, Exam, User  # noqa: E402
 from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash  # noqa: E402
@@ -57,6 +58,7 @@ def main() -> None:
     })
     app.logger.disabled = True  # one log line per delivery is real work, but not what this measures
     with app.app_context():
+        create_database_file()  # the app opens an existing file only
         db.create_all()
         exam = Exam(title="Bench exam", exam_url="https://t.example/x", testpress_id=1)
         students = [User(email=f"s{n}@example.com", name=f"S{n}", password_hash="-") for n in range(count // 2)]

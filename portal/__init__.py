@@ -11,6 +11,7 @@ from portal.config import Defaults, require_secret_key
 from portal.database import configure_engine
 from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.logs import configure_logging
+from portal.inputs import IdConverter, refuse_nul_characters
 from portal.testpress.settings import TestpressSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +71,8 @@ def configure_security(app: Flask) -> None:
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    app.before_request(refuse_nul_characters)
+
     @app.after_request
     def set_security_headers(response):
         response.headers.setdefault(
@@ -95,6 +98,8 @@ def configure_security(app: Flask) -> None:
 def configure_blueprints(app: Flask) -> None:
     from portal import admin, auth, errors, health, student
     from portal.testpress import browser_return, webhook
+
+    app.url_map.converters["int"] = IdConverter  # before any rule is added: each binds its converter
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)

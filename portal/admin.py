@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 from portal.auth import normalise_email
 from portal.extensions import db
 from portal.forms import ActionForm, ExamForm, StudentForm
+from portal.inputs import page_number, query_int
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
 from portal.passwords import hash_password
 from portal.testpress import sync
@@ -21,6 +22,8 @@ from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ATTEMPTS_PER_STAFF_PAGE = 50
 
 
 @bp.before_request
@@ -65,7 +68,7 @@ def dashboard():
 def attempts():
     """Every attempt, newest first, filterable by exam, student, status and flag."""
     query = sa.select(Attempt).options(joinedload(Attempt.student), joinedload(Attempt.exam))
-    exam_id = request.args.get("exam", type=int)
+    exam_id = query_int("exam")
     status = request.args.get("status", "")
     email = request.args.get("student", "").strip()
     flagged = request.args.get("flagged") == "1"
@@ -74,10 +77,12 @@ def attempts():
     if status:
         query = query.where(Attempt.status == status)
     if email:
-        query = query.join(Attempt.student).where(User.email.contains(normalise_email(email)))
+        # autoescape: a "%" or "_" typed by staff is that character, not a wildcard.
+        query = query.join(Attempt.student).where(User.email.contains(normalise_email(email), autoescape=True))
     if flagged:
         query = query.where(Attempt.flagged)
-    page = db.paginate(query.order_by(Attempt.started_at.desc(), Attempt.id.desc()), per_page=50)
+    page = db.paginate(query.order_by(Attempt.started_at.desc(), Attempt.id.desc()),
+                       page=page_number(ATTEMPTS_PER_STAFF_PAGE), per_page=ATTEMPTS_PER_STAFF_PAGE)
     filters = {"exam": exam_id or "", "status": status, "student": email, "flagged": "1" if flagged else ""}
     return render_template("admin/attempts.html", page=page, filters=filters,
                            exams=db.session.scalars(sa.select(Exam).order_by(Exam.title)).all())
@@ -183,7 +188,7 @@ def toggle_active(user_id: int):
     if user.id == current_user.id:
         flash("You cannot deactivate your own account.", "error")
     else:
-        user.active = not user.active
+        user.set_active(not user.active)
         db.session.commit()
         flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.people"))

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.extensions import db, limiter, login_manager
 from portal.forms import LoginForm
+from portal.inputs import whole_number
 from portal.models import User
 from portal.passwords import check_password, hash_password, needs_rehash
 
@@ -18,8 +19,16 @@ LOGIN_FAILED = "Incorrect email or password."
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """The user of a session or remember-me cookie, if it is still current ("<id>:<version>", see User.get_id)."""
+    user_id, _, version = session_id.partition(":")
+    number, version_number = whole_number(user_id), whole_number(version)
+    if number is None or version_number is None:
+        return None  # includes a cookie from before session versions, which held the bare id
+    user = db.session.get(User, number)
+    if user is None or user.session_version != version_number:
+        return None
+    return user
 
 
 def find_user(email: str) -> User | None:
@@ -80,6 +89,8 @@ def login():
         password_ok = check_password(user.password_hash if user else None, form.password.data)
         if user and password_ok and user.is_active:
             if needs_rehash(user.password_hash):
+                # The same password under new hash parameters: not a password change, so the
+                # person's other sessions go on (no set_password).
                 user.password_hash = hash_password(form.password.data)
                 db.session.commit()
             login_user(user, remember=form.remember.data)
@@ -95,7 +106,14 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Log out (POST only, with a CSRF token, so no link on another site can do it)."""
+    """Log out (POST only, with a CSRF token, so no link on another site can do it).
+
+    Ends the session server-side too: a copy of the cookie, or a remember-me cookie, from
+    any of the person's devices stops working.
+    """
+    current_user.end_sessions()
+    db.session.commit()
+    current_app.logger.info("logout: user %s logged out of every session", current_user.id)
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))

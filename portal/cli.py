@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
-from flask_migrate import upgrade
 
+from portal.database import init_database
 from portal.extensions import db
 from portal.models import Exam, User
 from portal.passwords import hash_password
@@ -22,6 +22,7 @@ MIN_PASSWORD_LENGTH = 8
 def register(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(create_user_command)
+    app.cli.add_command(set_password_command)
     app.cli.add_command(add_exam_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(testpress_group)
@@ -30,8 +31,8 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db_command():
-    """Create or upgrade the database schema by applying every migration."""
-    upgrade()
+    """Create the database (a SQLite file, if missing) or upgrade its schema by applying every migration."""
+    init_database()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -66,6 +67,23 @@ def create_user(email: str, name: str, password: str, *, staff: bool = False) ->
     db.session.add(user)
     db.session.commit()
     return user
+
+
+@click.command("set-password")
+@with_appcontext
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for (hidden) when not given.")
+def set_password_command(email: str, password: str):
+    """Give a person a new password; every session they have open ends."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"must be at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"nobody has the email {email.strip().lower()}")
+    user.set_password(hash_password(password))
+    db.session.commit()
+    click.echo(f"New password set for {user.email}; their sessions have ended.")
 
 
 @click.command("add-exam")
@@ -121,7 +139,7 @@ def sync_command(since, exam_id):
     # Imported here so that the other commands do not load the HTTP client.
     from portal.testpress.client import TestpressClient, TestpressError
     from portal.testpress.settings import testpress_settings
-    from portal.testpress.sync import sync_attempts
+    from portal.testpress.sync import failure_line, sync_attempts
 
     progress = SyncProgressBar() if sys.stdout.isatty() else None
     try:
@@ -129,6 +147,8 @@ def sync_command(since, exam_id):
         summary = sync_attempts(client, since=since, exam_id=exam_id, on_page=progress)
     except TestpressError as error:
         raise click.ClickException(str(error)) from None
+    except sa.exc.SQLAlchemyError as error:  # the run is marked failed; no traceback, no SQL
+        raise click.ClickException(f"sync failed: {failure_line(error)}") from None
     finally:
         if progress is not None:
             progress.close()

@@ -57,6 +57,9 @@ class Defaults:
     # Said explicitly: the limiter is one object per process and keeps the last app's value,
     # so an app that never says would inherit another's (tests build many apps).
     RATELIMIT_ENABLED = True
+    # Refused webhook deliveries per client address, before it gets 429 (verified ones are never limited).
+    WEBHOOK_REFUSAL_RATE_LIMIT = "30 per minute"
+    WEBHOOK_REFUSED_LOG_SIZE = 500  # refused deliveries kept for staff; older ones are deleted
 
 
 class MissingSecretKey(click.ClickException):

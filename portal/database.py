@@ -1,4 +1,7 @@
-"""How the portal's transactions own what they decide on, on SQLite and on PostgreSQL.
+"""How the portal uses its database: transactions that own what they decide on, a SQLite
+file that is never created by accident, and the schema /healthz checks.
+
+## Transactions
 
 Recording a result is a read-decide-write: read the attempt and its reports, decide what
 the new report changes, write it. The browser return and its webhook arrive together, in
@@ -22,15 +25,27 @@ explicit BEGIN IMMEDIATE makes them work under pysqlite's handling too.
 One lock for all recording, rather than a lock per attempt row, because a report may create
 its attempt (no row to lock yet) and a sync page touches a thousand: each holder keeps it
 for a few milliseconds.
+
+## The database file and its schema
+
+Opening a missing SQLite file creates an empty database, and every page then fails while
+/healthz, asking only for a connection, said all was well. So the app opens its SQLite
+file read-write only (a missing file is an error), only `init_database` (init-db, the
+demo) and the tests create it, and /healthz asks for the migrations' head revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask import current_app
+from flask_migrate import upgrade
 
 from portal.extensions import db
 
@@ -47,6 +62,7 @@ def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
     """Set up the portal's own engine (not every engine in the process: the sandbox may share it)."""
     if engine.dialect.name != "sqlite":
         return
+    open_sqlite_read_write(engine)  # a missing file is an error, not a new database
     milliseconds = int(busy_timeout * 1000)
 
     @sa.event.listens_for(engine, "connect")
@@ -102,3 +118,75 @@ def write_transaction() -> Iterator[None]:
 def _is_lock_timeout(error: sa.exc.OperationalError) -> bool:
     text = str(error.orig).lower()
     return "database is locked" in text or "lock timeout" in text or "canceling statement" in text
+
+
+def sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The file of a SQLite URL given as a plain path; None for other databases, memory and URI forms."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("uri"):
+        return None
+    return Path(url.database)
+
+
+def open_sqlite_read_write(engine: sa.Engine) -> None:
+    """Make every new connection of `engine` open its SQLite file with mode=rw, never creating it."""
+    path = sqlite_file(engine.url)
+    if path is None:
+        return
+
+    @sa.event.listens_for(engine, "do_connect")
+    def read_write_only(_dialect, _record, cargs, cparams):
+        # SQLite's URI filename form; the path is percent-encoded, as URIs need ("?" and "#").
+        cargs[0] = f"file:{quote(str(path.resolve()))}?mode=rw"
+        cparams["uri"] = True
+
+
+def create_database_file() -> None:
+    """Create the app's SQLite file if it is missing (init-db, the demo, the tests); else nothing."""
+    path = sqlite_file(db.engine.url)
+    if path is not None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def init_database() -> None:
+    """Create the database if it is a missing SQLite file, then apply every migration."""
+    create_database_file()
+    upgrade()
+
+
+@cache
+def head_revisions(migrations_directory: str) -> frozenset[str]:
+    """The migrations' head revision(s), read once per process."""
+    return frozenset(ScriptDirectory(migrations_directory).get_heads())
+
+
+def current_revisions(connection: sa.Connection) -> set[str]:
+    """The revisions in Alembic's version table (none without one).
+
+    Read directly: alembic's MigrationContext would log two INFO lines on every health check.
+    """
+    if not sa.inspect(connection).has_table(VERSION_TABLE.name):
+        return set()
+    return set(connection.scalars(sa.select(VERSION_TABLE.c.version_num)))
+
+
+VERSION_TABLE = sa.table("alembic_version", sa.column("version_num"))
+
+
+def schema_problem() -> str | None:
+    """None when the database answers and holds the migrations' head revision; else what is wrong.
+
+    Raises SQLAlchemyError when the database cannot be reached at all.
+    """
+    path = sqlite_file(db.engine.url)
+    if path is not None and not path.is_file():
+        # A pooled connection still reads a moved file; new connections will fail.
+        return "database file missing"
+    current = current_revisions(db.session.connection())
+    expected = head_revisions(current_app.extensions["migrate"].directory)
+    if not current:
+        return "no schema version: run `flask --app portal init-db`"
+    if current != expected:
+        return (f"schema at revision {', '.join(sorted(current))}, expected {', '.join(sorted(expected))}: "
+                "run `flask --app portal init-db`")
+    return None

@@ -13,10 +13,10 @@ import os
 import secrets
 
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from portal import PROJECT_ROOT, create_app
+from portal.database import init_database
 from portal.extensions import db
 from portal.models import Exam, User
 from portal.passwords import hash_password
@@ -77,7 +77,7 @@ def main() -> None:
     sandbox_url = f"http://localhost:{options.sandbox_port}"
     portal = create_app(demo_settings(sandbox_url))
     with portal.app_context():
-        upgrade()
+        init_database()
         seed_demo_data(sandbox_url)
     sandbox_app = create_sandbox_app({
         "WEBHOOK_URL": f"{portal_url}/testpress/webhook",

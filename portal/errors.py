@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db, limiter
+from portal.inputs import BadInput
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
@@ -52,9 +53,12 @@ def handle_csrf_error(error: CSRFError):
 def handle_http_error(error: HTTPException):
     if error.code is None or error.code >= 500:
         return handle_unexpected_error(error)
+    # Only our own BadInput carries a description written for the person who sent it.
+    detail = error.description if isinstance(error, BadInput) else None
     if error.code in (400, 405, 413, 429):
-        current_app.logger.info("http %s: %s %s", error.code, request.method, request.path)
-    response = error_response(error.code)
+        current_app.logger.info("http %s: %s %s%s", error.code, request.method, request.path,
+                                f" ({detail})" if detail else "")
+    response = error_response(error.code, detail)
     if error.code == 405 and getattr(error, "valid_methods", None):
         response.headers["Allow"] = ", ".join(error.valid_methods)
     if error.code == 429 and error.response is not None and "Retry-After" in error.response.headers:

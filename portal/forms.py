@@ -12,7 +12,25 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
+
+from portal.inputs import LARGEST_ID, whole_number
+
+
+class IdField(IntegerField):
+    """A positive id for a 64-bit column, in ASCII digits only.
+
+    IntegerField uses int(), which takes "5_5" as 55 and lets 2**63 reach the database
+    driver (OverflowError, a 500); the one rule for request integers lives in portal.inputs.
+    """
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = whole_number(valuelist[0].strip())
+        if self.data is None:
+            # Empty is not an error here when the field has Optional(), which clears this.
+            raise ValueError(f"Enter a whole number from 1 to {LARGEST_ID}, in digits only.")
 
 
 class LoginForm(FlaskForm):
@@ -34,8 +52,8 @@ class ExamForm(FlaskForm):
         description="Copied from the exam list of your Testpress dashboard.",
         validators=[DataRequired(), URL(require_tld=False), Length(max=500)],
     )
-    testpress_id = IntegerField(
-        "Testpress exam id", validators=[Optional(), NumberRange(min=1)],
+    testpress_id = IdField(
+        "Testpress exam id", validators=[Optional()],
         description="Lets webhooks and the Admin API find this exam.",
     )
     opens_at = DateTimeLocalField("Opens at (UTC)", validators=[Optional()])

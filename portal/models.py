@@ -38,12 +38,33 @@ class User(UserMixin, db.Model):
     # Testpress's own id for this person, learnt from a webhook or the Admin API.
     testpress_user_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Part of every session's and remember-me cookie's user id: raising it ends them all.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     attempts: Mapped[list[Attempt]] = relationship(back_populates="student")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses to log in an inactive user
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and the remember-me cookie (see auth.load_user)."""
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        """Make every cookie issued so far, on every device, stop authenticating (the caller commits)."""
+        # Computed by the database, so that two concurrent bumps both count.
+        self.session_version = User.session_version + 1
+
+    def set_password(self, password_hash: str) -> None:
+        """A new password, which ends every session opened with the old one."""
+        self.password_hash = password_hash
+        self.end_sessions()
+
+    def set_active(self, active: bool) -> None:
+        self.active = active
+        if not active:
+            self.end_sessions()
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

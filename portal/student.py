@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -14,6 +14,7 @@ from portal.database import DatabaseBusy
 from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
+from portal.inputs import page_number, query_int
 from portal.models import Attempt, Exam, utcnow
 from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
 from portal.testpress.settings import testpress_settings
@@ -122,13 +123,14 @@ def result(attempt_id: int):
 @bp.route("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>."""
-    exam_id = request.args.get("exam", type=int)
+    exam_id = query_int("exam")
     mine = sa.select(Attempt).where(Attempt.student_id == current_user.id)
     if exam_id:
         mine = mine.where(Attempt.exam_id == exam_id)
+    per_page = current_app.config["ATTEMPTS_PER_PAGE"]
     page = db.paginate(
         mine.options(joinedload(Attempt.exam)).order_by(Attempt.started_at.desc(), Attempt.id.desc()),
-        per_page=current_app.config["ATTEMPTS_PER_PAGE"],
+        page=page_number(per_page), per_page=per_page,
     )
     completed = db.session.scalars(
         mine.options(joinedload(Attempt.exam))

@@ -4,6 +4,7 @@ import pytest
 import requests
 
 from portal import create_app
+from portal.database import create_database_file
 from portal.extensions import db
 from testpress_sandbox import create_app as create_sandbox
 from testpress_sandbox import faults
@@ -36,6 +37,7 @@ def make_app(tmp_path):
         config = {**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/portal.sqlite", **settings}
         app = create_app(config)
         with app.app_context():
+            create_database_file()  # the app opens an existing file only
             db.create_all()
         return app
 

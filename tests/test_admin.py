@@ -155,3 +155,77 @@ def test_attempt_detail_shows_the_flag_and_is_404_when_unknown(staff_client):
     page = staff_client.get(f"/admin/attempts/{attempt.id}").get_data(as_text=True)
     assert "Possible tampering: The browser return claimed score 20" in page
     assert staff_client.get("/admin/attempts/999").status_code == 404
+
+
+def test_percent_and_underscore_in_the_student_filter_match_only_themselves(staff_client):
+    exam = make_exam("Physics")
+    make_attempt(make_user("asha_rao@example.com", "Asha"), exam)
+    make_attempt(make_user("ravixrao@example.com", "Ravi"), exam)
+    underscore = staff_client.get("/admin/attempts/?student=_rao").get_data(as_text=True)
+    assert "Asha" in underscore and "Ravi" not in underscore
+    percent = staff_client.get("/admin/attempts/?student=%25").get_data(as_text=True)
+    assert "Asha" not in percent and "Ravi" not in percent and "No attempts match." in percent
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "5_5", "-1", "0", "1e3", "٥", " 12x"])
+def test_a_bad_integer_in_a_filter_is_a_400_naming_it(staff_client, value):
+    response = staff_client.get("/admin/attempts/", query_string={"exam": value})
+    assert response.status_code == 400
+    assert "“exam” must be a whole number from 1 to 9223372036854775807." in response.get_data(as_text=True)
+
+
+def test_the_largest_64_bit_exam_id_filters_to_nothing(staff_client):
+    make_attempt(make_user(name="Asha"), make_exam())
+    response = staff_client.get("/admin/attempts/?exam=9223372036854775807")
+    assert response.status_code == 200
+    assert "No attempts match." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", str((2**63 - 1) // 50 + 1), "0", "x"])
+def test_a_page_number_out_of_range_is_a_400(staff_client, page):
+    assert staff_client.get(f"/admin/attempts/?page={page}").status_code == 400
+
+
+def test_the_last_page_number_whose_offset_fits_64_bits_is_an_empty_page_404(staff_client):
+    assert staff_client.get(f"/admin/attempts/?page={(2**63 - 1) // 50}").status_code == 404
+
+
+@pytest.mark.parametrize("value", [str(2**63), "5_5", "+5", "٥٥", "1.0", "-3", "0"])
+def test_exam_form_refuses_a_testpress_id_out_of_range_or_not_in_digits(staff_client, value):
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "Maths Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/",
+        "testpress_id": value})
+    assert response.status_code == 422
+    assert "Enter a whole number from 1 to 9223372036854775807, in digits only." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0
+
+
+def test_exam_form_takes_the_largest_64_bit_testpress_id(staff_client):
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "Maths Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/",
+        "testpress_id": str(2**63 - 1)})
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(Exam.testpress_id)) == 2**63 - 1
+
+
+def test_a_nul_character_in_a_form_or_filter_is_a_400_and_saves_nothing(staff_client):
+    response = staff_client.post("/admin/exams/new", data={
+        "title": "Maths\x00Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/"})
+    assert response.status_code == 400
+    assert "A field holds a NUL character, which no field accepts." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0
+    assert staff_client.get("/admin/attempts/?student=asha%00").status_code == 400
+
+
+@pytest.mark.parametrize("method, url", [
+    ("GET", "/admin/attempts/9223372036854775808"),
+    ("GET", "/admin/exams/99999999999999999999/edit"),
+    ("POST", "/admin/people/9223372036854775808/active"),
+    ("GET", "/attempts/9223372036854775808/review"),
+])
+def test_an_id_past_64_bits_in_a_url_is_a_404(staff_client, method, url):
+    assert staff_client.open(url, method=method).status_code == 404
+
+
+def test_the_largest_64_bit_id_in_a_url_is_an_ordinary_404(staff_client):
+    assert staff_client.get(f"/admin/attempts/{2**63 - 1}").status_code == 404

@@ -82,11 +82,11 @@ def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
 def test_migrations_build_the_same_schema_as_the_models(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from flask_migrate import upgrade
+    from portal.database import init_database
 
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite"})
     with app.app_context():
-        upgrade()
+        init_database()
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert differences == []

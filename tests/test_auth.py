@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.factories import make_staff, make_user
+from tests.factories import PASSWORD, make_staff, make_user
 
 
 def test_login_page_shows_the_form(client):
@@ -160,3 +160,95 @@ def test_repeated_password_guesses_are_slowed_down(make_app):
     assert statuses == [401, 401, 401, 429]
     assert b"Too many requests" in client.post("/login", data={"email": "a@example.com", "password": "x"}).data
     assert client.get("/login").status_code == 200  # the form itself stays reachable
+
+
+# -- a session ends on the server: logout, deactivation, a new password -----------------------
+# These tests make their requests with no app context pushed: a pushed one would share Flask's
+# `g`, where Flask-Login caches the current user, between the test's "browsers".
+
+
+@pytest.fixture
+def portal(make_app):
+    app = make_app()
+    with app.app_context():
+        asha_id = make_user("asha@example.com").id
+        make_staff("boss@example.com")
+    app.config["ASHA_ID"] = asha_id
+    return app
+
+
+def log_in(app, email, password=PASSWORD, **fields):
+    browser = app.test_client()
+    response = browser.post("/login", data={"email": email, "password": password, **fields})
+    assert response.status_code == 302, response.status_code
+    return browser
+
+
+def visit_with(app, **cookies):
+    """/exams/ from a fresh browser holding only these cookies, as someone who copied them would."""
+    other = app.test_client()
+    for name, value in cookies.items():
+        other.set_cookie(name, value)
+    return other.get("/exams/")
+
+
+def sent_to_login(response) -> bool:
+    return response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_a_session_cookie_copied_before_logout_stops_working(portal):
+    browser = log_in(portal, "asha@example.com")
+    saved = browser.get_cookie("session").value
+    assert visit_with(portal, session=saved).status_code == 200  # the copy works while logged in
+
+    browser.post("/logout")
+
+    assert sent_to_login(visit_with(portal, session=saved))
+
+
+def test_a_remember_me_cookie_stops_working_after_logout(portal):
+    browser = log_in(portal, "asha@example.com", remember="y")
+    remembered = browser.get_cookie("remember_token").value
+    assert visit_with(portal, remember_token=remembered).status_code == 200
+
+    browser.post("/logout")
+
+    assert sent_to_login(visit_with(portal, remember_token=remembered))
+
+
+def test_logging_out_on_one_device_ends_the_others(portal):
+    phone, laptop = log_in(portal, "asha@example.com"), log_in(portal, "asha@example.com")
+    phone.post("/logout")
+    assert sent_to_login(laptop.get("/exams/"))
+
+
+def test_deactivation_ends_the_persons_sessions_even_once_reactivated(portal):
+    saved = log_in(portal, "asha@example.com").get_cookie("session").value
+    staff = log_in(portal, "boss@example.com")
+    toggle = f"/admin/people/{portal.config['ASHA_ID']}/active"
+
+    assert staff.post(toggle).status_code == 302  # deactivated
+    assert sent_to_login(visit_with(portal, session=saved))
+    assert staff.post(toggle).status_code == 302  # and active again
+
+    assert sent_to_login(visit_with(portal, session=saved))
+    assert log_in(portal, "asha@example.com").get("/exams/").status_code == 200  # a fresh login works
+
+
+def test_a_password_change_ends_every_session(portal):
+    saved = log_in(portal, "asha@example.com").get_cookie("session").value
+    assert visit_with(portal, session=saved).status_code == 200
+
+    result = portal.test_cli_runner().invoke(args=["set-password", "asha@example.com", "--password", "a-new-password"])
+
+    assert result.exit_code == 0, result.output
+    assert sent_to_login(visit_with(portal, session=saved))
+    assert log_in(portal, "asha@example.com", "a-new-password").get("/exams/").status_code == 200
+
+
+def test_a_cookie_from_before_session_versions_is_refused(portal):
+    from flask.sessions import SecureCookieSessionInterface
+
+    serializer = SecureCookieSessionInterface().get_signing_serializer(portal)
+    old_style = serializer.dumps({"_user_id": str(portal.config["ASHA_ID"]), "_fresh": True})
+    assert sent_to_login(visit_with(portal, session=old_style))

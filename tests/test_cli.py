@@ -93,3 +93,13 @@ def test_add_exam_refuses_bad_values(app, runner):
         assert result.exit_code == 2, (args, result.output)
         assert complaint in result.output
     assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0
+
+
+def test_set_password_refuses_an_unknown_email_or_a_short_password(app, runner):
+    make_user("asha@example.com")
+    unknown = runner.invoke(args=["set-password", "nobody@example.com", "--password", "longenough1"])
+    assert unknown.exit_code == 1 and "nobody has the email nobody@example.com" in unknown.output
+    short = runner.invoke(args=["set-password", "asha@example.com", "--password", "short"])
+    assert short.exit_code == 2 and "at least 8 characters" in short.output
+    user = db.session.scalar(sa.select(User).where(User.email == "asha@example.com"))
+    assert user.session_version == 1 and not check_password(user.password_hash, "short")

@@ -1,18 +1,88 @@
 """`/healthz` and the error pages a visitor sees."""
 
+import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask import abort
 
 from portal import create_app
+from portal.database import init_database
 from portal.extensions import db
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_user
 
 
-def test_healthz_answers_ok(client):
-    response = client.get("/healthz")
+@pytest.fixture
+def migrated(make_app):
+    """An app whose database was made by the migrations, as `init-db` makes it."""
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        init_database()
+    return app
+
+
+def test_healthz_answers_ok(migrated):
+    response = migrated.test_client().get("/healthz")
     assert response.status_code == 200
     assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_answers_503_and_creates_nothing_when_the_sqlite_file_has_moved(migrated, tmp_path):
+    client = migrated.test_client()
+    assert client.get("/healthz").status_code == 200  # a pooled connection now holds the file open
+    database = tmp_path / "portal.sqlite"
+    database.rename(tmp_path / "moved.sqlite")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": "database file missing"}
+    assert not database.exists()
+    with migrated.app_context():
+        db.engine.dispose()  # as a worker started now would be, with no connection open
+        with pytest.raises(sa.exc.OperationalError, match="unable to open database file"):
+            db.session.execute(sa.text("SELECT 1"))
+        assert client.get("/healthz").json["database"] == "database file missing"
+    assert not database.exists()
+
+
+def test_a_new_connection_to_a_missing_sqlite_file_fails_and_creates_nothing(tmp_path):
+    missing = tmp_path / "never-made.sqlite"
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{missing}"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": "database file missing"}
+    with app.app_context(), pytest.raises(sa.exc.OperationalError):
+        db.session.execute(sa.text("SELECT 1"))
+    assert not missing.exists()
+
+
+def test_healthz_answers_503_without_a_schema_version(client):  # tables, but never migrated
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable",
+                             "database": "no schema version: run `flask --app portal init-db`"}
+
+
+def test_healthz_answers_503_at_another_schema_version(migrated):
+    with migrated.app_context():
+        db.session.execute(sa.text("UPDATE alembic_version SET version_num = 'an0ther'"))
+        db.session.commit()
+        [head] = ScriptDirectory(migrated.extensions["migrate"].directory).get_heads()
+
+    response = migrated.test_client().get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json["database"] == f"schema at revision an0ther, expected {head}: run `flask --app portal init-db`"
+
+
+def test_init_db_creates_a_missing_sqlite_file(tmp_path):
+    fresh = tmp_path / "folder" / "fresh.sqlite"
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{fresh}"})
+    assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+    assert fresh.is_file()
+    assert app.test_client().get("/healthz").json == {"status": "ok", "database": "ok"}
 
 
 def test_healthz_answers_503_when_the_database_is_down(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
+from portal.database import create_database_file
 from portal.extensions import db
 from portal.models import User
 from portal.testpress import client as client_module
@@ -91,6 +92,7 @@ def test_production_logs_go_to_stderr_with_the_request_id_on_every_line(tmp_path
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/portal.sqlite",
                       "SESSION_COOKIE_SECURE": False})
     with app.app_context():
+        create_database_file()  # the app opens an existing file only
         db.create_all()
     client = app.test_client()
     response = client.post("/login", data={"email": "nobody@example.com", "password": "hunter2-secret"})

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
+from portal.database import create_database_file
 from portal.extensions import db
 from portal.models import RateLimitCounter, utcnow
 from portal.ratelimit import DatabaseStorage
@@ -117,6 +118,7 @@ def test_an_app_on_another_database_keeps_its_own_count(make_app, tmp_path):
     other = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/other.sqlite",
                         "LOGIN_ACCOUNT_RATE_LIMIT": "2 per 15 minutes"})
     with other.app_context():
+        create_database_file()  # the app opens an existing file only
         db.create_all()
 
     assert attempt(other.test_client(), "asha@example.com").status_code == 401

@@ -339,3 +339,11 @@ def test_every_refusal_is_a_value_error():
     ):
         assert issubclass(error, signing.WebhookError)
     assert issubclass(signing.WebhookError, ValueError)
+
+
+def test_webhook_body_depth_counts_brackets_outside_strings_only():
+    inside_a_string = '{"note": "' + "[{" * 500 + '\\"]"}'
+    assert signing.parse_webhook_body(inside_a_string.encode())["note"].startswith("[{[{")
+    with pytest.raises(signing.WebhookMalformed, match="nested deeper than 20 levels"):
+        signing.parse_webhook_body(b'{"a": ' + b"[" * 20 + b"]" * 20 + b"}")
+    assert signing.parse_webhook_body(b'{"a": ' + b"[" * 19 + b"]" * 19 + b"}")["a"] == [[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]

@@ -240,3 +240,10 @@ def test_history_without_completed_attempts_has_no_chart(client, student):
     html = client.get("/attempts/").get_data(as_text=True)
 
     assert "chart-progress" not in html
+
+
+@pytest.mark.parametrize("query", [{"exam": str(2**63)}, {"exam": "5_5"}, {"page": str(2**62)}])
+def test_history_refuses_an_integer_out_of_range_with_a_400(client, student, query):
+    response = client.get("/attempts/", query_string=query)
+    assert response.status_code == 400
+    assert "must be a whole number from 1 to" in response.get_data(as_text=True)

@@ -15,6 +15,7 @@ from portal.results import Report, record_report
 from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.matching import AttemptMatcher
+from portal.testpress import sync as sync_module
 from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attempts
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
@@ -392,3 +393,26 @@ def test_summary_line_counts_one_attempt_in_the_singular():
     from portal.testpress.sync import SyncSummary
 
     assert SyncSummary(updated=1).line() == "Synced 1 attempt: 0 new, 1 updated, 0 unchanged, 0 unmatched, 0 flagged."
+
+
+def test_an_integrity_error_is_one_line_without_the_sql_or_its_data(portal, live_sandbox, monkeypatch):  # noqa: F811
+    live_sandbox.seed(3, users=1, exam_id=1)
+    [(_, email)] = sandbox_students(live_sandbox)
+    make_user(email), make_exam(testpress_id=1)
+
+    def write_a_duplicate_student(client):
+        # A real constraint failure, whose SQLAlchemy text carries the statement and this email.
+        # (Outside a page: a page the database refuses is recorded attempt by attempt instead.)
+        db.session.execute(sa.insert(User).values(email=email, name="Dup", password_hash="x", is_staff=False,
+                                                  active=True, created_at=datetime(2025, 1, 1)))
+
+    monkeypatch.setattr(sync_module, "map_testpress_exam_ids", write_a_duplicate_student)
+
+    result = sync(portal)
+
+    assert result.exit_code == 1
+    expected = "IntegrityError (IntegrityError): the database refused the sync's writes with a constraint"
+    assert result.output.strip().splitlines() == [f"Error: sync failed: {expected}"]
+    run = db.session.scalar(sa.select(SyncRun))
+    assert (run.status, run.error) == ("failed", expected)
+    assert count(Attempt) == 0 and count(User) == 1

@@ -423,3 +423,65 @@ def test_logs_never_hold_the_hash_or_private_key(client, asha, physics, caplog):
 
 def test_get_is_not_allowed(client):
     assert client.get(URL).status_code == 405
+
+
+# -- junk: depth, rate and the size of the refused log ---------------------------------------
+
+
+def test_deeply_nested_json_is_a_400_with_one_log_line(client, caplog):
+    body = b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}"  # about 2 KB, past json's recursion limit
+    caplog.set_level(logging.INFO)
+
+    delivery = refused(client, body, 400)
+
+    assert delivery.reason == "JSON body is nested deeper than 20 levels"
+    lines = [record for record in caplog.records if record.name == "portal"]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "nested deeper than 20 levels" in lines[0].getMessage()
+
+
+def test_nesting_up_to_the_limit_is_accepted(client, asha, physics):
+    nested = "leaf"
+    for _ in range(19):  # 19 objects inside the payload object: 20 levels in all
+        nested = {"n": nested}
+    response = post(client, signed_body(completed_payload(extra=nested)))
+    assert response.status_code == 200 and response.get_json()["status"] == "recorded"
+    too_deep = post(client, signed_body(completed_payload(attempt_id=9002, extra={"n": nested})))
+    assert too_deep.status_code == 400
+
+
+def test_an_address_sending_junk_is_limited_but_never_its_verified_deliveries(make_app):
+    app = make_app(WEBHOOK_REFUSAL_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    with app.app_context():
+        make_user("asha@example.com", "Asha"), make_exam("Physics Mock 1", testpress_id=12)
+        assert [post(client, b"{junk").status_code for _ in range(3)] == [400, 400, 400]
+
+        limited = post(client, b"{junk")
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        assert limited.get_json() == {"status": "rejected",
+                                      "detail": "too many refused deliveries from this address"}
+        assert len(deliveries()) == 3  # a limited refusal leaves no row
+
+        verified = post(client, signed_body(completed_payload()))
+        assert verified.status_code == 200 and verified.get_json()["status"] == "recorded"
+        assert len(attempts()) == 1
+        assert post(client, b"{junk").status_code == 429  # the verified delivery reset nothing
+
+
+def test_refused_deliveries_keep_only_the_latest_few_rows(make_app):
+    app = make_app(WEBHOOK_REFUSED_LOG_SIZE=25, WEBHOOK_REFUSAL_RATE_LIMIT="10000 per minute")
+    client = app.test_client()
+    with app.app_context():
+        make_user("asha@example.com", "Asha"), make_exam("Physics Mock 1", testpress_id=12)
+        assert post(client, signed_body(completed_payload())).status_code == 200
+        for number in range(1000):
+            assert post(client, f'{{"attempt_id": {number}'.encode()).status_code == 400
+
+        kept = deliveries()
+        refused_rows = [delivery for delivery in kept if not delivery.verified]
+        assert len(refused_rows) == 25
+        # The newest are kept, and the verified delivery is never deleted.
+        assert refused_rows[-1].id == max(delivery.id for delivery in kept)
+        assert [delivery.outcome for delivery in kept if delivery.verified] == ["recorded"]

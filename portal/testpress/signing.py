@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+from itertools import accumulate
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus, urlencode
 
@@ -21,6 +23,11 @@ ENCODINGS = ("quote", "quote_plus", "none")
 # Testpress samples carry 128 hex characters (SHA-512) although its sample code says sha256,
 # so the digest is recognised by its length rather than trusted to a setting alone.
 WEBHOOK_DIGEST_LENGTHS = {"sha512": 128, "sha256": 64}
+# The documented payload nests two levels (the exam object); json.loads has no limit of its
+# own and raises RecursionError near a thousand, which a 1 KB body reaches.
+MAX_WEBHOOK_DEPTH = 20
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)  # possessive: no backtracking
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 # The values the webhook hash covers, as payload keys; the private key is spliced in after
 # the third. The docs call the sixth one ``unanswered_count``, the payload ``unanswered_answers_count``.
@@ -206,13 +213,28 @@ def parse_webhook_body(raw: bytes | str) -> dict:
     ``null`` later signs as ``"None"``. Raises WebhookMalformed for anything but a JSON object.
     """
     try:
-        payload = json.loads(raw, parse_int=str, parse_float=str, parse_constant=_reject_constant)
+        text = raw.decode(json.detect_encoding(raw)) if isinstance(raw, bytes | bytearray) else raw
+        if _nesting_depth(text) > MAX_WEBHOOK_DEPTH:
+            raise WebhookMalformed(f"JSON body is nested deeper than {MAX_WEBHOOK_DEPTH} levels")
+        payload = json.loads(text, parse_int=str, parse_float=str, parse_constant=_reject_constant)
+    except WebhookMalformed:
+        raise
     except (ValueError, TypeError) as error:
         # UnicodeDecodeError and JSONDecodeError are both ValueErrors; say which without echoing the body.
         raise WebhookMalformed(f"malformed JSON body: {type(error).__name__}") from None
     if not isinstance(payload, dict):
         raise WebhookMalformed("JSON body is not an object")
     return payload
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep the arrays and objects of JSON `text` nest, brackets inside strings aside.
+
+    Counted before parsing, with two C-speed regular expressions, because the json module
+    offers no depth limit. Malformed text gets some number; json.loads refuses it anyway.
+    """
+    brackets = _JSON_BRACKET.findall(_JSON_STRING.sub("", text))
+    return max(accumulate(1 if bracket in "[{" else -1 for bracket in brackets), default=0)
 
 
 def _accepted_algorithms(algorithms: Iterable[str] | str) -> tuple[str, ...]:

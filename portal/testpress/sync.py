@@ -134,7 +134,7 @@ def _run(run: SyncRun) -> Iterator[SyncRun]:
         db.session.rollback()
         failed = db.session.get(SyncRun, run_id)
         failed.status, failed.finished_at = "failed", utcnow()
-        failed.error = (str(error) or type(error).__name__)[:500]
+        failed.error = failure_line(error)[:500]
         db.session.commit()
         raise
     run.status, run.finished_at = "ok", utcnow()
@@ -201,6 +201,20 @@ def _awaiting_confirmation(exam_id: int | None) -> list[int]:
     if exam_id is not None:
         query = query.join(Attempt.exam).where(Exam.testpress_id == exam_id)
     return list(db.session.scalars(query.order_by(Attempt.id).limit(CONFIRMATIONS_PER_RUN)))
+
+
+def failure_line(error: BaseException) -> str:
+    """What a failed run stores and the CLI prints: one line, with nothing of the data.
+
+    The text of a DBAPIError holds the SQL and its parameters (students' emails, scores), so a
+    database error is told by its classes alone.
+    """
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        cause = getattr(error, "orig", None)
+        kind = f" ({type(cause).__name__})" if cause is not None else ""
+        what = "a constraint" if isinstance(error, IntegrityError) else "an error"
+        return f"{type(error).__name__}{kind}: the database refused the sync's writes with {what}"
+    return str(error) or type(error).__name__
 
 
 def fetched_ahead(pages: Iterator[Page]) -> Iterator[Page]:

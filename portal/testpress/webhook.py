@@ -4,7 +4,9 @@ POST /testpress/webhook answers JSON. A verified delivery answers 200 with
 ``{"status": "recorded" | "unchanged" | "unmatched"}`` (an unknown student or exam is
 still accepted, so Testpress stops retrying, and shown to staff). A refused one answers
 403 for another institute's key, 413 for a body over 64 KiB and 400 for anything else
-malformed, and records nothing but its WebhookDelivery row and a log line.
+malformed (JSON nested deeper than 20 levels included), and records nothing but its
+WebhookDelivery row (only the latest few hundred are kept) and a log line; an address
+sending many refused deliveries gets 429 for a while.
 
 The work is a few local queries and one commit, with no outbound call, so Testpress
 gets its answer in milliseconds.
@@ -13,17 +15,19 @@ gets its answer in milliseconds.
 from __future__ import annotations
 
 import math
-
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
+from limits import parse as parse_rate
 from sqlalchemy.exc import IntegrityError
 
 from portal.database import DatabaseBusy, write_transaction
-from portal.extensions import db
+from portal.extensions import db, limiter
 from portal.models import WebhookDelivery, naive_utc, utcnow
 from portal.results import Report, record_report
 from portal.testpress.matching import AttemptMatcher, ReportedAttempt
@@ -52,6 +56,7 @@ class DeliveryOutcome:
     status: int
     outcome: str  # recorded, unchanged, unmatched, rejected
     reason: str | None = None
+    retry_after: int | None = None  # seconds, for a 429
 
 
 @bp.post("/testpress/webhook")
@@ -68,15 +73,26 @@ def receive_webhook():
         else:
             result = record_webhook_delivery(raw_body, remote_addr)
     if result.status >= 400:
-        return jsonify(status="rejected", detail=result.reason), result.status
+        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else {}
+        return jsonify(status="rejected", detail=result.reason), result.status, headers
     return jsonify(status=result.outcome)
 
 
 def refuse_delivery(
     status: int, reason: str, remote_addr: str | None, *, testpress_attempt_id=None, attempt_state=None
 ) -> DeliveryOutcome:
-    """Log a refused delivery (its row and a log line) and nothing else."""
+    """Log a refused delivery (its row and a log line) and nothing else.
+
+    Only the latest WEBHOOK_REFUSED_LOG_SIZE refused rows are kept, and an address past
+    WEBHOOK_REFUSAL_RATE_LIMIT refusals gets 429 and no row at all, so junk cannot grow the
+    database. A verified delivery never comes here, so it is never limited.
+    """
     db.session.rollback()  # nothing of a refused delivery may ride along with its log row
+    retry_after = _refusals_exceeded(remote_addr)
+    if retry_after is not None:
+        current_app.logger.warning("webhook delivery from %s refused (%s); too many refusals, answered 429",
+                                   remote_addr, reason)
+        return DeliveryOutcome(429, "rejected", "too many refused deliveries from this address", retry_after)
     delivery = WebhookDelivery(
         verified=False,
         outcome="rejected",
@@ -86,9 +102,37 @@ def refuse_delivery(
         remote_addr=remote_addr,
     )
     db.session.add(delivery)
+    db.session.flush()
+    _forget_old_refusals(current_app.config["WEBHOOK_REFUSED_LOG_SIZE"])
     db.session.commit()
     _log_delivery(delivery)
     return DeliveryOutcome(status, "rejected", reason)
+
+
+def _refusals_exceeded(remote_addr: str | None) -> int | None:
+    """Count one refusal for this address; the seconds until it may try again once past the limit.
+
+    Counted here, once a delivery is known to be refused, and not with @limiter.limit: its
+    check runs before the view, so it would also turn away a verified delivery from an
+    address that had sent junk. Flask-Limiter's storage and strategy do the counting.
+    """
+    if not limiter.enabled:
+        return None
+    rate = parse_rate(current_app.config["WEBHOOK_REFUSAL_RATE_LIMIT"])
+    address = remote_addr or "unknown"
+    if limiter.limiter.hit(rate, "webhook-refusals", address):
+        return None
+    reset_at = limiter.limiter.get_window_stats(rate, "webhook-refusals", address).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def _forget_old_refusals(keep: int) -> None:
+    """Delete all but the newest `keep` refused deliveries, in the caller's transaction."""
+    refused = sa.select(WebhookDelivery.id).where(WebhookDelivery.verified.is_(False))
+    oldest_kept = refused.order_by(WebhookDelivery.id.desc()).offset(keep - 1).limit(1).scalar_subquery()
+    db.session.execute(
+        sa.delete(WebhookDelivery).where(WebhookDelivery.verified.is_(False), WebhookDelivery.id < oldest_kept)
+    )
 
 
 def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> DeliveryOutcome:

@@ -14,6 +14,7 @@ from itertools import count
 import pytest
 
 from portal import create_app as create_portal
+from portal.database import create_database_file
 from portal.demo import demo_settings, seed_demo_data
 from portal.extensions import db
 from tests.factories import PASSWORD, make_user
@@ -47,6 +48,7 @@ def portal(tmp_path_factory, sandbox):
     # The demo's own settings and data, so that these tests walk what `make run` serves.
     app = create_portal({**demo_settings(sandbox_url), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'portal.sqlite'}"})
     with app.app_context():
+        create_database_file()  # the app opens an existing file only
         db.create_all()
         seed_demo_data(sandbox_url)
     with serving(app, "127.0.0.1") as url:

@@ -1,7 +1,7 @@
 """rate limit counters shared by every worker
 
 Revision ID: 0004_rate_limits
-Revises: 0002_attempt_integrity
+Revises: 0003_session_version
 Create Date: 2026-12-01 08:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_rate_limits'
-down_revision = '0002_attempt_integrity'
+down_revision = '0003_session_version'
 branch_labels = None
 depends_on = None
 
