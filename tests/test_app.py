@@ -6,10 +6,12 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from portal import PROJECT_ROOT, create_app
+from portal import _tune_sqlite, create_app
 from portal.config import MissingSecretKey
 from portal.extensions import db
-from tests.conftest import TEST_SETTINGS
+from portal.models import Attempt
+from tests import CHECKOUT
+from tests.conftest import ON_POSTGRESQL, TEST_SETTINGS
 
 
 def production_settings(tmp_path, **overrides):
@@ -36,8 +38,8 @@ def test_starts_with_a_real_secret_key(tmp_path):
 def test_wsgi_prints_one_line_and_exits_without_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite"},
+        capture_output=True, text=True, cwd=CHECKOUT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite", "PORTAL_INSTANCE_PATH": str(tmp_path)},
     )
     assert result.returncode == 4
     assert result.stderr.strip().count("\n") == 0
@@ -72,19 +74,35 @@ def test_default_database_is_sqlite_in_the_instance_folder():
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{app.instance_path}/portal.sqlite"
 
 
-def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
+def test_the_database_enforces_foreign_keys(app):
+    """SQLite only when told (a pragma on every connection); PostgreSQL always."""
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.insert(Attempt).values(student_id=999, exam_id=999, institute_attempt_id=1))
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's pragmas; see the PostgreSQL counterpart below")
+def test_sqlite_runs_with_wal_and_busy_timeout(app):
     pragma = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
     assert pragma("journal_mode") == "wal"
     assert pragma("busy_timeout") == 5000
     assert pragma("foreign_keys") == 1
 
 
-def test_migrations_build_the_same_schema_as_the_models(tmp_path):
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL's counterpart of the SQLite pragmas test")
+def test_postgresql_connections_are_not_sent_sqlite_pragmas(app):
+    """PostgreSQL needs no tuning per connection (it has MVCC and row locks); a PRAGMA would
+    be a syntax error on every connection."""
+    assert db.engine.dialect.name == "postgresql"
+    assert not sa.event.contains(db.engine, "connect", _tune_sqlite)
+    assert db.session.execute(sa.text("SELECT 1")).scalar() == 1
+
+
+def test_migrations_build_the_same_schema_as_the_models(database_uri):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from flask_migrate import upgrade
 
-    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite"})
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_uri})
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:
@@ -102,8 +120,8 @@ def test_security_headers_are_sent(client):
 def test_cli_prints_one_line_and_fails_without_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "portal", "init-db"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.sqlite"},
+        capture_output=True, text=True, cwd=CHECKOUT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.sqlite", "PORTAL_INSTANCE_PATH": str(tmp_path)},
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: SECRET_KEY is not set")

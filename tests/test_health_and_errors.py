@@ -5,7 +5,7 @@ from flask import abort
 
 from portal import create_app
 from portal.extensions import db
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, unreachable_database_uri
 from tests.factories import make_user
 
 
@@ -16,8 +16,7 @@ def test_healthz_answers_ok(client):
 
 
 def test_healthz_answers_503_when_the_database_is_down(tmp_path):
-    unreachable = tmp_path / "no-such-folder" / "portal.sqlite"
-    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{unreachable}"})
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": unreachable_database_uri(tmp_path)})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
