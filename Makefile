@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test test-postgres bench clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
@@ -15,6 +15,10 @@ run: $(VENV)/installed
 ## test: the whole test suite, browser tests included
 test: $(VENV)/installed-dev
 	$(BIN)/python -m pytest
+
+## test-postgres: the whole suite again, on a throwaway PostgreSQL cluster (.ci/with-postgres)
+test-postgres: $(VENV)/installed-dev
+	.ci/with-postgres $(BIN)/python -m pytest
 
 ## bench: sync throughput and memory at 10,000 and 100,000 attempts
 bench: $(VENV)/installed-dev
