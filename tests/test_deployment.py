@@ -3,6 +3,7 @@ gunicorn started with gunicorn.conf.py from a directory that is not the checkout
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -152,3 +153,17 @@ def test_the_access_log_leaves_out_the_query_string_of_a_testpress_return(gunico
     assert '"GET /login?next=%2Fexams%2F HTTP/1.1" 200' in access_log  # other queries are kept
     for secret in ("asha", "Asha", "5b1f0c9e2d7a4c3b", "hmac"):
         assert secret not in access_log + error_log
+
+
+def test_nothing_in_the_portal_imports_the_sandbox_or_the_demo():
+    """Not even inside a function, where the installed portal above would not notice."""
+    imports = []
+    for path in (CHECKOUT / "portal").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imports += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imports.append((path.name, node.module))
+    assert imports  # the walk found the portal's own imports
+    assert [(name, module) for name, module in imports
+            if module.split(".")[0] in ("testpress_sandbox", "portal_demo")] == []

@@ -155,7 +155,10 @@ def parse_testpress_id(text: str | None) -> str | None:
 def verified_attempt(fields, settings: TestpressSettings) -> Attempt:
     """The launch the return answers, once its hmac and student check out; raises ReturnRefused."""
     reference = fields["institute_attempt_id"].strip()
-    attempt = db.session.scalar(sa.select(Attempt).where(Attempt.institute_attempt_id == int(reference)))
+    # Locked (PostgreSQL; SQLite has one writer anyway) so that a webhook recording the same
+    # attempt at the same moment waits, instead of one overwriting the other's result.
+    attempt = db.session.scalar(
+        sa.select(Attempt).where(Attempt.institute_attempt_id == int(reference)).with_for_update())
     if attempt is None or attempt.launch_time is None:
         raise ReturnRefused("The portal has no launch with this institute_attempt_id.", 404)
     email, first_name = fields["email"], fields["first_name"]

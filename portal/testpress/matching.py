@@ -69,9 +69,11 @@ class KnownExam(NamedTuple):
 
 
 def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Iterable[Attempt]:
-    """The attempts matching `condition`, with their reports, as ORM objects."""
+    """The attempts matching `condition`, with their reports, as ORM objects, locked until the
+    commit (on PostgreSQL) so that a return recording one of them at the same moment waits."""
     return db.session.scalars(
         sa.select(Attempt).where(condition).order_by(*order_by).options(selectinload(Attempt.reports))
+        .with_for_update(of=Attempt)
     )
 
 
