@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask, request
@@ -14,17 +15,24 @@ from portal.logs import configure_logging
 from portal.inputs import IdConverter, refuse_nul_characters
 from portal.testpress.settings import TestpressSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+PACKAGE = Path(__file__).resolve().parent
+MIGRATIONS = PACKAGE / "migrations"
+# In the checkout (and an editable install) templates/ and static/ sit beside the package; a
+# built wheel carries them inside it (see pyproject.toml).
+ASSETS = PACKAGE if (PACKAGE / "templates").is_dir() else PACKAGE.parent
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the portal. Settings: defaults, instance/config.py, PORTAL_* env, test_config."""
+    """Build the portal. Settings: defaults, instance/config.py, PORTAL_* env, test_config.
+
+    The instance folder (config.py, the default SQLite database) is PORTAL_INSTANCE_PATH if set.
+    """
     app = Flask(
         __name__,
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=instance_path(),
+        template_folder=str(ASSETS / "templates"),
+        static_folder=str(ASSETS / "static"),
     )
     configure_settings(app, test_config)
     configure_logging(app)
@@ -33,6 +41,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_blueprints(app)
     configure_cli(app)
     return app
+
+
+def instance_path() -> str | None:
+    """PORTAL_INSTANCE_PATH, made absolute; None leaves Flask's default: instance/ in the
+    checkout, <virtualenv>/var/portal-instance for an installed package."""
+    folder = os.environ.get("PORTAL_INSTANCE_PATH")
+    return os.path.abspath(folder) if folder else None
 
 
 def configure_settings(app: Flask, test_config: dict | None) -> None:

@@ -1,7 +1,8 @@
 """SQL for batches of a thousand rows, as the sync and the webhook's matching send them.
 
 SQLAlchemy's own forms cost more in Python than SQLite spends doing the work, so on
-SQLite these two take a shorter path; on any other database they are the plain forms.
+SQLite these two take a shorter path; PostgreSQL binds a list as one array; on any other
+database they are the plain forms.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from portal.extensions import db
 
@@ -21,7 +23,8 @@ LONG_LIST = 100
 
 
 def among(column: sa.ColumnElement, values: Iterable[int | str]) -> sa.ColumnElement[bool]:
-    """`column IN values`; on SQLite a long list is bound as one JSON array, read by json_each.
+    """`column IN values`; on SQLite a long list is bound as one JSON array, read by json_each,
+    and on PostgreSQL any list as one array (`column = ANY(array)`).
 
     SQLAlchemy binds an IN list as one parameter per value and renders them anew at every
     execution (about a millisecond per thousand values), and sqlite3 then prepares and
@@ -29,7 +32,14 @@ def among(column: sa.ColumnElement, values: Iterable[int | str]) -> sa.ColumnEle
     memory growth. One bound array keeps both flat, and SQLite still searches the index.
     """
     values = list(values)
-    if len(values) < LONG_LIST or db.session.get_bind().dialect.name != "sqlite":
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # One text array cast to the column's type, as an ordinary IN compares on SQLite:
+        # psycopg sends a Python int as a number, which PostgreSQL will not compare with text.
+        text = postgresql.ARRAY(sa.Text)
+        return column == sa.any_(sa.cast(sa.literal([str(value) for value in values], text),
+                                         postgresql.ARRAY(column.type)))
+    if len(values) < LONG_LIST or dialect != "sqlite":
         return column.in_(values)
     array = sa.func.json_each(sa.literal(json.dumps(values), sa.String)).table_valued("value")
     # Cast to the column's type, as an ordinary IN would compare: a JSON number never equals text.

@@ -1,7 +1,17 @@
-"""Fixtures shared by the portal's tests: a fresh app and database for every test."""
+"""Fixtures shared by the portal's tests: a fresh app and database for every test.
+
+The suite runs on SQLite; with PORTAL_TEST_DATABASE_URL naming an (empty) PostgreSQL
+database, e.g. postgresql+psycopg://postgres@localhost:5433/portal_test, it runs on that.
+"""
+
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from portal import create_app
 from portal.database import create_database_file
@@ -29,12 +39,70 @@ TEST_SETTINGS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def instance_folder(tmp_path_factory):
+    """An instance folder of the test run's own, for every app and command it starts: the
+    checkout's instance/ may hold the demo's config.py (`make run` writes it) or a real one."""
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("instance")
+        patch.setenv("PORTAL_INSTANCE_PATH", str(folder))
+        yield folder
+
+
+TEST_DATABASE_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+ON_POSTGRESQL = TEST_DATABASE_URL.startswith("postgresql")
+_server = None  # an engine on TEST_DATABASE_URL itself, for creating and dropping schemas
+
+
+@contextmanager
+def fresh_database(folder: Path):
+    """Yield the URI of a new, empty database: a SQLite file in `folder`, or on PostgreSQL a
+    new schema that the URI puts first on the search path, dropped afterwards.
+
+    A schema costs a few milliseconds; CREATE DATABASE, even from a template, costs tens.
+    """
+    global _server
+    if not ON_POSTGRESQL:
+        yield f"sqlite:///{folder}/portal.sqlite"
+        return
+    if _server is None:
+        _server = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    schema = f"test_{secrets.token_hex(6)}"
+    with _server.connect() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    # Tagged with the schema's name, so that the connections left in the test's pools can be
+    # found and closed before the schema is dropped.
+    url = sa.make_url(TEST_DATABASE_URL).update_query_dict(
+        {"options": f"-csearch_path={schema}", "application_name": schema})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with _server.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE application_name = :schema"), {"schema": schema})
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def unreachable_database_uri(folder: Path) -> str:
+    """A database URI, of the kind the suite runs on, that cannot be opened."""
+    if ON_POSTGRESQL:
+        return sa.make_url(TEST_DATABASE_URL).set(database="no_such_database").render_as_string(hide_password=False)
+    return f"sqlite:///{folder}/no-such-folder/portal.sqlite"
+
+
 @pytest.fixture
-def make_app(tmp_path):
-    """Build an app on a fresh SQLite file; keyword arguments override settings."""
+def database_uri(tmp_path):
+    """A new, empty database for this test (see fresh_database)."""
+    with fresh_database(tmp_path) as uri:
+        yield uri
+
+
+@pytest.fixture
+def make_app(database_uri):
+    """Build an app on a fresh database; keyword arguments override settings."""
 
     def build(**settings):
-        config = {**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/portal.sqlite", **settings}
+        config = {**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_uri, **settings}
         app = create_app(config)
         with app.app_context():
             create_database_file()  # the app opens an existing file only

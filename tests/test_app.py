@@ -1,15 +1,19 @@
 """The app factory, its settings and the database it opens."""
 
+import sqlite3
 import subprocess
 import sys
 
 import pytest
 import sqlalchemy as sa
 
-from portal import PROJECT_ROOT, create_app
+from portal import create_app
 from portal.config import MissingSecretKey
+from portal.database import RECORDING_LOCK, write_transaction
 from portal.extensions import db
-from tests.conftest import TEST_SETTINGS
+from portal.models import Attempt
+from tests import CHECKOUT
+from tests.conftest import ON_POSTGRESQL, TEST_SETTINGS
 
 
 def production_settings(tmp_path, **overrides):
@@ -36,8 +40,8 @@ def test_starts_with_a_real_secret_key(tmp_path):
 def test_wsgi_prints_one_line_and_exits_without_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite"},
+        capture_output=True, text=True, cwd=CHECKOUT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/w.sqlite", "PORTAL_INSTANCE_PATH": str(tmp_path)},
     )
     assert result.returncode == 4
     assert result.stderr.strip().count("\n") == 0
@@ -72,19 +76,43 @@ def test_default_database_is_sqlite_in_the_instance_folder():
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{app.instance_path}/portal.sqlite"
 
 
-def test_sqlite_runs_with_wal_busy_timeout_and_foreign_keys(app):
+def test_the_database_enforces_foreign_keys(app):
+    """SQLite only when told (a pragma on every connection); PostgreSQL always."""
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.insert(Attempt).values(student_id=999, exam_id=999, institute_attempt_id=1))
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's pragmas and lock; see the PostgreSQL counterpart below")
+def test_sqlite_runs_with_wal_and_busy_timeout_and_writes_begin_immediate(app):
     pragma = lambda name: db.session.execute(sa.text(f"PRAGMA {name}")).scalar()  # noqa: E731
     assert pragma("journal_mode") == "wal"
     assert pragma("busy_timeout") == app.config["DATABASE_BUSY_TIMEOUT"] * 1000 == 10_000
     assert pragma("foreign_keys") == 1
+    db.session.rollback()
+    with write_transaction():
+        # Holding the write lock from the start: another writer cannot even begin.
+        other = sqlite3.connect(db.engine.url.database, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
 
 
-def test_migrations_build_the_same_schema_as_the_models(tmp_path):
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL's counterpart of the SQLite test above")
+def test_postgresql_write_transactions_hold_the_recording_lock(app):
+    """No PRAGMA on PostgreSQL (it would be a syntax error on every connection); a write
+    transaction holds the advisory lock instead, until it ends."""
+    held = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = :key")
+    with write_transaction():
+        assert db.session.execute(held, {"key": RECORDING_LOCK}).scalar() == 1
+    assert db.session.execute(held, {"key": RECORDING_LOCK}).scalar() == 0
+
+
+def test_migrations_build_the_same_schema_as_the_models(database_uri):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
     from portal.database import init_database
 
-    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.sqlite"})
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_uri})
     with app.app_context():
         init_database()
         with db.engine.connect() as connection:
@@ -102,8 +130,8 @@ def test_security_headers_are_sent(client):
 def test_cli_prints_one_line_and_fails_without_secret_key(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "portal", "init-db"],
-        capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.sqlite"},
+        capture_output=True, text=True, cwd=CHECKOUT,
+        env={"PORTAL_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/c.sqlite", "PORTAL_INSTANCE_PATH": str(tmp_path)},
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: SECRET_KEY is not set")

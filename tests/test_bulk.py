@@ -28,7 +28,8 @@ def test_among_finds_exactly_the_rows_named_by_text_or_number(app):
 
 
 def test_among_binds_one_parameter_for_any_long_list(app):
-    """One statement for every batch size: SQLite prepares (and sqlite3 caches) it once."""
+    """One statement for every batch size: SQLite (and sqlite3's cache), or PostgreSQL
+    (psycopg prepares a statement it sees often), prepares it once."""
     few = sa.select(User.id).where(among(User.email, [f"{n}@example.com" for n in range(LONG_LIST)]))
     many = sa.select(User.id).where(among(User.email, [f"{n}@example.com" for n in range(1000)]))
 

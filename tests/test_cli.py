@@ -8,8 +8,8 @@ from portal.passwords import check_password
 from tests.factories import make_exam, make_user
 
 
-def test_init_db_applies_the_migrations(make_app, tmp_path):
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/fresh.sqlite")
+def test_init_db_applies_the_migrations(make_app):
+    app = make_app()
     with app.app_context():
         db.drop_all()
     result = app.test_cli_runner().invoke(args=["init-db"])

@@ -8,7 +8,7 @@ from flask import abort
 from portal import create_app
 from portal.database import init_database
 from portal.extensions import db
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, unreachable_database_uri
 from tests.factories import make_user
 
 
@@ -86,8 +86,7 @@ def test_init_db_creates_a_missing_sqlite_file(tmp_path):
 
 
 def test_healthz_answers_503_when_the_database_is_down(tmp_path):
-    unreachable = tmp_path / "no-such-folder" / "portal.sqlite"
-    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{unreachable}"})
+    app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": unreachable_database_uri(tmp_path)})
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"

@@ -15,8 +15,9 @@ import pytest
 
 from portal import create_app as create_portal
 from portal.database import create_database_file
-from portal.demo import demo_settings, seed_demo_data
+from portal_demo import demo_settings, seed_demo_data
 from portal.extensions import db
+from tests.conftest import fresh_database
 from tests.factories import PASSWORD, make_user
 from tests.live import serving
 from testpress_sandbox import create_app as create_sandbox
@@ -44,15 +45,15 @@ def sandbox(tmp_path_factory):
 def portal(tmp_path_factory, sandbox):
     """The portal, configured as the sandbox's institute and served on 127.0.0.1; yields (app, base URL)."""
     sandbox_app, sandbox_url = sandbox
-    folder = tmp_path_factory.mktemp("portal")
     # The demo's own settings and data, so that these tests walk what `make run` serves.
-    app = create_portal({**demo_settings(sandbox_url), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'portal.sqlite'}"})
-    with app.app_context():
-        create_database_file()  # the app opens an existing file only
-        db.create_all()
-        seed_demo_data(sandbox_url)
-    with serving(app, "127.0.0.1") as url:
-        yield app, url
+    with fresh_database(tmp_path_factory.mktemp("portal")) as database_uri:
+        app = create_portal({**demo_settings(sandbox_url), "SQLALCHEMY_DATABASE_URI": database_uri})
+        with app.app_context():
+            create_database_file()  # the app opens an existing file only
+            db.create_all()
+            seed_demo_data(sandbox_url)
+        with serving(app, "127.0.0.1") as url:
+            yield app, url
 
 
 @pytest.fixture

@@ -1,0 +1,72 @@
+"""gunicorn's settings for the portal behind nginx: `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+gunicorn reads this file by itself when started from this folder. Anything here can be
+changed without editing it: on the command line (`--bind 0.0.0.0:8000`, `--workers 4`), in
+GUNICORN_CMD_ARGS, or for the number of workers in WEB_CONCURRENCY. The portal's own
+settings (PORTAL_*) are separate: see the README.
+"""
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+from gunicorn.glogging import Logger
+
+# nginx, on the same machine, forwards to this; the portal never faces the internet itself.
+bind = "127.0.0.1:8000"
+
+# gunicorn's rule of thumb, 2 × cores + 1, for a server that waits on its database. Capped,
+# because every worker holds its own database connections and ~60 MB: past a dozen, add a
+# second server rather than workers (see the README on several app servers).
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+workers = int(os.environ.get("WEB_CONCURRENCY", min(2 * _cores + 1, 12)))
+
+# No page waits on Testpress (the Admin API is called from cron), so a worker silent for 30 s
+# is stuck: gunicorn kills and replaces it.
+timeout = 30
+# On a restart (SIGHUP) or stop (SIGTERM) a worker finishes what it is serving first.
+graceful_timeout = 30
+# Behind nginx, which keeps its upstream connections open.
+keepalive = 5
+# Replace each worker after about a thousand requests, so that slow leaks never add up; the
+# jitter keeps the workers from all restarting at the same moment.
+max_requests = 1000
+max_requests_jitter = 100
+
+# Both logs to the terminal (or journald, under systemd). The referrer is left out of the
+# access line: a page's address can carry what PRIVATE_QUERY_PATHS hides below.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# Paths whose query string is never logged: a GET return from Testpress carries the
+# student's email, name and hmac in it.
+PRIVATE_QUERY_PATHS = ("/testpress/return",)
+
+
+def _private(path: str) -> bool:
+    return any(path == private or path.startswith(private + "/") for private in PRIVATE_QUERY_PATHS)
+
+
+def _without_private_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment="")) if _private(parts.path) else url
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with the query string of PRIVATE_QUERY_PATHS left out of every
+    field that can carry it (whatever access_log_format is set to)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        if _private(environ.get("PATH_INFO", "")):
+            target = environ["RAW_URI"].split("?", 1)[0]
+            atoms["r"] = f"{environ['REQUEST_METHOD']} {target} {environ['SERVER_PROTOCOL']}"
+            atoms["q"] = atoms["{query_string}e"] = ""
+            atoms["{raw_uri}e"] = target
+        for key in ("f", "{referer}i", "{http_referer}e"):
+            if atoms.get(key) not in (None, "-"):
+                atoms[key] = _without_private_query(atoms[key])
+        return atoms
+
+
+logger_class = AccessLogger

@@ -1,0 +1,119 @@
+"""The demo (`make run`): its commands work as the pages print them, its data is not empty,
+and a busy port is named."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+import portal_demo
+from portal import create_app
+from portal.extensions import db
+from portal.models import Attempt, SyncRun, User
+from tests import CHECKOUT
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    """The portal's instance folder for this test, as PORTAL_INSTANCE_PATH gives it to every process."""
+    folder = tmp_path / "instance"
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(folder))
+    return folder
+
+
+def run(*command: str, cwd) -> subprocess.CompletedProcess:
+    """A command as a person types it: the test run's own PORTAL_* settings are not theirs."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("PORTAL_") or key == "PORTAL_INSTANCE_PATH"}
+    return subprocess.run([sys.executable, "-m", *command], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.slow
+def test_the_commands_the_pages_print_work_against_the_demo(instance, live_sandbox, tmp_path):
+    live_sandbox.seed(3, users=1)
+    portal_demo.prepare("http://127.0.0.1:5000", live_sandbox.url)
+
+    # As the dashboard prints it, from another directory, with nothing but the instance folder.
+    sync = run("flask", "--app", "portal", "testpress", "sync", cwd=tmp_path)
+    added = run("flask", "--app", "portal", "create-user", "meera@example.com", "--name", "Meera",
+                "--password", "meera-demo-pass", cwd=tmp_path)
+
+    assert sync.returncode == 0, sync.stderr
+    assert "Synced 3 attempts" in sync.stdout
+    assert added.returncode == 0, added.stderr
+    with create_app().app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncRun)) == 1
+        assert db.session.scalar(sa.select(User.name).where(User.email == "meera@example.com")) == "Meera"
+
+
+def test_the_demo_holds_weeks_of_attempts_some_verified_one_flagged_and_adds_them_once(instance):
+    portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")
+    portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")  # a second `make run`
+
+    with create_app().app_context():
+        for email in portal_demo.HISTORY:
+            student = db.session.scalar(sa.select(User).where(User.email == email))
+            attempts = db.session.scalars(sa.select(Attempt).where(Attempt.student == student)).all()
+            assert len(attempts) == len(portal_demo.HISTORY[email])
+            assert max(a.started_at for a in attempts) - min(a.started_at for a in attempts) > timedelta(days=14)
+            assert len({a.exam_id for a in attempts}) >= 2
+            assert all(a.status == "completed" and a.score is not None for a in attempts)
+            assert any(a.verified for a in attempts) and not all(a.verified for a in attempts)
+            assert all(len(a.reports) >= 1 for a in attempts)
+        flagged = db.session.scalars(sa.select(Attempt).where(Attempt.flagged)).all()
+        assert len(flagged) == 1
+        assert "browser return claimed" in flagged[0].flag_reason
+
+
+def test_the_staff_dashboard_of_the_demo_is_not_empty(instance):
+    app = portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")
+    client = app.test_client()
+    # The demo's CSRF protection is on, as in production: log in with the form's token.
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"email": "staff@example.com", "password": "staff-demo-pass", "csrf_token": token[1]})
+
+    dashboard = client.get("/admin/")
+    flagged = client.get("/admin/attempts/?flagged=1")
+
+    total = sum(len(history) for history in portal_demo.HISTORY.values())
+    assert dashboard.status_code == 200
+    assert f"<b>{total}</b><span>attempts</span>" in dashboard.get_data(as_text=True)
+    assert "<b>1</b></a><span>flagged" in dashboard.get_data(as_text=True)
+    assert "Ravi Kumar" in flagged.get_data(as_text=True)
+    assert "Asha Rao" not in flagged.get_data(as_text=True)
+
+
+def test_the_demo_leaves_a_real_instance_config_alone(instance):
+    instance.mkdir()
+    (instance / "config.py").write_text("SECRET_KEY = 'the institute s own key, not the demo s'\n")
+
+    with pytest.raises(portal_demo.DemoRefused, match="another installation's settings"):
+        portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")
+    assert (instance / "config.py").read_text().startswith("SECRET_KEY = 'the institute")
+
+
+@pytest.mark.slow
+def test_a_busy_port_is_named_with_how_to_choose_others(instance, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        with socket.socket() as free_probe:
+            free_probe.bind(("127.0.0.1", 0))
+            free = free_probe.getsockname()[1]
+        result = run("portal_demo", "--port", str(busy), "--sandbox-port", str(free), cwd=CHECKOUT)
+
+    assert result.returncode == portal_demo.PORT_BUSY
+    assert f"port {busy} (the portal)" in result.stderr
+    assert f"port {free}" not in result.stderr
+    assert "make run PORT=5050 SANDBOX_PORT=5051" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (instance / "config.py").exists()  # checked before anything was written
