@@ -100,7 +100,7 @@ class Exam(db.Model):
         return f"<Exam {self.title!r}>"
 
 
-# An attempt's status only ever moves forward through this order (see portal.results).
+# An attempt's status only ever moves forward through this order (see portal.reconciliation).
 STATUSES = ("launched", "started", "cancelled", "pending", "completed")
 
 # The result fields Testpress reports, shared by attempts and their reports.

@@ -30,7 +30,7 @@ from portal.database import init_database, write_transaction
 from portal.extensions import db
 from portal.models import Attempt, Exam, User
 from portal.passwords import hash_password
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress.launch import record_launch
 from testpress_sandbox import create_app as create_sandbox_app
 from testpress_sandbox.config import DEFAULTS as SANDBOX

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from portal.database import RECORDING_LOCK
 from portal.extensions import db
 from portal.models import Attempt, UnmatchedReport, utcnow
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress import browser_return, webhook
 from portal.testpress.client import Page
 from tests.factories import PASSWORD, make_attempt, make_exam, make_user

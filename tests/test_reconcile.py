@@ -1,6 +1,6 @@
 """One trusted record from three sources: the return, the webhook and the Admin API.
 
-First `portal.results.record_report` directly, then the same stories through the
+First `portal.reconciliation.record_report` directly, then the same stories through the
 return and webhook endpoints and the student's result page.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Attempt
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user

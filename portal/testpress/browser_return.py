@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, redirect, request, url_for
 from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db
 from portal.models import Attempt, utcnow
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress.settings import TestpressSettings, testpress_settings
 from portal.testpress.signing import verify_launch_hmac
 

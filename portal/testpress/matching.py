@@ -38,7 +38,7 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.results import SOURCES, Report
+from portal.reconciliation import SOURCES, Report
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)

@@ -37,7 +37,7 @@ from portal.bulk import among, insert_rows
 from portal.database import write_transaction
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, naive_utc, utcnow
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher, ReportedAttempt
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db, limiter
 from portal.models import WebhookDelivery, naive_utc, utcnow
-from portal.results import Report, record_report
+from portal.reconciliation import Report, record_report
 from portal.testpress.matching import AttemptMatcher, ReportedAttempt
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import WebhookError, WebhookUnknownKey, parse_webhook_body, verify_webhook
