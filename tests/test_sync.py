@@ -16,7 +16,9 @@ from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.matching import AttemptMatcher
 from portal.testpress import sync as sync_module
-from portal.testpress.sync import SAFETY_OVERLAP, parse_api_attempt, sync_attempts
+from portal.testpress.reports import BadReport
+from portal.testpress.reports import from_api as parse_api_attempt
+from portal.testpress.sync import SAFETY_OVERLAP, sync_attempts
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_attempt, make_exam, make_user
@@ -331,9 +333,7 @@ def test_unreadable_api_attempts_are_skipped_not_fatal(bad):
             "correct_answers_count": 1, "incorrect_answers_count": 0, "unanswered_count": 0,
             "score": "4.00", "percentage": 100.0, "email": None}
     assert parse_api_attempt(good).report.score == 4.0
-    from portal.testpress.sync import BadApiAttempt
-
-    with pytest.raises(BadApiAttempt):
+    with pytest.raises(BadReport):
         parse_api_attempt({**good, **bad} if isinstance(bad, dict) else bad)
 
 

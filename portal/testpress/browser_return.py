@@ -13,35 +13,18 @@ page is rendered without the portal's layout and context processors, which read
 
 from __future__ import annotations
 
-import math
-import re
-
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, request, url_for
 
 from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db
-from portal.models import Attempt, utcnow
-from portal.reconciliation import Report, record_report
+from portal.models import Attempt
+from portal.reconciliation import record_report
+from portal.testpress.reports import BadReport, from_return
 from portal.testpress.settings import TestpressSettings, testpress_settings
 from portal.testpress.signing import verify_launch_hmac
 
 bp = Blueprint("testpress_return", __name__)
-
-REQUIRED_FIELDS = ("email", "first_name", "institute_attempt_id", "status", "hmac")
-RETURN_STATUSES = ("completed", "cancelled", "pending")
-COUNT_FIELDS = ("total_count", "correct_count", "incorrect_count", "unanswered_count", "rank", "max_rank")
-DECIMAL_FIELDS = ("score", "max_score", "percentage")
-
-# Plain decimals only: float() alone would also take "1_000", "nan" and "1e400".
-DECIMAL_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
-TESTPRESS_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,32}")
-INSTITUTE_ID_TEXT = re.compile(r"[0-9]{1,19}")
-LARGEST_INSTITUTE_ID = 2**63 - 1  # the column is 64-bit: a larger number cannot be ours
-# Testpress is a Python service: a rank it does not compute may arrive as the text "None".
-ABSENT_TEXTS = ("", "none", "null")
-LARGEST_COUNT = 10**9  # far beyond any exam, well inside a 64-bit column
-LONGEST_NUMBER = 24
 
 
 class ReturnRefused(Exception):
@@ -64,20 +47,22 @@ def receive_return():
     """
     fields = request.form if request.method == "POST" else request.args
     try:
-        report = report_from_fields(fields)
+        returned = from_return(fields)
         # The launch is read under the write lock: the webhook for the same attempt may be
         # being recorded this very moment, in another worker.
         with write_transaction():
-            attempt = verified_attempt(fields, testpress_settings())
-            changed = record_report(attempt, report)
-            attempt_id, reference = attempt.id, attempt.institute_attempt_id
+            attempt = verified_attempt(returned.institute_attempt_id, fields, testpress_settings())
+            changed = record_report(attempt, returned.report)
+            attempt_id = attempt.id
+    except BadReport as bad:
+        return refuse(ReturnRefused(bad.reason), fields)
     except ReturnRefused as refusal:
         return refuse(refusal, fields)
     except DatabaseBusy:
         return keep_for_retry(fields)
     current_app.logger.info(
         "return: attempt %s (institute_attempt_id %s) reported %s%s",
-        attempt_id, reference, report.status, "" if changed else ", unchanged (replay)",
+        attempt_id, returned.institute_attempt_id, returned.report.status, "" if changed else ", unchanged (replay)",
     )
     return redirect(url_for("student.result", attempt_id=attempt_id), 303)
 
@@ -105,72 +90,16 @@ def refuse(refusal: ReturnRefused, fields):
     return page, refusal.status
 
 
-def report_from_fields(fields) -> Report:
-    """Parse the returned fields into a "return" Report; raises ReturnRefused naming the problem."""
-    missing = [name for name in REQUIRED_FIELDS if not fields.get(name, "").strip()]
-    if missing:
-        raise ReturnRefused(f"Missing field(s): {', '.join(missing)}.")
-    reference = fields["institute_attempt_id"].strip()
-    if not INSTITUTE_ID_TEXT.fullmatch(reference) or int(reference) > LARGEST_INSTITUTE_ID:
-        raise ReturnRefused("institute_attempt_id must be a number the portal issued.")
-    status = fields["status"].strip().lower()
-    if status not in RETURN_STATUSES:
-        raise ReturnRefused(f"status must be one of {', '.join(RETURN_STATUSES)}.")
-    numbers = {name: parse_count(name, fields.get(name)) for name in COUNT_FIELDS}
-    numbers |= {name: parse_decimal(name, fields.get(name)) for name in DECIMAL_FIELDS}
-    return Report(
-        source="return",
-        status=status,
-        testpress_attempt_id=parse_testpress_id(fields.get("attempt_id")),
-        # The browser comes back the moment the student submits: that is when it completed.
-        completed_at=utcnow() if status == "completed" else None,
-        **numbers,
-    )
-
-
-def parse_decimal(name: str, text: str | None) -> float | None:
-    """ "81.50" -> 81.5; empty, missing or "None" -> None; anything else -> ReturnRefused."""
-    text = (text or "").strip()
-    if text.lower() in ABSENT_TEXTS:
-        return None
-    if len(text) > LONGEST_NUMBER or not DECIMAL_TEXT.fullmatch(text):
-        raise ReturnRefused(f"{name} must be a number.")
-    value = float(text)
-    if not math.isfinite(value):
-        raise ReturnRefused(f"{name} must be a number.")
-    return value
-
-
-def parse_count(name: str, text: str | None) -> int | None:
-    """A count or rank: a whole number from 0 up ("12" and "12.0" alike), or None when absent."""
-    value = parse_decimal(name, text)
-    if value is None:
-        return None
-    if not value.is_integer() or not 0 <= value <= LARGEST_COUNT:
-        raise ReturnRefused(f"{name} must be a whole number from 0 up.")
-    return int(value)
-
-
-def parse_testpress_id(text: str | None) -> str | None:
-    """Testpress's attempt id, which may be empty (a cancelled attempt); refused if not id-like."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not TESTPRESS_ID_TEXT.fullmatch(text):
-        raise ReturnRefused("attempt_id is not a Testpress attempt id.")
-    return text
-
-
-def verified_attempt(fields, settings: TestpressSettings) -> Attempt:
+def verified_attempt(institute_attempt_id: int, fields, settings: TestpressSettings) -> Attempt:
     """The launch the return answers, once its hmac and student check out; raises ReturnRefused."""
-    reference = fields["institute_attempt_id"].strip()
-    attempt = db.session.scalar(sa.select(Attempt).where(Attempt.institute_attempt_id == int(reference)))
+    attempt = db.session.scalar(sa.select(Attempt).where(Attempt.institute_attempt_id == institute_attempt_id))
     if attempt is None or attempt.launch_time is None:
         raise ReturnRefused("The portal has no launch with this institute_attempt_id.", 404)
     email, first_name = fields["email"], fields["first_name"]
     signed = verify_launch_hmac(
         settings.secret, fields["hmac"].strip(),
-        email=email, first_name=first_name, institute_attempt_id=reference,
+        # Signed as sent: the reference's text, not the number it reads as.
+        email=email, first_name=first_name, institute_attempt_id=fields["institute_attempt_id"].strip(),
         key=settings.public_key, time=attempt.launch_time, encoding=settings.encoding,
     )
     if not signed:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -38,27 +37,12 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.reconciliation import SOURCES, Report
+from portal.reconciliation import SOURCES
+from portal.testpress.reports import ReportedAttempt
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
 OPEN_STATUSES = ("launched", "started")
-
-
-@dataclass(slots=True)  # not frozen, as Report, for speed
-class ReportedAttempt:
-    """A parsed Testpress report with who and what it is about. Treated as immutable."""
-
-    report: Report
-    institute_attempt_id: int | None = None
-    email: str | None = None
-    testpress_user_id: int | None = None
-    testpress_exam_id: int | None = None
-    payload: dict = field(default_factory=dict, compare=False)  # as received, without any hash
-
-    @property
-    def testpress_attempt_id(self) -> str:
-        return self.report.testpress_attempt_id
 
 
 # Plain tuples rather than SQLAlchemy's rows, whose attributes cost ten times as much to

@@ -18,7 +18,6 @@ filters on an attempt's *start* and the clocks of the two sides need not agree.
 from __future__ import annotations
 
 import logging
-import math
 import operator
 import queue
 import threading
@@ -36,10 +35,11 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among, insert_rows
 from portal.database import write_transaction
 from portal.extensions import db
-from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, naive_utc, utcnow
-from portal.reconciliation import Report, record_report
+from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
+from portal.reconciliation import record_report
 from portal.testpress.client import Page, TestpressClient
-from portal.testpress.matching import AttemptMatcher, ReportedAttempt
+from portal.testpress.matching import AttemptMatcher
+from portal.testpress.reports import BadReport, ReportedAttempt, from_api
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ SAFETY_OVERLAP = timedelta(hours=1)
 # An attempt still running holds the high-water mark back, so that its completion is
 # fetched next time; one running for longer than this is taken to be abandoned.
 RUNNING_HOLD_BACK = timedelta(days=1)
-API_STATES = {"Running": "started", "Completed": "completed"}
-NOT_STARTED = "Not Started"  # an attempt Testpress created but nobody began: nothing to record
-
-
-class BadApiAttempt(ValueError):
-    """An Admin API attempt the sync cannot read; it is skipped and logged."""
 
 
 @dataclass
@@ -356,9 +350,9 @@ class PageRecorder:
         items = []
         for result in results:
             try:
-                item = parse_api_attempt(result)
-            except BadApiAttempt as error:
-                log.warning("Testpress sync: skipped an attempt the API sent: %s", error)
+                item = from_api(result)
+            except BadReport as error:
+                log.warning("Testpress sync: skipped an attempt the API sent: %s", error.reason)
                 continue
             if item is not None:
                 items.append(item)
@@ -491,85 +485,3 @@ def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) ->
     }
     for attempt_id, item in changed:
         record_report(attempts[attempt_id], item.report, now)
-
-
-def parse_api_attempt(result: dict) -> ReportedAttempt | None:
-    """An Admin API attempt as a report, or None for one not started. Raises BadApiAttempt."""
-    if not isinstance(result, dict):
-        raise BadApiAttempt("not an object")
-    state = result.get("state")
-    if state == NOT_STARTED:
-        return None
-    status = API_STATES.get(state)
-    if status is None:
-        raise BadApiAttempt(f"attempt {result.get('id')!r} has unknown state {str(state)[:20]!r}")
-    try:
-        testpress_attempt_id = _whole(result["id"])
-        user_id = _whole(result["user_id"])
-        exam_id = _whole(result["exam_id"])
-        completed = status == "completed"
-        report = Report(
-            source="api",
-            status=status,
-            testpress_attempt_id=str(testpress_attempt_id),
-            started_at=_moment(result.get("date")),
-            # A running attempt's partial counts are no result: keep them out of its history.
-            **(_result_fields(result) if completed else {}),
-            completed_at=_moment(result.get("completed_on")) if completed else None,
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise BadApiAttempt(f"attempt {result.get('id')!r} is unreadable ({type(error).__name__}: {error})") from None
-    email = result.get("email")
-    return ReportedAttempt(
-        report=report,
-        institute_attempt_id=_optional_whole(result.get("institute_attempt_id")),
-        email=email.strip() if isinstance(email, str) and email.strip() else None,
-        testpress_user_id=user_id,
-        testpress_exam_id=exam_id,
-        payload=result,
-    )
-
-
-def _result_fields(result: dict) -> dict:
-    return {
-        "correct_count": _whole(result["correct_answers_count"]),
-        "incorrect_count": _whole(result["incorrect_answers_count"]),
-        "unanswered_count": _whole(result["unanswered_count"]),
-        "total_count": _optional_whole(result.get("total_count")),
-        "score": _number(result["score"]),
-        "max_score": _number(result["max_score"]) if result.get("max_score") not in (None, "") else None,
-        "percentage": _number(result["percentage"]),
-    }
-
-
-def _whole(value) -> int:
-    if isinstance(value, bool):
-        raise TypeError("a true/false where a number belongs")
-    number = int(value)
-    if number < 0:
-        raise ValueError(f"negative id or count {number}")
-    return number
-
-
-def _optional_whole(value) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return _whole(value)
-    except (TypeError, ValueError):
-        return None  # e.g. an institute_attempt_id another system wrote as text: not one of ours
-
-
-def _number(value) -> float:
-    if isinstance(value, bool):
-        raise TypeError("a true/false where a number belongs")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("not a finite number")
-    return number
-
-
-def _moment(value) -> datetime | None:
-    if not value:
-        return None
-    return naive_utc(str(value))

@@ -15,11 +15,8 @@ gets its answer in milliseconds.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
@@ -28,27 +25,16 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db, limiter
-from portal.models import WebhookDelivery, naive_utc, utcnow
-from portal.reconciliation import Report, record_report
-from portal.testpress.matching import AttemptMatcher, ReportedAttempt
+from portal.models import WebhookDelivery, utcnow
+from portal.reconciliation import record_report
+from portal.testpress.matching import AttemptMatcher
+from portal.testpress.reports import BadReport, ReportedAttempt, from_webhook
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import WebhookError, WebhookUnknownKey, parse_webhook_body, verify_webhook
 
 bp = Blueprint("testpress_webhook", __name__)
 
 MAX_BODY_BYTES = 64 * 1024
-# The older documented payload has no attempt_state: it is only ever sent on completion.
-STATES = {"started": "started", "completed": "completed"}
-WHOLE_NUMBER = re.compile(r"\d{1,18}")
-
-
-class DeliveryRefused(Exception):
-    """A delivery that must not be recorded; `status` is the HTTP answer."""
-
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -151,10 +137,10 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
     except WebhookError as error:
         return refuse_delivery(400, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body))
     try:
-        reported = parse_webhook_payload(payload)
-    except DeliveryRefused as refused:
+        reported = from_webhook(payload)
+    except BadReport as refused:
         return refuse_delivery(
-            refused.status, refused.reason, remote_addr,
+            400, refused.reason, remote_addr,
             testpress_attempt_id=_short_text(payload.get("attempt_id")),
             attempt_state=_short_text(payload.get("attempt_state"), 16),
         )
@@ -207,91 +193,6 @@ def _log_delivery(delivery: WebhookDelivery) -> None:
         delivery.id, delivery.remote_addr, delivery.outcome, delivery.verified, delivery.attempt_state,
         delivery.testpress_attempt_id, delivery.attempt_id, f" ({delivery.reason})" if delivery.reason else "",
     )
-
-
-def parse_webhook_payload(payload: dict) -> ReportedAttempt:
-    """Turn a verified payload (numbers as their JSON text) into a report; DeliveryRefused(400) if ill-typed."""
-    state_text = payload.get("attempt_state", "completed")
-    state = STATES.get(state_text.lower()) if isinstance(state_text, str) else None
-    if state is None:
-        raise DeliveryRefused(400, f"unknown attempt_state {_short_text(state_text, 20)!r}")
-    completed = state == "completed"
-
-    attempt_id = _whole_number(payload, "attempt_id")
-    user_id = _whole_number(payload, "user_id")
-    counts = {
-        "correct_count": _whole_number(payload, "correct_answers_count"),
-        "incorrect_count": _whole_number(payload, "incorrect_answers_count"),
-        "unanswered_count": _whole_number(payload, "unanswered_answers_count"),
-    }
-    score, percentage = _decimal(payload, "score"), _decimal(payload, "percentage")
-    total = _whole_number(payload, "total_count") if payload.get("total_count") not in (None, "") else None
-    email = payload.get("email")
-    if email is not None and not isinstance(email, str):
-        raise DeliveryRefused(400, "email is not text")
-    exam = payload.get("exam")
-    exam_id = None
-    if isinstance(exam, dict) and exam.get("id") not in (None, ""):
-        exam_id = _whole_number(exam, "id", label="exam.id")
-
-    report = Report(
-        source="webhook",
-        status=state,
-        testpress_attempt_id=str(attempt_id),
-        # A "started" delivery carries zeros, not a result: keep them out of the history.
-        total_count=total,
-        score=float(score) if completed else None,
-        percentage=float(percentage) if completed else None,
-        **{name: value if completed else None for name, value in counts.items()},
-        started_at=_moment(payload.get("attempt_start_time")),
-        completed_at=_moment(payload.get("completed_on")) if completed else None,
-    )
-    return ReportedAttempt(
-        report=report,
-        institute_attempt_id=_institute_attempt_id(payload.get("institute_attempt_id")),
-        email=(email.strip() or None) if email else None,
-        testpress_user_id=user_id,
-        testpress_exam_id=exam_id,
-        payload={name: value for name, value in payload.items() if name != "hash"},
-    )
-
-
-def _whole_number(values: dict, name: str, label: str | None = None) -> int:
-    text = values.get(name)
-    if not isinstance(text, str) or not WHOLE_NUMBER.fullmatch(text):
-        raise DeliveryRefused(400, f"{label or name} is not a whole number")
-    return int(text)
-
-
-def _decimal(values: dict, name: str) -> Decimal:
-    text = values.get(name)
-    try:
-        if not isinstance(text, str) or len(text) > 32:
-            raise InvalidOperation
-        number = Decimal(text)
-    except InvalidOperation:
-        raise DeliveryRefused(400, f"{name} is not a number") from None
-    # "1e999" is a finite Decimal but an infinite float, which is how it would be stored.
-    if not number.is_finite() or not math.isfinite(float(number)):
-        raise DeliveryRefused(400, f"{name} is not a number")
-    return number
-
-
-def _institute_attempt_id(value) -> int | None:
-    """The portal's launch reference; anything but a whole number cannot be one of ours."""
-    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value):
-        return int(value)
-    return None
-
-
-def _moment(value) -> datetime | None:
-    """An unsigned timestamp as naive UTC; an unreadable one is ignored rather than refused."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return naive_utc(value)
-    except ValueError:
-        return None
 
 
 def _short_text(value, limit: int = 32) -> str | None:
