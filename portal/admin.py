@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 from portal.auth import normalise_email
 from portal.extensions import db
 from portal.forms import ActionForm, ExamForm, StudentForm
-from portal.inputs import page_number, query_int
+from portal.inputs import page_number, row_id
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
 from portal.passwords import hash_password
 from portal.testpress import sync
@@ -68,7 +68,7 @@ def dashboard():
 def attempts():
     """Every attempt, newest first, filterable by exam, student, status and flag."""
     query = sa.select(Attempt).options(joinedload(Attempt.student), joinedload(Attempt.exam))
-    exam_id = query_int("exam")
+    exam_id = row_id("exam")
     status = request.args.get("status", "")
     email = request.args.get("student", "").strip()
     flagged = request.args.get("flagged") == "1"

@@ -1,6 +1,6 @@
 """The rules for values read from a request, in one place.
 
-Every integer a view reads from `request.args` goes through `query_int`: `type=int` alone
+Every integer a view reads from `request.args` goes through `query_int` (or `row_id`): `type=int` alone
 takes "5_5" and " 7", and lets 2**63 through to the database driver, which raises
 OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500. For the
 same reason `IdConverter` bounds every `<int:...>` in a URL: a larger id is a 404. Forms
@@ -18,17 +18,19 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-# The widest integer column is a signed 64-bit BIGINT, on SQLite and PostgreSQL alike.
+# The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
+# PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
 LARGEST_ID = 2**63 - 1
+LARGEST_ROW_ID = 2**31 - 1
 # ASCII digits only: int() also reads "٥", "5_5", "+5" and surrounding spaces.
 DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class IdConverter(IntegerConverter):
-    """Flask's `int` URL converter, bounded to what a 64-bit id column holds."""
+    """Flask's `int` URL converter, bounded to what a row id column holds on either database."""
 
     def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", LARGEST_ID)
+        kwargs.setdefault("max", LARGEST_ROW_ID)
         super().__init__(url_map, *args, **kwargs)
 
 
@@ -73,3 +75,8 @@ def query_int(name: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int 
 def page_number(per_page: int) -> int:
     """The `page` parameter for db.paginate, bounded so that its row offset fits a 64-bit integer."""
     return query_int("page", maximum=LARGEST_ID // per_page) or 1
+
+
+def row_id(name: str) -> int | None:
+    """The query parameter `name` naming one of the portal's rows (an exam, say); BadInput if bad."""
+    return query_int(name, maximum=LARGEST_ROW_ID)

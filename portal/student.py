@@ -14,7 +14,7 @@ from portal.database import DatabaseBusy
 from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
-from portal.inputs import page_number, query_int
+from portal.inputs import page_number, row_id
 from portal.models import Attempt, Exam, utcnow
 from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
 from portal.testpress.settings import testpress_settings
@@ -123,7 +123,7 @@ def result(attempt_id: int):
 @bp.route("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>."""
-    exam_id = query_int("exam")
+    exam_id = row_id("exam")
     mine = sa.select(Attempt).where(Attempt.student_id == current_user.id)
     if exam_id:
         mine = mine.where(Attempt.exam_id == exam_id)

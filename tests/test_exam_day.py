@@ -64,7 +64,9 @@ def gunicorn(database_uri: str, workers: int, log_path: Path):
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    # The login page, not /healthz: these databases are made by create_all,
+                    # without the migrations' version table that /healthz asks for.
+                    if requests.get(f"{url}/login", timeout=5).status_code == 200:
                         break
                 except requests.RequestException:
                     pass

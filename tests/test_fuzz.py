@@ -50,8 +50,10 @@ NASTY_TEXTS = [
     "'; DROP TABLE users; --", "<script>alert(1)</script>", "\ud800", "a\udfffb", "\u202e", "😀" * 30,
     "x" * 5000, "javascript:alert(1)", "https://", "//evil.example", "\r\n", "[]", "{}",
 ]
-# Whole numbers about the edges of a 64-bit column, where OverflowError lives.
-edge_numbers = st.one_of(st.integers(min_value=-2, max_value=2), st.integers(min_value=2**63 - 2, max_value=2**63 + 2),
+# Whole numbers about the edges of a 32-bit (a row id on PostgreSQL) and a 64-bit column,
+# where "out of range" and OverflowError live.
+edge_numbers = st.one_of(st.integers(min_value=-2, max_value=2), st.integers(min_value=2**31 - 2, max_value=2**31 + 2),
+                         st.integers(min_value=2**63 - 2, max_value=2**63 + 2),
                          st.integers(min_value=2**64 - 1, max_value=2**64 + 1), st.integers(min_value=10**19))
 texts = st.one_of(
     st.sampled_from(NASTY_TEXTS),

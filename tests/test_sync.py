@@ -411,7 +411,9 @@ def test_an_integrity_error_is_one_line_without_the_sql_or_its_data(portal, live
     result = sync(portal)
 
     assert result.exit_code == 1
-    expected = "IntegrityError (IntegrityError): the database refused the sync's writes with a constraint"
+    # The driver's own class in brackets: sqlite3's IntegrityError, psycopg's UniqueViolation.
+    driver_error = "IntegrityError" if db.engine.dialect.name == "sqlite" else "UniqueViolation"
+    expected = f"IntegrityError ({driver_error}): the database refused the sync's writes with a constraint"
     assert result.output.strip().splitlines() == [f"Error: sync failed: {expected}"]
     run = db.session.scalar(sa.select(SyncRun))
     assert (run.status, run.error) == ("failed", expected)
