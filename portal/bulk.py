@@ -1,13 +1,12 @@
-"""SQL for batches of a thousand rows, as the sync and the webhook's matching send them.
+"""`among`: an IN list of a thousand values, as the sync's and the webhook's matching send them.
 
-SQLAlchemy's own forms cost more in Python than SQLite spends doing the work, so on
-SQLite these two take a shorter path; PostgreSQL binds a list as one array; on any other
-database they are the plain forms.
+SQLAlchemy's own form costs more in Python than SQLite spends doing the work, so on SQLite
+a long list takes a shorter path; PostgreSQL binds a list as one array; on any other
+database it is the plain form.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable
 
@@ -44,33 +43,3 @@ def among(column: sa.ColumnElement, values: Iterable[int | str]) -> sa.ColumnEle
     array = sa.func.json_each(sa.literal(json.dumps(values), sa.String)).table_valued("value")
     # Cast to the column's type, as an ordinary IN would compare: a JSON number never equals text.
     return column.in_(sa.select(sa.cast(array.c.value, column.type)))
-
-
-def insert_rows(table: sa.Table, columns: list[str], rows: list[list]) -> None:
-    """INSERT `rows` (lists of values in the order of `columns`, converted in place) with
-    one executemany on the driver.
-
-    SQLAlchemy's own executemany spent five times longer preparing each row's parameters
-    than SQLite spent storing it. Each value still goes through its column type's bind
-    processor, so it is stored exactly as SQLAlchemy would store it (datetimes above all).
-    """
-    if not rows:
-        return
-    connection = db.session.connection()
-    dialect = connection.dialect
-    if dialect.name != "sqlite":
-        connection.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
-        return
-    # The dialect's own type (SQLite's DATETIME, say), not the generic one. Cached, because
-    # a value often repeats down a column (the sync's `now` in every new attempt's
-    # updated_at and api_seen_at); the values here are hashable and datetimes naive UTC.
-    processors = [
-        (index, functools.cache(process)) for index, name in enumerate(columns)
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    for row in rows:
-        for index, process in processors:
-            if row[index] is not None:
-                row[index] = process(row[index])
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    connection.exec_driver_sql(statement, [tuple(row) for row in rows])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from types import SimpleNamespace
 
 from portal.models import RESULT_FIELDS, STATUSES, Attempt, AttemptReport, utcnow
 
@@ -69,9 +68,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     late copy of any earlier report is the same report. The caller commits, under
     `portal.database.write_transaction`, which owns the attempt while this decides. It works
     on `attempt.reports` in memory, so a bulk caller can load many attempts with their
-    reports in two queries and record them all. `attempt` may also be a plain object with
-    an Attempt's attributes and a list of reports (the sync's bulk path, which writes what
-    changed itself): its new reports are then plain too.
+    reports in two queries and record them all.
     """
     now = now or utcnow()
     changes = {}
@@ -81,7 +78,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         if _contradicts_an_earlier_return(attempt, report):
             # Replaying a return with other values is the student's edit (its hmac covers
             # neither the scores nor the id): it changes nothing, and staff see it flagged.
-            return _keep_history(attempt, report, now)
+            return _keep_history(attempt, report, now, repeat)
         if report.testpress_attempt_id and attempt.claimed_testpress_attempt_id is None:
             changes["claimed_testpress_attempt_id"] = report.testpress_attempt_id
     elif report.testpress_attempt_id and attempt.testpress_attempt_id is None:
@@ -106,7 +103,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
 
     for name, value in changes.items():
         setattr(attempt, name, value)
-    return _keep_history(attempt, report, now) or bool(changes)
+    return _keep_history(attempt, report, now, repeat) or bool(changes)
 
 
 def _result_changes(attempt: Attempt, report: Report) -> dict:
@@ -165,7 +162,8 @@ def _same_kind(attempt: Attempt, report: Report) -> list:
 
 def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
     """Whether the same source already reported this very result: a duplicate delivery, or a
-    late copy of an earlier one that must not roll back a re-evaluation."""
+    late copy of an earlier one that must not roll back a re-evaluation. (Compared within the
+    same status: a late "started" between two copies of one completion changes nothing.)"""
     return any(_same_result(r, report) and _same_id(r, report) for r in _same_kind(attempt, report))
 
 
@@ -181,18 +179,14 @@ def _same_id(a, b) -> bool:
     return not (a.testpress_attempt_id and b.testpress_attempt_id) or a.testpress_attempt_id == b.testpress_attempt_id
 
 
-def _keep_history(attempt: Attempt, report: Report, now: datetime) -> bool:
-    """Append `report` to the attempt's history unless it repeats an earlier one, and then
+def _keep_history(attempt: Attempt, report: Report, now: datetime, repeat: bool) -> bool:
+    """Append `report` to the attempt's history unless it `repeat`s an earlier one, and then
     reassess the flag; answer whether it was appended."""
-    # Compared with the reports of the same source *and status*: a late "started" between
-    # two copies of one completion must not make the second copy look new.
-    if _repeats_an_earlier_report(attempt, report):
+    if repeat:
         return False
     fields = {"source": report.source, "status": report.status, "testpress_attempt_id": report.testpress_attempt_id,
               "received_at": now, **report.result()}
-    # Building an ORM object costs more than the rest of record_report together: only an
-    # ORM attempt, whose session is to insert it, gets one.
-    attempt.reports.append(AttemptReport(**fields) if isinstance(attempt, Attempt) else SimpleNamespace(**fields))
+    attempt.reports.append(AttemptReport(**fields))
     # Only a new report, or a new claim, can change what the reports say. (So a flag
     # stored by some other rule stays until the attempt's next new report.)
     _flag_disagreement(attempt)

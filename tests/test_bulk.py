@@ -1,10 +1,10 @@
-"""The batch SQL the sync and the webhook's matching use: `among` and `insert_rows`."""
+"""The batch SQL the sync and the webhook's matching use: `among`."""
 
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.bulk import LONG_LIST, among, insert_rows
+from portal.bulk import LONG_LIST, among
 from portal.extensions import db
 from portal.models import Attempt, User
 from tests.factories import make_attempt, make_exam, make_user
@@ -40,23 +40,3 @@ def test_among_binds_one_parameter_for_any_long_list(app):
 
     assert str(compiled_few) == str(compiled_many)
     assert len(compiled_many.params) == 1
-
-
-def test_rows_inserted_in_bulk_read_back_as_the_orm_wrote_them(app):
-    """The sync's driver-level insert stores values exactly as SQLAlchemy would."""
-    student, exam = make_user(), make_exam()
-    moment = datetime(2026, 11, 21, 9, 30, 5, 120000)
-    whole_second = datetime(2026, 11, 21, 9, 30, 5)  # isoformat() would drop its microseconds
-    orm = Attempt(student=student, exam=exam, testpress_attempt_id="1", started_at=moment, updated_at=whole_second,
-                  score=11.5, flagged=True)
-    db.session.add(orm)
-    db.session.flush()
-    insert_rows(Attempt.__table__, ["student_id", "exam_id", "testpress_attempt_id", "status", "started_at",
-                                    "updated_at", "score", "flagged"],
-                [[student.id, exam.id, "2", "launched", moment, whole_second, 11.5, True]])
-    stored = db.session.execute(sa.text(
-        "SELECT started_at, updated_at, score, flagged FROM attempts ORDER BY testpress_attempt_id")).all()
-    assert stored[0] == stored[1]
-    db.session.expire_all()
-    bulk = db.session.scalar(sa.select(Attempt).where(Attempt.testpress_attempt_id == "2"))
-    assert (bulk.started_at, bulk.flagged, bulk.score) == (moment, True, 11.5)

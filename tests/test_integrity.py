@@ -400,16 +400,15 @@ def api_attempt(testpress_id: int, email: str, user_id: int, **changes) -> dict:
 def test_a_page_the_database_refuses_still_records_every_other_attempt(app, launched, rival, monkeypatch):
     from portal.models import SyncRun
     from portal.testpress import sync
-    from sqlalchemy.exc import IntegrityError
 
-    real_insert = sync.insert_new_attempts
+    real_record = sync.record_report
 
-    def refuse_one(attempts):  # a row no rule of matching foresaw
-        if any(attempt.testpress_attempt_id == "880003" for attempt in attempts):
-            raise IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed"))
-        real_insert(attempts)
+    def collide_once(attempt, report, now):  # a row no rule of matching foresaw
+        if report.testpress_attempt_id == "880003":
+            attempt.institute_attempt_id = 200202  # Meera's launch's: the database refuses the row
+        return real_record(attempt, report, now)
 
-    monkeypatch.setattr(sync, "insert_new_attempts", refuse_one)
+    monkeypatch.setattr(sync, "record_report", collide_once)
     run = SyncRun()
     db.session.add(run)
     db.session.commit()

@@ -20,14 +20,13 @@ later report of that attempt matches.
 
 `AttemptMatcher` works on a batch of reports with a handful of IN queries, so the sync
 matches a page of a thousand attempts as cheaply as the webhook matches one. It reads
-students and exams as plain rows, and attempts through `find_attempts`: ORM objects for the
-webhook, plain copies for the sync (which writes back only what changed).
+students and exams as plain rows, and attempts, with their reports, as ORM objects for both.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -78,19 +77,8 @@ class AttemptMatcher:
     to the session; nothing is committed here.
     """
 
-    def __init__(
-        self,
-        source: str,
-        new_attempt: Callable[[int, int, datetime], Attempt] | None = None,
-        find_attempts: Callable[..., Iterable[Attempt]] = orm_attempts,
-    ):
-        """`new_attempt(student_id, exam_id, started_at)` makes an attempt taken outside the
-        portal; by default an Attempt added to the session (the sync inserts in bulk instead).
-        `find_attempts(condition, order_by)` loads attempts with their reports, like
-        `orm_attempts`; the sync passes one that answers plain copies."""
+    def __init__(self, source: str):
         self.source = source
-        self._make_attempt = new_attempt or _added_attempt
-        self._find_attempts = find_attempts
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
         # Students and exams as tuples of the columns matching needs: the ORM's objects cost
@@ -112,7 +100,7 @@ class AttemptMatcher:
         condition = among(Attempt.testpress_attempt_id, testpress_ids)
         if institute_ids:
             condition = sa.or_(condition, among(Attempt.institute_attempt_id, institute_ids))
-        for attempt in self._find_attempts(condition):
+        for attempt in orm_attempts(condition):
             self._remember(attempt)
 
         # Every report's student, known or not: a found attempt must be theirs.
@@ -144,9 +132,9 @@ class AttemptMatcher:
             unconfirmed = sa.and_(Attempt.testpress_attempt_id.is_(None), among(Attempt.student_id, student_ids),
                                   among(Attempt.exam_id, portal_exam_ids))
             claimed = among(Attempt.claimed_testpress_attempt_id, {item.testpress_attempt_id for item in without_reference})
-            for attempt in self._find_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
+            for attempt in orm_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
                 self._claimed.setdefault(attempt.claimed_testpress_attempt_id, []).append(attempt)
-            launches = self._find_attempts(
+            launches = orm_attempts(
                 sa.and_(unconfirmed, Attempt.status.in_(OPEN_STATUSES)), order_by=(Attempt.started_at,)
             )
             for launch in launches:
@@ -287,7 +275,7 @@ class AttemptMatcher:
 
     def _new_attempt(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
-        return self._make_attempt(student.id, exam.id, item.report.started_at or utcnow())
+        return _added_attempt(student.id, exam.id, item.report.started_at or utcnow())
 
     @staticmethod
     def _unknown(item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None) -> str:

@@ -7,10 +7,6 @@ with the run's counts and high-water mark. Memory therefore stays flat however m
 attempts there are, a crash loses at most the page in flight, and a rerun finds every
 attempt already there by its Testpress id, so there is always one row per attempt.
 
-For speed, `record_report` works on plain copies of the page's attempts read as rows, not
-ORM objects; new attempts are inserted in bulk, and only the few attempts a report changes
-are loaded through the ORM, to have it recorded again and written as the webhook would.
-
 The next run starts from the last run's high-water mark less an overlap, because Testpress
 filters on an attempt's *start* and the clocks of the two sides need not agree.
 """
@@ -18,10 +14,8 @@ filters on an attempt's *start* and the clocks of the two sides need not agree.
 from __future__ import annotations
 
 import logging
-import operator
 import queue
 import threading
-from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -30,12 +24,11 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
-from portal.bulk import among, insert_rows
+from portal.bulk import among
 from portal.database import write_transaction
 from portal.extensions import db
-from portal.models import Attempt, AttemptReport, Exam, SyncRun, User, utcnow
+from portal.models import Attempt, Exam, SyncRun, User, utcnow
 from portal.reconciliation import record_report
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher
@@ -314,15 +307,7 @@ class PageRecorder:
             return
         items = self._with_emails(items)
         now = utcnow()
-        new_attempts: list[PlainAttempt] = []
-        to_write: list[tuple[int, ReportedAttempt]] = []  # (attempt id, report) that changed an attempt
-
-        def new_attempt(student_id: int, exam_id: int, started_at: datetime) -> PlainAttempt:
-            attempt = PlainAttempt.new(student_id, exam_id, started_at, now)
-            new_attempts.append(attempt)
-            return attempt
-
-        matcher = AttemptMatcher("api", new_attempt=new_attempt, find_attempts=plain_attempts)
+        matcher = AttemptMatcher("api")
         tally = SyncSummary()
         with db.session.no_autoflush:
             matcher.load(items)
@@ -337,13 +322,10 @@ class PageRecorder:
                     tally.new += 1
                 elif changed:
                     tally.updated += 1
-                    to_write.append((attempt.id, item))
                 else:
                     tally.unchanged += 1
                 tally.flagged += int(attempt.flagged and not was_flagged)
             matcher.save()
-            insert_new_attempts(new_attempts)
-            record_changes(to_write, now)
             self._count(tally, items, now)
 
     def _parse(self, results: Iterable[dict]) -> list[ReportedAttempt]:
@@ -395,93 +377,3 @@ class PageRecorder:
             if self._earliest_running is not None:
                 high_water = min(high_water, self._earliest_running)
             run.high_water = high_water
-
-
-ATTEMPT_COLUMNS = tuple(column.key for column in Attempt.__table__.columns)
-REPORT_COLUMNS = tuple(column.key for column in AttemptReport.__table__.columns if column.key not in ("id", "attempt_id"))
-_NO_COLUMNS = dict.fromkeys(ATTEMPT_COLUMNS)
-# A stored report as a plain tuple: record_report reads a dozen of its fields, and reading
-# an attribute of SQLAlchemy's Row costs ten times as much.
-StoredReport = namedtuple("StoredReport", [column.key for column in AttemptReport.__table__.columns])
-
-
-class PlainAttempt:
-    """An attempt's columns and reports as a plain object rather than an ORM one.
-
-    `record_report` folds reports into it exactly as into an Attempt. The ORM's objects and
-    its unit of work cost about half a millisecond per attempt and report, which at
-    100,000 attempts was most of the sync; a rerun changes almost none of them.
-    """
-
-    def __init__(self, columns: dict, reports: list):
-        self.__dict__.update(columns)
-        self.reports = reports
-
-    @classmethod
-    def new(cls, student_id: int, exam_id: int, started_at: datetime, now: datetime) -> PlainAttempt:
-        """An attempt the sync is about to create, with the defaults an Attempt would get."""
-        return cls({**_NO_COLUMNS, "student_id": student_id, "exam_id": exam_id, "started_at": started_at,
-                    "updated_at": now, "status": "launched", "flagged": False,
-                    "needs_confirmation": False}, [])
-
-
-def plain_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> list[PlainAttempt]:
-    """The attempts matching `condition` as PlainAttempts, each with its reports as
-    StoredReports (oldest first, as Attempt.reports): two queries and no ORM objects."""
-    # Read on the connection: the session would pass every row through its ORM loading.
-    connection = db.session.connection()
-    attempts = [
-        PlainAttempt(dict(zip(ATTEMPT_COLUMNS, row)), [])  # a row's values come in the table's column order
-        for row in connection.execute(sa.select(Attempt.__table__).where(condition).order_by(*order_by))
-    ]
-    by_id = {attempt.id: attempt for attempt in attempts}
-    if by_id:
-        reports = AttemptReport.__table__
-        for row in connection.execute(
-            sa.select(reports).where(among(reports.c.attempt_id, by_id)).order_by(reports.c.id)
-        ):
-            report = StoredReport._make(row)
-            by_id[report.attempt_id].reports.append(report)
-    return attempts
-
-
-def insert_new_attempts(attempts: list[PlainAttempt]) -> None:
-    """Insert a page's new attempts and their reports in a few statements."""
-    if not attempts:
-        return
-    table = Attempt.__table__
-    columns = [name for name in ATTEMPT_COLUMNS if name != "id"]
-    # A PlainAttempt keeps every column in its __dict__, and its new reports are
-    # SimpleNamespaces: one itemgetter reads a whole row of values from either.
-    values_of = operator.itemgetter(*columns)
-    insert_rows(table, columns, [list(values_of(vars(attempt))) for attempt in attempts])
-    # Every attempt the sync creates carries its Testpress id (record_report set it), which is
-    # unique: asking for the ids by it is one query, where INSERT ... RETURNING in the order
-    # of the rows would be one statement per row on SQLite.
-    testpress_ids = [attempt.testpress_attempt_id for attempt in attempts]
-    ids = dict(db.session.execute(
-        sa.select(table.c.testpress_attempt_id, table.c.id).where(among(table.c.testpress_attempt_id, testpress_ids))
-    ).all())
-    report_values_of = operator.itemgetter(*REPORT_COLUMNS)
-    reports = [
-        [ids[attempt.testpress_attempt_id], *report_values_of(vars(report))]
-        for attempt in attempts
-        for report in attempt.reports
-    ]
-    insert_rows(AttemptReport.__table__, ["attempt_id", *REPORT_COLUMNS], reports)
-
-
-def record_changes(changed: list[tuple[int, ReportedAttempt]], now: datetime) -> None:
-    """Record again, on the ORM's attempts, the reports that changed existing attempts, so
-    that the session writes exactly what changed (and their new reports), as for a webhook."""
-    if not changed:
-        return
-    attempts = {
-        attempt.id: attempt
-        for attempt in db.session.scalars(
-            sa.select(Attempt).where(among(Attempt.id, {attempt_id for attempt_id, _ in changed}))
-            .options(selectinload(Attempt.reports))
-        )
-    }
-    for attempt_id, item in changed:
-        record_report(attempts[attempt_id], item.report, now)
