@@ -5,6 +5,7 @@ Nothing here imports the portal: these vectors are the only thing the two readin
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,10 @@ from hypothesis import strategies as st
 from testpress_sandbox import signing
 from testpress_sandbox.signing import LAUNCH, RETURN, REVIEW, WEBHOOK
 
+from tests import CHECKOUT
+
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors.json").read_text(encoding="utf-8"))
+SANDBOX_PACKAGE = CHECKOUT / "sandbox" / "testpress_sandbox"
 
 
 def vector_id(vector):
@@ -175,3 +179,22 @@ def test_a_changed_digit_in_a_sent_webhook_body_fails_verification(data):
     tampered = signing.webhook_texts(body[:position] + bytes([digit]) + body[position + 1:])
     assert not WEBHOOK.verify("private", tampered, tampered["hash"])
 
+
+# --- independence ---------------------------------------------------------------------------
+
+
+def test_nothing_in_the_sandbox_imports_the_portal():
+    """Not even inside a function: the sandbox is a second reading, not the portal's echo."""
+    imports = []
+    for path in SANDBOX_PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                imports += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imports.append((path.name, node.module))
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                "import_module", "__import__"
+            ):
+                imports += [(path.name, arg.value) for arg in node.args if isinstance(arg, ast.Constant)]
+    assert ("signing.py", "hmac") in imports  # the walk found the sandbox's own imports
+    assert [(name, module) for name, module in imports if str(module).split(".")[0] in ("portal", "portal_demo")] == []
