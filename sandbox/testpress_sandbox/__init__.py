@@ -18,8 +18,8 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The sandbox app: defaults, then ``SANDBOX_*`` environment variables, then ``test_config``."""
-    # Imported here so the portal can import the sandbox's config and seed data without
-    # pulling in the sandbox's views (and through them the portal's own package) first.
+    # Imported here so the demo can import the sandbox's config and seed data without
+    # loading the sandbox's views and their dependencies first.
     from . import admin, api, cli, exams
     from .config import DEFAULTS
     from .models import db

@@ -8,10 +8,9 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from portal.testpress.signing import verify_launch_hmac, verify_review_hmac
-
 from .attempts import LaunchRefused, launch_attempt, return_fields, save_answers, submit_attempt, take_later
 from .models import COMPLETED, Attempt, Exam, db
+from .signing import LAUNCH, REVIEW
 
 bp = Blueprint("exams", __name__, url_prefix="/exams")
 
@@ -45,8 +44,7 @@ def check_launch(form) -> dict[str, str]:
         raise LaunchRefused(f"Missing field(s): {', '.join(missing)}.")
     if fields["key"] != config["PUBLIC_KEY"]:
         raise LaunchRefused("Unknown institute key.", 403)
-    signed = {name: fields[name] for name in ("email", "first_name", "institute_attempt_id", "key", "time")}
-    if not verify_launch_hmac(config["SECRET"], fields["hmac"], **signed, encoding=config["PERCENT_ENCODING"]):
+    if not LAUNCH.verify(config["SECRET"], fields, fields["hmac"], encoding=config["PERCENT_ENCODING"]):
         raise LaunchRefused("Invalid hmac: the signature does not match the fields.", 403)
     check_signed_time(fields["time"], "launch link")
     surl = urlsplit(fields["surl"])
@@ -126,8 +124,7 @@ def review():
         return refuse(f"Missing parameter(s): {', '.join(missing)}.")
     if fields["key"] != config["PUBLIC_KEY"]:
         return refuse("Unknown institute key.", 403)
-    signed = dict(attempt_id=fields["id"], institute_attempt_id=fields["institute_attempt_id"], key=fields["key"], time=fields["time"])
-    if not verify_review_hmac(config["SECRET"], fields["hmac"], **signed, encoding=config["PERCENT_ENCODING"]):
+    if not REVIEW.verify(config["SECRET"], fields, fields["hmac"], encoding=config["PERCENT_ENCODING"]):
         return refuse("Invalid hmac: the signature does not match the parameters.", 403)
     try:
         check_signed_time(fields["time"], "review link")

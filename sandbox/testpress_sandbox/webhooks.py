@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import requests
 from flask import Flask, current_app
 
-from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash
-
 from . import faults
 from .models import COMPLETED, Attempt, WebhookDelivery, db, iso
+from .signing import signed_webhook_body
 
 STARTED = "started"
 EXTENSION = "testpress_sandbox.webhooks"
@@ -63,22 +62,14 @@ def _institute_attempt_id(value: str | None) -> int | str | None:
     return value
 
 
-def signed_body(payload: dict) -> bytes:
-    """Serialise ``payload`` with its hash, computed over the very texts the body carries."""
-    # str() of an int is its JSON literal, and the score fields already are text.
-    texts = {name: str(payload[name]) for name in WEBHOOK_SIGNED_FIELDS}
-    config = current_app.config
-    digest = webhook_hash(texts, config["PRIVATE_KEY"], algorithm="sha512", encoding=config["PERCENT_ENCODING"])
-    return json.dumps({**payload, "hash": digest}).encode("utf-8")
-
-
 def send_webhook(attempt: Attempt, event: str) -> None:
     """Queue the ``event`` webhook for ``attempt`` (already committed), applying any webhook faults."""
     url = current_app.config["WEBHOOK_URL"]
     if not url:
         return
     fault = faults.current()
-    body = signed_body(webhook_payload(attempt, event))
+    config = current_app.config
+    body = signed_webhook_body(webhook_payload(attempt, event), config["PRIVATE_KEY"], encoding=config["PERCENT_ENCODING"])
     dispatcher().submit(
         event,
         attempt.id,

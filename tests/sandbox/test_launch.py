@@ -52,8 +52,9 @@ def test_unknown_key(client):
     assert "Unknown institute key" in reason(response)
 
 
-def test_invalid_hmac(client):
-    response = launch(client, hmac="0" * 64)
+@pytest.mark.parametrize("hmac", ["0" * 64, "é" * 64], ids=["wrong digits", "non-ascii"])
+def test_invalid_hmac(client, hmac):
+    response = launch(client, hmac=hmac)
     assert response.status_code == 403
     assert "Invalid hmac" in reason(response)
 
