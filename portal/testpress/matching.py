@@ -38,11 +38,11 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.reconciliation import SOURCES, Report
+from portal.reconciliation import Report
+from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
-OPEN_STATUSES = ("launched", "started")
 
 
 @dataclass(slots=True)  # not frozen, as Report, for speed
@@ -82,7 +82,8 @@ def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Ite
 
 
 def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
-    attempt = Attempt(student_id=student_id, exam_id=exam_id, status="launched", started_at=started_at, reports=[])
+    attempt = Attempt(student_id=student_id, exam_id=exam_id, status=AttemptStatus.LAUNCHED, started_at=started_at,
+                      reports=[])
     db.session.add(attempt)
     return attempt
 
@@ -96,7 +97,7 @@ class AttemptMatcher:
 
     def __init__(
         self,
-        source: str,
+        source: ReportSource,
         new_attempt: Callable[[int, int, datetime], Attempt] | None = None,
         find_attempts: Callable[..., Iterable[Attempt]] = orm_attempts,
     ):
@@ -213,7 +214,7 @@ class AttemptMatcher:
             db.session.execute(sa.delete(unmatched).where(
                 # Every source, named, so that SQLite searches the (source, attempt) index
                 # instead of reading the whole table for each page of the sync.
-                unmatched.c.source.in_(SOURCES),
+                unmatched.c.source.in_(list(ReportSource)),
                 among(unmatched.c.testpress_attempt_id, self.matched_testpress_ids),
             ))
         self._save_unmatched()
