@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+NOT_FINISHED = "This attempt has not been finished on Testpress yet."
+
 
 class AttemptStatus(StrEnum):
     """Where an attempt stands. Members are declared in the only order a status moves in."""
 
-    # value,     label for students, label for staff,       resumable, open,  note for students
-    LAUNCHED = "launched", "In progress", "Launched", True, True, "You have not finished this attempt yet."
-    STARTED = "started", "In progress", "Started on Testpress", True, True, "You have not finished this attempt yet."
+    # value, label for students, label for staff, resumable, open, note for students (see __new__)
+    LAUNCHED = "launched", "In progress", "Launched", True, True, NOT_FINISHED
+    STARTED = "started", "In progress", "Started on Testpress", True, True, NOT_FINISHED
     CANCELLED = "cancelled", "In progress", "Paused (Take later)", True, False, "You left this exam to take later."
     PENDING = "pending", "Awaiting result", "Awaiting result", False, False, (
-        "Testpress is still evaluating this attempt. Your score will appear once it is ready.")
+        "Testpress is still evaluating this attempt. Your score will appear here once it is ready.")
     COMPLETED = "completed", "Completed", "Completed", False, False, ""
 
     order: int
@@ -60,7 +62,7 @@ OPEN_STATUSES = tuple(status for status in AttemptStatus if status.is_open)
 class ReportSource(StrEnum):
     """Who reported an attempt. Trust decides whose result an attempt holds."""
 
-    # value,   trust, signed, label
+    # value, trust, signed, label (see __new__)
     RETURN = "return", 1, False, "browser return"
     WEBHOOK = "webhook", 2, True, "webhook"
     API = "api", 3, True, "Admin API"
