@@ -109,7 +109,6 @@ class Exam(db.Model):
         return f"<Exam {self.title!r}>"
 
 
-
 def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
     """A CHECK that `column` holds one of `words` (or NULL), named ck_<table>_<column>.
 
@@ -117,6 +116,7 @@ def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
     bypass the ORM, and a typo would otherwise be a status no page knows how to show.
     """
     return sa.CheckConstraint(sa.column(column).in_([str(word) for word in words]), name=column)
+
 
 # The result fields Testpress reports, shared by attempts and their reports.
 RESULT_FIELDS = (

@@ -93,6 +93,21 @@ def test_the_database_refuses_a_status_or_source_outside_the_vocabulary(database
     assert db.session.scalar(sa.select(table.c[column])) in {"completed", "webhook"}  # unchanged
 
 
+def test_the_database_takes_every_word_of_the_vocabulary(database):
+    """So that a word added to the vocabulary without its migration fails here, not in production."""
+    attempt = _attempt_with_a_report()
+    for status in AttemptStatus:
+        db.session.execute(sa.update(Attempt).values(status=status))
+        db.session.execute(sa.update(AttemptReport).values(status=status))
+    for source in ReportSource:
+        db.session.execute(sa.update(Attempt).values(score_source=source))
+        db.session.execute(sa.update(AttemptReport).values(source=source))
+    db.session.commit()
+
+    db.session.refresh(attempt)
+    assert (attempt.status, attempt.score_source, attempt.reports[0].source) == ("completed", "api", "api")
+
+
 def test_the_database_keeps_unmatched_reports_to_signed_sources(database):
     row = {"testpress_attempt_id": "9", "reason": "no portal student", "payload": "{}", "received_at": utcnow()}
     table = UnmatchedReport.__table__
