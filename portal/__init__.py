@@ -39,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_extensions(app)
     configure_security(app)
     configure_blueprints(app)
+    configure_templates(app)
     configure_cli(app)
     return app
 
@@ -123,6 +124,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(csrf.exempt(browser_return.bp))  # cross-site POST from Testpress, verified by hmac
     app.register_blueprint(csrf.exempt(webhook.bp))  # Testpress's signed POST, verified by its hash
     errors.register(app)
+
+
+def configure_templates(app: Flask) -> None:
+    from portal.vocabulary import AttemptStatus, ReportSource
+
+    # Globals rather than a context processor: macros imported by a template see globals only.
+    app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource)
 
 
 def configure_cli(app: Flask) -> None:

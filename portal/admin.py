@@ -20,6 +20,7 @@ from portal.passwords import hash_password
 from portal.testpress import sync
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
+from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -42,9 +43,9 @@ def dashboard():
         sa.select(
             Exam,
             sa.func.count(Attempt.id).label("attempts"),
-            sa.func.count(Attempt.id).filter(Attempt.status == "completed").label("completed"),
-            sa.func.avg(Attempt.percentage).filter(Attempt.status == "completed").label("average"),
-            sa.func.max(Attempt.percentage).filter(Attempt.status == "completed").label("best"),
+            sa.func.count(Attempt.id).filter(Attempt.status == AttemptStatus.COMPLETED).label("completed"),
+            sa.func.avg(Attempt.percentage).filter(Attempt.status == AttemptStatus.COMPLETED).label("average"),
+            sa.func.max(Attempt.percentage).filter(Attempt.status == AttemptStatus.COMPLETED).label("best"),
         )
         .outerjoin(Attempt)
         .group_by(Exam.id)
@@ -54,10 +55,11 @@ def dashboard():
         "admin/dashboard.html",
         counts=counts,
         total=sum(counts.values()),
+        in_progress=sum(counts.get(status, 0) for status in OPEN_STATUSES),
         students=db.session.scalar(sa.select(sa.func.count()).where(User.is_staff.is_(False))),
         flagged=db.session.scalar(sa.select(sa.func.count()).where(Attempt.flagged)),
         unverified=db.session.scalar(
-            sa.select(sa.func.count()).where(Attempt.score_source == "return")),
+            sa.select(sa.func.count()).where(Attempt.score_source == ReportSource.RETURN)),
         unmatched=db.session.scalar(sa.select(sa.func.count(UnmatchedReport.id))),
         per_exam=per_exam,
         last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),

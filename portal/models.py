@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -9,6 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ExamState, ReportSource
 
 
 def utcnow() -> datetime:
@@ -94,27 +96,26 @@ class Exam(db.Model):
         return self.closes_at is not None and now >= self.closes_at
 
     def can_start(self, now: datetime) -> bool:
-        return self.published and not self.is_upcoming(now) and not self.is_closed(now)
+        return self.state(now) == ExamState.OPEN
+
+    def state(self, now: datetime) -> ExamState:
+        if not self.published:
+            return ExamState.UNPUBLISHED
+        if self.is_upcoming(now):
+            return ExamState.UPCOMING
+        return ExamState.CLOSED if self.is_closed(now) else ExamState.OPEN
 
     def __repr__(self) -> str:
         return f"<Exam {self.title!r}>"
 
 
-# An attempt's status only ever moves forward through this order (see portal.reconciliation).
-STATUSES = ("launched", "started", "cancelled", "pending", "completed")
+def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
+    """A CHECK that `column` holds one of `words` (or NULL), named ck_<table>_<column>.
 
-# The result fields Testpress reports, shared by attempts and their reports.
-RESULT_FIELDS = (
-    "total_count",
-    "correct_count",
-    "incorrect_count",
-    "unanswered_count",
-    "score",
-    "max_score",
-    "percentage",
-    "rank",
-    "max_rank",
-)
+    The database refuses any other word, whoever writes it (a migration's SQL, a script),
+    where a typo would otherwise be a status no page knows how to show.
+    """
+    return sa.CheckConstraint(sa.column(column).in_([str(word) for word in words]), name=column)
 
 
 class ResultColumns:
@@ -131,6 +132,11 @@ class ResultColumns:
     max_rank: Mapped[int | None]
 
 
+# The result fields' names, in the order above: the one list of them (Report's fields and
+# the readers in portal.testpress.reports are made from it).
+RESULT_FIELDS = tuple(ResultColumns.__annotations__)
+
+
 class Attempt(ResultColumns, db.Model):
     """One attempt at an exam: a launch from the portal, or one Testpress told us of.
 
@@ -142,6 +148,8 @@ class Attempt(ResultColumns, db.Model):
     __table_args__ = (
         sa.Index("ix_attempts_student_started", "student_id", "started_at"),
         sa.Index("ix_attempts_exam_status", "exam_id", "status"),
+        one_of("status", AttemptStatus),
+        one_of("score_source", ReportSource),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -156,10 +164,10 @@ class Attempt(ResultColumns, db.Model):
     # The id the browser return named, outside its hmac: a claim, never a key. It only helps a
     # signed report of the same student and exam find this attempt.
     claimed_testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default="launched")
+    status: Mapped[str] = mapped_column(sa.String(16), default=AttemptStatus.LAUNCHED)  # an AttemptStatus
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
-    score_source: Mapped[str | None] = mapped_column(sa.String(16))
+    score_source: Mapped[str | None] = mapped_column(sa.String(16))  # a ReportSource
     # Testpress's own time for the signed result held (a payload's completed_on), to order re-evaluations.
     scored_at: Mapped[datetime | None]
     # Two signed reports disagree and nothing orders them: the Admin API decides at the next sync.
@@ -180,7 +188,7 @@ class Attempt(ResultColumns, db.Model):
     @property
     def verified(self) -> bool:
         """True when the scores come from a signed or authenticated source."""
-        return self.score_source in ("webhook", "api")
+        return self.score_source in SIGNED_SOURCES
 
     @property
     def has_scores(self) -> bool:
@@ -198,11 +206,12 @@ class AttemptReport(ResultColumns, db.Model):
     """One distinct report of an attempt by one source: the attempt's history."""
 
     __tablename__ = "attempt_reports"
+    __table_args__ = (one_of("source", ReportSource), one_of("status", AttemptStatus))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attempt_id: Mapped[int] = mapped_column(sa.ForeignKey("attempts.id"), index=True)
-    source: Mapped[str] = mapped_column(sa.String(16))  # return, webhook or api
-    status: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(16))  # a ReportSource
+    status: Mapped[str] = mapped_column(sa.String(16))  # an AttemptStatus
     testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32))  # as this report named it
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -231,10 +240,10 @@ class UnmatchedReport(db.Model):
     """A verified report of an attempt whose student or exam the portal does not know."""
 
     __tablename__ = "unmatched_reports"
-    __table_args__ = (sa.UniqueConstraint("source", "testpress_attempt_id"),)
+    __table_args__ = (sa.UniqueConstraint("source", "testpress_attempt_id"), one_of("source", SIGNED_SOURCES))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(sa.String(16))  # webhook or api
+    source: Mapped[str] = mapped_column(sa.String(16))  # a signed ReportSource
     testpress_attempt_id: Mapped[str] = mapped_column(sa.String(32))
     email: Mapped[str | None] = mapped_column(sa.String(254))
     testpress_user_id: Mapped[int | None] = mapped_column(sa.BigInteger)

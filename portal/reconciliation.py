@@ -17,48 +17,48 @@ reported:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
 from datetime import datetime
 
-from portal.models import RESULT_FIELDS, STATUSES, Attempt, AttemptReport, utcnow
-
-SOURCES = ("return", "webhook", "api")
-TRUST = {"return": 1, "webhook": 2, "api": 3}
-SIGNED_SOURCES = ("webhook", "api")
+from portal.models import RESULT_FIELDS, Attempt, AttemptReport, utcnow
+from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
 
 
-@dataclass(slots=True)  # not frozen: that makes __init__ five times slower, and a sync makes 100,000
-class Report:
-    """What one source said about one attempt, already parsed into plain values. Treated
-    as immutable, though nothing enforces it (and, unfrozen, it is unhashable)."""
+class _ReportBehaviour:
+    """What a Report can say of itself (its fields are made below, from RESULT_FIELDS)."""
 
-    source: str
-    status: str
-    testpress_attempt_id: str | None = None
-    total_count: int | None = None
-    correct_count: int | None = None
-    incorrect_count: int | None = None
-    unanswered_count: int | None = None
-    score: float | None = None
-    max_score: float | None = None
-    percentage: float | None = None
-    rank: int | None = None
-    max_rank: int | None = None
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
+    __slots__ = ()
 
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown source {self.source!r}")
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown status {self.status!r}")
+        self.source = ReportSource(self.source)  # ValueError for a source or status the
+        self.status = AttemptStatus(self.status)  # vocabulary does not know
 
     @property
     def carries_result(self) -> bool:
-        return self.status == "completed" and self.score is not None
+        return self.status == AttemptStatus.COMPLETED and self.score is not None
 
     def result(self) -> dict:
         return {name: getattr(self, name) for name in RESULT_FIELDS}
+
+
+# What one source said about one attempt, already parsed into plain values: who it is from,
+# the status, Testpress's id, the nine result fields and Testpress's times. The result
+# fields are those of models.ResultColumns, named once there. Slotted, not frozen: a frozen
+# dataclass's __init__ is five times slower, and a sync makes 100,000. Treated as immutable.
+Report = make_dataclass(
+    "Report",
+    [
+        ("source", ReportSource),  # a plain string is turned into its member, or refused
+        ("status", AttemptStatus),
+        ("testpress_attempt_id", str | None, field(default=None)),
+        *((name, int | float | None, field(default=None)) for name in RESULT_FIELDS),
+        ("started_at", datetime | None, field(default=None)),
+        ("completed_at", datetime | None, field(default=None)),
+    ],
+    bases=(_ReportBehaviour,),
+    slots=True,
+)
+Report.__module__ = __name__
 
 
 def record_report(attempt: Attempt, report: Report, now: datetime | None = None) -> bool:
@@ -74,7 +74,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     changes = {}
     repeat = _repeats_an_earlier_report(attempt, report)
 
-    if report.source == "return":
+    if report.source == ReportSource.RETURN:
         if _contradicts_an_earlier_return(attempt, report):
             # Replaying a return with other values is the student's edit (its hmac covers
             # neither the scores nor the id): it changes nothing, and staff see it flagged.
@@ -85,7 +85,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         # Testpress's signed word; once given it is never replaced (matching sends a report
         # naming another Testpress attempt elsewhere).
         changes["testpress_attempt_id"] = report.testpress_attempt_id
-    if STATUSES.index(report.status) > STATUSES.index(attempt.status):
+    if AttemptStatus(attempt.status).moves_to(report.status):
         changes["status"] = report.status
     # Only an attempt taken outside the portal dates from Testpress's clock; a launch
     # keeps the time the student pressed Start.
@@ -121,11 +121,11 @@ def _result_changes(attempt: Attempt, report: Report) -> dict:
     if takes_over:
         if attempt.score_source != report.source:
             changes["score_source"] = report.source
-        if report.source in SIGNED_SOURCES and report.completed_at != attempt.scored_at:
+        if report.source.signed and report.completed_at != attempt.scored_at:
             changes["scored_at"] = report.completed_at
-    if report.source == "api" and attempt.needs_confirmation:
+    if report.source == ReportSource.API and attempt.needs_confirmation:
         changes["needs_confirmation"] = False  # the Admin API is the word that decides
-    elif (report.source in SIGNED_SOURCES and attempt.score_source in SIGNED_SOURCES
+    elif (report.source.signed and attempt.score_source in SIGNED_SOURCES
           and not _same_result(attempt, report) and not _ordered(attempt, report)):
         # Two signed results that disagree, with nothing to say which is the later: the
         # latest to arrive is shown meanwhile, and the next sync asks the Admin API.
@@ -135,10 +135,11 @@ def _result_changes(attempt: Attempt, report: Report) -> dict:
 
 def _takes_over(attempt: Attempt, report: Report) -> bool:
     """Whether `report`'s result replaces the one the attempt holds (api >= webhook > return)."""
-    trust, held = TRUST[report.source], TRUST.get(attempt.score_source, 0)
+    trust = report.source.trust
+    held = ReportSource(attempt.score_source).trust if attempt.score_source else 0
     if trust != held:
         return trust > held
-    if report.source == "webhook" and _ordered(attempt, report):
+    if report.source == ReportSource.WEBHOOK and _ordered(attempt, report):
         # Testpress's own times say which of two signed results is the later.
         return report.completed_at > attempt.scored_at
     # Otherwise the later to arrive: an Admin API answer is the state at the moment it was
@@ -169,7 +170,7 @@ def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
 
 def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:
     """Whether a return names another Testpress attempt, or other scores, than an earlier return did."""
-    earlier = [r for r in attempt.reports if r.source == "return"]
+    earlier = [r for r in attempt.reports if r.source == ReportSource.RETURN]
     return any(not _same_id(r, report) for r in earlier) or (report.score is not None and any(
         r.status == report.status and r.score is not None and not _same_result(r, report) for r in earlier
     ))
@@ -200,7 +201,7 @@ def _flag_disagreement(attempt: Attempt) -> None:
     A return matching *any* signed report (not just the latest) is genuine, so that it is
     not flagged after Testpress re-evaluates the attempt.
     """
-    returns = [r for r in attempt.reports if r.source == "return"]
+    returns = [r for r in attempt.reports if r.source == ReportSource.RETURN]
     scored = [r for r in returns if r.score is not None]
     signed = [r for r in attempt.reports if r.source in SIGNED_SOURCES and r.score is not None]
     claims = list(dict.fromkeys(r.testpress_attempt_id for r in returns if r.testpress_attempt_id))

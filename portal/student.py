@@ -19,6 +19,7 @@ from portal.models import Attempt, Exam, utcnow
 from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
+from portal.vocabulary import AttemptStatus
 
 bp = Blueprint("student", __name__)
 
@@ -134,7 +135,7 @@ def attempts():
     )
     completed = db.session.scalars(
         mine.options(joinedload(Attempt.exam))
-        .where(Attempt.status == "completed", Attempt.percentage.is_not(None))
+        .where(Attempt.status == AttemptStatus.COMPLETED, Attempt.percentage.is_not(None))
         .order_by(Attempt.started_at.desc(), Attempt.id.desc())
         .limit(PROGRESS_POINTS)
     ).all()

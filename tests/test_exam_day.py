@@ -28,6 +28,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from portal.database import init_database
 from portal.extensions import db
 from portal.models import Attempt, User
 from portal.testpress.signing import launch_hmac
@@ -83,6 +84,10 @@ def installation(make_app, tmp_path):
     """A database with 50 students and two exams, and the app to seed it through."""
     app = make_app()
     with app.app_context():
+        # Built by the migrations, as init-db builds it: /healthz, which gunicorn() waits
+        # for, answers 200 only at the migrations' head revision.
+        db.drop_all()
+        init_database()
         students = [make_user(f"student{n}@example.com", f"Student {n}", testpress_user_id=5000 + n)
                     for n in range(50)]
         launched_exam, outside_exam = make_exam("Mock 1", testpress_id=12), make_exam("Mock 2", testpress_id=13)

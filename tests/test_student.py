@@ -74,8 +74,9 @@ def test_exam_cards_show_the_students_state_and_the_right_button(client, student
     response = client.get("/exams/")
 
     assert "Not started" in exam_card(response, "Fresh") and "Start" in exam_card(response, "Fresh")
-    assert "Started, not finished" in exam_card(response, "Unfinished")
+    assert "In progress" in exam_card(response, "Unfinished")
     assert "Resume" in exam_card(response, "Unfinished")
+    assert "In progress" in exam_card(response, "Left") and "Cancelled" not in exam_card(response, "Left")
     assert "You left this exam to take later" in exam_card(response, "Left")
     assert "Resume" in exam_card(response, "Left")
     assert "Score 12 / 20 (60.0%)" in exam_card(response, "Done")
@@ -89,7 +90,7 @@ def test_exam_card_follows_the_latest_attempt(client, student):
 
     card = exam_card(client.get("/exams/"), "Mock")
 
-    assert "Started, not finished" in card and "Resume" in card
+    assert "In progress" in card and "Resume" in card
 
 
 def test_results_page_shows_the_whole_result(client, student):
@@ -145,6 +146,7 @@ def test_cancelled_attempt_offers_resume(client, student):
     response = client.get(f"/attempts/{attempt.id}")
 
     assert "You left this exam to take later" in page_text(response)
+    assert "Status In progress" in page_text(response)  # a pause, as on the exam list and the history
     assert f'action="/exams/{exam.id}/start"' in response.get_data(as_text=True)
     assert "Resume" in page_text(response)
     assert "Review on Testpress" not in page_text(response)  # Testpress has no attempt to review
@@ -187,7 +189,7 @@ def test_history_lists_own_attempts_newest_first_with_review_links(client, stude
     assert f'href="/attempts/{old.id}/review"' in html
     assert f'href="/attempts/{left.id}/review"' not in html  # Testpress never knew it
     text = page_text(response)
-    assert "Cancelled" in text and "12 / 20" in text and "60.0%" in text
+    assert "In progress" in text and "Cancelled" not in text and "12 / 20" in text and "60.0%" in text
 
 
 def test_history_filters_by_exam(client, student):

@@ -33,9 +33,23 @@ def run_migrations_online():
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
     with db.engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=db.metadata, **options)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode changes a constraint by rebuilding the table, and SQLite will not drop
+            # the old table while enforced foreign keys point at its rows. SQLite ignores this
+            # PRAGMA inside a transaction, so it comes before the migrations' own.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=db.metadata, **options)
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RuntimeError("a migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:  # the connection goes back to the pool, for the app
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

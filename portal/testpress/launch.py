@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import Attempt, Exam, User
 from portal.testpress.settings import TestpressSettings
 from portal.testpress.signing import launch_hmac
+from portal.vocabulary import AttemptStatus
 
 # Two launches in the same millisecond draw from 1,000 values, so a collision is rare and
 # a few retries make it vanishingly so; more would hide a real fault (a broken clock).
@@ -56,7 +57,7 @@ def _new_launch(student: User, exam: Exam, now: datetime | None) -> Attempt:
             institute_attempt_id=clock_attempt_id(int(moment.timestamp() * 1000), largest),
             launch_time=int(moment.timestamp()),
             started_at=moment.astimezone(UTC).replace(tzinfo=None),
-            status="launched",
+            status=AttemptStatus.LAUNCHED,
         )
         try:
             with db.session.begin_nested():  # a collision undoes this draw only
@@ -67,15 +68,14 @@ def _new_launch(student: User, exam: Exam, now: datetime | None) -> Attempt:
     raise LaunchFailed(f"could not store a unique institute_attempt_id after {ID_ATTEMPTS} tries")
 
 
-# A launch Testpress has not completed can be signed again: Testpress refuses to reuse
-# only the id of a *completed* attempt, and reusing the id is what brings the student
-# back to their answers instead of a blank new attempt.
-RESUMABLE = ("launched", "started", "cancelled")
-
-
 def resumable(attempt: Attempt | None) -> bool:
-    """Whether starting the exam again signs `attempt` again rather than a new launch."""
-    return attempt is not None and attempt.status in RESUMABLE and attempt.institute_attempt_id is not None
+    """Whether starting the exam again signs `attempt` again rather than a new launch.
+
+    Reusing the id is what brings the student back to their answers instead of a blank new
+    attempt; only the portal's own launches have one (see AttemptStatus.resumable).
+    """
+    return (attempt is not None and AttemptStatus(attempt.status).resumable
+            and attempt.institute_attempt_id is not None)
 
 
 def latest_attempts(student_id: int, exam_ids: list[int]) -> dict[int, Attempt]:

@@ -36,12 +36,11 @@ from sqlalchemy.orm import selectinload
 from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
-from portal.reconciliation import SOURCES
 from portal.testpress.reports import ReportedAttempt
+from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
-OPEN_STATUSES = ("launched", "started")
 
 
 # Plain tuples rather than SQLAlchemy's rows, whose attributes cost ten times as much to
@@ -65,7 +64,8 @@ def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Ite
 
 
 def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
-    attempt = Attempt(student_id=student_id, exam_id=exam_id, status="launched", started_at=started_at, reports=[])
+    attempt = Attempt(student_id=student_id, exam_id=exam_id, status=AttemptStatus.LAUNCHED, started_at=started_at,
+                      reports=[])
     db.session.add(attempt)
     return attempt
 
@@ -77,7 +77,7 @@ class AttemptMatcher:
     to the session; nothing is committed here.
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: ReportSource):
         self.source = source
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
@@ -185,7 +185,7 @@ class AttemptMatcher:
             db.session.execute(sa.delete(unmatched).where(
                 # Every source, named, so that SQLite searches the (source, attempt) index
                 # instead of reading the whole table for each page of the sync.
-                unmatched.c.source.in_(SOURCES),
+                unmatched.c.source.in_(list(ReportSource)),
                 among(unmatched.c.testpress_attempt_id, self.matched_testpress_ids),
             ))
         self._save_unmatched()

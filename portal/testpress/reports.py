@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from portal.models import RESULT_FIELDS, AttemptReport, naive_utc, utcnow
 from portal.reconciliation import Report
+from portal.vocabulary import AttemptStatus, ReportSource
 
 # Plain decimals in ASCII digits only: float() alone would also take "1_000", "nan", "1e400"
 # and "١٢٣" (as would \d).
@@ -144,7 +145,7 @@ def _results(values: Mapping, names: Mapping[str, str]) -> dict:
 # -- the webhook --------------------------------------------------------------------------------
 
 # The older documented payload has no attempt_state: it is only ever sent on completion.
-WEBHOOK_STATES = {"started": "started", "completed": "completed"}
+WEBHOOK_STATES = {"started": AttemptStatus.STARTED, "completed": AttemptStatus.COMPLETED}
 WEBHOOK_RESULT_KEYS = {
     "total_count": "total_count",
     "correct_count": "correct_answers_count",
@@ -169,9 +170,9 @@ def from_webhook(payload: dict) -> ReportedAttempt:
     result = _results(payload, WEBHOOK_RESULT_KEYS)
     exam = payload.get("exam")
     exam_id = exam.get("id") if isinstance(exam, dict) else None
-    completed = status == "completed"
+    completed = status == AttemptStatus.COMPLETED
     report = Report(
-        source="webhook",
+        source=ReportSource.WEBHOOK,
         status=status,
         testpress_attempt_id=str(whole(payload.get("attempt_id"), "attempt_id")),
         # A "started" delivery carries zeros, not a result: keep them out of the history.
@@ -208,7 +209,7 @@ def _own_reference(value) -> int | None:
 # -- the browser return --------------------------------------------------------------------------
 
 RETURN_REQUIRED = ("email", "first_name", "institute_attempt_id", "status", "hmac")
-RETURN_STATUSES = ("completed", "cancelled", "pending")
+RETURN_STATUSES = (AttemptStatus.COMPLETED, AttemptStatus.CANCELLED, AttemptStatus.PENDING)
 LARGEST_COUNT = 10**9  # far beyond any exam
 
 
@@ -230,11 +231,11 @@ def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
         for name in RESULT_FIELDS
     }
     report = Report(
-        source="return",
-        status=status,
+        source=ReportSource.RETURN,
+        status=AttemptStatus(status),
         testpress_attempt_id=testpress_attempt_id(fields.get("attempt_id")),
         # The browser comes back the moment the student submits: that is when it completed.
-        completed_at=utcnow() if status == "completed" else None,
+        completed_at=utcnow() if status == AttemptStatus.COMPLETED else None,
         **result,
     )
     return ReportedAttempt(report=report, institute_attempt_id=int(reference), email=fields["email"].strip())
@@ -242,7 +243,7 @@ def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
 
 # -- the Admin API ---------------------------------------------------------------------------------
 
-API_STATES = {"Running": "started", "Completed": "completed"}
+API_STATES = {"Running": AttemptStatus.STARTED, "Completed": AttemptStatus.COMPLETED}
 NOT_STARTED = "Not Started"  # an attempt Testpress created but nobody began: nothing to record
 API_RESULT_KEYS = {
     "total_count": "total_count",
@@ -267,12 +268,12 @@ def from_api(result: dict) -> ReportedAttempt | None:
     label = f"attempt {str(result.get('id'))[:32]!r}"
     if status is None:
         raise BadReport(f"{label} has unknown state {str(state)[:20]!r}")
-    completed = status == "completed"
+    completed = status == AttemptStatus.COMPLETED
     try:
         if completed and (missing := [key for key in API_REQUIRED if is_absent(result.get(key))]):
             raise BadReport(f"{missing[0]} must be a number")
         report = Report(
-            source="api",
+            source=ReportSource.API,
             status=status,
             testpress_attempt_id=str(whole(result.get("id"), "id")),
             started_at=moment(result.get("date"), "date"),

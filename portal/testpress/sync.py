@@ -33,6 +33,7 @@ from portal.reconciliation import record_report
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher
 from portal.testpress.reports import BadReport, ReportedAttempt, from_api
+from portal.vocabulary import AttemptStatus, ReportSource
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ class PageRecorder:
             return
         items = self._with_emails(items)
         now = utcnow()
-        matcher = AttemptMatcher("api")
+        matcher = AttemptMatcher(ReportSource.API)
         tally = SyncSummary()
         with db.session.no_autoflush:
             matcher.load(items)
@@ -369,7 +370,7 @@ class PageRecorder:
         latest = max((item.report.started_at for item in items if item.report.started_at), default=None)
         for item in items:
             started = item.report.started_at
-            if item.report.status == "started" and started and now - started < RUNNING_HOLD_BACK:
+            if item.report.status == AttemptStatus.STARTED and started and now - started < RUNNING_HOLD_BACK:
                 self._earliest_running = min(filter(None, (self._earliest_running, started)))
         candidates = [moment for moment in (run.high_water, latest) if moment is not None]
         if candidates:

@@ -31,6 +31,7 @@ from portal.testpress.matching import AttemptMatcher
 from portal.testpress.reports import BadReport, ReportedAttempt, from_webhook
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import WebhookError, WebhookUnknownKey, parse_webhook_body, verify_webhook
+from portal.vocabulary import ReportSource
 
 bp = Blueprint("testpress_webhook", __name__)
 
@@ -162,7 +163,7 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
 
 
 def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelivery:
-    matcher = AttemptMatcher("webhook")
+    matcher = AttemptMatcher(ReportSource.WEBHOOK)
     now = utcnow()
     with db.session.no_autoflush:
         matcher.load([reported])

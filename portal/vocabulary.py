@@ -1,0 +1,95 @@
+"""The portal's domain vocabulary: an attempt's status, a report's source, an exam's state.
+
+Each member's value is the string stored in the database (so a member compares equal to
+what a column holds), and each carries the rules and words that belong to it, so that
+reconciliation, matching, the launch, the models and the templates ask here rather than
+spell statuses out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+NOT_FINISHED = "This attempt has not been finished on Testpress yet."
+
+
+class AttemptStatus(StrEnum):
+    """Where an attempt stands. Members are declared in the only order a status moves in."""
+
+    # value, label for students, label for staff, resumable, open, note for students (see __new__)
+    LAUNCHED = "launched", "In progress", "Launched", True, True, NOT_FINISHED
+    STARTED = "started", "In progress", "Started on Testpress", True, True, NOT_FINISHED
+    CANCELLED = "cancelled", "In progress", "Paused (Take later)", True, False, "You left this exam to take later."
+    PENDING = "pending", "Awaiting result", "Awaiting result", False, False, (
+        "Testpress is still evaluating this attempt. Your score will appear here once it is ready.")
+    COMPLETED = "completed", "Completed", "Completed", False, False, ""
+
+    order: int
+    student_label: str
+    staff_label: str
+    resumable: bool
+    is_open: bool
+    student_note: str
+
+    def __new__(cls, value: str, student_label: str, staff_label: str, resumable: bool, is_open: bool,
+                student_note: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.order = len(cls.__members__)  # a status only moves to one of a higher order
+        # Every unfinished attempt the student may pick up again reads the same, on every
+        # page: "Take later" is a pause, not a cancellation. Staff see the precise state.
+        member.student_label = student_label
+        member.staff_label = staff_label
+        # Starting the exam again re-signs such a launch rather than making a new one:
+        # Testpress refuses to reuse only the id of a completed attempt (and a pending one
+        # is completed, awaiting its evaluation).
+        member.resumable = resumable
+        # Still running on Testpress as far as the portal knows: a report of it without the
+        # portal's reference may belong to such a launch (portal.testpress.matching).
+        member.is_open = is_open
+        member.student_note = student_note
+        return member
+
+    def moves_to(self, other: str) -> bool:
+        """Whether an attempt at this status takes `other` (status only moves forward)."""
+        return AttemptStatus(other).order > self.order
+
+
+RESUMABLE_STATUSES = tuple(status for status in AttemptStatus if status.resumable)
+OPEN_STATUSES = tuple(status for status in AttemptStatus if status.is_open)
+
+
+class ReportSource(StrEnum):
+    """Who reported an attempt. Trust decides whose result an attempt holds."""
+
+    # value, trust, signed, label (see __new__)
+    RETURN = "return", 1, False, "browser return"
+    WEBHOOK = "webhook", 2, True, "webhook"
+    API = "api", 3, True, "Admin API"
+
+    trust: int
+    signed: bool
+    label: str
+
+    def __new__(cls, value: str, trust: int, signed: bool, label: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        # A report's result replaces one held from a less trusted source (api >= webhook > return).
+        member.trust = trust
+        # Covered by Testpress's signature or its Admin API's login; the return's hmac covers
+        # neither its scores nor its Testpress id, so a student could have edited them.
+        member.signed = signed
+        member.label = label
+        return member
+
+
+SIGNED_SOURCES = tuple(source for source in ReportSource if source.signed)
+
+
+class ExamState(StrEnum):
+    """Whether students can start an exam now (see models.Exam.state)."""
+
+    UNPUBLISHED = "unpublished"
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
