@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_logging(app)
     configure_extensions(app)
     configure_security(app)
+    configure_templates(app)
     configure_blueprints(app)
     configure_cli(app)
     return app
@@ -108,6 +109,14 @@ def configure_security(app: Flask) -> None:
             # leads to them: no browser or proxy may keep a copy. Static files cache as usual.
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def configure_templates(app: Flask) -> None:
+    """What every template may use, whichever blueprint renders it."""
+    from portal.formatting import TEMPLATE_FILTERS
+
+    for name, function in TEMPLATE_FILTERS.items():
+        app.add_template_filter(function, name)
 
 
 def configure_blueprints(app: Flask) -> None:
