@@ -71,9 +71,7 @@ def update_exam(exam: Exam, **changes) -> Exam:
     unknown = set(changes) - set(FIELDS)
     if unknown:
         raise TypeError(f"update_exam() got unknown fields: {', '.join(sorted(unknown))}")
-    values = {"title": exam.title, "exam_url": exam.exam_url, "description": exam.description,
-              "testpress_id": exam.testpress_id, "opens_at": exam.opens_at, "closes_at": exam.closes_at,
-              "published": True if exam.published is None else exam.published, **changes}
+    values = {name: getattr(exam, name) for name in FIELDS} | changes
     values["title"] = check_title(values["title"])
     values["exam_url"] = check_exam_url(values["exam_url"])
     values["description"] = check_description(values["description"])
@@ -120,7 +118,7 @@ def check_exam_url(url: str | None) -> str:
         parts = urlsplit(url)
     except ValueError:  # an unbalanced "[" in the host
         raise BadExamUrl() from None
-    if (len(url) > MAX_URL_LENGTH or parts.scheme.lower() not in ("http", "https")
+    if (len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https")
             or not is_host(parts.hostname)
             or any(character.isspace() or not character.isprintable() for character in url)):
         raise BadExamUrl()

@@ -130,3 +130,18 @@ def test_the_database_has_the_last_word_on_a_taken_testpress_id(app, monkeypatch
     db.session.commit()  # the session is usable again
 
     assert [(exam.title, exam.testpress_id) for exam in stored_exams()] == [("Rival", 7)]
+
+
+def test_the_edit_page_lets_an_exam_keep_its_own_testpress_id_but_not_take_another(app, client, auth):
+    make_staff("boss@example.com")
+    physics, chemistry = make_exam("Physics", testpress_id=3), make_exam("Chemistry", testpress_id=4)
+    auth.login("boss@example.com")
+
+    kept = client.post(f"/admin/exams/{physics.id}/edit", data={"title": "Physics II", "exam_url": URL,
+                                                                "testpress_id": "3"})
+    taken = client.post(f"/admin/exams/{chemistry.id}/edit", data={"title": "Chemistry II", "exam_url": URL,
+                                                                   "testpress_id": "3"})
+
+    assert kept.status_code == 302
+    assert taken.status_code == 422 and "Another exam already has this Testpress id." in taken.get_data(as_text=True)
+    assert [(exam.title, exam.testpress_id) for exam in stored_exams()] == [("Physics II", 3), ("Chemistry", 4)]
