@@ -38,8 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_logging(app)
     configure_extensions(app)
     configure_security(app)
-    configure_blueprints(app)
     configure_templates(app)
+    configure_blueprints(app)
     configure_cli(app)
     return app
 
@@ -111,6 +111,17 @@ def configure_security(app: Flask) -> None:
         return response
 
 
+def configure_templates(app: Flask) -> None:
+    """What every template may use, whichever blueprint renders it."""
+    from portal.formatting import TEMPLATE_FILTERS
+    from portal.vocabulary import AttemptStatus, ReportSource
+
+    for name, function in TEMPLATE_FILTERS.items():
+        app.add_template_filter(function, name)
+    # Globals rather than a context processor: macros imported by a template see globals only.
+    app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource)
+
+
 def configure_blueprints(app: Flask) -> None:
     from portal import admin, auth, errors, health, student
     from portal.testpress import browser_return, webhook
@@ -124,13 +135,6 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(csrf.exempt(browser_return.bp))  # cross-site POST from Testpress, verified by hmac
     app.register_blueprint(csrf.exempt(webhook.bp))  # Testpress's signed POST, verified by its hash
     errors.register(app)
-
-
-def configure_templates(app: Flask) -> None:
-    from portal.vocabulary import AttemptStatus, ReportSource
-
-    # Globals rather than a context processor: macros imported by a template see globals only.
-    app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource)
 
 
 def configure_cli(app: Flask) -> None:

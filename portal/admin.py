@@ -4,23 +4,21 @@ Every route here is guarded once, by `require_staff`; a test walks the URL map t
 prove that no `admin.*` endpoint answers a student.
 """
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from portal.auth import normalise_email
+from portal.dashboard import dashboard_figures
 from portal.extensions import db
 from portal.forms import ActionForm, ExamForm, StudentForm
 from portal.inputs import page_number, row_id
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
-from portal.passwords import hash_password
+from portal.exams import ExamError, add_exam, update_exam
+from portal.people import OwnAccount, PersonError, create_person, deactivate, normalise_email, reactivate
 from portal.testpress import sync
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
-from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -38,32 +36,7 @@ def require_staff():
 @bp.route("/")
 def dashboard():
     """Totals, per-exam analytics and what needs a staff member's attention."""
-    counts = dict(db.session.execute(sa.select(Attempt.status, sa.func.count()).group_by(Attempt.status)).all())
-    per_exam = db.session.execute(
-        sa.select(
-            Exam,
-            sa.func.count(Attempt.id).label("attempts"),
-            sa.func.count(Attempt.id).filter(Attempt.status == AttemptStatus.COMPLETED).label("completed"),
-            sa.func.avg(Attempt.percentage).filter(Attempt.status == AttemptStatus.COMPLETED).label("average"),
-            sa.func.max(Attempt.percentage).filter(Attempt.status == AttemptStatus.COMPLETED).label("best"),
-        )
-        .outerjoin(Attempt)
-        .group_by(Exam.id)
-        .order_by(Exam.title)
-    ).all()
-    return render_template(
-        "admin/dashboard.html",
-        counts=counts,
-        total=sum(counts.values()),
-        in_progress=sum(counts.get(status, 0) for status in OPEN_STATUSES),
-        students=db.session.scalar(sa.select(sa.func.count()).where(User.is_staff.is_(False))),
-        flagged=db.session.scalar(sa.select(sa.func.count()).where(Attempt.flagged)),
-        unverified=db.session.scalar(
-            sa.select(sa.func.count()).where(Attempt.score_source == ReportSource.RETURN)),
-        unmatched=db.session.scalar(sa.select(sa.func.count(UnmatchedReport.id))),
-        per_exam=per_exam,
-        last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),
-    )
+    return render_template("admin/dashboard.html", **dashboard_figures().as_context())
 
 
 @bp.route("/attempts/")
@@ -131,19 +104,15 @@ def exams():
 @bp.route("/exams/new", methods=["GET", "POST"])
 @bp.route("/exams/<int:exam_id>/edit", methods=["GET", "POST"])
 def edit_exam(exam_id: int | None = None):
-    """Create or edit an exam. 404 for an unknown exam; the form again on bad values."""
+    """Create or edit an exam. 404 for an unknown exam; the form again (422) on bad values."""
     exam = db.get_or_404(Exam, exam_id) if exam_id else None
-    form = ExamForm(obj=exam)
+    form = ExamForm(exam)
     if form.validate_on_submit():
-        if form.testpress_id.data and db.session.scalar(
-            sa.select(Exam.id).where(Exam.testpress_id == form.testpress_id.data, Exam.id != exam_id)
-        ):
-            form.testpress_id.errors.append("Another exam already has this Testpress id.")
+        try:
+            exam = update_exam(exam, **form.exam_fields()) if exam else add_exam(**form.exam_fields())
+        except ExamError as error:  # the database's word, when another request won a race
+            form[error.field].errors.append(str(error))
         else:
-            exam = exam or Exam()
-            form.populate_obj(exam)
-            exam.description = exam.description or ""
-            db.session.add(exam)
             db.session.commit()
             flash(f"Saved “{exam.title}”.", "success")
             return redirect(url_for("admin.exams"))
@@ -158,17 +127,16 @@ def people():
 
 @bp.route("/people/new", methods=["POST"])
 def add_person():
-    """Add a student or staff member; the list again with errors on bad values."""
+    """Add a student or staff member; the list again (422) with errors on bad values."""
     form = StudentForm()
     if form.validate_on_submit():
-        email = normalise_email(form.email.data)
-        if db.session.scalar(sa.select(User.id).where(User.email == email)):
-            form.email.errors.append("Someone with this email already exists.")
+        try:
+            person = create_person(form.email.data, form.name.data, form.password.data, staff=form.is_staff.data)
+        except PersonError as error:  # the database's word, when another request won a race
+            form[error.field].errors.append(str(error))
         else:
-            db.session.add(User(email=email, name=form.name.data.strip(), is_staff=form.is_staff.data,
-                                password_hash=hash_password(form.password.data)))
             db.session.commit()
-            flash(f"Added {email}.", "success")
+            flash(f"Added {person.email}.", "success")
             return redirect(url_for("admin.people"))
     return render_people(form), 422
 
@@ -183,16 +151,21 @@ def render_people(form: StudentForm) -> str:
 
 @bp.route("/people/<int:user_id>/active", methods=["POST"])
 def toggle_active(user_id: int):
-    """Deactivate or reactivate an account. Staff cannot deactivate themselves."""
+    """Deactivate or reactivate an account. 400 without a CSRF token, 404 for an unknown
+    person; staff cannot deactivate themselves (a message on the list)."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    user = db.get_or_404(User, user_id)
-    if user.id == current_user.id:
-        flash("You cannot deactivate your own account.", "error")
+    person = db.get_or_404(User, user_id)
+    try:
+        if person.active:
+            deactivate(person, by=current_user)
+        else:
+            reactivate(person)
+    except OwnAccount as refusal:
+        flash(str(refusal), "error")
     else:
-        user.set_active(not user.active)
         db.session.commit()
-        flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
+        flash(f"{person.email} is now {'active' if person.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.people"))
 
 
@@ -218,15 +191,3 @@ def testpress_check():
     form = ActionForm()
     report = run_checks() if form.validate_on_submit() else None
     return render_template("admin/testpress_check.html", form=form, report=report)
-
-
-@bp.app_template_filter("ago")
-def ago(moment: datetime | None) -> str:
-    if moment is None:
-        return "never"
-    seconds = int((utcnow() - moment).total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"

@@ -2,7 +2,6 @@
 
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
@@ -12,6 +11,7 @@ from portal.forms import LoginForm
 from portal.inputs import whole_number
 from portal.models import User
 from portal.passwords import check_password, hash_password, needs_rehash
+from portal.people import find_person, normalise_email
 
 bp = Blueprint("auth", __name__)
 
@@ -29,14 +29,6 @@ def load_user(session_id: str) -> User | None:
     if user is None or user.session_version != version_number:
         return None
     return user
-
-
-def find_user(email: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def submitted_account() -> str:
@@ -85,7 +77,7 @@ def login():
         return redirect(url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = find_user(form.email.data)
+        user = find_person(form.email.data)
         password_ok = check_password(user.password_hash if user else None, form.password.data)
         if user and password_ok and user.is_active:
             if needs_rehash(user.password_hash):

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from portal.database import init_database
+from portal.exams import ExamError, InvalidExam, add_exam
 from portal.extensions import db
-from portal.models import Exam, User
-from portal.passwords import hash_password
-
-MIN_PASSWORD_LENGTH = 8
+from portal.people import InvalidPerson, PersonError, create_person, set_password
 
 
 def register(app: Flask) -> None:
@@ -45,28 +43,10 @@ def init_db_command():
 @click.option("--staff", is_flag=True, help="Give access to the staff pages.")
 def create_user_command(email: str, name: str, password: str, staff: bool):
     """Create a student (or, with --staff, a staff member) who can log in."""
-    user = create_user(email, name, password, staff=staff)
-    click.echo(f"Created {'staff member' if staff else 'student'} {user.email}.")
-
-
-def create_user(email: str, name: str, password: str, *, staff: bool = False) -> User:
-    """Validate and store a new person; raises click.UsageError on bad values."""
-    try:
-        email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise click.BadParameter(str(error), param_hint="EMAIL") from None
-    name = name.strip()
-    if not name or len(name) > 120:
-        raise click.BadParameter("must be 1 to 120 characters", param_hint="--name")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(f"must be at least {MIN_PASSWORD_LENGTH} characters",
-                                 param_hint="--password")
-    if db.session.scalar(sa.select(User.id).where(User.email == email)):
-        raise click.ClickException(f"a user with email {email} already exists")
-    user = User(email=email, name=name, password_hash=hash_password(password), is_staff=staff)
-    db.session.add(user)
+    with refusals_as_click_errors({"email": "EMAIL", "name": "--name", "password": "--password"}):
+        user = create_person(email, name, password, staff=staff)
     db.session.commit()
-    return user
+    click.echo(f"Created {'staff member' if staff else 'student'} {user.email}.")
 
 
 @click.command("set-password")
@@ -76,12 +56,8 @@ def create_user(email: str, name: str, password: str, *, staff: bool = False) ->
               help="Asked for (hidden) when not given.")
 def set_password_command(email: str, password: str):
     """Give a person a new password; every session they have open ends."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(f"must be at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise click.ClickException(f"nobody has the email {email.strip().lower()}")
-    user.set_password(hash_password(password))
+    with refusals_as_click_errors({"password": "--password"}):
+        user = set_password(email, password)
     db.session.commit()
     click.echo(f"New password set for {user.email}; their sessions have ended.")
 
@@ -94,22 +70,24 @@ def set_password_command(email: str, password: str):
 @click.option("--description", default="", help="A short description for students.")
 def add_exam_command(title: str, exam_url: str, testpress_id: int | None, description: str):
     """Offer a Testpress exam to students (published at once)."""
-    exam = add_exam(title, exam_url, testpress_id, description)
+    with refusals_as_click_errors({"title": "--title", "exam_url": "--url", "testpress_id": "--testpress-id",
+                                   "description": "--description"}):
+        exam = add_exam(title, exam_url, testpress_id=testpress_id, description=description)
+    db.session.commit()
     click.echo(f"Added exam {exam.id}: {exam.title}")
 
 
-def add_exam(title: str, exam_url: str, testpress_id: int | None = None, description: str = "") -> Exam:
-    title = title.strip()
-    if not title or len(title) > 200:
-        raise click.BadParameter("must be 1 to 200 characters", param_hint="--title")
-    if not exam_url.lower().startswith(("https://", "http://")) or len(exam_url) > 500:
-        raise click.BadParameter("must be an http(s) URL copied from Testpress", param_hint="--url")
-    if testpress_id and db.session.scalar(sa.select(Exam.id).where(Exam.testpress_id == testpress_id)):
-        raise click.ClickException(f"an exam with Testpress id {testpress_id} already exists")
-    exam = Exam(title=title, exam_url=exam_url, testpress_id=testpress_id, description=description)
-    db.session.add(exam)
-    db.session.commit()
-    return exam
+@contextmanager
+def refusals_as_click_errors(parameters: dict[str, str]):
+    """A service's refusal as one line: a bad value as click's usage error (exit 2) naming
+    the parameter that gave the field (`parameters`: field to parameter), a conflict such
+    as a taken email as a plain error (exit 1)."""
+    try:
+        yield
+    except (InvalidPerson, InvalidExam) as error:
+        raise click.BadParameter(str(error), param_hint=parameters.get(error.field)) from None
+    except (PersonError, ExamError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command("backup")

@@ -12,9 +12,11 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import URL, DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
+from portal import exams, people
 from portal.inputs import LARGEST_ID, whole_number
+from portal.models import Exam
 
 
 class IdField(IntegerField):
@@ -45,12 +47,14 @@ class ActionForm(FlaskForm):
 
 
 class ExamForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
+    """An exam to add (no `exam`) or to edit; the rules are portal.exams', shown at their fields."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=exams.MAX_TITLE_LENGTH)])
+    description = TextAreaField("Description", validators=[Optional(), Length(max=exams.MAX_DESCRIPTION_LENGTH)])
     exam_url = URLField(
         "Testpress exam URL",
         description="Copied from the exam list of your Testpress dashboard.",
-        validators=[DataRequired(), URL(require_tld=False), Length(max=500)],
+        validators=[DataRequired()],
     )
     testpress_id = IdField(
         "Testpress exam id", validators=[Optional()],
@@ -61,18 +65,41 @@ class ExamForm(FlaskForm):
     published = BooleanField("Published (visible to students)", default=True)
     submit = SubmitField("Save exam")
 
+    def __init__(self, exam: Exam | None = None, **kwargs):
+        super().__init__(obj=exam, **kwargs)
+        self.exam = exam
+
     def validate_exam_url(self, field):
-        if not field.data.lower().startswith(("https://", "http://")):
-            raise ValidationError("The exam URL must start with https:// or http://.")
+        try:
+            exams.check_exam_url(field.data)
+        except exams.BadExamUrl as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_testpress_id(self, field):
+        if field.data is not None and exams.testpress_id_in_use(field.data, besides=self.exam):
+            raise ValidationError("Another exam already has this Testpress id.")
 
     def validate_closes_at(self, field):
-        if field.data and self.opens_at.data and field.data <= self.opens_at.data:
-            raise ValidationError("The exam must close after it opens.")
+        try:
+            exams.check_window(self.opens_at.data, field.data)
+        except exams.InvalidExam as error:
+            raise ValidationError(str(error)) from None
+
+    def exam_fields(self) -> dict:
+        """The submitted values, as portal.exams.add_exam and update_exam take them."""
+        return {name: self[name].data for name in exams.FIELDS}
 
 
 class StudentForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Initial password", validators=[DataRequired(), Length(min=8, max=1024)])
+    """A student or staff member to add (portal.people.create_person)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=people.MAX_EMAIL_LENGTH)])
+    password = PasswordField("Initial password",
+                             validators=[DataRequired(), Length(min=people.MIN_PASSWORD_LENGTH, max=1024)])
     is_staff = BooleanField("Staff member")
     submit = SubmitField("Add person")
+
+    def validate_email(self, field):
+        if people.email_in_use(field.data):
+            raise ValidationError("Someone with this email already exists.")

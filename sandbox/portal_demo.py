@@ -18,6 +18,7 @@ import os
 import secrets
 import socket
 import sys
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +28,10 @@ from werkzeug.serving import make_server
 
 from portal import create_app
 from portal.database import init_database, write_transaction
+from portal.exams import add_exam, update_exam
 from portal.extensions import db
 from portal.models import Attempt, Exam, User
-from portal.passwords import hash_password
+from portal.people import PersonExists, create_person
 from portal.reconciliation import Report, record_report
 from portal.testpress.launch import record_launch
 from testpress_sandbox import create_app as create_sandbox_app
@@ -97,15 +99,16 @@ def write_instance_config(folder: Path, settings: dict) -> Path:
 def seed_demo_data(sandbox_url: str) -> None:
     """Add the demo people and the sandbox's exams, leaving anything already there alone."""
     for email, name, password, staff in DEMO_PEOPLE:
-        if not db.session.scalar(sa.select(User.id).where(User.email == email)):
-            db.session.add(User(email=email, name=name, is_staff=staff, password_hash=hash_password(password)))
+        with suppress(PersonExists):  # from an earlier run
+            create_person(email, name, password, staff=staff)
     for spec in SANDBOX_EXAMS:
+        # The sandbox's port may differ between runs; keep the launch URL pointing at it.
+        exam_url = f"{sandbox_url}/exams/run/{spec['slug']}/start/"
         exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == spec["id"]))
         if exam is None:
-            exam = Exam(testpress_id=spec["id"], title=spec["title"], description=spec["description"])
-            db.session.add(exam)
-        # The sandbox's port may differ between runs; keep the launch URL pointing at it.
-        exam.exam_url = f"{sandbox_url}/exams/run/{spec['slug']}/start/"
+            add_exam(spec["title"], exam_url, testpress_id=spec["id"], description=spec["description"])
+        else:
+            update_exam(exam, exam_url=exam_url)
     db.session.commit()
 
 

@@ -1,7 +1,5 @@
 """The batch SQL the sync and the webhook's matching use: `among`."""
 
-from datetime import datetime
-
 import sqlalchemy as sa
 
 from portal.bulk import LONG_LIST, among

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import threading
 import time
 from dataclasses import dataclass, field

@@ -1,0 +1,140 @@
+"""People: the one way to add a student or staff member, change a password, or (de)activate
+an account, used alike by the staff pages, the CLI and the demo.
+
+The functions add to the session and flush; the caller commits. A refusal is a
+`PersonError` naming the field at fault, which a page shows under that field and a
+command prints as one line.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from portal.extensions import db
+from portal.models import User
+from portal.passwords import hash_password
+
+MIN_PASSWORD_LENGTH = 8
+MAX_NAME_LENGTH = User.__table__.c.name.type.length
+MAX_EMAIL_LENGTH = User.__table__.c.email.type.length
+
+
+class PersonError(Exception):
+    """A person the portal will not store as asked; `field` is the value at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidPerson(PersonError):
+    """A value that no person may have (not an email, an empty name, a short password)."""
+
+
+class PersonExists(PersonError):
+    def __init__(self, email: str):
+        super().__init__("email", f"a user with email {email} already exists")
+        self.email = email
+
+
+class NoSuchPerson(PersonError):
+    def __init__(self, email: str):
+        super().__init__("email", f"nobody has the email {email}")
+        self.email = email
+
+
+class OwnAccount(PersonError):
+    def __init__(self):
+        super().__init__("active", "You cannot deactivate your own account.")
+
+
+def normalise_email(email: str) -> str:
+    """The form an email is stored and looked up in; the login form uses it too, so that what
+    a person types at login finds what staff typed when adding them."""
+    return email.strip().lower()
+
+
+def find_person(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def email_in_use(email: str) -> bool:
+    return db.session.scalar(sa.select(User.id).where(User.email == normalise_email(email))) is not None
+
+
+def create_person(email: str, name: str, password: str, *, staff: bool = False) -> User:
+    """Add a student (or, with `staff`, a staff member) who can log in with `password`.
+
+    Raises InvalidPerson for a bad value and PersonExists when the email is taken. When the
+    database's unique constraint is what refuses it (someone else added the same email
+    since the check), the session is rolled back before PersonExists is raised.
+    """
+    email = check_email(email)
+    name = check_name(name)
+    check_password(password)
+    if email_in_use(email):
+        raise PersonExists(email)
+    person = User(email=email, name=name, is_staff=staff, password_hash=hash_password(password))
+    db.session.add(person)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        # No savepoint: under pysqlite's own transaction handling (see portal.database) a
+        # savepoint outside write_transaction would commit when released.
+        db.session.rollback()
+        if email_in_use(email):
+            raise PersonExists(email) from None
+        raise
+    return person
+
+
+def set_password(email: str, password: str) -> User:
+    """Give the person with `email` a new password, ending every session they have open.
+
+    Raises InvalidPerson for a password too short, NoSuchPerson for an unknown email.
+    """
+    check_password(password)
+    person = find_person(email)
+    if person is None:
+        raise NoSuchPerson(normalise_email(email))
+    person.set_password(hash_password(password))
+    db.session.flush()
+    return person
+
+
+def deactivate(person: User, *, by: User) -> None:
+    """Stop `person` logging in and end their sessions; raises OwnAccount if `by` is they."""
+    if person.id == by.id:
+        raise OwnAccount()
+    person.set_active(False)
+    db.session.flush()
+
+
+def reactivate(person: User) -> None:
+    person.set_active(True)
+    db.session.flush()
+
+
+def check_email(email: str) -> str:
+    """The email as stored; raises InvalidPerson if it is not an email address."""
+    try:
+        validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidPerson("email", str(error)) from None
+    email = normalise_email(email)
+    if len(email) > MAX_EMAIL_LENGTH:  # lower() can lengthen a few non-ASCII letters
+        raise InvalidPerson("email", f"must be at most {MAX_EMAIL_LENGTH} characters")
+    return email
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidPerson("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidPerson("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
