@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
+from flask_sqlalchemy.pagination import SelectPagination
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.database import DatabaseBusy
 from portal.errors import error_response
 from portal.extensions import db
+from portal.formatting import FILTERS
 from portal.forms import ActionForm
 from portal.models import Attempt, Exam, utcnow
 from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
@@ -20,6 +23,8 @@ from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 
 bp = Blueprint("student", __name__)
+for _name, _filter in FILTERS.items():
+    bp.add_app_template_filter(_filter, _name)  # app-wide: the staff pages' macros call them too
 
 PROGRESS_POINTS = 50  # the history chart shows the latest completed attempts, oldest first
 
@@ -57,6 +62,9 @@ def exams():
         open_cards=[card for card in cards if not card["upcoming"]],
         upcoming_cards=[card for card in cards if card["upcoming"]],
         form=ActionForm(),
+        # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).
+        exams_url=url_for("student.exams"),
+        result_url=url_for("student.attempts"),
     )
 
 
@@ -119,30 +127,73 @@ def result(attempt_id: int):
     )
 
 
+class HistoryRow(NamedTuple):
+    """One line of the history: only the columns the table shows, read as a plain tuple.
+
+    Twenty ORM attempts, each with its exam, cost more to build than the whole page's
+    SQL; the rules on them stay the model's own (borrowed below, never restated).
+    """
+
+    id: int
+    started_at: datetime
+    status: str
+    score: float | None
+    max_score: float | None
+    percentage: float | None
+    score_source: str | None
+    testpress_attempt_id: str | None
+    exam_title: str
+
+    verified = property(Attempt.verified.fget)
+    has_scores = property(Attempt.has_scores.fget)
+    reviewable = property(Attempt.reviewable.fget)
+
+
+# The select's columns, in HistoryRow's order.
+HISTORY_COLUMNS = (*(getattr(Attempt, name) for name in HistoryRow._fields[:-1]), Exam.title)
+
+
+class RowPagination(SelectPagination):
+    """`db.paginate`'s page arithmetic over a select of columns: its items are rows.
+
+    Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`).
+    """
+
+    def _query_items(self) -> list:
+        select = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
+        return [HistoryRow(*row) for row in self._query_args["session"].execute(select)]
+
+
 @bp.route("/attempts/")
 def attempts():
-    """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>."""
+    """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
+
+    A constant number of statements whatever the history's length: the page's rows, their
+    count, the chart's latest points and the exams for the filter.
+    """
     exam_id = request.args.get("exam", type=int)
-    mine = sa.select(Attempt).where(Attempt.student_id == current_user.id)
+    mine = Attempt.student_id == current_user.id
     if exam_id:
-        mine = mine.where(Attempt.exam_id == exam_id)
-    page = db.paginate(
-        mine.options(joinedload(Attempt.exam)).order_by(Attempt.started_at.desc(), Attempt.id.desc()),
-        per_page=current_app.config["ATTEMPTS_PER_PAGE"],
+        mine = sa.and_(mine, Attempt.exam_id == exam_id)
+    newest_first = (Attempt.started_at.desc(), Attempt.id.desc())
+    page = RowPagination(
+        select=sa.select(*HISTORY_COLUMNS).join(Attempt.exam).where(mine).order_by(*newest_first),
+        session=db.session(), per_page=current_app.config["ATTEMPTS_PER_PAGE"], max_per_page=None,
     )
-    completed = db.session.scalars(
-        mine.options(joinedload(Attempt.exam))
-        .where(Attempt.status == "completed", Attempt.percentage.is_not(None))
-        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
-        .limit(PROGRESS_POINTS)
+    completed = db.session.execute(
+        sa.select(Exam.title, Attempt.started_at, Attempt.percentage).join(Attempt.exam)
+        .where(mine, Attempt.status == "completed", Attempt.percentage.is_not(None))
+        .order_by(*newest_first).limit(PROGRESS_POINTS)
     ).all()
-    points = [Point(f"{a.exam.title}, {a.started_at:%d %b %Y}", a.percentage) for a in reversed(completed)]
-    attempted_exams = db.session.scalars(
-        sa.select(Exam).where(Exam.id.in_(sa.select(Attempt.exam_id).where(Attempt.student_id == current_user.id)))
+    points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
+    attempted_exams = db.session.execute(
+        sa.select(Exam.id, Exam.title)
+        .where(Exam.id.in_(sa.select(Attempt.exam_id).where(Attempt.student_id == current_user.id)))
         .order_by(Exam.title)
     ).all()
     return render_template("student/attempts.html", page=page, exam_id=exam_id, exams=attempted_exams,
-                           chart=percentage_line_svg(points))
+                           chart=percentage_line_svg(points),
+                           result_url=url_for("student.attempts"))  # "/attempts/<id>" is this and the id
 
 
 @bp.route("/attempts/<int:attempt_id>/review")
