@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import SelectPagination
+from sqlalchemy.orm import joinedload
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.database import DatabaseBusy
@@ -106,7 +107,8 @@ def own_attempt(attempt_id: int) -> Attempt:
 
     404 rather than 403, so that nobody learns which attempt ids exist.
     """
-    attempt = db.session.get(Attempt, attempt_id)
+    # The exam in the same statement: the results page shows its title and rules.
+    attempt = db.session.get(Attempt, attempt_id, options=[joinedload(Attempt.exam)])
     if attempt is None or (attempt.student_id != current_user.id and not current_user.is_staff):
         abort(404)
     return attempt
@@ -154,22 +156,30 @@ HISTORY_COLUMNS = (*(getattr(Attempt, name) for name in HistoryRow._fields[:-1])
 
 
 class RowPagination(SelectPagination):
-    """`db.paginate`'s page arithmetic over a select of columns: its items are rows.
+    """`db.paginate`'s page arithmetic over a select of columns: its items are HistoryRows.
 
-    Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`).
+    Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`),
+    and counts in a second statement; here the rows carry the count (a window over the
+    whole selection, which both databases evaluate before LIMIT).
     """
 
     def _query_items(self) -> list:
-        select = self._query_args["select"].limit(self.per_page).offset(self._query_offset)
-        return [HistoryRow(*row) for row in self._query_args["session"].execute(select)]
+        select = (self._query_args["select"].add_columns(sa.func.count().over())
+                  .limit(self.per_page).offset(self._query_offset))
+        rows = self._query_args["session"].execute(select).all()
+        self._total = rows[0][-1] if rows else 0  # no rows: page 1 of nothing (a later page is a 404)
+        return [HistoryRow(*row[:-1]) for row in rows]
+
+    def _query_count(self) -> int:
+        return self._total
 
 
 @bp.route("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
 
-    A constant number of statements whatever the history's length: the page's rows, their
-    count, the chart's latest points and the exams for the filter.
+    A constant number of statements whatever the history's length: the page's rows with
+    their count, the chart's latest points and the exams for the filter.
     """
     exam_id = request.args.get("exam", type=int)
     mine = Attempt.student_id == current_user.id
