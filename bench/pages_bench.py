@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
+from portal.logs import default_logging  # noqa: E402
 from portal.models import Attempt, Exam, User, utcnow  # noqa: E402
 from portal.passwords import hash_password  # noqa: E402
 
@@ -103,10 +104,19 @@ def seed(database_uri: str, attempts: int, others: int) -> None:
         db.engine.dispose()
 
 
-def statement_counts(database_uri: str) -> dict[str, dict[str, int]]:
+def in_process_app(database_uri: str, log_path: Path):
+    """The portal in this process, for a test client: its request log goes to a file, as a server's would."""
+    logging = default_logging()
+    logging["handlers"]["stderr"] = {**logging["handlers"]["stderr"], "class": "logging.FileHandler",
+                                     "filename": str(log_path)}
+    del logging["handlers"]["stderr"]["stream"]
+    return create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri, "LOGGING": logging,
+                       "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
+
+
+def statement_counts(database_uri: str, log_path: Path) -> dict[str, dict[str, int]]:
     """SQL statements per page, per student: counted on a test client, in this process."""
-    app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri,
-                      "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
+    app = in_process_app(database_uri, log_path)
     counts: dict[str, dict[str, int]] = {}
     with app.app_context():
         engine = db.engine
@@ -228,10 +238,9 @@ def python_load(url: str, cookie: str | None, seconds: float, connections: int) 
 
 # --- profiling -----------------------------------------------------------------------------
 
-def profile(database_uri: str, path: str, count: int) -> None:
+def profile(database_uri: str, path: str, count: int, log_path: Path) -> None:
     """Where one page's time goes: `count` requests on a test client under pyinstrument (or cProfile)."""
-    app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri,
-                      "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
+    app = in_process_app(database_uri, log_path)
     client = app.test_client()
     email = STAFF if path.startswith("/admin") else MEASURED
     assert client.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
@@ -275,9 +284,9 @@ def main() -> None:
     database_uri = options.database or f"sqlite:///{folder / 'portal.sqlite'}"
     seed(database_uri, options.attempts, options.others)
     if options.profile:
-        profile(database_uri, options.profile, 300)
+        profile(database_uri, options.profile, 300, folder / "in-process.log")
         return
-    counts = statement_counts(database_uri)
+    counts = statement_counts(database_uri, folder / "in-process.log")
 
     load = wrk if shutil.which("wrk") and not options.python_load else python_load
     env = {"PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri,
@@ -291,6 +300,8 @@ def main() -> None:
         targets = [("bare Flask route", f"{bare}/", None)]
         targets += [(label, portal + path, student) for label, path in pages_of(app, MEASURED)]
         targets += [(label, portal + path, staff) for label, path in pages_of(app, STAFF)]
+        # The portal's cheapest route (no session, one SELECT 1): the floor under every page.
+        targets.append(("portal /healthz", f"{portal}/healthz", None))
         for _, url, cookie in targets[1:]:
             check_answers_itself(url, cookie)
 
