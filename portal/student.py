@@ -43,15 +43,18 @@ def require_login():
     """Every student page needs a logged-in person (Flask-Login redirects to /login)."""
 
 
+# The pages' statements are built once and run with each request's values: building and
+# compiling a statement anew took about as long as running it.
+LISTED_EXAMS = (sa.select(Exam)
+                .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > sa.bindparam("now")))
+                .order_by(Exam.title))
+
+
 @bp.route("/exams/")
 def exams():
     """The student's home: published exams open now or upcoming, each with the student's state."""
     now = utcnow()
-    listed = db.session.scalars(
-        sa.select(Exam)
-        .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > now))
-        .order_by(Exam.title)
-    ).all()
+    listed = db.session.scalars(LISTED_EXAMS, {"now": now}).all()
     latest = latest_attempts(current_user.id, [exam.id for exam in listed])
     cards = [
         {"exam": exam, "latest": latest.get(exam.id), "upcoming": exam.is_upcoming(now),
@@ -102,13 +105,16 @@ def start(exam_id: int):
     return response
 
 
+# With its exam in the same statement: the results page shows the exam's title and rules.
+OWN_ATTEMPT = sa.select(Attempt).options(joinedload(Attempt.exam)).where(Attempt.id == sa.bindparam("attempt_id"))
+
+
 def own_attempt(attempt_id: int) -> Attempt:
     """The attempt, if the current person may see it (its student, or staff); 404 otherwise.
 
     404 rather than 403, so that nobody learns which attempt ids exist.
     """
-    # The exam in the same statement: the results page shows its title and rules.
-    attempt = db.session.get(Attempt, attempt_id, options=[joinedload(Attempt.exam)])
+    attempt = db.session.scalars(OWN_ATTEMPT, {"attempt_id": attempt_id}).one_or_none()
     if attempt is None or (attempt.student_id != current_user.id and not current_user.is_staff):
         abort(404)
     return attempt
@@ -160,18 +166,42 @@ class RowPagination(SelectPagination):
 
     Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`),
     and counts in a second statement; here the rows carry the count (a window over the
-    whole selection, which both databases evaluate before LIMIT).
+    whole selection, which both databases evaluate before LIMIT). `select` takes its
+    `limit` and `offset` as parameters, beside `params`.
     """
 
     def _query_items(self) -> list:
-        select = (self._query_args["select"].add_columns(sa.func.count().over())
-                  .limit(self.per_page).offset(self._query_offset))
-        rows = self._query_args["session"].execute(select).all()
+        params = {**self._query_args["params"], "limit": self.per_page, "offset": self._query_offset}
+        rows = self._query_args["session"].execute(self._query_args["select"], params).all()
         self._total = rows[0][-1] if rows else 0  # no rows: page 1 of nothing (a later page is a 404)
         return [HistoryRow(*row[:-1]) for row in rows]
 
     def _query_count(self) -> int:
         return self._total
+
+
+def _students(statement: sa.Select, one_exam: bool) -> sa.Select:
+    """The statement narrowed to the student's attempts, and to one exam's with `one_exam`."""
+    statement = statement.where(Attempt.student_id == sa.bindparam("student_id"))
+    return statement.where(Attempt.exam_id == sa.bindparam("exam_id")) if one_exam else statement
+
+
+NEWEST_FIRST = (Attempt.started_at.desc(), Attempt.id.desc())
+# Keyed by whether the history is filtered to one exam.
+HISTORY_ROWS = {
+    one_exam: _students(sa.select(*HISTORY_COLUMNS, sa.func.count().over()).join(Attempt.exam), one_exam)
+    .order_by(*NEWEST_FIRST).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    for one_exam in (False, True)
+}
+PROGRESS = {
+    one_exam: _students(sa.select(Exam.title, Attempt.started_at, Attempt.percentage).join(Attempt.exam), one_exam)
+    .where(Attempt.status == "completed", Attempt.percentage.is_not(None))
+    .order_by(*NEWEST_FIRST).limit(PROGRESS_POINTS)
+    for one_exam in (False, True)
+}
+ATTEMPTED_EXAMS = (sa.select(Exam.id, Exam.title)
+                   .where(Exam.id.in_(_students(sa.select(Attempt.exam_id), one_exam=False)))
+                   .order_by(Exam.title))
 
 
 @bp.route("/attempts/")
@@ -182,26 +212,14 @@ def attempts():
     their count, the chart's latest points and the exams for the filter.
     """
     exam_id = request.args.get("exam", type=int)
-    mine = Attempt.student_id == current_user.id
-    if exam_id:
-        mine = sa.and_(mine, Attempt.exam_id == exam_id)
-    newest_first = (Attempt.started_at.desc(), Attempt.id.desc())
-    page = RowPagination(
-        select=sa.select(*HISTORY_COLUMNS).join(Attempt.exam).where(mine).order_by(*newest_first),
-        session=db.session(), per_page=current_app.config["ATTEMPTS_PER_PAGE"], max_per_page=None,
-    )
-    completed = db.session.execute(
-        sa.select(Exam.title, Attempt.started_at, Attempt.percentage).join(Attempt.exam)
-        .where(mine, Attempt.status == "completed", Attempt.percentage.is_not(None))
-        .order_by(*newest_first).limit(PROGRESS_POINTS)
-    ).all()
+    one_exam = bool(exam_id)
+    params = {"student_id": current_user.id, "exam_id": exam_id}
+    page = RowPagination(select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
+                         per_page=current_app.config["ATTEMPTS_PER_PAGE"], max_per_page=None)
+    completed = db.session.execute(PROGRESS[one_exam], params).all()
     points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
-    attempted_exams = db.session.execute(
-        sa.select(Exam.id, Exam.title)
-        .where(Exam.id.in_(sa.select(Attempt.exam_id).where(Attempt.student_id == current_user.id)))
-        .order_by(Exam.title)
-    ).all()
-    return render_template("student/attempts.html", page=page, exam_id=exam_id, exams=attempted_exams,
+    return render_template("student/attempts.html", page=page, exam_id=exam_id,
+                           exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
                            chart=percentage_line_svg(points),
                            result_url=url_for("student.attempts"))  # "/attempts/<id>" is this and the id
 
