@@ -50,6 +50,9 @@ from portal.logs import default_logging  # noqa: E402
 from portal.models import Attempt, Exam, User, utcnow  # noqa: E402
 from portal.passwords import hash_password  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from hello_app import app as bare_app  # noqa: E402
+
 SECRET_KEY = "pages-bench-secret-key-not-for-production"
 PASSWORD = "bench password, not for production"
 MEASURED = "many@example.com"  # the student with --attempts completed attempts
@@ -114,10 +117,16 @@ def in_process_app(database_uri: str, log_path: Path):
                        "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
 
 
-def statement_counts(database_uri: str, log_path: Path) -> dict[str, dict[str, int]]:
-    """SQL statements per page, per student: counted on a test client, in this process."""
+def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
+    """SQL statements per page, per student, and milliseconds per request (the measured student's
+    and staff's pages, and the bare route), all on test clients in this process.
+
+    The time is the best of five batches' means: the figure least disturbed by the rest of the
+    host, for comparing two versions of the code.
+    """
     app = in_process_app(database_uri, log_path)
     counts: dict[str, dict[str, int]] = {}
+    times = {"bare Flask route": best_batch(bare_app.test_client(), "/")}
     with app.app_context():
         engine = db.engine
     statements = []
@@ -132,8 +141,23 @@ def statement_counts(database_uri: str, log_path: Path) -> dict[str, dict[str, i
             response = client.get(path)
             assert response.status_code == 200, f"{path} answered {response.status_code} to {email}"
             counts.setdefault(label, {})[email] = len(statements)
+            if email != FEW:
+                times[label] = best_batch(client, path)
     engine.dispose()
-    return counts
+    return counts, times
+
+
+def best_batch(client, path: str, batches: int = 5, size: int = 100) -> float:
+    """Milliseconds per GET of path: the best of `batches` means of `size` requests, after a warm-up."""
+    for _ in range(20):
+        client.get(path)
+    means = []
+    for _ in range(batches):
+        started = time.perf_counter()
+        for _ in range(size):
+            client.get(path)
+        means.append((time.perf_counter() - started) * 1000 / size)
+    return min(means)
 
 
 def pages_of(app, email: str) -> list[tuple[str, str]]:
@@ -157,7 +181,7 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], chdir: Path = ROOT):
-    """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default); yields its URL."""
+    """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default); yields (URL, master's pid)."""
     port = free_port()
     with log_path.open("w") as log:
         server = subprocess.Popen(
@@ -177,7 +201,7 @@ def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], c
                 if server.poll() is not None or time.monotonic() > deadline:
                     sys.exit(f"pages_bench: {app_spec} did not start:\n{log_path.read_text()[-2000:]}")
                 time.sleep(0.1)
-            yield url
+            yield url, server.pid
         finally:
             server.terminate()
             server.wait(15)
@@ -194,6 +218,20 @@ def log_in(url: str, email: str) -> str:
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
+def workers_cpu(master: int) -> float | None:
+    """CPU seconds the master's workers have used so far (Linux's /proc), or None elsewhere.
+
+    Requests per second follow whatever else the host runs that minute; CPU time per request
+    follows it far less, so both are printed.
+    """
+    try:
+        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        fields = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() for pid in workers]
+    except OSError:
+        return None
+    return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def check_answers_itself(url: str, cookie: str) -> None:
     """A redirect (to the login page, say) measured instead of the page is not a figure."""
     response = requests.get(url, headers={"Cookie": cookie}, allow_redirects=False, timeout=10)
@@ -201,17 +239,19 @@ def check_answers_itself(url: str, cookie: str) -> None:
         sys.exit(f"pages_bench: {url} answered {response.status_code}, not 200: nothing to measure")
 
 
-def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> float:
+def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
+    """(requests answered, seconds taken)."""
     command = ["wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds:g}s", url]
     if cookie:
         command[1:1] = ["--header", f"Cookie: {cookie}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx or 3xx responses" in output or "Socket errors" in output:
         sys.exit(f"pages_bench: errors while loading {url}:\n{output}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
+    return int(found.group(1)), float(found.group(2)) / (1000 if found.group(3) == "ms" else 1)
 
 
-def python_load(url: str, cookie: str | None, seconds: float, connections: int) -> float:
+def python_load(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
     """The stand-in for wrk: keep-alive connections in threads, counting 200 answers."""
     target = requests.utils.urlparse(url)
     headers = {"Cookie": cookie} if cookie else {}
@@ -233,7 +273,7 @@ def python_load(url: str, cookie: str | None, seconds: float, connections: int) 
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(done) / (time.perf_counter() - started)
+    return sum(done), time.perf_counter() - started
 
 
 # --- profiling -----------------------------------------------------------------------------
@@ -286,45 +326,65 @@ def main() -> None:
     if options.profile:
         profile(database_uri, options.profile, 300, folder / "in-process.log")
         return
-    counts = statement_counts(database_uri, folder / "in-process.log")
+    counts, in_process = in_process_figures(database_uri, folder / "in-process.log")
 
     load = wrk if shutil.which("wrk") and not options.python_load else python_load
     env = {"PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri,
            "PORTAL_SESSION_COOKIE_SECURE": "false", "PORTAL_REMEMBER_COOKIE_SECURE": "false"}
     with ExitStack() as servers:
-        bare = servers.enter_context(gunicorn("hello_app:app", options.workers, folder / "bare.log", env,
-                                              chdir=ROOT / "bench"))
-        portal = servers.enter_context(gunicorn("wsgi:app", options.workers, folder / "portal.log", env))
+        bare, bare_pid = servers.enter_context(gunicorn("hello_app:app", options.workers, folder / "bare.log",
+                                                        env, chdir=ROOT / "bench"))
+        portal, portal_pid = servers.enter_context(gunicorn("wsgi:app", options.workers, folder / "portal.log", env))
         student, staff = log_in(portal, MEASURED), log_in(portal, STAFF)
         app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri})
-        targets = [("bare Flask route", f"{bare}/", None)]
-        targets += [(label, portal + path, student) for label, path in pages_of(app, MEASURED)]
-        targets += [(label, portal + path, staff) for label, path in pages_of(app, STAFF)]
+        targets = [("bare Flask route", f"{bare}/", None, bare_pid)]
+        targets += [(label, portal + path, student, portal_pid) for label, path in pages_of(app, MEASURED)]
+        targets += [(label, portal + path, staff, portal_pid) for label, path in pages_of(app, STAFF)]
         # The portal's cheapest route (no session, one SELECT 1): the floor under every page.
-        targets.append(("portal /healthz", f"{portal}/healthz", None))
-        for _, url, cookie in targets[1:]:
+        targets.append(("portal /healthz", f"{portal}/healthz", None, portal_pid))
+        for _, url, cookie, _ in targets[1:]:
             check_answers_itself(url, cookie)
 
-        rates: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+        for _, url, cookie, _ in targets:  # every worker compiles its templates and fills its pools first
+            load(url, cookie, 1, options.connections)
+        rates: dict[str, list[float]] = {label: [] for label, *_ in targets}
+        cpu: dict[str, list[float]] = {label: [] for label, *_ in targets}  # worker CPU ms per request
         for _ in range(options.rounds):
-            for label, url, cookie in targets:
-                rates[label].append(load(url, cookie, options.seconds, options.connections))
-        for _, url, cookie in targets[1:]:
+            for label, url, cookie, master in targets:
+                before = workers_cpu(master)
+                answered, seconds = load(url, cookie, options.seconds, options.connections)
+                after = workers_cpu(master)
+                rates[label].append(answered / seconds)
+                if before is not None and after is not None:
+                    cpu[label].append((after - before) * 1000 / answered)
+        for _, url, cookie, _ in targets[1:]:
             check_answers_itself(url, cookie)  # still the page, not a redirect, at the end
 
-    medians = {label: statistics.median(values) for label, values in rates.items()}
-    bare_rate = medians["bare Flask route"]
     print(f"gunicorn -w {options.workers} (sync), {'wrk' if load is wrk else 'Python load'}, "
           f"{options.connections} connections, {options.rounds} interleaved rounds of {options.seconds:g} s, "
           f"medians; the student has {options.attempts} completed attempts; {db_name(database_uri)}")
-    print(f"{'page':<20} {'req/s':>8} {'ratio':>6}   rounds (req/s)")
-    for label, values in rates.items():
-        print(f"{label:<20} {medians[label]:>8.0f} {medians[label] / bare_rate:>5.2f}x   "
-              + " ".join(f"{value:.0f}" for value in values))
+    print(report(rates, cpu))
     print(f"\nSQL statements per page ({FEW.split('@')[0]}: 5 attempts, {MEASURED.split('@')[0]}: "
           f"{options.attempts})")
     for label, by_person in counts.items():
         print(f"{label:<20} " + "   ".join(f"{email.split('@')[0]} {n}" for email, n in by_person.items()))
+    print("\nIn-process, on a test client (best of 5 batches of 100 requests)")
+    for label, ms in in_process.items():
+        print(f"{label:<20} {ms:>6.2f} ms/request  {in_process['bare Flask route'] / ms:>5.2f}x")
+
+
+def report(rates: dict[str, list[float]], cpu: dict[str, list[float]]) -> str:
+    """The table: median req/s and its ratio to the bare route; median worker CPU per request and
+    the bare route's share of it (the same ratio, as CPU, which a busy host disturbs less)."""
+    rate = {label: statistics.median(values) for label, values in rates.items()}
+    cost = {label: statistics.median(values) for label, values in cpu.items() if values}
+    bare = "bare Flask route"
+    lines = [f"{'page':<20} {'req/s':>7} {'ratio':>6}  {'CPU ms/req':>10} {'ratio':>6}   rounds (req/s)"]
+    for label, values in rates.items():
+        cpu_part = f"{cost[label]:>10.2f} {cost[bare] / cost[label]:>5.2f}x" if label in cost else f"{'-':>10} {'-':>6}"
+        lines.append(f"{label:<20} {rate[label]:>7.0f} {rate[label] / rate[bare]:>5.2f}x  {cpu_part}   "
+                     + " ".join(f"{value:.0f}" for value in values))
+    return "\n".join(lines)
 
 
 def db_name(uri: str) -> str:
