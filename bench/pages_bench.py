@@ -58,6 +58,10 @@ PASSWORD = "bench password, not for production"
 MEASURED = "many@example.com"  # the student with --attempts completed attempts
 FEW = "few@example.com"  # the same shape of history, 5 attempts: the statement counts compare the two
 STAFF = "staff@example.com"
+# Sent with every request, the login's included: Flask-Login's session protection ties the
+# session to the browser's User-Agent, and would rewrite the cookie on every response of a
+# load generator that sent another one.
+HEADERS = {"User-Agent": "pages_bench"}
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -210,6 +214,7 @@ def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], c
 def log_in(url: str, email: str) -> str:
     """Log in through the login form; answers the Cookie header of the session."""
     session = requests.Session()
+    session.headers.update(HEADERS)
     form = session.get(f"{url}/login", timeout=10).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
     response = session.post(f"{url}/login", data={"csrf_token": token, "email": email, "password": PASSWORD},
@@ -234,14 +239,17 @@ def workers_cpu(master: int) -> float | None:
 
 def check_answers_itself(url: str, cookie: str) -> None:
     """A redirect (to the login page, say) measured instead of the page is not a figure."""
-    response = requests.get(url, headers={"Cookie": cookie}, allow_redirects=False, timeout=10)
+    response = requests.get(url, headers={**HEADERS, "Cookie": cookie}, allow_redirects=False, timeout=10)
     if response.status_code != 200:
         sys.exit(f"pages_bench: {url} answered {response.status_code}, not 200: nothing to measure")
+    if "Set-Cookie" in response.headers:
+        sys.exit(f"pages_bench: {url} rewrites the session cookie on every request: not what a browser meets")
 
 
 def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
     """(requests answered, seconds taken)."""
-    command = ["wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds:g}s", url]
+    command = ["wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds:g}s",
+               "--header", f"User-Agent: {HEADERS['User-Agent']}", url]
     if cookie:
         command[1:1] = ["--header", f"Cookie: {cookie}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -254,7 +262,7 @@ def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> tuple
 def python_load(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
     """The stand-in for wrk: keep-alive connections in threads, counting 200 answers."""
     target = requests.utils.urlparse(url)
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = {**HEADERS, "Cookie": cookie} if cookie else HEADERS
     done, stop = [0] * connections, time.perf_counter() + seconds
 
     def run(slot: int) -> None:
