@@ -23,8 +23,10 @@ for every target, the bare route included, so only its ratios compare with wrk's
 from __future__ import annotations
 
 import argparse
+import cProfile
 import http.client
 import os
+import pstats
 import re
 import shutil
 import socket
@@ -121,16 +123,18 @@ def in_process_app(database_uri: str, log_path: Path):
                        "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
 
 
-def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
-    """SQL statements per page, per student, and milliseconds per request (the measured student's
-    and staff's pages, and the bare route), all on test clients in this process.
+def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict, dict]:
+    """SQL statements per page, per student ({label: {email: count}}), and the measured student's
+    and staff's pages' and the bare route's milliseconds and Python calls per request
+    ({label: (ms, calls)}), all on test clients in this process.
 
-    The time is the best of five batches' means: the figure least disturbed by the rest of the
-    host, for comparing two versions of the code.
+    The time is the best of five batches' means, the least disturbed by the rest of the host;
+    the calls are the same in every run.
     """
     app = in_process_app(database_uri, log_path)
     counts: dict[str, dict[str, int]] = {}
-    times = {"bare Flask route": best_batch(bare_app.test_client(), "/")}
+    bare_client = bare_app.test_client()
+    times = {"bare Flask route": (best_batch(bare_client, "/"), function_calls(bare_client, "/"))}
     with app.app_context():
         engine = db.engine
     statements = []
@@ -146,9 +150,20 @@ def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict[str, dic
             assert response.status_code == 200, f"{path} answered {response.status_code} to {email}"
             counts.setdefault(label, {})[email] = len(statements)
             if email != FEW:
-                times[label] = best_batch(client, path)
+                times[label] = (best_batch(client, path), function_calls(client, path))
     engine.dispose()
     return counts, times
+
+
+def function_calls(client, path: str, count: int = 20) -> int:
+    """Python function calls per GET of path (cProfile's count): the same in every run, whatever
+    the host does, so the figure to compare two versions of the code by."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(count):
+        client.get(path)
+    profiler.disable()
+    return round(pstats.Stats(profiler).total_calls / count)
 
 
 def best_batch(client, path: str, batches: int = 5, size: int = 100) -> float:
@@ -376,9 +391,10 @@ def main() -> None:
           f"{options.attempts})")
     for label, by_person in counts.items():
         print(f"{label:<20} " + "   ".join(f"{email.split('@')[0]} {n}" for email, n in by_person.items()))
-    print("\nIn-process, on a test client (best of 5 batches of 100 requests)")
-    for label, ms in in_process.items():
-        print(f"{label:<20} {ms:>6.2f} ms/request  {in_process['bare Flask route'] / ms:>5.2f}x")
+    print("\nIn-process, on a test client: ms per request (best of 5 batches of 100) and Python calls per request")
+    bare_ms, bare_calls = in_process["bare Flask route"]
+    for label, (ms, calls) in in_process.items():
+        print(f"{label:<20} {ms:>6.2f} ms  {bare_ms / ms:>5.2f}x  {calls:>7,} calls  {bare_calls / calls:>5.2f}x")
 
 
 def report(rates: dict[str, list[float]], cpu: dict[str, list[float]]) -> str:
