@@ -167,7 +167,8 @@ class RowPagination(SelectPagination):
     Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`),
     and counts in a second statement; here the rows carry the count (a window over the
     whole selection, which both databases evaluate before LIMIT). `select` takes its
-    `limit` and `offset` as parameters, beside `params`.
+    `limit` and `offset` as parameters, beside `params`. Built as `db.paginate` builds its
+    own, through the two hooks Flask-SQLAlchemy documents for subclasses.
     """
 
     def _query_items(self) -> list:
