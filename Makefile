@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-postgres load bench clean
+.PHONY: run test test-postgres load bench bench-pages clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
@@ -27,6 +27,10 @@ load: $(VENV)/installed-dev
 ## bench: sync throughput and memory at 10,000 and 100,000 attempts
 bench: $(VENV)/installed-dev
 	$(BIN)/python bench/sync_bench.py
+
+## bench-pages: the student's pages and the staff dashboard against a bare Flask route (gunicorn -w 2, wrk)
+bench-pages: $(VENV)/installed-dev
+	$(BIN)/python bench/pages_bench.py
 
 $(VENV)/installed: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

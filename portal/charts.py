@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -73,6 +74,14 @@ def percentage_line_svg(points: Sequence[Point]) -> Markup:
     give a negative percentage), in which case it stretches to include it. Answers
     empty markup for no points: the page then shows no chart at all.
     """
+    return _percentage_line_svg(tuple(points))
+
+
+# Keyed by the points themselves, the drawing's only input: a student who reloads the history
+# gets the same drawing without redrawing it, and new or changed points (a webhook's new score)
+# are a new key, so no drawing is ever stale or anyone else's. A few megabytes per worker at most.
+@lru_cache(maxsize=512)
+def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
     if not points:
         return Markup("")
     values = [point.percentage for point in points]
@@ -97,11 +106,12 @@ def percentage_line_svg(points: Sequence[Point]) -> Markup:
         level = _number(y(mark))
         parts.append(f'<line class="grid-line" x1="{PAD_LEFT}" x2="{LINE_WIDTH - PAD_RIGHT}" y1="{level}" y2="{level}"></line>')
         parts.append(f'<text x="0" y="{_number(y(mark) + 4)}">{_number(mark)}%</text>')
-    path = " ".join(f"{_number(x(i))},{_number(y(p.percentage))}" for i, p in enumerate(points))
+    coordinates = [(_number(x(i)), _number(y(p.percentage))) for i, p in enumerate(points)]
+    path = " ".join(f"{cx},{cy}" for cx, cy in coordinates)
     parts.append(f'<polyline class="line" points="{path}"></polyline>')
-    for index, point in enumerate(points):
+    for (cx, cy), point in zip(coordinates, points):
         parts.append(
-            f'<circle class="dot" cx="{_number(x(index))}" cy="{_number(y(point.percentage))}" r="4">'
+            f'<circle class="dot" cx="{cx}" cy="{cy}" r="4">'
             f"<title>{escape(point.label)}: {point.percentage:.1f}%</title></circle>"
         )
     parts.append(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import joinedload
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
@@ -39,15 +42,18 @@ def require_login():
     """Every student page needs a logged-in person (Flask-Login redirects to /login)."""
 
 
+# The pages' statements are built once and run with each request's values: building and
+# compiling a statement anew took about as long as running it.
+LISTED_EXAMS = (sa.select(Exam)
+                .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > sa.bindparam("now")))
+                .order_by(Exam.title))
+
+
 @bp.route("/exams/")
 def exams():
     """The student's home: published exams open now or upcoming, each with the student's state."""
     now = utcnow()
-    listed = db.session.scalars(
-        sa.select(Exam)
-        .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > now))
-        .order_by(Exam.title)
-    ).all()
+    listed = db.session.scalars(LISTED_EXAMS, {"now": now}).all()
     latest = latest_attempts(current_user.id, [exam.id for exam in listed])
     cards = [
         {"exam": exam, "latest": latest.get(exam.id), "upcoming": exam.is_upcoming(now),
@@ -59,6 +65,9 @@ def exams():
         open_cards=[card for card in cards if not card["upcoming"]],
         upcoming_cards=[card for card in cards if card["upcoming"]],
         form=ActionForm(),
+        # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).
+        exams_url=url_for("student.exams"),
+        result_url=url_for("student.attempts"),
     )
 
 
@@ -95,12 +104,16 @@ def start(exam_id: int):
     return response
 
 
+# With its exam in the same statement: the results page shows the exam's title and rules.
+OWN_ATTEMPT = sa.select(Attempt).options(joinedload(Attempt.exam)).where(Attempt.id == sa.bindparam("attempt_id"))
+
+
 def own_attempt(attempt_id: int) -> Attempt:
     """The attempt, if the current person may see it (its student, or staff); 404 otherwise.
 
     404 rather than 403, so that nobody learns which attempt ids exist.
     """
-    attempt = db.session.get(Attempt, attempt_id)
+    attempt = db.session.scalars(OWN_ATTEMPT, {"attempt_id": attempt_id}).one_or_none()
     if attempt is None or (attempt.student_id != current_user.id and not current_user.is_staff):
         abort(404)
     return attempt
@@ -121,31 +134,95 @@ def result(attempt_id: int):
     )
 
 
+class HistoryRow(NamedTuple):
+    """One line of the history: only the columns the table shows, read as a plain tuple.
+
+    Twenty ORM attempts, each with its exam, cost more to build than the whole page's
+    SQL; the rules on them stay the model's own (borrowed below, never restated).
+    """
+
+    id: int
+    started_at: datetime
+    status: str
+    score: float | None
+    max_score: float | None
+    percentage: float | None
+    score_source: str | None
+    testpress_attempt_id: str | None
+    exam_title: str
+
+    verified = property(Attempt.verified.fget)
+    has_scores = property(Attempt.has_scores.fget)
+    reviewable = property(Attempt.reviewable.fget)
+
+
+# The select's columns, in HistoryRow's order.
+HISTORY_COLUMNS = (*(getattr(Attempt, name) for name in HistoryRow._fields[:-1]), Exam.title)
+
+
+class RowPagination(SelectPagination):
+    """`db.paginate`'s page arithmetic over a select of columns: its items are HistoryRows.
+
+    Flask-SQLAlchemy's own pagination answers only each row's first column (`.scalars()`),
+    and counts in a second statement; here the rows carry the count (a window over the
+    whole selection, which both databases evaluate before LIMIT). `select` takes its
+    `limit` and `offset` as parameters, beside `params`. Built as `db.paginate` builds its
+    own, through the two hooks Flask-SQLAlchemy documents for subclasses.
+    """
+
+    def _query_items(self) -> list:
+        params = {**self._query_args["params"], "limit": self.per_page, "offset": self._query_offset}
+        rows = self._query_args["session"].execute(self._query_args["select"], params).all()
+        self._total = rows[0][-1] if rows else 0  # no rows: page 1 of nothing (a later page is a 404)
+        return [HistoryRow(*row[:-1]) for row in rows]
+
+    def _query_count(self) -> int:
+        return self._total
+
+
+def _students(statement: sa.Select, one_exam: bool) -> sa.Select:
+    """The statement narrowed to the student's attempts, and to one exam's with `one_exam`."""
+    statement = statement.where(Attempt.student_id == sa.bindparam("student_id"))
+    return statement.where(Attempt.exam_id == sa.bindparam("exam_id")) if one_exam else statement
+
+
+NEWEST_FIRST = (Attempt.started_at.desc(), Attempt.id.desc())
+# Keyed by whether the history is filtered to one exam.
+HISTORY_ROWS = {
+    one_exam: _students(sa.select(*HISTORY_COLUMNS, sa.func.count().over()).join(Attempt.exam), one_exam)
+    .order_by(*NEWEST_FIRST).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+    for one_exam in (False, True)
+}
+PROGRESS = {
+    one_exam: _students(sa.select(Exam.title, Attempt.started_at, Attempt.percentage).join(Attempt.exam), one_exam)
+    .where(Attempt.status == AttemptStatus.COMPLETED, Attempt.percentage.is_not(None))
+    .order_by(*NEWEST_FIRST).limit(PROGRESS_POINTS)
+    for one_exam in (False, True)
+}
+ATTEMPTED_EXAMS = (sa.select(Exam.id, Exam.title)
+                   .where(Exam.id.in_(_students(sa.select(Attempt.exam_id), one_exam=False)))
+                   .order_by(Exam.title))
+
+
 @bp.route("/attempts/")
 def attempts():
-    """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>."""
+    """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
+
+    A constant number of statements whatever the history's length: the page's rows with
+    their count, the chart's latest points and the exams for the filter.
+    """
     exam_id = row_id("exam")
-    mine = sa.select(Attempt).where(Attempt.student_id == current_user.id)
-    if exam_id:
-        mine = mine.where(Attempt.exam_id == exam_id)
+    one_exam = bool(exam_id)
+    params = {"student_id": current_user.id, "exam_id": exam_id}
     per_page = current_app.config["ATTEMPTS_PER_PAGE"]
-    page = db.paginate(
-        mine.options(joinedload(Attempt.exam)).order_by(Attempt.started_at.desc(), Attempt.id.desc()),
-        page=page_number(per_page), per_page=per_page,
-    )
-    completed = db.session.scalars(
-        mine.options(joinedload(Attempt.exam))
-        .where(Attempt.status == AttemptStatus.COMPLETED, Attempt.percentage.is_not(None))
-        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
-        .limit(PROGRESS_POINTS)
-    ).all()
-    points = [Point(f"{a.exam.title}, {a.started_at:%d %b %Y}", a.percentage) for a in reversed(completed)]
-    attempted_exams = db.session.scalars(
-        sa.select(Exam).where(Exam.id.in_(sa.select(Attempt.exam_id).where(Attempt.student_id == current_user.id)))
-        .order_by(Exam.title)
-    ).all()
-    return render_template("student/attempts.html", page=page, exam_id=exam_id, exams=attempted_exams,
-                           chart=percentage_line_svg(points))
+    page = RowPagination(select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
+                         page=page_number(per_page), per_page=per_page, max_per_page=None)
+    completed = db.session.execute(PROGRESS[one_exam], params).all()
+    points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
+    return render_template("student/attempts.html", page=page, exam_id=exam_id,
+                           exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
+                           chart=percentage_line_svg(points),
+                           result_url=url_for("student.attempts"))  # "/attempts/<id>" is this and the id
 
 
 @bp.route("/attempts/<int:attempt_id>/review")
