@@ -136,3 +136,10 @@ def test_cli_prints_one_line_and_fails_without_secret_key(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Error: SECRET_KEY is not set")
     assert "Traceback" not in result.stderr
+
+
+def test_every_page_names_the_portals_icon(client):
+    for url in ("/login", "/testpress/return"):
+        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get(url).get_data(as_text=True)
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"

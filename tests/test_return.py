@@ -314,3 +314,15 @@ def test_a_reference_the_portal_cannot_have_issued_is_refused(client, attempt, r
     assert response.status_code == 400
     assert "institute_attempt_id must be a number the portal issued" in response.get_data(as_text=True)
     assert report_count() == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_opening_the_return_by_hand_says_what_happened_and_where_to_go(client, method):
+    response = client.open("/testpress/return", method=method)
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "No exam result here" in page and "nothing to record" in page
+    assert 'href="/"' in page and "Go to my exams" in page
+    assert "Missing field" not in page
+    assert "Set-Cookie" not in response.headers  # the return never touches the session

@@ -20,7 +20,7 @@ from portal.database import DatabaseBusy, write_transaction
 from portal.extensions import db
 from portal.models import Attempt
 from portal.reconciliation import record_report
-from portal.testpress.reports import BadReport, from_return
+from portal.testpress.reports import RETURN_REQUIRED, BadReport, from_return
 from portal.testpress.settings import TestpressSettings, testpress_settings
 from portal.testpress.signing import verify_launch_hmac
 
@@ -46,6 +46,10 @@ def receive_return():
     on a refusal.
     """
     fields = request.form if request.method == "POST" else request.args
+    if not any(fields.get(name, "").strip() for name in RETURN_REQUIRED):
+        # Opened by hand (a bookmark, the back button): nothing of Testpress's, nothing to refuse.
+        current_app.logger.info("return: opened without any of Testpress's fields from %s", request.remote_addr)
+        return current_app.jinja_env.get_template("student/return_empty.html").render(), 400
     try:
         returned = from_return(fields)
         # The launch is read under the write lock: the webhook for the same attempt may be
