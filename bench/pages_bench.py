@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
+from portal.database import create_database_file  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.logs import default_logging  # noqa: E402
 from portal.models import Attempt, Exam, User, utcnow  # noqa: E402
@@ -72,6 +73,7 @@ def seed(database_uri: str, attempts: int, others: int) -> None:
     """Fill an empty database through the portal's models."""
     app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri})
     with app.app_context():
+        create_database_file()  # the app opens an existing file only
         if sa.inspect(db.engine).get_table_names():
             sys.exit(f"pages_bench: {database_uri} already has tables; give it an empty database")
         db.create_all()

@@ -171,8 +171,8 @@ def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
 def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:
     """Whether a return names another Testpress attempt, or other scores, than an earlier return did."""
     earlier = [r for r in attempt.reports if r.source == ReportSource.RETURN]
-    return any(not _same_id(r, report) for r in earlier) or (report.score is not None and any(
-        r.status == report.status and r.score is not None and not _same_result(r, report) for r in earlier
+    return any(not _same_id(r, report) for r in earlier) or (report.carries_result and any(
+        r.status == AttemptStatus.COMPLETED and r.score is not None and not _same_result(r, report) for r in earlier
     ))
 
 
@@ -202,7 +202,9 @@ def _flag_disagreement(attempt: Attempt) -> None:
     not flagged after Testpress re-evaluates the attempt.
     """
     returns = [r for r in attempt.reports if r.source == ReportSource.RETURN]
-    scored = [r for r in returns if r.score is not None]
+    # Only a completed return's scores are a claim of the result: a cancelled or pending one
+    # carries the partial counts of the moment it was sent.
+    scored = [r for r in returns if r.status == AttemptStatus.COMPLETED and r.score is not None]
     signed = [r for r in attempt.reports if r.source in SIGNED_SOURCES and r.score is not None]
     claims = list(dict.fromkeys(r.testpress_attempt_id for r in returns if r.testpress_attempt_id))
     reasons = []
@@ -211,8 +213,7 @@ def _flag_disagreement(attempt: Attempt) -> None:
     elif claims and attempt.testpress_attempt_id and claims[0] != attempt.testpress_attempt_id:
         reasons.append(f"The browser return named Testpress attempt {claims[0]}, "
                        f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
-    replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:]
-               if r.status == first.status and not _same_result(first, r)]
+    replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:] if not _same_result(first, r)]
     if replays:
         first, replayed = replays[0]
         reasons.append(f"A browser return was replayed with score {replayed.score:g}; "

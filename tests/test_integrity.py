@@ -441,3 +441,31 @@ def test_a_delivery_the_database_refuses_for_good_is_a_409_not_a_retry_loop(app,
     [delivery] = db.session.scalars(sa.select(WebhookDelivery)).all()
     assert (delivery.outcome, delivery.testpress_attempt_id) == ("rejected", "9001")
     assert reload(launched).score is None
+
+
+def test_a_repeated_report_naming_another_students_launch_stays_unmatched(app, client, launched, rival):
+    body = meeras_webhook(institute_attempt_id=launched.institute_attempt_id)
+
+    answers = [post(client, body) for _ in range(2)]
+
+    assert [(a.status_code, a.json["status"]) for a in answers] == [(200, "unmatched"), (200, "unmatched")]
+    assert len(db.session.scalars(sa.select(UnmatchedReport)).all()) == 1
+
+
+def test_a_cancelled_returns_partial_scores_are_no_claim_of_the_result(app, client, launched):
+    partial = {**return_fields(launched, {**SCORES, "correct_count": 3, "score": 12.0}), "status": "cancelled"}
+    assert client.post("/testpress/return", data=partial).status_code == 303
+    again = {**partial, "correct_count": "5", "score": "20"}  # taken later, left again
+    assert client.post("/testpress/return", data=again).status_code == 303
+
+    assert post(client, webhook_body(launched)).status_code == 200
+
+    attempt = reload(launched)
+    assert (attempt.score, attempt.verified, attempt.flagged) == (163.0, True, False)
+
+
+def test_a_signed_count_past_any_exam_is_refused_not_a_server_error(app, client, launched):
+    response = post(client, webhook_body(launched, correct_answers_count=2**31))
+
+    assert response.status_code == 400
+    assert reload(launched).score is None

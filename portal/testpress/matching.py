@@ -143,7 +143,9 @@ class AttemptMatcher:
         for row in db.session.execute(
             sa.select(UnmatchedReport.id, UnmatchedReport.testpress_attempt_id).where(
                 UnmatchedReport.source == self.source,
-                among(UnmatchedReport.testpress_attempt_id, {item.testpress_attempt_id for item in unresolved}),
+                # Every report's, not only those that matched no attempt: one naming another
+                # student's attempt is kept as unmatched too, and its row may exist already.
+                among(UnmatchedReport.testpress_attempt_id, {item.testpress_attempt_id for item in items}),
             )
         ):
             self._unmatched_row_ids[row.testpress_attempt_id] = row.id

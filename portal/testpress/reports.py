@@ -34,7 +34,9 @@ PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 DIGITS = re.compile(r"[0-9]+")
 TESTPRESS_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 LONGEST_NUMBER = 32
-LARGEST_WHOLE = 2**63 - 1  # every id and count column is 64-bit
+LARGEST_WHOLE = 2**63 - 1  # Testpress's ids are BIGINT columns
+# Counts and ranks are INTEGER columns (32-bit on PostgreSQL); no exam comes near this.
+LARGEST_COUNT = 10**9
 # Testpress is a Python service: a value it does not compute may arrive as the text "None".
 ABSENT_TEXTS = ("", "none", "null")
 # Which result fields are counts (the others are decimals), from their columns' types.
@@ -137,7 +139,8 @@ def email(value) -> str | None:
 def _results(values: Mapping, names: Mapping[str, str]) -> dict:
     """The result fields `names` maps to this source's keys, each read as a count or a decimal."""
     return {
-        result: optional(whole if result in WHOLE_FIELDS else number, values.get(key), key)
+        result: optional(whole, values.get(key), key, largest=LARGEST_COUNT) if result in WHOLE_FIELDS
+        else optional(number, values.get(key), key)
         for result, key in names.items()
     }
 
@@ -210,7 +213,6 @@ def _own_reference(value) -> int | None:
 
 RETURN_REQUIRED = ("email", "first_name", "institute_attempt_id", "status", "hmac")
 RETURN_STATUSES = (AttemptStatus.COMPLETED, AttemptStatus.CANCELLED, AttemptStatus.PENDING)
-LARGEST_COUNT = 10**9  # far beyond any exam
 
 
 def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
@@ -225,11 +227,7 @@ def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
     status = fields["status"].strip().lower()
     if status not in RETURN_STATUSES:
         raise BadReport(f"status must be one of {', '.join(RETURN_STATUSES)}.")
-    result = {
-        name: optional(whole, fields.get(name), name, largest=LARGEST_COUNT) if name in WHOLE_FIELDS
-        else optional(number, fields.get(name), name)
-        for name in RESULT_FIELDS
-    }
+    result = _results(fields, {name: name for name in RESULT_FIELDS})
     report = Report(
         source=ReportSource.RETURN,
         status=AttemptStatus(status),
