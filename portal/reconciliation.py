@@ -152,20 +152,12 @@ def _ordered(attempt: Attempt, report: Report) -> bool:
             and report.completed_at != attempt.scored_at)
 
 
-def reported_by_signed_source(attempt: Attempt) -> bool:
-    """Whether the webhook or the Admin API has reported on the attempt."""
-    return attempt.webhook_seen_at is not None or attempt.api_seen_at is not None
-
-
-def _same_kind(attempt: Attempt, report: Report) -> list:
-    return [r for r in attempt.reports if r.source == report.source and r.status == report.status]
-
-
 def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
     """Whether the same source already reported this very result: a duplicate delivery, or a
     late copy of an earlier one that must not roll back a re-evaluation. (Compared within the
     same status: a late "started" between two copies of one completion changes nothing.)"""
-    return any(_same_result(r, report) and _same_id(r, report) for r in _same_kind(attempt, report))
+    return any(r.source == report.source and r.status == report.status and _same_result(r, report) and _same_id(r, report)
+               for r in attempt.reports)
 
 
 def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:
