@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal.clock import load_zone
 from portal.config import Defaults, require_secret_key
 from portal.database import configure_engine
 from portal.extensions import csrf, db, limiter, login_manager, migrate
@@ -65,6 +66,7 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
     if not app.config["TESTPRESS_PRIVATE_KEY"]:
         app.config["TESTPRESS_PRIVATE_KEY"] = app.config["TESTPRESS_SECRET"]
+    app.extensions["timezone"] = load_zone(app.config["TIMEZONE"])
     # Parsed now, so that a misspelt encoding or algorithm stops the start, not a request.
     app.extensions["testpress_settings"] = TestpressSettings.from_config(app.config)
 

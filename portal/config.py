@@ -15,6 +15,9 @@ class Defaults:
     # Seconds a writer waits for another writer's lock before the request answers 503.
     DATABASE_BUSY_TIMEOUT = 10
     DEMO = False
+    # The institute's time zone (an IANA name): times are stored in UTC and shown and
+    # entered in this zone, which every page names. An institute in India sets "Asia/Kolkata".
+    TIMEZONE = "UTC"
     LOGGING = None  # a logging.config.dictConfig dict; None: portal.logs.default_logging(), to stderr
 
     TESTPRESS_BASE_URL = ""

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from markupsafe import Markup
 
+from portal.clock import to_local
 from portal.models import utcnow
 
 DASH = "—"  # a value Testpress has not reported
@@ -31,10 +32,11 @@ def percent(value: float | None) -> str:
 
 
 def when(moment: datetime | None) -> Markup | str:
-    """A stored naive-UTC time as a <time> element that says UTC."""
+    """A stored naive-UTC time as a <time> element in the institute's zone, which it names."""
     if not moment:
         return DASH
-    return Markup(f'<time datetime="{moment.isoformat()}Z">{moment:%d %b %Y, %H:%M} UTC</time>')
+    local = to_local(moment)
+    return Markup(f'<time datetime="{moment.isoformat()}Z">{local:%d %b %Y, %H:%M} {local:%Z}</time>')
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

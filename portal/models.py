@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ExamState, ReportSource
+from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, ReportSource
 
 
 def utcnow() -> datetime:
@@ -24,6 +24,45 @@ def naive_utc(text: str) -> datetime:
     # than converting an aware time to UTC, and a sync reads two per attempt.
     moment = datetime.fromisoformat(text.removesuffix("Z"))
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
+    """A CHECK that `column` holds one of `words` (or NULL), named ck_<table>_<column>.
+
+    The database refuses any other word, whoever writes it (a migration's SQL, a script),
+    where a typo would otherwise be a status no page knows how to show.
+    """
+    return sa.CheckConstraint(sa.column(column).in_([str(word) for word in words]), name=column)
+
+
+# Who is in which batch, and which batches an exam is for (an exam with none is for everyone).
+batch_members = sa.Table(
+    "batch_members", db.metadata,
+    sa.Column("batch_id", sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+exam_batches = sa.Table(
+    "exam_batches", db.metadata,
+    sa.Column("exam_id", sa.ForeignKey("exams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("batch_id", sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Batch(db.Model):
+    """A group of students (a class, a course, a timing) that exams can be offered to."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None]  # hidden from the pickers; members and history kept
+
+    members: Mapped[list[User]] = relationship(secondary=batch_members, back_populates="batches",
+                                               order_by="User.name")
+
+    def __repr__(self) -> str:
+        return f"<Batch {self.name!r}>"
 
 
 class User(UserMixin, db.Model):
@@ -44,6 +83,8 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     attempts: Mapped[list[Attempt]] = relationship(back_populates="student")
+    batches: Mapped[list[Batch]] = relationship(secondary=batch_members, back_populates="members",
+                                                order_by="Batch.name")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses to log in an inactive user
@@ -76,6 +117,7 @@ class Exam(db.Model):
     """An exam hosted on Testpress, offered to students through the portal."""
 
     __tablename__ = "exams"
+    __table_args__ = (one_of("counting_rule", CountingRule),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
@@ -85,9 +127,17 @@ class Exam(db.Model):
     opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
     published: Mapped[bool] = mapped_column(default=True)
+    # Hidden from students for good, its attempts and results kept (an exam with attempts is
+    # archived rather than deleted).
+    archived_at: Mapped[datetime | None]
+    instructions: Mapped[str] = mapped_column(sa.Text, default="", server_default="")  # shown before Start
+    attempts_allowed: Mapped[int | None]  # per student; None is unlimited
+    counting_rule: Mapped[str] = mapped_column(sa.String(8), default=CountingRule.BEST,
+                                               server_default=CountingRule.BEST.value)  # a CountingRule
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     attempts: Mapped[list[Attempt]] = relationship(back_populates="exam")
+    batches: Mapped[list[Batch]] = relationship(secondary=exam_batches, order_by="Batch.name")
 
     def is_upcoming(self, now: datetime) -> bool:
         return self.opens_at is not None and now < self.opens_at
@@ -99,6 +149,8 @@ class Exam(db.Model):
         return self.state(now) == ExamState.OPEN
 
     def state(self, now: datetime) -> ExamState:
+        if self.archived_at is not None:
+            return ExamState.ARCHIVED
         if not self.published:
             return ExamState.UNPUBLISHED
         if self.is_upcoming(now):
@@ -107,15 +159,6 @@ class Exam(db.Model):
 
     def __repr__(self) -> str:
         return f"<Exam {self.title!r}>"
-
-
-def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
-    """A CHECK that `column` holds one of `words` (or NULL), named ck_<table>_<column>.
-
-    The database refuses any other word, whoever writes it (a migration's SQL, a script),
-    where a typo would otherwise be a status no page knows how to show.
-    """
-    return sa.CheckConstraint(sa.column(column).in_([str(word) for word in words]), name=column)
 
 
 class ResultColumns:
@@ -286,3 +329,42 @@ class RateLimitCounter(db.Model):
     key: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
     hits: Mapped[int] = mapped_column(default=0)
     expires_at: Mapped[datetime] = mapped_column(index=True)  # naive UTC; the window ends here
+
+
+class PasswordLink(db.Model):
+    """A one-time link to set a password: single use, short-lived, kept only as a hash."""
+
+    __tablename__ = "password_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the token in the link: a copy of the database opens no account.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class AuditEntry(db.Model):
+    """One staff action that changed data: who, what, when, the values before and after.
+
+    Written by portal.audit.record in the action's own transaction, never with a secret.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(40), index=True)  # "person.create", "exam.publish"…
+    target_type: Mapped[str] = mapped_column(sa.String(20))  # "person", "batch", "exam", "attempt", "import"
+    target_id: Mapped[int | None]
+    summary: Mapped[str] = mapped_column(sa.String(300))  # one line for the list
+    before: Mapped[str | None] = mapped_column(sa.Text)  # JSON of the changed fields, or None
+    after: Mapped[str | None] = mapped_column(sa.Text)
+
+    actor: Mapped[User | None] = relationship()

@@ -89,7 +89,25 @@ SIGNED_SOURCES = tuple(source for source in ReportSource if source.signed)
 class ExamState(StrEnum):
     """Whether students can start an exam now (see models.Exam.state)."""
 
+    ARCHIVED = "archived"
     UNPUBLISHED = "unpublished"
     UPCOMING = "upcoming"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class CountingRule(StrEnum):
+    """Which of a student's completed attempts at an exam counts (gradebook, exam card)."""
+
+    # value, label (see __new__)
+    BEST = "best", "Best attempt"
+    LATEST = "latest", "Latest attempt"
+    FIRST = "first", "First attempt"
+
+    label: str
+
+    def __new__(cls, value: str, label: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member

@@ -1,0 +1,49 @@
+"""Times: stored as naive UTC, shown and entered in the institute's zone (the TIMEZONE setting).
+
+The one place a time crosses between the two: templates show times through
+`portal.formatting.when`, and forms turn what staff type into UTC with `from_local`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+from flask import current_app
+
+
+class UnknownTimezone(click.ClickException):
+    """TIMEZONE names no zone: stop at start-up with one line, not on the first page."""
+
+
+def load_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimezone(f"TIMEZONE {name!r} is not a time zone: use a name such as "
+                              "'UTC' or 'Asia/Kolkata'.") from None
+
+
+def institute_zone() -> ZoneInfo:
+    return current_app.extensions["timezone"]
+
+
+def zone_name() -> str:
+    """The zone as staff configured it ("Asia/Kolkata"), to name beside a time they enter."""
+    return institute_zone().key
+
+
+def to_local(moment: datetime) -> datetime:
+    """A stored naive-UTC time in the institute's zone (aware)."""
+    return moment.replace(tzinfo=UTC).astimezone(institute_zone())
+
+
+def from_local(moment: datetime | None) -> datetime | None:
+    """A naive time typed in the institute's zone, as stored (naive UTC).
+
+    A time that a clock change skips or repeats is read as zoneinfo reads it (fold=0).
+    """
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=institute_zone()).astimezone(UTC).replace(tzinfo=None)
