@@ -1,0 +1,80 @@
+"""Batches: the one way to create, rename or archive a batch and to change its members,
+used alike by the staff pages, the CSV import, the CLI and the demo.
+
+The functions add to the session and flush; the caller commits. A refusal is a BatchError
+naming the field at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Batch, User, batch_members, utcnow
+
+MAX_NAME_LENGTH = Batch.__table__.c.name.type.length
+
+
+class BatchError(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def check_batch_name(name: str | None) -> str:
+    name = " ".join((name or "").split())  # one space between words, as people read it
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise BatchError("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def find_batch(name: str) -> Batch | None:
+    """The batch of this name, whatever its case (names are compared as people read them)."""
+    return db.session.scalar(sa.select(Batch).where(sa.func.lower(Batch.name) == check_batch_name(name).lower()))
+
+
+def create_batch(name: str) -> Batch:
+    name = check_batch_name(name)
+    if find_batch(name) is not None:
+        raise BatchError("name", f"a batch named {name} already exists")
+    batch = Batch(name=name)
+    db.session.add(batch)
+    db.session.flush()
+    return batch
+
+
+def rename_batch(batch: Batch, name: str) -> Batch:
+    name = check_batch_name(name)
+    other = find_batch(name)
+    if other is not None and other.id != batch.id:
+        raise BatchError("name", f"a batch named {name} already exists")
+    batch.name = name
+    db.session.flush()
+    return batch
+
+
+def set_archived(batch: Batch, archived: bool) -> None:
+    batch.archived_at = utcnow() if archived else None
+    db.session.flush()
+
+
+def add_members(batch: Batch, people: Iterable[User | int]) -> int:
+    """Put people in `batch` (those already in it stay once); the number added."""
+    ids = {person if isinstance(person, int) else person.id for person in people}
+    present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(
+        batch_members.c.batch_id == batch.id, batch_members.c.user_id.in_(ids)))) if ids else set()
+    new = [{"batch_id": batch.id, "user_id": user_id} for user_id in sorted(ids - present)]
+    if new:
+        db.session.execute(sa.insert(batch_members), new)
+        db.session.expire(batch, ["members"])
+    return len(new)
+
+
+def remove_member(batch: Batch, person: User) -> bool:
+    removed = db.session.execute(sa.delete(batch_members).where(
+        batch_members.c.batch_id == batch.id, batch_members.c.user_id == person.id)).rowcount
+    db.session.expire(batch, ["members"])
+    db.session.expire(person, ["batches"])
+    return removed == 1
