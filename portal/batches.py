@@ -126,7 +126,7 @@ def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
     if len(emails) > MAX_PASTED_EMAILS:
         raise BatchError("emails", f"paste at most {MAX_PASTED_EMAILS} emails at a time")
     found = dict(db.session.execute(sa.select(sa.func.lower(User.email), User.id)
-                                    .where(among(sa.func.lower(User.email), emails))).all())
+                                    .where(among(sa.func.lower(User.email, type_=sa.String), emails))).all())
     present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(
         batch_members.c.batch_id == batch.id, among(batch_members.c.user_id, found.values())))) if found else set()
     add_members(batch, [user_id for user_id in found.values() if user_id not in present])

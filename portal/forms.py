@@ -70,6 +70,9 @@ class BoundedIntegerField(IntegerField):
             raise ValueError(f"Enter a whole number from {self.minimum} to {self.maximum}, in digits only.")
 
 
+LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
 class ExamForm(FlaskForm):
     """An exam to add (no `exam`) or to edit; the rules are portal.exams', shown at their fields.
 
@@ -93,8 +96,10 @@ class ExamForm(FlaskForm):
         "Testpress exam id", validators=[Optional()],
         description="Lets webhooks and the Admin API find this exam.",
     )
-    opens_at = DateTimeLocalField("Opens at", validators=[Optional()])
-    closes_at = DateTimeLocalField("Closes at", validators=[Optional()])
+    # The browser's datetime-local form first: it shows no value written in another
+    # (WTForms' default first format has a space and seconds, so an edit showed blank times).
+    opens_at = DateTimeLocalField("Opens at", validators=[Optional()], format=LOCAL_TIME_FORMATS)
+    closes_at = DateTimeLocalField("Closes at", validators=[Optional()], format=LOCAL_TIME_FORMATS)
     attempts_allowed = BoundedIntegerField(
         "Attempts allowed per student", validators=[Optional()], maximum=exams.MAX_ATTEMPTS_ALLOWED,
         description=f"Blank for unlimited, or 1 to {exams.MAX_ATTEMPTS_ALLOWED}.",
