@@ -7,12 +7,15 @@ naming the field at fault.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from portal.bulk import among
 from portal.extensions import db
-from portal.models import Batch, User, batch_members, utcnow
+from portal.models import Batch, User, batch_members, exam_batches, utcnow
 
 MAX_NAME_LENGTH = Batch.__table__.c.name.type.length
 
@@ -78,3 +81,55 @@ def remove_member(batch: Batch, person: User) -> bool:
     db.session.expire(batch, ["members"])
     db.session.expire(person, ["batches"])
     return removed == 1
+
+
+class BatchRow(NamedTuple):
+    batch: Batch
+    members: int
+    exams: int
+
+
+def batch_rows() -> list[BatchRow]:
+    """Every batch with its member and exam counts, unarchived first, by name: one statement."""
+    members = (sa.select(sa.func.count()).where(batch_members.c.batch_id == Batch.id)
+               .correlate(Batch).scalar_subquery())
+    exams = (sa.select(sa.func.count()).where(exam_batches.c.batch_id == Batch.id)
+             .correlate(Batch).scalar_subquery())
+    rows = db.session.execute(sa.select(Batch, members, exams)
+                              .order_by(Batch.archived_at.is_not(None), Batch.name)).all()
+    return [BatchRow(*row) for row in rows]
+
+
+def members_query(batch: Batch) -> sa.Select:
+    """The batch's members by name, for db.paginate."""
+    return (sa.select(User).join(batch_members, batch_members.c.user_id == User.id)
+            .where(batch_members.c.batch_id == batch.id).order_by(User.name, User.id))
+
+
+class EmailsAdded(NamedTuple):
+    added: list[str]  # put in the batch now
+    already: list[str]  # in it before
+    unknown: list[str]  # nobody has this email (or it is not an email): listed back, nothing done
+
+
+MAX_PASTED_EMAILS = 5000
+
+
+def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
+    """Put the people whose emails are pasted in `text` (one a line; commas and semicolons,
+    as a spreadsheet's copied column or a mail client's list, split too) in `batch`.
+    Raises BatchError over MAX_PASTED_EMAILS."""
+    emails = list(dict.fromkeys(email.strip().lower() for email in re.split(r"[\s,;]+", text or "")
+                                if email.strip()))
+    if not emails:
+        raise BatchError("emails", "paste at least one email, one a line")
+    if len(emails) > MAX_PASTED_EMAILS:
+        raise BatchError("emails", f"paste at most {MAX_PASTED_EMAILS} emails at a time")
+    found = dict(db.session.execute(sa.select(sa.func.lower(User.email), User.id)
+                                    .where(among(sa.func.lower(User.email, type_=sa.String), emails))).all())
+    present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(
+        batch_members.c.batch_id == batch.id, among(batch_members.c.user_id, found.values())))) if found else set()
+    add_members(batch, [user_id for user_id in found.values() if user_id not in present])
+    return EmailsAdded(added=[email for email in emails if email in found and found[email] not in present],
+                       already=[email for email in emails if email in found and found[email] in present],
+                       unknown=[email for email in emails if email not in found])

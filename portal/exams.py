@@ -17,13 +17,18 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.inputs import LARGEST_ID
-from portal.models import Exam
+from portal.models import Attempt, Batch, Exam, batch_members, exam_batches, utcnow
+from portal.vocabulary import CountingRule
 
 MAX_TITLE_LENGTH = Exam.__table__.c.title.type.length
 MAX_URL_LENGTH = Exam.__table__.c.exam_url.type.length
 MAX_DESCRIPTION_LENGTH = 5000
-# What a person may set on an exam, as the form and update_exam name them.
-FIELDS = ("title", "description", "exam_url", "testpress_id", "opens_at", "closes_at", "published")
+MAX_INSTRUCTIONS_LENGTH = 5000
+MAX_ATTEMPTS_ALLOWED = 1000
+# What a person may set on an exam, as the form and update_exam name them. `batches` is a
+# list of Batch (or their ids): none is an exam for everyone.
+FIELDS = ("title", "description", "instructions", "exam_url", "testpress_id", "opens_at", "closes_at",
+          "attempts_allowed", "counting_rule", "batches", "published")
 # A host name's characters once in its ASCII (IDNA) form.
 HOST_NAME = re.compile(r"[a-z0-9._-]+", re.IGNORECASE)
 
@@ -51,13 +56,21 @@ class DuplicateTestpressId(ExamError):
         self.testpress_id = testpress_id
 
 
+class ExamHasAttempts(ExamError):
+    def __init__(self, count: int):
+        super().__init__("exam", f"this exam has {count} attempt{'s' if count != 1 else ''}: archive it instead, "
+                                 "which hides it from students and keeps its history")
+
+
 def add_exam(title: str, exam_url: str, *, testpress_id: int | None = None, description: str | None = "",
-             opens_at: datetime | None = None, closes_at: datetime | None = None, published: bool = True) -> Exam:
+             opens_at: datetime | None = None, closes_at: datetime | None = None, published: bool = True,
+             **rules) -> Exam:
     """Offer a new exam. Raises InvalidExam for a bad value, DuplicateTestpressId when another
-    exam has `testpress_id` (see update_exam for a refusal by the database)."""
-    exam = Exam()
+    exam has `testpress_id` (see update_exam for a refusal by the database). `rules` are the
+    other FIELDS (instructions, attempts_allowed, counting_rule, batches)."""
+    exam = Exam(counting_rule=CountingRule.BEST, instructions="", batches=[])
     update_exam(exam, title=title, exam_url=exam_url, testpress_id=testpress_id, description=description,
-                opens_at=opens_at, closes_at=closes_at, published=published)
+                opens_at=opens_at, closes_at=closes_at, published=published, **rules)
     return exam
 
 
@@ -73,8 +86,18 @@ def update_exam(exam: Exam, **changes) -> Exam:
         raise TypeError(f"update_exam() got unknown fields: {', '.join(sorted(unknown))}")
     values = {name: getattr(exam, name) for name in FIELDS} | changes
     values["title"] = check_title(values["title"])
-    values["exam_url"] = check_exam_url(values["exam_url"])
+    values["published"] = bool(values["published"])
+    # A draft may wait for its URL (an exam imported from Testpress without one); students
+    # are sent to it, so a published exam always has one.
+    if values["published"] or (values["exam_url"] or "").strip():
+        values["exam_url"] = check_exam_url(values["exam_url"])
+    else:
+        values["exam_url"] = ""
     values["description"] = check_description(values["description"])
+    values["instructions"] = check_instructions(values["instructions"])
+    check_attempts_allowed(values["attempts_allowed"])
+    values["counting_rule"] = check_counting_rule(values["counting_rule"])
+    values["batches"] = find_batches(values["batches"] or [])
     check_testpress_id(values["testpress_id"])
     check_window(values["opens_at"], values["closes_at"])
     testpress_id = values["testpress_id"]
@@ -93,6 +116,68 @@ def update_exam(exam: Exam, **changes) -> Exam:
             raise DuplicateTestpressId(testpress_id) from None
         raise
     return exam
+
+
+def set_published(exam: Exam, published: bool) -> Exam:
+    """Publish or unpublish. Raises InvalidExam for an archived exam or, to publish, one
+    without its URL (students would be sent nowhere)."""
+    if exam.archived_at is not None:
+        raise InvalidExam("published", "an archived exam cannot be published: restore it first")
+    if published and not exam.exam_url:
+        raise InvalidExam("exam_url", "paste the exam's URL from Testpress before publishing it")
+    exam.published = published
+    db.session.flush()
+    return exam
+
+
+def set_archived(exam: Exam, archived: bool) -> Exam:
+    """Archive (hidden from students for good, its attempts and results kept) or restore."""
+    exam.archived_at = (exam.archived_at or utcnow()) if archived else None
+    db.session.flush()
+    return exam
+
+
+def attempt_count(exam: Exam) -> int:
+    return db.session.scalar(sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == exam.id))
+
+
+def delete_exam(exam: Exam) -> None:
+    """Delete an exam nobody has attempted; raises ExamHasAttempts otherwise (archive it)."""
+    count = attempt_count(exam)
+    if count:
+        raise ExamHasAttempts(count)
+    db.session.delete(exam)
+    db.session.flush()
+
+
+def offered_to(student_id) -> sa.ColumnElement[bool]:
+    """The condition that an exam is for this student: published, not archived, and for
+    everyone (no batches) or for a batch they are in. The one rule, shared by the list and
+    the start route; `student_id` may be a bind parameter."""
+    for_batches = sa.select(exam_batches.c.exam_id).where(exam_batches.c.exam_id == Exam.id)
+    for_theirs = (sa.select(exam_batches.c.exam_id)
+                  .join(batch_members, batch_members.c.batch_id == exam_batches.c.batch_id)
+                  .where(exam_batches.c.exam_id == Exam.id, batch_members.c.user_id == student_id))
+    return sa.and_(Exam.published, Exam.archived_at.is_(None),
+                   sa.or_(~for_batches.exists(), for_theirs.exists()))
+
+
+def find_batches(batches) -> list[Batch]:
+    """Batches given as Batch rows or ids, as rows (in name order); InvalidExam for an unknown id."""
+    ids = {batch if isinstance(batch, int) else batch.id for batch in batches}
+    if not ids:
+        return []
+    found = db.session.scalars(sa.select(Batch).where(Batch.id.in_(ids)).order_by(Batch.name)).all()
+    if len(found) != len(ids):
+        raise InvalidExam("batches", "one of the chosen batches no longer exists")
+    return list(found)
+
+
+def snapshot(exam: Exam) -> dict:
+    """An exam's FIELDS as the audit log keeps them (batches by name)."""
+    values = {name: getattr(exam, name) for name in FIELDS}
+    values["batches"] = [batch.name for batch in exam.batches]
+    return values
 
 
 def testpress_id_in_use(testpress_id: int | None, *, besides: Exam | None = None) -> bool:
@@ -154,6 +239,26 @@ def check_description(description: str | None) -> str:
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidExam("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters")
     return description
+
+
+def check_instructions(instructions: str | None) -> str:
+    instructions = instructions or ""
+    if len(instructions) > MAX_INSTRUCTIONS_LENGTH:
+        raise InvalidExam("instructions", f"must be at most {MAX_INSTRUCTIONS_LENGTH} characters")
+    return instructions
+
+
+def check_attempts_allowed(allowed: int | None) -> None:
+    if allowed is not None and not 1 <= allowed <= MAX_ATTEMPTS_ALLOWED:
+        raise InvalidExam("attempts_allowed", f"must be blank (unlimited) or a whole number from 1 to "
+                                              f"{MAX_ATTEMPTS_ALLOWED}")
+
+
+def check_counting_rule(rule: str | None) -> str:
+    try:
+        return CountingRule(rule or CountingRule.BEST).value
+    except ValueError:
+        raise InvalidExam("counting_rule", f"must be one of {', '.join(CountingRule)}") from None
 
 
 def check_testpress_id(testpress_id: int | None) -> None:

@@ -1,5 +1,6 @@
 """Every form of the portal, as Flask-WTF classes (each carries a CSRF token)."""
 
+import sqlalchemy as sa
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -7,16 +8,23 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
     URLField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal import exams, people
+from portal import batches, exams, people
+from portal.clock import from_local, to_local, zone_name
+from portal.extensions import db
 from portal.inputs import LARGEST_ID, whole_number
-from portal.models import Exam
+from portal.models import Batch, Exam
+from portal.vocabulary import CountingRule
 
 
 class IdField(IntegerField):
@@ -46,11 +54,39 @@ class ActionForm(FlaskForm):
     """A form with nothing but its CSRF token, for buttons that POST (start, deactivate…)."""
 
 
+class BoundedIntegerField(IntegerField):
+    """A whole number in [minimum, maximum], in ASCII digits (see IdField); blank is None with Optional()."""
+
+    def __init__(self, label=None, validators=None, *, minimum: int = 1, maximum: int = LARGEST_ID, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.minimum, self.maximum = minimum, maximum
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        self.data = whole_number(valuelist[0].strip(), minimum=self.minimum, maximum=self.maximum)
+        if self.data is None:
+            raise ValueError(f"Enter a whole number from {self.minimum} to {self.maximum}, in digits only.")
+
+
+LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+
+
 class ExamForm(FlaskForm):
-    """An exam to add (no `exam`) or to edit; the rules are portal.exams', shown at their fields."""
+    """An exam to add (no `exam`) or to edit; the rules are portal.exams', shown at their fields.
+
+    Times are typed, and shown back, in the institute's zone (portal.clock), which their
+    labels name; `exam_fields` answers them in UTC, as they are stored. Publishing is not
+    here: it is the exams list's button (a new exam is a draft).
+    """
 
     title = StringField("Title", validators=[DataRequired(), Length(max=exams.MAX_TITLE_LENGTH)])
     description = TextAreaField("Description", validators=[Optional(), Length(max=exams.MAX_DESCRIPTION_LENGTH)])
+    instructions = TextAreaField(
+        "Instructions", validators=[Optional(), Length(max=exams.MAX_INSTRUCTIONS_LENGTH)],
+        description="Shown to the student on the exam's card, above its Start button.",
+    )
     exam_url = URLField(
         "Testpress exam URL",
         description="Copied from the exam list of your Testpress dashboard.",
@@ -60,14 +96,45 @@ class ExamForm(FlaskForm):
         "Testpress exam id", validators=[Optional()],
         description="Lets webhooks and the Admin API find this exam.",
     )
-    opens_at = DateTimeLocalField("Opens at (UTC)", validators=[Optional()])
-    closes_at = DateTimeLocalField("Closes at (UTC)", validators=[Optional()])
-    published = BooleanField("Published (visible to students)", default=True)
+    # The browser's datetime-local form first: it shows no value written in another
+    # (WTForms' default first format has a space and seconds, so an edit showed blank times).
+    opens_at = DateTimeLocalField("Opens at", validators=[Optional()], format=LOCAL_TIME_FORMATS)
+    closes_at = DateTimeLocalField("Closes at", validators=[Optional()], format=LOCAL_TIME_FORMATS)
+    attempts_allowed = BoundedIntegerField(
+        "Attempts allowed per student", validators=[Optional()], maximum=exams.MAX_ATTEMPTS_ALLOWED,
+        description=f"Blank for unlimited, or 1 to {exams.MAX_ATTEMPTS_ALLOWED}.",
+    )
+    counting_rule = SelectField(
+        "Which attempt counts", choices=[SelectChoice(rule.value, rule.label) for rule in CountingRule],
+        default=CountingRule.BEST.value,
+        description="For the student's card and the gradebook, among their completed attempts.",
+    )
+    batches = SelectMultipleField(
+        "Batches", coerce=int,
+        widget=ListWidget(html_tag="ul", prefix_label=False), option_widget=CheckboxInput(),
+        description="None ticked: the exam is for everyone.",
+    )
     submit = SubmitField("Save exam")
 
     def __init__(self, exam: Exam | None = None, **kwargs):
         super().__init__(obj=exam, **kwargs)
         self.exam = exam
+        zone = zone_name()
+        self.opens_at.label.text = f"Opens at ({zone})"
+        self.closes_at.label.text = f"Closes at ({zone})"
+        # Unarchived batches, and any archived one the exam is already for (kept unless unticked).
+        current = {batch.id for batch in exam.batches} if exam is not None else set()
+        choices = db.session.execute(
+            sa.select(Batch.id, Batch.name).where(sa.or_(Batch.archived_at.is_(None), Batch.id.in_(current)))
+            .order_by(Batch.name)).all()
+        self.batches.choices = [SelectChoice(batch_id, name) for batch_id, name in choices]
+        if not self.is_submitted():
+            if exam is not None:
+                self.opens_at.data = local_naive(exam.opens_at)
+                self.closes_at.data = local_naive(exam.closes_at)
+                self.batches.data = sorted(current)
+            else:
+                self.batches.data = []
 
     def validate_exam_url(self, field):
         try:
@@ -81,13 +148,34 @@ class ExamForm(FlaskForm):
 
     def validate_closes_at(self, field):
         try:
-            exams.check_window(self.opens_at.data, field.data)
+            exams.check_window(from_local(self.opens_at.data), from_local(field.data))
         except exams.InvalidExam as error:
             raise ValidationError(str(error)) from None
 
     def exam_fields(self) -> dict:
-        """The submitted values, as portal.exams.add_exam and update_exam take them."""
-        return {name: self[name].data for name in exams.FIELDS}
+        """The submitted values, as portal.exams.add_exam and update_exam take them (times in UTC)."""
+        values = {name: self[name].data for name in exams.FIELDS if name in self}
+        values["opens_at"], values["closes_at"] = from_local(values["opens_at"]), from_local(values["closes_at"])
+        values["batches"] = values["batches"] or []
+        return values
+
+
+def local_naive(moment):
+    """A stored UTC time as the naive local time a datetime-local input shows."""
+    return None if moment is None else to_local(moment).replace(tzinfo=None)
+
+
+class BatchForm(FlaskForm):
+    """A batch's name, to create or rename one (portal.batches)."""
+
+    name = StringField("Batch name", validators=[DataRequired(), Length(max=batches.MAX_NAME_LENGTH)])
+
+
+class AddMembersForm(FlaskForm):
+    """Emails pasted one a line, to add their people to a batch."""
+
+    emails = TextAreaField("Emails, one a line", validators=[DataRequired(), Length(max=500_000)],
+                           description="People not yet in the portal are listed back; add them first.")
 
 
 class StudentForm(FlaskForm):

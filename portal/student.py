@@ -15,11 +15,20 @@ from sqlalchemy.orm import joinedload
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.database import DatabaseBusy
 from portal.errors import error_response
+from portal.exams import offered_to
 from portal.extensions import db
 from portal.forms import ActionForm
+from portal.grading import counting_for_student
 from portal.inputs import page_number, row_id
-from portal.models import Attempt, Exam, utcnow
-from portal.testpress.launch import LaunchFailed, latest_attempts, launch_fields, resumable, resume_or_launch
+from portal.models import Attempt, Batch, Exam, exam_batches, utcnow
+from portal.testpress.launch import (
+    AttemptsUsedUp,
+    LaunchFailed,
+    latest_attempts,
+    launch_fields,
+    resumable,
+    resume_or_launch,
+)
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 from portal.vocabulary import AttemptStatus
@@ -44,26 +53,59 @@ def require_login():
 
 # The pages' statements are built once and run with each request's values: building and
 # compiling a statement anew took about as long as running it.
-LISTED_EXAMS = (sa.select(Exam)
-                .where(Exam.published, sa.or_(Exam.closes_at.is_(None), Exam.closes_at > sa.bindparam("now")))
-                .order_by(Exam.title))
+NOT_CLOSED = sa.or_(Exam.closes_at.is_(None), Exam.closes_at > sa.bindparam("now"))
+LISTED_EXAMS = (sa.select(Exam).where(offered_to(sa.bindparam("student_id")), NOT_CLOSED).order_by(Exam.title))
+# What staff see when they open the students' list: every exam a student could be offered.
+PREVIEWED_EXAMS = (sa.select(Exam).where(Exam.published, Exam.archived_at.is_(None), NOT_CLOSED)
+                   .order_by(Exam.title))
+EXAMS_BATCHES = (sa.select(exam_batches.c.exam_id, Batch.name).join(Batch, Batch.id == exam_batches.c.batch_id)
+                 .where(exam_batches.c.exam_id.in_(sa.bindparam("exam_ids", expanding=True))).order_by(Batch.name))
+OFFERED_EXAM = sa.select(Exam).where(Exam.id == sa.bindparam("exam_id"), offered_to(sa.bindparam("student_id")))
+
+
+def attempts_note(used: int, allowed: int | None) -> str:
+    """The card's "1 of 2 attempts used", or "2 attempts" when there is no limit."""
+    if allowed is not None:
+        return f"{used} of {allowed} attempt{'s' if allowed != 1 else ''} used"
+    return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
 @bp.route("/exams/")
 def exams():
-    """The student's home: published exams open now or upcoming, each with the student's state."""
+    """The student's home: the exams for them (for everyone or one of their batches), open
+    now or upcoming, each with the student's state, attempts used and counting score.
+
+    Staff opening it see a preview: every published exam with the batches it is for, and
+    no Start buttons. A constant number of statements whatever the number of exams.
+    """
     now = utcnow()
-    listed = db.session.scalars(LISTED_EXAMS, {"now": now}).all()
-    latest = latest_attempts(current_user.id, [exam.id for exam in listed])
-    cards = [
-        {"exam": exam, "latest": latest.get(exam.id), "upcoming": exam.is_upcoming(now),
-         "button": start_button(latest.get(exam.id))}
-        for exam in listed
-    ]
+    preview = current_user.is_staff
+    statement = PREVIEWED_EXAMS if preview else LISTED_EXAMS
+    listed = db.session.scalars(statement, {"now": now, "student_id": current_user.id}).all()
+    exam_ids = [exam.id for exam in listed]
+    latest = latest_attempts(current_user.id, exam_ids)
+    counting = counting_for_student(current_user.id, exam_ids)
+    batches: dict[int, list[str]] = {}
+    if preview and exam_ids:
+        for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": exam_ids}):
+            batches.setdefault(exam_id, []).append(name)
+    cards = []
+    for exam in listed:
+        standing = counting.get(exam.id)
+        used = standing.attempts_used if standing else 0
+        last = latest.get(exam.id)
+        used_up = (exam.attempts_allowed is not None and used >= exam.attempts_allowed
+                   and not resumable(last))
+        cards.append({"exam": exam, "latest": last, "upcoming": exam.is_upcoming(now),
+                      "button": start_button(last), "used_up": used_up,
+                      "attempts": attempts_note(used, exam.attempts_allowed),
+                      "counting": standing if standing and standing.attempt_id is not None else None,
+                      "batches": batches.get(exam.id, ["Everyone"])})
     return render_template(
         "student/exams.html",
         open_cards=[card for card in cards if not card["upcoming"]],
         upcoming_cards=[card for card in cards if card["upcoming"]],
+        preview=preview,
         form=ActionForm(),
         # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).
         exams_url=url_for("student.exams"),
@@ -75,11 +117,17 @@ def exams():
 def start(exam_id: int):
     """Record a launch and answer the self-submitting form signed for Testpress.
 
-    CSRF-protected (400 without a valid token). 404 for an unknown or unpublished exam;
-    403 for an exam that is closed or not open yet. Nothing is recorded on a refusal.
+    CSRF-protected (400 without a valid token). 404 for an exam that is not for this
+    student (unknown, unpublished, archived, or for batches they are not in: the same
+    answer, so that nobody learns which exams exist); 403 for an exam that is closed or not
+    open yet, for a new attempt beyond the attempts allowed, and for staff (who preview the
+    list). Nothing is recorded on a refusal.
     """
-    exam = db.session.get(Exam, exam_id)
-    if exam is None or not exam.published:
+    if current_user.is_staff:
+        return error_response(403, "Staff accounts preview the exam list; log in with a student account "
+                                   "to take an exam.")
+    exam = db.session.scalars(OFFERED_EXAM, {"exam_id": exam_id, "student_id": current_user.id}).one_or_none()
+    if exam is None:
         abort(404)
     now = utcnow()
     if not exam.can_start(now):
@@ -88,6 +136,10 @@ def start(exam_id: int):
         return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
     try:
         attempt = resume_or_launch(current_user, exam)
+    except AttemptsUsedUp as refusal:
+        current_app.logger.info("start: user %s refused exam %s: %s attempts used", current_user.id, exam_id,
+                                refusal.used)
+        return error_response(403, str(refusal))
     except DatabaseBusy:
         current_app.logger.warning("start: user %s could not launch exam %s: database busy", current_user.id, exam.id)
         return error_response(503, "The portal is very busy just now and could not start the exam. "

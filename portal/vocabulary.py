@@ -99,15 +99,17 @@ class ExamState(StrEnum):
 class CountingRule(StrEnum):
     """Which of a student's completed attempts at an exam counts (gradebook, exam card)."""
 
-    # value, label (see __new__)
-    BEST = "best", "Best attempt"
-    LATEST = "latest", "Latest attempt"
-    FIRST = "first", "First attempt"
+    # value, label, short label (the card's "Best: 14 / 20") (see __new__)
+    BEST = "best", "Best attempt", "Best"
+    LATEST = "latest", "Latest attempt", "Latest"
+    FIRST = "first", "First attempt", "First"
 
     label: str
+    short_label: str
 
-    def __new__(cls, value: str, label: str):
+    def __new__(cls, value: str, label: str, short_label: str):
         member = str.__new__(cls, value)
         member._value_ = value
         member.label = label
+        member.short_label = short_label
         return member

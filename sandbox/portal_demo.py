@@ -27,6 +27,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from portal import create_app
+from portal.batches import add_members, create_batch, find_batch
 from portal.database import init_database, write_transaction
 from portal.exams import add_exam, update_exam
 from portal.extensions import db
@@ -109,7 +110,24 @@ def seed_demo_data(sandbox_url: str) -> None:
             add_exam(spec["title"], exam_url, testpress_id=spec["id"], description=spec["description"])
         else:
             update_exam(exam, exam_url=exam_url)
+    seed_demo_batch()
     db.session.commit()
+
+
+# One batch with one exam for it, so that the demo shows who sees what: Asha is in it and sees
+# the exam, Ravi is not and does not (his earlier attempts at it stay in his history).
+DEMO_BATCH, DEMO_BATCH_MEMBERS, DEMO_BATCH_EXAM = "Morning batch", ["asha@example.com"], 3  # a Testpress id
+
+
+def seed_demo_batch() -> None:
+    """The demo's batch and its exam's rules, set once (staff may change them in the demo)."""
+    if find_batch(DEMO_BATCH) is not None:
+        return
+    batch = create_batch(DEMO_BATCH)
+    add_members(batch, db.session.scalars(sa.select(User).where(User.email.in_(DEMO_BATCH_MEMBERS))))
+    exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == DEMO_BATCH_EXAM))
+    update_exam(exam, batches=[batch], attempts_allowed=10, counting_rule="best",
+                instructions="Only for the Morning batch. 10 attempts allowed; your best one counts.")
 
 
 # A few weeks of each student's past attempts: (days ago, exam's index in SANDBOX_EXAMS,

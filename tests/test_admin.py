@@ -3,6 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
+from portal.batches import create_batch
 from portal.extensions import db
 from portal.models import Exam, User
 from tests.factories import make_attempt, make_exam, make_staff, make_user
@@ -40,6 +41,8 @@ def test_every_admin_endpoint_sends_a_visitor_to_login(app, client):
 def test_every_admin_page_opens_for_staff(app, client, auth):
     make_staff("boss@example.com")
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
+    create_batch("Batch 1")  # and batch 1
+    db.session.commit()
     auth.login("boss@example.com")
     for rule, url in admin_urls(app):
         if "GET" in rule.methods:
@@ -68,9 +71,10 @@ def test_staff_adds_an_exam(staff_client):
     response = staff_client.post("/admin/exams/new", data={
         "title": "Maths Drill", "exam_url": "https://inst.testpress.in/exams/run/maths/start/",
         "testpress_id": "3", "published": "y"})
-    assert response.headers["Location"] == "/admin/exams/"
     exam = db.session.scalar(sa.select(Exam).where(Exam.title == "Maths Drill"))
-    assert exam.testpress_id == 3 and exam.published
+    assert response.headers["Location"] == f"/admin/exams/{exam.id}"
+    # A new exam is a draft (the form's "published" is no field of it): the list's button publishes it.
+    assert exam.testpress_id == 3 and not exam.published
 
 
 def test_exam_form_shows_errors_and_saves_nothing(staff_client):
@@ -97,7 +101,7 @@ def test_staff_edits_an_exam(staff_client):
     staff_client.post(f"/admin/exams/{exam.id}/edit", data={"title": "New title", "exam_url": exam.exam_url})
     db.session.expire_all()
     assert db.session.get(Exam, exam.id).title == "New title"
-    assert db.session.get(Exam, exam.id).published is False  # the box was left unticked
+    assert db.session.get(Exam, exam.id).published is True  # publishing is the list's button, not the form's
 
 
 def test_editing_an_unknown_exam_is_404(staff_client):

@@ -91,6 +91,20 @@ def test_the_staff_dashboard_of_the_demo_is_not_empty(instance):
     assert "Asha Rao" not in flagged.get_data(as_text=True)
 
 
+def test_the_demos_batch_exam_is_shown_to_its_member_only(instance):
+    app = portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")
+    seen = {}
+    for email, password in (("asha@example.com", "asha-demo-pass"), ("ravi@example.com", "ravi-demo-pass")):
+        client = app.test_client()
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+        client.post("/login", data={"email": email, "password": password, "csrf_token": token[1]})
+        seen[email] = client.get("/exams/").get_data(as_text=True)
+
+    assert ">Maths Drill</h2>" in seen["asha@example.com"] and "Only for the Morning batch." in seen["asha@example.com"]
+    assert ">Maths Drill</h2>" not in seen["ravi@example.com"]
+    assert ">Physics Mock 1</h2>" in seen["ravi@example.com"]
+
+
 def test_the_demo_leaves_a_real_instance_config_alone(instance):
     instance.mkdir()
     (instance / "config.py").write_text("SECRET_KEY = 'the institute s own key, not the demo s'\n")

@@ -103,6 +103,10 @@ class TestpressClient:
         params = {name: value for name, value in filters.items() if value is not None}
         return self._iter_pages(ATTEMPTS_PATH, {**params, "page_size": page_size})
 
+    def exams_page(self, page: int = 1, *, page_size: int = 25) -> Page:
+        """One page of the exams list (DRF's `page`, from 1); a page past the end is a TestpressError (404)."""
+        return next(self._iter_pages(EXAMS_PATH, {"page": page, "page_size": page_size}))
+
     def list_exams(self) -> list[dict]:
         return [exam for page in self._iter_pages(EXAMS_PATH, {"page_size": 1000}) for exam in page.results]
 

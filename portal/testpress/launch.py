@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.database import write_transaction
 from portal.extensions import db
+from portal.grading import attempts_used
 from portal.models import Attempt, Exam, User
 from portal.testpress.settings import TestpressSettings
 from portal.testpress.signing import launch_hmac
@@ -29,6 +30,16 @@ ID_ATTEMPTS = 5
 
 class LaunchFailed(RuntimeError):
     """No unique institute_attempt_id could be stored (repeated collisions)."""
+
+
+class AttemptsUsedUp(Exception):
+    """The student has made every attempt the exam allows; nothing was recorded."""
+
+    def __init__(self, exam: Exam, used: int):
+        allowed = exam.attempts_allowed
+        super().__init__(f"You have used {'your only attempt' if allowed == 1 else f'all {allowed} attempts'} "
+                         f"allowed at “{exam.title}”, so it cannot be started again.")
+        self.used = used
 
 
 def clock_attempt_id(now_ms: int, floor: int = 0) -> int:
@@ -106,11 +117,18 @@ def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> 
     """The student's latest attempt at `exam` re-signed now if unfinished, else a new launch.
 
     The stored launch_time moves to the new signing time, because the return is
-    verified against the time of the launch it answers. Commits; raises DatabaseBusy.
+    verified against the time of the launch it answers. Commits; raises DatabaseBusy, and
+    AttemptsUsedUp for a new attempt beyond the exam's attempts allowed (resuming an
+    unfinished one is not a new attempt).
     """
-    with write_transaction():  # two presses of Start at once must not make two launches
+    # Two presses of Start at once must not make two launches, nor two attempts where one
+    # is left: the count and the insert are decided under the same lock.
+    with write_transaction():
         latest = latest_attempts(student.id, [exam.id]).get(exam.id)
         if not resumable(latest):
+            allowed = exam.attempts_allowed  # read again under the lock (write_transaction expired it)
+            if allowed is not None and (used := attempts_used(student.id, exam.id)) >= allowed:
+                raise AttemptsUsedUp(exam, used)
             return _new_launch(student, exam, now)
         latest.launch_time = int((now or datetime.now(UTC)).timestamp())
         return latest

@@ -1,0 +1,155 @@
+"""Batches: the list with its counts, creating, renaming and archiving one, and its members.
+Every change is recorded in the audit log, in the change's own transaction."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from portal import audit
+from portal.admin import bp
+from portal.batches import (
+    BatchError,
+    add_members_by_email,
+    batch_rows,
+    create_batch,
+    members_query,
+    remove_member,
+    rename_batch,
+    set_archived,
+)
+from portal.extensions import db
+from portal.forms import ActionForm, AddMembersForm, BatchForm
+from portal.inputs import page_number
+from portal.models import Batch, User
+
+MEMBERS_PER_PAGE = 50
+# How many unknown emails the message lists by name; the rest are counted.
+UNKNOWN_SHOWN = 20
+
+
+@bp.route("/batches/")
+def batches():
+    """Every batch with its member and exam counts, and a form to create one."""
+    return render_template("admin/batches.html", rows=batch_rows(), form=BatchForm(), action=ActionForm())
+
+
+@bp.route("/batches/new", methods=["POST"])
+def add_batch():
+    """Create a batch; the list again (422) with the error on a bad or taken name."""
+    form = BatchForm()
+    if form.validate_on_submit():
+        try:
+            batch = create_batch(form.name.data)
+        except BatchError as error:
+            form.name.errors.append(str(error))
+        else:
+            audit.record(current_user, "batch.create", "batch", batch.id, f"Created batch “{batch.name}”",
+                         after={"name": batch.name})
+            db.session.commit()
+            flash(f"Created batch “{batch.name}”.", "success")
+            return redirect(url_for("admin.batch", batch_id=batch.id))
+    return render_template("admin/batches.html", rows=batch_rows(), form=form, action=ActionForm()), 422
+
+
+def render_batch(batch: Batch, *, rename: BatchForm | None = None, members: AddMembersForm | None = None,
+                 status: int = 200):
+    page = db.paginate(members_query(batch), page=page_number(MEMBERS_PER_PAGE), per_page=MEMBERS_PER_PAGE,
+                       max_per_page=None, error_out=False)
+    return render_template("admin/batch.html", batch=batch, page=page,
+                           rename=rename or BatchForm(name=batch.name), members=members or AddMembersForm(),
+                           action=ActionForm()), status
+
+
+@bp.route("/batches/<int:batch_id>")
+def batch(batch_id: int):
+    """One batch: its members (paginated), renaming, archiving, adding and removing members.
+    404 for an unknown batch."""
+    return render_batch(db.get_or_404(Batch, batch_id))
+
+
+@bp.route("/batches/<int:batch_id>/rename", methods=["POST"], endpoint="rename_batch")
+def rename_a_batch(batch_id: int):
+    """Rename a batch; its page again (422) with the error on a bad or taken name."""
+    batch = db.get_or_404(Batch, batch_id)
+    form = BatchForm()
+    if form.validate_on_submit():
+        before = batch.name
+        try:
+            rename_batch(batch, form.name.data)
+        except BatchError as error:
+            form.name.errors.append(str(error))
+        else:
+            if batch.name != before:
+                audit.record(current_user, "batch.rename", "batch", batch.id,
+                             f"Renamed batch “{before}” to “{batch.name}”",
+                             before={"name": before}, after={"name": batch.name})
+                db.session.commit()
+            flash(f"The batch is called “{batch.name}”.", "success")
+            return redirect(url_for("admin.batch", batch_id=batch.id))
+    db.session.rollback()
+    return render_batch(db.get_or_404(Batch, batch_id), rename=form, status=422)
+
+
+@bp.route("/batches/<int:batch_id>/archive", methods=["POST"])
+def archive_batch(batch_id: int):
+    """Archive a batch (hidden from the exam form's choices, members kept) or unarchive it."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    batch = db.get_or_404(Batch, batch_id)
+    archived = batch.archived_at is None
+    set_archived(batch, archived)
+    audit.record(current_user, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
+                 f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
+                 before={"archived": not archived}, after={"archived": archived})
+    db.session.commit()
+    flash(f"“{batch.name}” is {'archived' if archived else 'back in use'}.", "success")
+    return redirect(url_for("admin.batch", batch_id=batch.id))
+
+
+@bp.route("/batches/<int:batch_id>/members", methods=["POST"])
+def add_members(batch_id: int):
+    """Add the people whose emails are pasted, one a line; unknown emails are listed back
+    (nothing done for them), the rest are added."""
+    batch = db.get_or_404(Batch, batch_id)
+    form = AddMembersForm()
+    if not form.validate_on_submit():
+        return render_batch(batch, members=form, status=422)
+    try:
+        outcome = add_members_by_email(batch, form.emails.data)
+    except BatchError as error:
+        form.emails.errors.append(str(error))
+        return render_batch(batch, members=form, status=422)
+    if outcome.added:
+        audit.record(current_user, "batch.add_members", "batch", batch.id,
+                     f"Added {len(outcome.added)} to batch “{batch.name}”", after={"added": outcome.added})
+        db.session.commit()
+    current_app.logger.info("batches: %s added to batch %s, %s already in it, %s unknown",
+                            len(outcome.added), batch.id, len(outcome.already), len(outcome.unknown))
+    flash(f"Added {len(outcome.added)} {'person' if len(outcome.added) == 1 else 'people'} to “{batch.name}”"
+          + (f"; {len(outcome.already)} already in it" if outcome.already else "") + ".", "success")
+    if outcome.unknown:
+        shown = ", ".join(outcome.unknown[:UNKNOWN_SHOWN])
+        more = len(outcome.unknown) - UNKNOWN_SHOWN
+        flash(f"Nobody has {'this email' if len(outcome.unknown) == 1 else 'these emails'}, so "
+              f"{'it was' if len(outcome.unknown) == 1 else 'they were'} not added: {shown}"
+              + (f" and {more} more" if more > 0 else "") + ". Add the people first, then paste them again.",
+              "error")
+    return redirect(url_for("admin.batch", batch_id=batch.id))
+
+
+@bp.route("/batches/<int:batch_id>/members/<int:user_id>/remove", methods=["POST"])
+def remove_from_batch(batch_id: int, user_id: int):
+    """Take one person out of the batch. 404 for an unknown batch or person."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    batch = db.get_or_404(Batch, batch_id)
+    person = db.get_or_404(User, user_id)
+    if remove_member(batch, person):
+        audit.record(current_user, "batch.remove_member", "batch", batch.id,
+                     f"Removed {person.email} from batch “{batch.name}”", before={"member": person.email})
+        db.session.commit()
+        flash(f"Removed {person.email} from “{batch.name}”.", "success")
+    else:
+        flash(f"{person.email} was not in “{batch.name}”.", "success")
+    return redirect(url_for("admin.batch", batch_id=batch.id))

@@ -1,0 +1,95 @@
+"""Which attempt counts: the one place an exam's counting rule (best, latest or first) is applied.
+
+One statement ranks every attempt of each (student, exam) pair: scored attempts (completed,
+with a score) first, then by the exam's rule, so that the first row of each pair is the
+attempt that counts, or an unscored one when none has a score yet. The same row carries how
+many attempts the student has made at the exam. It is a window (`row_number() OVER
+(PARTITION BY student, exam ...)`), which SQLite and PostgreSQL both evaluate, and it is
+narrowed by any condition on attempts: one student's cards now, students x exams for a
+gradebook (`counting_attempts(Attempt.exam_id.in_(...))`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Attempt, Exam
+from portal.vocabulary import AttemptStatus, CountingRule
+
+
+class Counting(NamedTuple):
+    """A student's standing at one exam: the attempt that counts (None without a scored
+    attempt) and the attempts made."""
+
+    student_id: int
+    exam_id: int
+    rule: str  # a CountingRule
+    attempts_used: int
+    attempt_id: int | None
+    score: float | None
+    max_score: float | None
+    percentage: float | None
+
+    @property
+    def rule_label(self) -> str:
+        return CountingRule(self.rule).short_label
+
+
+def _counting_order() -> tuple:
+    scored = sa.and_(Attempt.status == AttemptStatus.COMPLETED, Attempt.score.is_not(None))
+    rule = Exam.counting_rule
+    # Within one partition every row has the same exam, hence the same rule: each CASE is
+    # either a value for all of its rows or NULL for all of them, so where each database
+    # sorts NULLs never matters.
+    return (
+        sa.case((scored, 0), else_=1),
+        sa.case((rule == CountingRule.BEST, Attempt.score)).desc(),
+        sa.case((rule == CountingRule.LATEST, Attempt.started_at)).desc(),
+        sa.case((rule == CountingRule.FIRST, Attempt.started_at)).asc(),
+        Attempt.started_at.asc(),  # among equal best scores, the first to reach it
+        Attempt.id.asc(),
+    )
+
+
+def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
+    """A select of one row per (student, exam) having an attempt that meets `conditions`:
+    Counting's columns, in its order (a gradebook joins or filters it further)."""
+    partition = (Attempt.student_id, Attempt.exam_id)
+    scored = sa.and_(Attempt.status == AttemptStatus.COMPLETED, Attempt.score.is_not(None))
+    ranked = (
+        sa.select(
+            Attempt.student_id, Attempt.exam_id, Exam.counting_rule.label("rule"),
+            sa.func.count().over(partition_by=partition).label("attempts_used"),
+            sa.case((scored, Attempt.id)).label("attempt_id"),
+            sa.case((scored, Attempt.score)).label("score"),
+            sa.case((scored, Attempt.max_score)).label("max_score"),
+            sa.case((scored, Attempt.percentage)).label("percentage"),
+            sa.func.row_number().over(partition_by=partition, order_by=_counting_order()).label("place"),
+        )
+        .join(Exam, Exam.id == Attempt.exam_id)
+        .where(*conditions)
+        .subquery()
+    )
+    return sa.select(*(ranked.c[name] for name in Counting._fields)).where(ranked.c.place == 1)
+
+
+# Built once (see portal.student on why): a student's standing at a list of exams.
+STUDENTS_COUNTING = counting_attempts(Attempt.student_id == sa.bindparam("student_id"),
+                                      Attempt.exam_id.in_(sa.bindparam("exam_ids", expanding=True)))
+
+
+def counting_for_student(student_id: int, exam_ids: list[int]) -> dict[int, Counting]:
+    """The student's Counting at each of `exam_ids` they have attempted, in one statement."""
+    if not exam_ids:
+        return {}
+    rows = db.session.execute(STUDENTS_COUNTING, {"student_id": student_id, "exam_ids": exam_ids})
+    return {row.exam_id: Counting(*row) for row in rows}
+
+
+def attempts_used(student_id: int, exam_id: int) -> int:
+    """How many attempts the student has made at the exam (every status counts)."""
+    return db.session.scalar(sa.select(sa.func.count(Attempt.id))
+                             .where(Attempt.student_id == student_id, Attempt.exam_id == exam_id))
