@@ -7,12 +7,13 @@ from wtforms import (
     EmailField,
     IntegerField,
     PasswordField,
+    SelectField,
     StringField,
     SubmitField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from portal import exams, people
 from portal.inputs import LARGEST_ID, whole_number
@@ -103,3 +104,36 @@ class StudentForm(FlaskForm):
     def validate_email(self, field):
         if people.email_in_use(field.data):
             raise ValidationError("Someone with this email already exists.")
+
+
+class PersonForm(FlaskForm):
+    """A person's name and email, as staff edit them (portal.people.update_person checks them again)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=people.MAX_EMAIL_LENGTH)])
+    submit = SubmitField("Save")
+
+
+class BatchChoiceForm(FlaskForm):
+    """One batch to put a person in; the page fills `choices` with the unarchived batches."""
+
+    batch = SelectField("Batch", coerce=int, validate_choice=True)
+    submit = SubmitField("Add to batch")
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice (the one-time link's page)."""
+
+    password = PasswordField("New password",
+                             validators=[DataRequired(), Length(min=people.MIN_PASSWORD_LENGTH, max=1024)],
+                             description=f"At least {people.MIN_PASSWORD_LENGTH} characters.")
+    confirm = PasswordField("New password again",
+                            validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+    submit = SubmitField("Set my password")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """The account page: the current password, then a new one twice."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Change my password")
