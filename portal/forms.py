@@ -125,7 +125,10 @@ class NewPasswordForm(FlaskForm):
     """A new password, typed twice (the one-time link's page)."""
 
     password = PasswordField("New password",
-                             validators=[DataRequired(), Length(min=people.MIN_PASSWORD_LENGTH, max=1024)],
+                             validators=[DataRequired(),
+                                         Length(min=people.MIN_PASSWORD_LENGTH,
+                                                message=f"Must be at least {people.MIN_PASSWORD_LENGTH} characters."),
+                                         Length(max=1024, message="Must be at most 1,024 characters.")],
                              description=f"At least {people.MIN_PASSWORD_LENGTH} characters.")
     confirm = PasswordField("New password again",
                             validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
