@@ -85,7 +85,7 @@ class PeoplePage:
     people: list[User]
     total: int  # how many people match the filter, on every page
     attempt_counts: dict[int, int] = field(default_factory=dict)
-    batches: dict[int, list[Batch]] = field(default_factory=dict)
+    batches: dict[int, list[str]] = field(default_factory=dict)  # batch names
     next_after: int | None = None  # the id to pass as `after` for the next page, if there is one
     previous_before: int | None = None  # the id to pass as `before` for the previous page
     is_first: bool = True
@@ -141,14 +141,14 @@ def attempt_counts(ids: Sequence[int]) -> dict[int, int]:
         .group_by(Attempt.student_id)).all())
 
 
-def batches_of(ids: Sequence[int]) -> dict[int, list[Batch]]:
-    """{person id: their batches by name} for these people."""
-    found: dict[int, list[Batch]] = {}
+def batches_of(ids: Sequence[int]) -> dict[int, list[str]]:
+    """{person id: the names of their batches, in order} for these people."""
+    found: dict[int, list[str]] = {}
     rows = db.session.execute(
-        sa.select(batch_members.c.user_id, Batch).join(Batch, Batch.id == batch_members.c.batch_id)
+        sa.select(batch_members.c.user_id, Batch.name).join(Batch, Batch.id == batch_members.c.batch_id)
         .where(batch_members.c.user_id.in_(ids)).order_by(Batch.name))
-    for user_id, batch in rows:
-        found.setdefault(user_id, []).append(batch)
+    for user_id, name in rows:
+        found.setdefault(user_id, []).append(name)
     return found
 
 
@@ -174,7 +174,7 @@ def export_rows(filters: PeopleFilter) -> Iterator[tuple]:
         for person in people:
             yield (person.email, person.name, "staff" if person.is_staff else "student",
                    "yes" if person.active else "no",
-                   "; ".join(batch.name for batch in batches.get(person.id, [])),
+                   "; ".join(batches.get(person.id, ())),
                    counts.get(person.id, 0), to_local(person.created_at).isoformat(timespec="minutes"))
         if len(people) < EXPORT_CHUNK:
             return
