@@ -202,3 +202,16 @@ def test_a_refused_change_says_why_and_changes_nothing(portal, fields, complaint
     assert complaint in response.get_data(as_text=True)
     assert asha_password_is(portal, PASSWORD)
     assert student.get("/exams/").status_code == 200
+
+
+def test_a_refused_post_to_a_link_logs_the_route_not_the_token(make_app, caplog):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        token = password_links.issue_link(make_user("asha@example.com"), by=None)
+        db.session.commit()
+    with caplog.at_level(logging.INFO):
+        response = app.test_client().post(f"/password/{token}", data={"password": NEW_PASSWORD,
+                                                                      "confirm": NEW_PASSWORD})
+    assert response.status_code == 400  # no CSRF token
+    assert "csrf: POST /password/<token> refused" in caplog.text
+    assert token not in caplog.text
