@@ -106,8 +106,8 @@ def find_people(filters: PeopleFilter, *, after: int | None = None, before: int 
     """The page of people matching `filters` that follows the person `after` (or precedes
     `before`) in (name, id) order; the first page without either.
 
-    A cursor naming nobody (an old link to someone's id that was typed wrongly) starts again
-    from the first page.
+    A cursor naming nobody (a mistyped link), or one past the end, starts again from the
+    first page.
     """
     cursor_id = after if after is not None else before
     cursor = db.session.execute(sa.select(User.name, User.id).where(User.id == cursor_id)).one_or_none() \
@@ -125,6 +125,8 @@ def find_people(filters: PeopleFilter, *, after: int | None = None, before: int 
     rows = list(db.session.scalars(query.limit(per_page + 1)))
     beyond = len(rows) > per_page
     rows = rows[:per_page]
+    if not rows and cursor is not None:  # past the end (people renamed since): the first page
+        return find_people(filters, per_page=per_page)
     if backwards:
         rows.reverse()
         is_first, has_next = not beyond, True

@@ -128,8 +128,11 @@ def test_a_bad_page_cursor_is_a_400(client, boss, query):
     assert client.get(f"/admin/people/?{query}").status_code == 400
 
 
-def test_a_cursor_naming_nobody_starts_from_the_first_page(client, boss):
-    assert names_listed(page_text(client, "/admin/people/?after=4242")) == ["Boss Person"]
+def test_a_cursor_naming_nobody_or_past_the_end_starts_from_the_first_page(client, boss):
+    make_user("zed@example.com", "Zed Last")
+    assert names_listed(page_text(client, "/admin/people/?after=4242")) == ["Boss Person", "Zed Last"]
+    last = db.session.scalar(sa.select(User.id).where(User.name == "Zed Last"))
+    assert names_listed(page_text(client, f"/admin/people/?after={last}")) == ["Boss Person", "Zed Last"]
 
 
 def test_pages_of_fifty_in_name_order_forward_and_back(client, boss):
