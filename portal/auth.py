@@ -6,12 +6,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
+from portal import password_links
 from portal.extensions import db, limiter, login_manager
-from portal.forms import LoginForm
+from portal.forms import ChangePasswordForm, LoginForm, NewPasswordForm
 from portal.inputs import whole_number
 from portal.models import User
 from portal.passwords import check_password, hash_password, needs_rehash
-from portal.people import find_person, normalise_email
+from portal.people import MIN_PASSWORD_LENGTH, InvalidPerson, find_person, normalise_email, set_password
 
 bp = Blueprint("auth", __name__)
 
@@ -109,3 +110,66 @@ def logout():
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"], endpoint="set_password")
+def set_password_from_link(token: str):
+    """A one-time password link: a form to choose a new password, then the login page.
+
+    An unknown, used or expired link (or one for a deactivated account) is a 404 page that
+    says so in a student's words. It works whether or not someone is logged in. No rate
+    limit: the token is 256 random bits, so guessing one is hopeless, and the database holds
+    only its hash. The token never reaches a log line (portal.logs logs this route's rule).
+    """
+    link = password_links.usable_link(token)
+    if link is None:
+        current_app.logger.info("password link: an unusable link was opened")
+        return render_template("auth/link_expired.html"), 404
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            person = password_links.redeem(token, form.password.data)
+        except InvalidPerson as error:
+            form.password.errors.append(str(error))
+        else:
+            if person is None:  # another submission spent it a moment ago
+                return render_template("auth/link_expired.html"), 404
+            db.session.commit()
+            current_app.logger.info("password link: user %s set a new password", person.id)
+            if current_user.is_authenticated and current_user.id == person.id:
+                logout_user()  # their session ended with the old password
+            flash("Your new password is set. Log in with it.", "success")
+            return redirect(url_for("auth.login"))
+    status = 422 if form.errors else 200
+    return render_template("auth/set_password.html", form=form, person=link.user), status
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """The logged-in person's name and email, and a form to change their own password.
+
+    The current password is required (a session left open on a shared computer must not be
+    enough to take the account); a change ends every other session, this one goes on.
+    """
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not check_password(current_user.password_hash, form.current.data):
+            current_app.logger.info("account: user %s gave a wrong current password", current_user.id)
+            form.current.errors.append("This is not your current password.")
+        else:
+            try:
+                person = set_password(current_user.email, form.password.data)
+            except InvalidPerson as error:
+                form.password.errors.append(str(error))
+            else:
+                db.session.commit()
+                # The change raised the session version, which ends every session, this one
+                # too: log in again here, keeping a remember-me cookie if there was one.
+                remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+                login_user(person, remember=remember)
+                current_app.logger.info("account: user %s changed their password", person.id)
+                flash("Your password is changed. Your other devices have been logged out.", "success")
+                return redirect(url_for("auth.account"))
+    status = 422 if form.errors else 200
+    return render_template("auth/account.html", form=form, min_length=MIN_PASSWORD_LENGTH), status

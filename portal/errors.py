@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db, limiter
 from portal.inputs import BadInput
+from portal.logs import logged_path
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
@@ -45,7 +46,7 @@ def wants_json() -> bool:
 
 
 def handle_csrf_error(error: CSRFError):
-    current_app.logger.warning("csrf: %s %s refused: %s", request.method, request.path, error.description)
+    current_app.logger.warning("csrf: %s %s refused: %s", request.method, logged_path(), error.description)
     return error_response(400, "This form has expired or was not sent by the portal. "
                                "Please go back, reload the page and try again.")
 
@@ -56,7 +57,7 @@ def handle_http_error(error: HTTPException):
     # Only our own BadInput carries a description written for the person who sent it.
     detail = error.description if isinstance(error, BadInput) else None
     if error.code in (400, 405, 413, 429):
-        current_app.logger.info("http %s: %s %s%s", error.code, request.method, request.path,
+        current_app.logger.info("http %s: %s %s%s", error.code, request.method, logged_path(),
                                 f" ({detail})" if detail else "")
     response = error_response(error.code, detail)
     if error.code == 405 and getattr(error, "valid_methods", None):
@@ -70,7 +71,7 @@ def handle_rate_limited(error: RateLimitExceeded):
     """A limit of ours was reached: say which, and when to try again (also as Retry-After)."""
     breached = limiter.current_limit
     wait = max(1, math.ceil(breached.reset_at - time.time())) if breached else 60
-    current_app.logger.info("http 429: %s %s: %s; retry in %ss", request.method, request.path,
+    current_app.logger.info("http 429: %s %s: %s; retry in %ss", request.method, logged_path(),
                             error.description, wait)
     response = error_response(429, f"{error.description}. Please try again in {in_words(wait)}.")
     response.headers["Retry-After"] = str(wait)
@@ -89,6 +90,6 @@ def handle_unexpected_error(error: Exception):
     db.session.rollback()
     original = getattr(error, "original_exception", None) or error
     if not isinstance(error, InternalServerError) or original is not error:
-        current_app.logger.exception("unhandled error on %s %s", request.method, request.path,
+        current_app.logger.exception("unhandled error on %s %s", request.method, logged_path(),
                                      exc_info=original)
     return error_response(500)

@@ -15,8 +15,8 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import batches, exams, people
@@ -191,3 +191,39 @@ class StudentForm(FlaskForm):
     def validate_email(self, field):
         if people.email_in_use(field.data):
             raise ValidationError("Someone with this email already exists.")
+
+
+class PersonForm(FlaskForm):
+    """A person's name and email, as staff edit them (portal.people.update_person checks them again)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=people.MAX_EMAIL_LENGTH)])
+    submit = SubmitField("Save")
+
+
+class BatchChoiceForm(FlaskForm):
+    """One batch to put a person in; the page fills `choices` with the unarchived batches."""
+
+    batch = SelectField("Batch", coerce=int, validate_choice=True)
+    submit = SubmitField("Add to batch")
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice (the one-time link's page)."""
+
+    password = PasswordField("New password",
+                             validators=[DataRequired(),
+                                         Length(min=people.MIN_PASSWORD_LENGTH,
+                                                message=f"Must be at least {people.MIN_PASSWORD_LENGTH} characters."),
+                                         Length(max=1024, message="Must be at most 1,024 characters.")],
+                             description=f"At least {people.MIN_PASSWORD_LENGTH} characters.")
+    confirm = PasswordField("New password again",
+                            validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")])
+    submit = SubmitField("Set my password")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """The account page: the current password, then a new one twice."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Change my password")

@@ -92,9 +92,20 @@ def log_request(response):
     started = g.get("request_started")
     duration = f"{(time.perf_counter() - started) * 1000:.0f}ms" if started else "-"
     response.headers[REQUEST_ID_HEADER] = request_id
-    request_log.info("request %s: %s %s %s %s user %s", request_id, request.method, request.path,
+    request_log.info("request %s: %s %s %s %s user %s", request_id, request.method, logged_path(),
                      response.status_code, duration, _user_id())
     return response
+
+
+# Routes whose path holds a secret (a one-time password link's token): their line shows the
+# route's rule, "/password/<token>", instead.
+SECRET_PATH_ENDPOINTS = {"auth.set_password"}
+
+
+def logged_path() -> str:
+    if request.endpoint in SECRET_PATH_ENDPOINTS and request.url_rule is not None:
+        return request.url_rule.rule
+    return request.path
 
 
 def _user_id() -> str:

@@ -69,6 +69,8 @@ class User(UserMixin, db.Model):
     """A student or, with `is_staff`, a member of the institute's staff."""
 
     __tablename__ = "users"
+    # The people list's order, and its keyset pages' seek ("the 50 after this name and id").
+    __table_args__ = (sa.Index("ix_users_name_id", "name", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)

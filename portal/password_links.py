@@ -13,6 +13,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import url_for
 
 from portal.extensions import db
 from portal.models import PasswordLink, User, utcnow
@@ -32,6 +33,11 @@ def issue_link(person: User, *, by: User | None) -> str:
     db.session.add(PasswordLink(user_id=person.id, token_hash=token_hash(token),
                                 created_by_id=by.id if by else None, expires_at=utcnow() + LINK_LIFETIME))
     return token
+
+
+def link_url(token: str) -> str:
+    """The absolute URL of a link to hand over (in a request, or an app context with SERVER_NAME)."""
+    return url_for("auth.set_password", token=token, _external=True)
 
 
 def usable_link(token: str) -> PasswordLink | None:

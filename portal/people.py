@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
+from portal.audit import changes
 from portal.extensions import db
 from portal.models import User
 from portal.passwords import hash_password
@@ -49,6 +50,13 @@ class OwnAccount(PersonError):
         super().__init__("active", "You cannot deactivate your own account.")
 
 
+class OwnRole(PersonError):
+    """Staff may not make themselves a student: the portal could be left with no staff at all."""
+
+    def __init__(self):
+        super().__init__("is_staff", "You cannot make yourself a student: ask another staff member to do it.")
+
+
 def normalise_email(email: str) -> str:
     """The form an email is stored and looked up in; the login form uses it too, so that what
     a person types at login finds what staff typed when adding them."""
@@ -59,8 +67,12 @@ def find_person(email: str) -> User | None:
     return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
 
 
-def email_in_use(email: str) -> bool:
-    return db.session.scalar(sa.select(User.id).where(User.email == normalise_email(email))) is not None
+def email_in_use(email: str, *, besides: User | None = None) -> bool:
+    """Whether someone (other than `besides`) has this email."""
+    query = sa.select(User.id).where(User.email == normalise_email(email))
+    if besides is not None:
+        query = query.where(User.id != besides.id)
+    return db.session.scalar(query) is not None
 
 
 def create_person(email: str, name: str, password: str, *, staff: bool = False) -> User:
@@ -87,6 +99,37 @@ def create_person(email: str, name: str, password: str, *, staff: bool = False) 
             raise PersonExists(email) from None
         raise
     return person
+
+
+def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
+    """Give `person` a new name and email; (before, after) of the fields that changed, for the audit log.
+
+    Raises InvalidPerson for a bad value and PersonExists when another person has the email
+    (checked first, and again by the unique constraint, after which the session is rolled back).
+    """
+    email, name = check_email(email), check_name(name)
+    if email_in_use(email, besides=person):
+        raise PersonExists(email)
+    before = {"name": person.name, "email": person.email}
+    person.name, person.email = name, email
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()  # no savepoint, as in create_person
+        raise PersonExists(email) from None
+    return changes(before, {"name": name, "email": email})
+
+
+def set_staff(person: User, staff: bool, *, by: User) -> None:
+    """Make `person` staff or a student; raises OwnRole when `by` would make themselves a student.
+
+    Sessions go on: the staff guard reads the role on every request, so a demoted person's
+    next staff page is already refused.
+    """
+    if not staff and person.id == by.id:
+        raise OwnRole()
+    person.is_staff = staff
+    db.session.flush()
 
 
 def set_password(email: str, password: str) -> User:

@@ -19,6 +19,13 @@ def admin_urls(app):
             yield rule, url
 
 
+def test_the_sweeps_cover_the_people_pages(app):
+    swept = {rule.endpoint for rule, _ in admin_urls(app)}
+    assert {"admin.people", "admin.export_people", "admin.add_person", "admin.person", "admin.edit_person",
+            "admin.toggle_active", "admin.add_to_batch", "admin.remove_from_batch", "admin.change_role",
+            "admin.issue_password_link"} <= swept
+
+
 def test_every_admin_endpoint_refuses_a_student(app, client, auth):
     make_user("asha@example.com")
     auth.login("asha@example.com")
