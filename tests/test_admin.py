@@ -22,7 +22,7 @@ def admin_urls(app):
 def test_the_sweeps_cover_the_people_pages(app):
     swept = {rule.endpoint for rule, _ in admin_urls(app)}
     assert {"admin.people", "admin.export_people", "admin.add_person", "admin.person", "admin.edit_person",
-            "admin.toggle_active", "admin.add_to_batch", "admin.remove_from_batch", "admin.change_role",
+            "admin.toggle_active", "admin.add_to_batch", "admin.leave_batch", "admin.change_role",
             "admin.issue_password_link"} <= swept
 
 

@@ -161,7 +161,7 @@ def add_to_batch(user_id: int):
 
 
 @bp.post("/people/<int:user_id>/batches/<int:batch_id>/remove")
-def remove_from_batch(user_id: int, batch_id: int):
+def leave_batch(user_id: int, batch_id: int):
     """Take the person out of a batch (archived ones too). 404 for an unknown person or batch."""
     person = person_for_action(user_id)
     batch = db.get_or_404(Batch, batch_id)
