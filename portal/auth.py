@@ -7,7 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.extensions import db, limiter, login_manager
-from portal.forms import LoginForm
+from portal.forms import LoginForm, NewPasswordForm
 from portal.inputs import whole_number
 from portal.models import User
 from portal.passwords import check_password, hash_password, needs_rehash
@@ -109,3 +109,29 @@ def logout():
     logout_user()
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"])
+def password_link(token: str):
+    """A one-time password link: the form to choose a password, which spends the link.
+
+    410 for a link used, expired, or never issued (the same page for all three, so that the
+    page tells nobody which tokens existed); the form again (422) for a password refused.
+    """
+    # Imported here: portal.password_links builds its URLs with this blueprint's endpoint.
+    from portal.password_links import redeem, usable_link
+
+    if len(token) > 100 or usable_link(token) is None:
+        return render_template("auth/password_link.html", form=None), 410
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        person = redeem(token, form.password.data)
+        if person is None:  # another submission spent it first
+            return render_template("auth/password_link.html", form=None), 410
+        db.session.commit()
+        current_app.logger.info("password link: user %s set a password", person.id)
+        if current_user.is_authenticated:
+            logout_user()  # a new password ends every session, this browser's too
+        flash("Your password is set. Log in with it.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/password_link.html", form=form), 422 if form.errors else 200

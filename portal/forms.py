@@ -103,3 +103,16 @@ class StudentForm(FlaskForm):
     def validate_email(self, field):
         if people.email_in_use(field.data):
             raise ValidationError("Someone with this email already exists.")
+
+
+class NewPasswordForm(FlaskForm):
+    """A password chosen through a one-time link (portal.password_links.redeem)."""
+
+    password = PasswordField("New password",
+                             validators=[DataRequired(), Length(min=people.MIN_PASSWORD_LENGTH, max=1024)])
+    confirm = PasswordField("The same password again", validators=[DataRequired()])
+    submit = SubmitField("Set password")
+
+    def validate_confirm(self, field):
+        if field.data != self.password.data:
+            raise ValidationError("The two passwords differ.")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import url_for
 
 from portal.extensions import db
 from portal.models import PasswordLink, User, utcnow
@@ -32,6 +34,23 @@ def issue_link(person: User, *, by: User | None) -> str:
     db.session.add(PasswordLink(user_id=person.id, token_hash=token_hash(token),
                                 created_by_id=by.id if by else None, expires_at=utcnow() + LINK_LIFETIME))
     return token
+
+
+def issue_links(person_ids: Sequence[int], *, by: User | None) -> list[str]:
+    """New links' tokens for many people at once (in order), in one executemany; the caller commits."""
+    tokens = [secrets.token_urlsafe(32) for _ in person_ids]
+    if tokens:
+        created_at, expires_at = utcnow(), utcnow() + LINK_LIFETIME
+        db.session.execute(sa.insert(PasswordLink), [
+            {"user_id": person_id, "token_hash": token_hash(token), "created_by_id": by.id if by else None,
+             "created_at": created_at, "expires_at": expires_at}
+            for person_id, token in zip(person_ids, tokens, strict=True)])
+    return tokens
+
+
+def link_url(token: str) -> str:
+    """The address of a link, as handed to its person."""
+    return url_for("auth.password_link", token=token, _external=True)
 
 
 def usable_link(token: str) -> PasswordLink | None:
