@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Exam, User
+from portal.models import Exam, PeopleImport, User
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
@@ -40,6 +40,8 @@ def test_every_admin_endpoint_sends_a_visitor_to_login(app, client):
 def test_every_admin_page_opens_for_staff(app, client, auth):
     make_staff("boss@example.com")
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
+    db.session.add(PeopleImport(csv_text="email,name\nnew@example.com,New\n"))  # import 1
+    db.session.commit()
     auth.login("boss@example.com")
     for rule, url in admin_urls(app):
         if "GET" in rule.methods:
