@@ -41,7 +41,7 @@ def issue_links(person_ids: Sequence[int], *, by: User | None) -> list[str]:
     tokens = [secrets.token_urlsafe(32) for _ in person_ids]
     if tokens:
         created_at, expires_at = utcnow(), utcnow() + LINK_LIFETIME
-        db.session.execute(sa.insert(PasswordLink), [
+        db.session.execute(sa.insert(PasswordLink.__table__), [
             {"user_id": person_id, "token_hash": token_hash(token), "created_by_id": by.id if by else None,
              "created_at": created_at, "expires_at": expires_at}
             for person_id, token in zip(person_ids, tokens, strict=True)])

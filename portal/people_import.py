@@ -239,7 +239,7 @@ def batches_named(names: Iterable[str]) -> dict[str, Batch]:
     if not keys:
         return {}
     return {batch.name.lower(): batch for batch in db.session.scalars(
-        sa.select(Batch).where(among(sa.func.lower(Batch.name), keys)))}
+        sa.select(Batch).where(among(sa.func.lower(Batch.name, type_=sa.String), keys)))}
 
 
 def mark_unknown_batches(rows: list[ImportRow]) -> list[str]:
@@ -332,9 +332,13 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
 
     now = utcnow()
     try:
+        # The table's insert, not the ORM's bulk insert: the same executemany (batched into
+        # multi-row VALUES with RETURNING), without the ORM's bookkeeping per row.
+        users = User.__table__
         ids = dict(db.session.execute(
-            sa.insert(User).returning(User.email, User.id),
+            sa.insert(users).returning(users.c.email, users.c.id),
             [{"email": row.email, "name": row.name, "is_staff": False, "active": True, "created_at": now,
+              "session_version": 1,
               "password_hash": hashes.get(row.line) or unusable_password_hash()} for row in rows],
         ).all()) if rows else {}
     except sa.exc.IntegrityError:
