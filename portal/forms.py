@@ -108,8 +108,9 @@ class StudentForm(FlaskForm):
 class NewPasswordForm(FlaskForm):
     """A password chosen through a one-time link (portal.password_links.redeem)."""
 
-    password = PasswordField("New password",
-                             validators=[DataRequired(), Length(min=people.MIN_PASSWORD_LENGTH, max=1024)])
+    password = PasswordField("New password", validators=[DataRequired(), Length(
+        min=people.MIN_PASSWORD_LENGTH, max=1024,
+        message=f"A password needs at least {people.MIN_PASSWORD_LENGTH} characters (1,024 at most).")])
     confirm = PasswordField("The same password again", validators=[DataRequired()])
     submit = SubmitField("Set password")
 

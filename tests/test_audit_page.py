@@ -93,3 +93,12 @@ def test_the_log_is_paginated_with_a_bounded_number_of_statements(client, staff)
     last = client.get("/admin/audit?page=3").get_data(as_text=True)
     assert "Entry number 000" in last and "Entry number 020" not in last
     assert len(statements) <= count <= 8  # a few statements, whatever the page
+
+
+def test_someone_no_longer_staff_can_still_be_chosen(client, staff):
+    from tests.factories import make_user
+    former = make_user("former@example.com", name="Former Staff")
+    entry(former, "exam.publish", "exam", "Entry by a former staff member", datetime(2026, 11, 2, 9))
+    page = client.get(f"/admin/audit?actor={former.id}").get_data(as_text=True)
+    assert f'<option value="{former.id}" selected>Former Staff' in page
+    assert "Entry by a former staff member" in page

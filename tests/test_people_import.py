@@ -335,3 +335,32 @@ def test_the_cli_refuses_a_file_that_is_not_csv(app, runner, tmp_path):
     path.write_bytes(b"PK\x03\x04\x00\x00binary")
     result = runner.invoke(args=["import-people", str(path)])
     assert result.exit_code == 1 and "binary data" in result.output
+
+
+def test_an_archived_batch_is_a_problem(staff_client, morning):
+    morning.archived_at = utcnow()
+    db.session.commit()
+    import_id = uploaded(staff_client, "email,name,batch\na@example.com,Anu,morning\n")
+    page = staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+    assert "the batch “Morning” is archived" in page and "<b>0</b><span>good rows" in page
+
+
+def test_a_batch_is_matched_whatever_its_case(staff_client, morning):
+    import_id = uploaded(staff_client, "email,name,batch\na@example.com,Anu,  MORNING \n")
+    staff_client.post(f"/admin/people/import/{import_id}/confirm")
+    assert [batch.name for batch in db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches] \
+        == ["Morning"]
+    assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
+
+
+def test_the_cli_creates_a_batch_it_is_asked_to(app, runner, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("email,name,password,batch\na@example.com,Anu,longenough1,Evening\n")
+    unknown = runner.invoke(args=["import-people", str(path)])
+    assert "Unknown batches (create them with --create-batch): Evening" in unknown.output
+    assert "1 rows: 0 to import, 1 with a problem." in unknown.output
+    wrong = runner.invoke(args=["import-people", str(path), "--create-batch", "Night"])
+    assert wrong.exit_code == 2 and "names no unknown batch “Night”" in wrong.output
+    result = runner.invoke(args=["import-people", str(path), "--create-batch", "evening", "--confirm"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches[0].name == "Evening"

@@ -51,7 +51,9 @@ def audit():
                "from": since.isoformat() if since else "", "to": until.isoformat() if until else ""}
     return render_template(
         "admin/audit.html", page=page, filters=filters, zone=zone_name(), changes=changes_of,
-        staff=db.session.scalars(sa.select(User).where(User.is_staff).order_by(User.name)).all(),
+        # Staff, and anyone else the log names (someone no longer staff, say).
+        staff=db.session.scalars(sa.select(User).where(
+            User.is_staff | User.id.in_(sa.select(AuditEntry.actor_id).distinct())).order_by(User.name)).all(),
         actions=db.session.scalars(sa.select(AuditEntry.action).distinct().order_by(AuditEntry.action)).all(),
         target_types=db.session.scalars(
             sa.select(AuditEntry.target_type).distinct().order_by(AuditEntry.target_type)).all(),
