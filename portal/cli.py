@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(add_exam_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(import_people_command)
+    app.cli.add_command(expire_imports_command)
     app.cli.add_command(testpress_group)
 
 
@@ -143,6 +144,17 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
                    "(each works once, for 24 hours: hand them out, then delete the file).")
     click.echo(people_import.summary_line(pending.filename, outcome.created, len(outcome.left),
                                           outcome.new_batches, len(outcome.links)) + ".")
+
+
+@click.command("expire-imports")
+@with_appcontext
+def expire_imports_command():
+    """Delete people imports left unconfirmed for a day (their text may hold passwords); for cron."""
+    from portal.people_import import delete_expired
+
+    deleted = delete_expired()
+    db.session.commit()
+    click.echo(f"Deleted {deleted} unconfirmed import{'s' if deleted != 1 else ''} older than a day.")
 
 
 @contextmanager

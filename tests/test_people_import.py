@@ -364,3 +364,22 @@ def test_the_cli_creates_a_batch_it_is_asked_to(app, runner, tmp_path):
     result = runner.invoke(args=["import-people", str(path), "--create-batch", "evening", "--confirm"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches[0].name == "Evening"
+
+
+def test_expired_uploads_are_deleted_by_the_page_and_the_command(staff_client, runner):
+    for _ in range(2):
+        uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\n")
+    db.session.execute(sa.update(PeopleImport).values(created_at=utcnow() - people_import.IMPORT_LIFETIME * 2))
+    db.session.commit()
+    result = runner.invoke(args=["expire-imports"])
+    assert result.exit_code == 0 and "Deleted 2 unconfirmed imports older than a day." in result.output
+    uploaded(staff_client, "email,name\na@example.com,Anu\n")
+    db.session.execute(sa.update(PeopleImport).values(created_at=utcnow() - people_import.IMPORT_LIFETIME * 2))
+    db.session.commit()
+    assert staff_client.get("/admin/people/import").status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(PeopleImport.id))) == 0
+
+
+def test_an_upload_without_a_file_is_refused(staff_client):
+    response = staff_client.post("/admin/people/import", data={}, content_type="multipart/form-data")
+    assert response.status_code == 422 and "Choose a CSV file to upload." in response.get_data(as_text=True)

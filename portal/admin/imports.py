@@ -34,6 +34,8 @@ def import_people():
     reason on the form for a file that is not a CSV of the import's columns, or not UTF-8;
     413 for a file over IMPORT_MAX_BYTES."""
     form = ImportForm()
+    if request.method == "GET" and people_import.delete_expired():
+        db.session.commit()  # uploads left a day: their text may hold passwords
     if form.validate_on_submit():
         upload = form.file.data
         try:
