@@ -137,6 +137,9 @@ def check_columns(header: list[str]) -> None:
     known = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     columns = "the columns are email, name, and optionally password and batch, in a header row"
     unknown = [name or "(a blank name)" for name in header if name not in known]
+    if len(header) == 1 and ";" in header[0]:  # Excel's "CSV" in a locale whose lists use ";"
+        raise ImportRefused("The file's columns are separated by semicolons: in Excel, save it as "
+                            "“CSV UTF-8 (Comma delimited)”.")
     if unknown:
         raise ImportRefused(f"Unknown column{'s' if len(unknown) > 1 else ''} "
                             f"{', '.join(f'“{name}”' for name in unknown)}: {columns}.")

@@ -227,7 +227,8 @@ def test_utf8_with_or_without_a_bom(staff_client, bom):
     (b"", "The file is empty"),
     (b"email,phone\na@example.com,1\n", "Unknown column “phone”"),
     (b"email\na@example.com\n", "The file has no “name” column"),
-], ids=["not UTF-8", "binary", "empty", "unknown column", "missing column"])
+    (b"email;name\na@example.com;Anu\n", "separated by semicolons"),
+], ids=["not UTF-8", "binary", "empty", "unknown column", "missing column", "semicolons"])
 def test_a_file_that_cannot_be_imported_gets_a_clear_message(staff_client, data, message):
     response = upload(staff_client, data)
     assert response.status_code == 422
