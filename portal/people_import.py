@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal import audit
-from portal.batches import BatchError, check_batch_name
+from portal.batches import BatchError, check_batch_name, create_batch
 from portal.bulk import among
 from portal.csvfiles import CsvTable, NotCsv, csv_lines, decode_upload, read_table
 from portal.extensions import db
@@ -57,7 +57,8 @@ class ImportGone(Exception):
 
 
 class ImportRaced(Exception):
-    """Someone added one of the file's emails while the confirmation ran: nothing was written."""
+    """Someone added one of the file's emails, or a batch it creates, while the confirmation
+    ran: nothing was written."""
 
 
 @dataclass
@@ -324,17 +325,13 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     rows = [row for row in rows if not row.problems]
 
     batch_ids = {key: batch.id for key, batch in batches_named(row.batch for row in rows if row.batch).items()}
-    created_batches = []
-    for name in sorted({row.batch for row in rows if row.batch and row.batch_key not in batch_ids}, key=str.lower):
-        # A chosen batch someone created meanwhile is found above and used, not made twice.
-        batch = Batch(name=name)
-        db.session.add(batch)
-        db.session.flush()
-        batch_ids[name.lower()] = batch.id
-        created_batches.append(name)
-
+    created_batches = sorted({row.batch_key: row.batch for row in rows
+                              if row.batch and row.batch_key not in batch_ids}.values(), key=str.lower)
     now = utcnow()
     try:
+        # A chosen batch someone created since the preview is found above and used, not made twice.
+        for name in created_batches:
+            batch_ids[name.lower()] = create_batch(name).id
         # The table's insert, not the ORM's bulk insert: the same executemany (batched into
         # multi-row VALUES with RETURNING), without the ORM's bookkeeping per row.
         users = User.__table__
@@ -344,7 +341,7 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
               "session_version": 1,
               "password_hash": hashes.get(row.line) or unusable_password_hash()} for row in rows],
         ).all()) if rows else {}
-    except sa.exc.IntegrityError:
+    except (sa.exc.IntegrityError, BatchError):  # an email or a batch name taken meanwhile
         db.session.rollback()
         raise ImportRaced() from None
     memberships = [{"batch_id": batch_ids[row.batch_key], "user_id": ids[row.email]} for row in rows if row.batch]
@@ -364,7 +361,8 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     audit.record(by, "people.import", "import", people_import.id, summary_line(
         people_import.filename, len(rows), len(left), created_batches, len(linked)),
         after={"created": len(rows), "not_imported": len(left), "added_since_preview": len(raced),
-               "new_batches": created_batches, "links": len(linked), "with_password": len(with_password)})
+               "new_batches": created_batches, "links": len(linked),
+               "with_password": len(rows) - len(linked)})
     db.session.flush()
     db.session.expire(people_import)
     return Outcome(people_import, len(rows), created_batches,
