@@ -13,7 +13,7 @@ from portal.config import Defaults, require_secret_key
 from portal.database import configure_engine
 from portal.extensions import csrf, db, limiter, login_manager, migrate
 from portal.logs import configure_logging
-from portal.inputs import IdConverter, refuse_nul_characters
+from portal.inputs import IdConverter, PortalRequest, refuse_nul_characters
 from portal.testpress.settings import TestpressSettings
 
 PACKAGE = Path(__file__).resolve().parent
@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ASSETS / "templates"),
         static_folder=str(ASSETS / "static"),
     )
+    app.request_class = PortalRequest  # a body limit per endpoint: see portal.inputs
     configure_settings(app, test_config)
     configure_logging(app)
     configure_extensions(app)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from portal.database import init_database
@@ -23,6 +23,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(set_password_command)
     app.cli.add_command(add_exam_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(import_people_command)
+    app.cli.add_command(expire_imports_command)
     app.cli.add_command(testpress_group)
 
 
@@ -75,6 +77,84 @@ def add_exam_command(title: str, exam_url: str, testpress_id: int | None, descri
         exam = add_exam(title, exam_url, testpress_id=testpress_id, description=description)
     db.session.commit()
     click.echo(f"Added exam {exam.id}: {exam.title}")
+
+
+@click.command("import-people")
+@with_appcontext
+@click.argument("file", type=click.File("rb"))
+@click.option("--confirm", is_flag=True, help="Write the good rows; without it, only the preview is printed.")
+@click.option("--create-batch", "new_batches", multiple=True, metavar="NAME",
+              help="Create this batch, named in the file but unknown (repeatable).")
+@click.option("--links", "links_file", type=click.File("w", encoding="utf-8-sig"),
+              help="With --confirm: write the one-time password links (email,name,link) to this CSV file.")
+@click.option("--base-url", metavar="URL", help="With --links: the portal's public address, "
+              "e.g. https://portal.institute.edu, which the links start with.")
+def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], links_file, base_url):
+    """Import people from a CSV file (email,name[,password][,batch], a header row).
+
+    Prints every row that has a problem, and the counts; with --confirm, writes all the other
+    rows in one transaction and prints where the one-time password links went.
+    """
+    from portal import people_import
+    from portal.csvfiles import csv_lines
+    from portal.password_links import link_url
+
+    data = file.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
+    if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
+        raise click.ClickException(f"The file is larger than {current_app.config['IMPORT_MAX_BYTES']:,} bytes "
+                                   "(IMPORT_MAX_BYTES): split it.")
+    try:
+        pending = people_import.start_import(data, Path(file.name).name, by=None)
+        checked = people_import.preview(pending.csv_text)
+    except people_import.ImportRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    for row in checked.problem_rows:
+        click.echo(f"line {row.line}: {row.cells.get('email') or '(no email)'}: {people_import.row_problem_text(row)}")
+    unknown = {name.lower() for name in checked.unknown_batches}
+    for name in new_batches:
+        if name.lower() not in unknown:
+            raise click.BadParameter(f"the file names no unknown batch “{name}”", param_hint="--create-batch")
+    writable = checked.writable(new_batches)
+    click.echo(f"{len(checked.rows):,} rows: {len(writable):,} to import, "
+               f"{len(checked.rows) - len(writable):,} with a problem.")
+    if checked.unknown_batches:
+        click.echo("Unknown batches (create them with --create-batch): " + ", ".join(checked.unknown_batches))
+    if checked.refusal:
+        raise click.ClickException(checked.refusal)
+    if not confirm:
+        db.session.rollback()  # the preview writes nothing
+        click.echo("Nothing written: run again with --confirm to import.")
+        return
+    without_password = sum(1 for row in writable if not row.password)
+    if without_password and (links_file is None or not base_url):
+        raise click.UsageError(f"{without_password:,} people have no password: give --links FILE and "
+                               "--base-url URL for their one-time password links.")
+    try:
+        outcome = people_import.confirm(pending, by=None, new_batches=new_batches)
+    except (people_import.ImportRaced, people_import.ImportGone) as error:
+        raise click.ClickException(f"Nothing written: {error or 'someone changed people meanwhile'}; try again.") \
+            from None
+    with current_app.test_request_context(base_url=base_url):  # the address link_url builds on
+        lines = list(csv_lines(["email", "name", "link"],
+                               ([email, name, link_url(token)] for email, name, token in outcome.links)))
+    db.session.commit()
+    if links_file is not None and outcome.links:
+        links_file.writelines(lines)
+        click.echo(f"One-time password links for {len(outcome.links):,} people written to {links_file.name} "
+                   "(each works once, for 24 hours: hand them out, then delete the file).")
+    click.echo(people_import.summary_line(pending.filename, outcome.created, len(outcome.left),
+                                          outcome.new_batches, len(outcome.links)) + ".")
+
+
+@click.command("expire-imports")
+@with_appcontext
+def expire_imports_command():
+    """Delete people imports left unconfirmed for a day (their text may hold passwords); for cron."""
+    from portal.people_import import delete_expired
+
+    deleted = delete_expired()
+    db.session.commit()
+    click.echo(f"Deleted {deleted} unconfirmed import{'s' if deleted != 1 else ''} older than a day.")
 
 
 @contextmanager

@@ -47,6 +47,10 @@ class Defaults:
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # The people import's upload may be larger than any other request (see portal.admin.imports).
+    IMPORT_MAX_BYTES = 2 * 1024 * 1024
+    # Rows carrying a password one import may hash (see portal.passwords); others get links.
+    IMPORT_MAX_PASSWORDS = 500
     ATTEMPTS_PER_PAGE = 20
     # Login throttling (see README, Deploying). Every POST to /login counts against both.
     # Per account, keyed by the email submitted: one student's guesses never slow another.

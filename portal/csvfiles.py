@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from flask import Response, stream_with_context
 
@@ -68,19 +69,44 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 
     UTF-8 with or without a byte order mark, as Excel saves it. Raises NotCsv otherwise.
     """
+    return [row for _line, row in read_table(decode_upload(data)).rows]
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A CSV's header (lower-cased, trimmed names, in the file's order) and its non-blank rows,
+    each with the line of the file it starts on (a quoted cell may span lines)."""
+
+    header: list[str]
+    rows: list[tuple[int, dict[str, str]]]
+
+
+def decode_upload(data: bytes) -> str:
+    """An upload's text: UTF-8, with or without Excel's byte order mark; NotCsv otherwise."""
+    # First: a spreadsheet or an image is rarely valid UTF-8, and "not UTF-8" would mislead.
+    if b"\x00" in data:
+        raise NotCsv("The file is not a CSV file (it holds binary data).")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise NotCsv("The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)”.") from None
-    if "\x00" in text:
-        raise NotCsv("The file is not a CSV file (it holds binary data).")
+    return text
+
+
+def read_table(text: str) -> CsvTable:
+    """The header and rows of CSV `text` (see decode_upload); NotCsv if it is not CSV."""
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = next(reader, None)
         if not header:
             raise NotCsv("The file is empty: it needs a header row.")
         names = [name.strip().lower() for name in header]
-        return [dict(zip(names, (cell.strip() for cell in row), strict=False))
-                for row in reader if any(cell.strip() for cell in row)]
+        rows = []
+        next_line = reader.line_num + 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((next_line, dict(zip(names, (cell.strip() for cell in row), strict=False))))
+            next_line = reader.line_num + 1
+        return CsvTable(names, rows)
     except csv.Error as error:
         raise NotCsv(f"The file is not a CSV file the portal can read ({error}).") from None

@@ -370,3 +370,27 @@ class AuditEntry(db.Model):
     after: Mapped[str | None] = mapped_column(sa.Text)
 
     actor: Mapped[User | None] = relationship()
+
+
+class PeopleImport(db.Model):
+    """An uploaded CSV of people between its preview and its confirmation (portal.people_import).
+
+    `csv_text` may hold passwords, so it is kept only while the import waits: confirming
+    deletes it, and a waiting import older than a day is deleted. A confirmed import keeps
+    the rows it did not write, without their passwords, to be downloaded and fixed.
+    """
+
+    __tablename__ = "people_imports"
+    __table_args__ = (one_of("status", ("pending", "confirmed")),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255), default="")
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending")
+    csv_text: Mapped[str | None] = mapped_column(sa.Text)  # the upload, until confirmed or expired
+    confirmed_at: Mapped[datetime | None]
+    created_count: Mapped[int | None]  # people written by the confirmation
+    leftover_csv: Mapped[str | None] = mapped_column(sa.Text)  # rows not written, passwords blanked
+
+    created_by: Mapped[User | None] = relationship()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -35,8 +36,20 @@ def issue_link(person: User, *, by: User | None) -> str:
     return token
 
 
+def issue_links(person_ids: Sequence[int], *, by: User | None) -> list[str]:
+    """New links' tokens for many people at once (in order), in one executemany; the caller commits."""
+    tokens = [secrets.token_urlsafe(32) for _ in person_ids]
+    if tokens:
+        created_at, expires_at = utcnow(), utcnow() + LINK_LIFETIME
+        db.session.execute(sa.insert(PasswordLink.__table__), [
+            {"user_id": person_id, "token_hash": token_hash(token), "created_by_id": by.id if by else None,
+             "created_at": created_at, "expires_at": expires_at}
+            for person_id, token in zip(person_ids, tokens, strict=True)])
+    return tokens
+
+
 def link_url(token: str) -> str:
-    """The absolute URL of a link to hand over (in a request, or an app context with SERVER_NAME)."""
+    """The address of a link, as handed to its person."""
     return url_for("auth.set_password", token=token, _external=True)
 
 

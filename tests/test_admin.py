@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from portal.batches import create_batch
 from portal.extensions import db
-from portal.models import Exam, User
+from portal.models import Exam, PeopleImport, User
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
@@ -49,6 +49,7 @@ def test_every_admin_page_opens_for_staff(app, client, auth):
     make_staff("boss@example.com")
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
     create_batch("Batch 1")  # and batch 1
+    db.session.add(PeopleImport(csv_text="email,name\nnew@example.com,New\n"))  # import 1
     db.session.commit()
     auth.login("boss@example.com")
     for rule, url in admin_urls(app):
