@@ -103,3 +103,12 @@ class StudentForm(FlaskForm):
     def validate_email(self, field):
         if people.email_in_use(field.data):
             raise ValidationError("Someone with this email already exists.")
+
+
+class FlagNoteForm(FlaskForm):
+    """A flag's resolution (portal.flags): the note, required to dismiss, optional to accept.
+
+    The note's rules are portal.flags'; the length is checked here too, to show at the field.
+    """
+
+    note = TextAreaField("Note", validators=[Optional(), Length(max=500)])
