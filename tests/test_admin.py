@@ -1,5 +1,7 @@
 """Staff pages: guarded as a whole, and each doing its job."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -9,12 +11,13 @@ from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
 def admin_urls(app):
-    """A concrete URL for every admin endpoint, with 1 for every integer argument."""
+    """A concrete URL for every admin endpoint, with 1 for every integer argument and the
+    first choice of every `any(...)` one."""
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):
-            url = rule.rule
-            for argument in rule.arguments:
-                url = url.replace(f"<int:{argument}>", "1")
+            url = re.sub(r"<int:\w+>", "1", rule.rule)
+            url = re.sub(r"<any\(([^,)]+)[^>]*>", lambda choice: choice.group(1).strip(), url)
+            assert "<" not in url, f"the sweep has no example for {rule.rule}"
             yield rule, url
 
 
