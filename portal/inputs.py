@@ -80,3 +80,22 @@ def page_number(per_page: int) -> int:
 def row_id(name: str) -> int | None:
     """The query parameter `name` naming one of the portal's rows (an exam, say); BadInput if bad."""
     return query_int(name, maximum=LARGEST_ROW_ID)
+
+
+def query_local_time(name: str):
+    """The query parameter `name` as a time staff typed in the institute's zone (an HTML
+    datetime-local value, or a bare date for its midnight), as stored (naive UTC); None when
+    absent or empty; BadInput (400) if it is not such a time."""
+    from datetime import datetime
+
+    from portal.clock import from_local
+
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    for layout in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            return from_local(datetime.strptime(text, layout))
+        except ValueError:
+            continue
+    raise BadInput(f"“{name}” must be a date and time such as 2026-12-01T09:30.")

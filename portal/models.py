@@ -348,6 +348,14 @@ class SyncRun(db.Model):
 
     started_by: Mapped[User | None] = relationship()
 
+    def stalled(self, now: datetime) -> bool:
+        """Still holding the slot, but its lease ran out: its process is gone (the next run takes over)."""
+        return self.running_slot is not None and self.lease_until is not None and self.lease_until < now
+
+    @property
+    def attempts_done(self) -> int:
+        return self.new + self.updated + self.unchanged + self.unmatched
+
 
 class RateLimitCounter(db.Model):
     """One throttling counter (a login limit's window for one account or address).

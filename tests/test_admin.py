@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Exam, User
+from portal.models import Exam, SyncRun, UnmatchedReport, User, WebhookDelivery
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
@@ -43,6 +43,11 @@ def test_every_admin_endpoint_sends_a_visitor_to_login(app, client):
 def test_every_admin_page_opens_for_staff(app, client, auth):
     make_staff("boss@example.com")
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
+    # and delivery 1, unmatched report 1 and sync run 1
+    db.session.add_all([WebhookDelivery(outcome="rejected", reason="missing hash", payload="{}"),
+                        UnmatchedReport(source="webhook", testpress_attempt_id="1", reason="unknown exam", payload="{}"),
+                        SyncRun(status="ok")])
+    db.session.commit()
     auth.login("boss@example.com")
     for rule, url in admin_urls(app):
         if "GET" in rule.methods:

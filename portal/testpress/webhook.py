@@ -44,6 +44,10 @@ REFUSED_PAYLOAD_CHARS = 4096
 _HASH_IN_TEXT = re.compile(r'("hash"\s*:\s*)"[^"]*"')
 
 
+# A delivery's outcome, as its log row keeps it (the staff log filters by these).
+DELIVERY_OUTCOMES = ("recorded", "unchanged", "unmatched", "rejected")
+
+
 @dataclass(frozen=True)
 class DeliveryOutcome:
     status: int
