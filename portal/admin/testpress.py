@@ -60,6 +60,7 @@ def deliveries():
                "to": request.args.get("to", "").strip()}
     older = rows[DELIVERIES_PER_PAGE - 1].id if len(rows) > DELIVERIES_PER_PAGE else None
     return render_template("admin/deliveries.html", deliveries=rows[:DELIVERIES_PER_PAGE], filters=filters,
+                           kept={name: value for name, value in filters.items() if value},
                            outcomes=DELIVERY_OUTCOMES, older=older, paged=before is not None, zone=zone_name())
 
 
