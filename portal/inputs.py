@@ -13,10 +13,13 @@ far), so `refuse_nul_characters` turns such a request away first, on every page.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
+
+from portal.clock import from_local
 
 # The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
 # PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
@@ -86,10 +89,6 @@ def query_local_time(name: str):
     """The query parameter `name` as a time staff typed in the institute's zone (an HTML
     datetime-local value, or a bare date for its midnight), as stored (naive UTC); None when
     absent or empty; BadInput (400) if it is not such a time."""
-    from datetime import datetime
-
-    from portal.clock import from_local
-
     text = request.args.get(name, "").strip()
     if not text:
         return None
