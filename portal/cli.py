@@ -124,8 +124,8 @@ def sync_command(since, exam_id):
         client = TestpressClient.from_settings(testpress_settings())
         summary = sync_attempts(client, since=since, exam_id=exam_id, on_page=progress)
     except SyncAlreadyRunning as running:
-        raise click.ClickException(f"{running}; it shows its progress on the staff pages at "
-                                   f"/admin/testpress/runs/{running.run.id if running.run else ''}") from None
+        where = f"; its progress is on the staff pages at /admin/testpress/runs/{running.run.id}" if running.run else ""
+        raise click.ClickException(f"{running}{where}") from None
     except TestpressError as error:
         raise click.ClickException(str(error)) from None
     except sa.exc.SQLAlchemyError as error:  # the run is marked failed; no traceback, no SQL

@@ -29,10 +29,12 @@ def _attempt_page(attempt: Attempt, *, status: int = 200, accept_form=None, dism
         sa.select(AuditEntry).options(joinedload(AuditEntry.actor))
         .where(AuditEntry.target_type == "attempt", AuditEntry.target_id == attempt.id)
         .order_by(AuditEntry.id.desc()).limit(DECISIONS_SHOWN)).all()
+    accept_form = accept_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.ACCEPTED])
+    dismiss_form = dismiss_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.DISMISSED])
+    accept_form.note.label.text, dismiss_form.note.label.text = "Note (optional)", "Note (required)"
     return render_template(
         "admin/attempt.html", attempt=attempt, action=ActionForm(), decisions=decisions,
-        accept_form=accept_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.ACCEPTED]),
-        dismiss_form=dismiss_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.DISMISSED]),
+        accept_form=accept_form, dismiss_form=dismiss_form,
         can_accept=can_accept(attempt), FlagResolution=FlagResolution,
     ), status
 

@@ -268,6 +268,8 @@ def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterabl
     pager = PageRecorder(client, run, moves_high_water=False)
     found = 0
     for attempt_id in attempt_ids:
+        if run.lease_until is not None:
+            _renew_lease(run)  # each confirmation may ask Testpress for a few pages
         attempt = db.session.get(Attempt, attempt_id)
         if attempt is None or attempt.testpress_attempt_id is None:
             continue
@@ -284,6 +286,16 @@ def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterabl
                 break
     db.session.commit()  # the run's counts, when nothing was found to record
     return found
+
+
+def _renew_lease(run: SyncRun) -> None:
+    """Renew the lease of `run`, which holds the slot, and commit; SyncTakenOver if it lost it."""
+    renewed = db.session.execute(
+        sa.update(SyncRun).where(SyncRun.id == run.id, SyncRun.running_slot == 1)
+        .values(lease_until=utcnow() + LEASE).execution_options(synchronize_session=False))
+    db.session.commit()
+    if not renewed.rowcount:
+        raise SyncTakenOver(f"sync run {run.id} was taken over after its lease ran out")
 
 
 # A run confirms at most this many attempts; the rest wait for the next run.
