@@ -197,12 +197,15 @@ def sync_command(since, exam_id):
     # Imported here so that the other commands do not load the HTTP client.
     from portal.testpress.client import TestpressClient, TestpressError
     from portal.testpress.settings import testpress_settings
-    from portal.testpress.sync import failure_line, sync_attempts
+    from portal.testpress.sync import SyncAlreadyRunning, failure_line, sync_attempts
 
     progress = SyncProgressBar() if sys.stdout.isatty() else None
     try:
         client = TestpressClient.from_settings(testpress_settings())
         summary = sync_attempts(client, since=since, exam_id=exam_id, on_page=progress)
+    except SyncAlreadyRunning as running:
+        where = f"; its progress is on the staff pages at /admin/testpress/runs/{running.run.id}" if running.run else ""
+        raise click.ClickException(f"{running}{where}") from None
     except TestpressError as error:
         raise click.ClickException(str(error)) from None
     except sa.exc.SQLAlchemyError as error:  # the run is marked failed; no traceback, no SQL

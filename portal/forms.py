@@ -227,3 +227,12 @@ class ChangePasswordForm(NewPasswordForm):
 
     current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
     submit = SubmitField("Change my password")
+
+
+class FlagNoteForm(FlaskForm):
+    """A flag's resolution (portal.flags): the note, required to dismiss, optional to accept.
+
+    The note's rules are portal.flags'; the length is checked here too, to show at the field.
+    """
+
+    note = TextAreaField("Note", validators=[Optional(), Length(max=500)])

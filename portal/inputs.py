@@ -13,10 +13,13 @@ far), so `refuse_nul_characters` turns such a request away first, on every page.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import Request, current_app, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
+
+from portal.clock import from_local
 
 # The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
 # PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
@@ -104,3 +107,18 @@ class PortalRequest(Request):
     @max_content_length.setter
     def max_content_length(self, value: int | None) -> None:
         self._max_content_length = value
+
+
+def query_local_time(name: str):
+    """The query parameter `name` as a time staff typed in the institute's zone (an HTML
+    datetime-local value, or a bare date for its midnight), as stored (naive UTC); None when
+    absent or empty; BadInput (400) if it is not such a time."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    for layout in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+        try:
+            return from_local(datetime.strptime(text, layout))
+        except ValueError:
+            continue
+    raise BadInput(f"“{name}” must be a date and time such as 2026-12-01T09:30.")

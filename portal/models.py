@@ -10,7 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, ReportSource
+from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, FlagResolution, ReportSource
 
 
 def utcnow() -> datetime:
@@ -195,6 +195,7 @@ class Attempt(ResultColumns, db.Model):
         sa.Index("ix_attempts_exam_status", "exam_id", "status"),
         one_of("status", AttemptStatus),
         one_of("score_source", ReportSource),
+        one_of("flag_resolution", FlagResolution),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -219,6 +220,18 @@ class Attempt(ResultColumns, db.Model):
     needs_confirmation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     flagged: Mapped[bool] = mapped_column(default=False)  # a return disagreed with Testpress
     flag_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    # A staff member's decision on the flag (portal.flags): the latest one, with its author,
+    # time and note; every decision is also in the audit log.
+    flag_resolution: Mapped[str | None] = mapped_column(sa.String(16))  # a FlagResolution
+    # No foreign key on purpose: a second one from attempts to users would make every plain
+    # join between the two tables ambiguous. People are deactivated, never deleted, and the
+    # audit entry of the decision keeps its author with a foreign key.
+    flag_resolved_by_id: Mapped[int | None]
+    flag_resolved_at: Mapped[datetime | None]
+    flag_note: Mapped[str | None] = mapped_column(sa.String(500))
+    # The disagreements that decision settled, as JSON keys (portal.reconciliation): the same
+    # disagreement reported again does not raise the flag, a new one does.
+    flag_settled: Mapped[str | None] = mapped_column(sa.Text)
     return_seen_at: Mapped[datetime | None]
     webhook_seen_at: Mapped[datetime | None]
     api_seen_at: Mapped[datetime | None]
@@ -226,6 +239,8 @@ class Attempt(ResultColumns, db.Model):
 
     student: Mapped[User] = relationship(back_populates="attempts")
     exam: Mapped[Exam] = relationship(back_populates="attempts")
+    flag_resolved_by: Mapped[User | None] = relationship(
+        primaryjoin="foreign(Attempt.flag_resolved_by_id) == User.id", viewonly=True)
     reports: Mapped[list[AttemptReport]] = relationship(
         back_populates="attempt", order_by="AttemptReport.id", cascade="all, delete-orphan"
     )
@@ -267,6 +282,8 @@ class WebhookDelivery(db.Model):
     """The log of every webhook POST received, verified or not (never its secrets)."""
 
     __tablename__ = "webhook_deliveries"
+    # The webhook log filters by outcome, newest first.
+    __table_args__ = (sa.Index("ix_webhook_deliveries_outcome_id", "outcome", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -277,6 +294,9 @@ class WebhookDelivery(db.Model):
     testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32))
     attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id"))
     remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
+    # The body as received, as JSON without its `hash` (portal.testpress.webhook.stored_payload);
+    # a refused body's first few KiB only.
+    payload: Mapped[str | None] = mapped_column(sa.Text)
 
     attempt: Mapped[Attempt | None] = relationship()
 
@@ -299,7 +319,12 @@ class UnmatchedReport(db.Model):
 
 
 class SyncRun(db.Model):
-    """One run of `flask testpress sync`: its window, its counts, how far it got."""
+    """One run of the sync (the command, cron or Sync now): its window, its counts, how far it got.
+
+    At most one runs at a time across every worker and server: a running sync holds
+    `running_slot` = 1, which is unique (NULLs are not), and renews `lease_until` with each
+    page; one whose lease ran out (its worker died) is taken over (portal.testpress.sync).
+    """
 
     __tablename__ = "sync_runs"
 
@@ -317,6 +342,21 @@ class SyncRun(db.Model):
     unmatched: Mapped[int] = mapped_column(default=0)
     flagged: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.String(500))
+    running_slot: Mapped[int | None] = mapped_column(unique=True)
+    lease_until: Mapped[datetime | None]
+    pages_done: Mapped[int] = mapped_column(default=0, server_default="0")
+    expected: Mapped[int | None]  # attempts in the window, as Testpress's first page counted them
+    started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+
+    started_by: Mapped[User | None] = relationship()
+
+    def stalled(self, now: datetime) -> bool:
+        """Still holding the slot, but its lease ran out: its process is gone (the next run takes over)."""
+        return self.running_slot is not None and self.lease_until is not None and self.lease_until < now
+
+    @property
+    def attempts_done(self) -> int:
+        return self.new + self.updated + self.unchanged + self.unmatched
 
 
 class RateLimitCounter(db.Model):

@@ -16,6 +16,7 @@ reported:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import field, make_dataclass
 from datetime import datetime
@@ -191,35 +192,60 @@ def _flag_disagreement(attempt: Attempt) -> None:
     each other (the return's hmac covers neither its scores nor its Testpress id).
 
     A return matching *any* signed report (not just the latest) is genuine, so that it is
-    not flagged after Testpress re-evaluates the attempt.
+    not flagged after Testpress re-evaluates the attempt. A disagreement a staff member has
+    settled (portal.flags) raises no flag again; a new one does.
     """
+    found = _disagreements(attempt)
+    settled = set(json.loads(attempt.flag_settled)) if attempt.flag_settled else set()
+    unsettled = [reason for key, reason in found.items() if key not in settled]
+    if unsettled or not settled:
+        attempt.flagged = bool(unsettled)
+        attempt.flag_reason = " ".join(unsettled)[:300] or None
+    # Else every disagreement was settled: the flag stays down and its reason, as decided on, stays.
+
+
+def _disagreements(attempt: Attempt) -> dict[str, str]:
+    """Each disagreement among the attempt's reports, by a key naming the evidence (the
+    returns and claims involved, never Testpress's result, which a re-evaluation changes),
+    with the sentence staff read."""
     returns = [r for r in attempt.reports if r.source == ReportSource.RETURN]
     # Only a completed return's scores are a claim of the result: a cancelled or pending one
     # carries the partial counts of the moment it was sent.
     scored = [r for r in returns if r.status == AttemptStatus.COMPLETED and r.score is not None]
     signed = [r for r in attempt.reports if r.source in SIGNED_SOURCES and r.score is not None]
     claims = list(dict.fromkeys(r.testpress_attempt_id for r in returns if r.testpress_attempt_id))
-    reasons = []
+    found = {}
     if len(claims) > 1:
-        reasons.append(f"Browser returns named different Testpress attempts ({', '.join(claims)}).")
+        found[f"claims:{','.join(sorted(claims))}"] = (
+            f"Browser returns named different Testpress attempts ({', '.join(claims)}).")
     elif claims and attempt.testpress_attempt_id and claims[0] != attempt.testpress_attempt_id:
-        reasons.append(f"The browser return named Testpress attempt {claims[0]}, "
-                       f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
+        found[f"claim:{claims[0]}"] = (f"The browser return named Testpress attempt {claims[0]}, "
+                                       f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
     replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:] if not _same_result(first, r)]
     if replays:
         first, replayed = replays[0]
-        reasons.append(f"A browser return was replayed with score {replayed.score:g}; "
-                       f"the first claimed {first.score:g}.")
+        found[f"replays:{','.join(sorted({_claim_key(r) for pair in replays for r in pair}))}"] = (
+            f"A browser return was replayed with score {replayed.score:g}; the first claimed {first.score:g}.")
     suspicious = [r for r in scored if signed and not any(_same_result(r, s) for s in signed)]
     if suspicious:
         claimed, trusted = suspicious[-1], signed[-1]
-        reasons.append(
+        found[f"unsigned:{','.join(sorted({_claim_key(r) for r in suspicious}))}"] = (
             f"The browser return claimed score {claimed.score:g} "
             f"({claimed.correct_count} correct), but Testpress reported "
             f"{trusted.score:g} ({trusted.correct_count} correct)."
         )
-    attempt.flagged = bool(reasons)
-    attempt.flag_reason = " ".join(reasons)[:300] or None
+    return found
+
+
+def settle_disagreements(attempt: Attempt) -> None:
+    """Mark every disagreement the attempt's reports show now as settled by staff (the
+    caller lowers the flag): only a new one raises it again."""
+    attempt.flag_settled = json.dumps(sorted(_disagreements(attempt)))
+
+
+def _claim_key(report) -> str:
+    """A return's claim, by what it claims: the same return again is the same claim."""
+    return ":".join(str(getattr(report, name)) for name in ("testpress_attempt_id", *RESULT_FIELDS))
 
 
 def _same_result(a, b) -> bool:

@@ -113,3 +113,22 @@ class CountingRule(StrEnum):
         member.label = label
         member.short_label = short_label
         return member
+
+
+class FlagResolution(StrEnum):
+    """A staff member's decision on a flagged attempt (portal.flags)."""
+
+    # value, label, what it means (see __new__)
+    ACCEPTED = "accepted", "Signed score accepted", (
+        "The score Testpress signed is this attempt's result; the browser return's claim is set aside.")
+    DISMISSED = "dismissed", "Dismissed", "The flag was looked into and needs no action; the score held stands."
+
+    label: str
+    meaning: str
+
+    def __new__(cls, value: str, label: str, meaning: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        member.meaning = meaning
+        return member

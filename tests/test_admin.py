@@ -1,21 +1,24 @@
 """Staff pages: guarded as a whole, and each doing its job."""
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
 from portal.batches import create_batch
 from portal.extensions import db
-from portal.models import Exam, PeopleImport, User
+from portal.models import Exam, PeopleImport, SyncRun, UnmatchedReport, User, WebhookDelivery
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
 def admin_urls(app):
-    """A concrete URL for every admin endpoint, with 1 for every integer argument."""
+    """A concrete URL for every admin endpoint, with 1 for every integer argument and the
+    first choice of every `any(...)` one."""
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("admin."):
-            url = rule.rule
-            for argument in rule.arguments:
-                url = url.replace(f"<int:{argument}>", "1")
+            url = re.sub(r"<int:\w+>", "1", rule.rule)
+            url = re.sub(r"<any\(([^,)]+)[^>]*>", lambda choice: choice.group(1).strip(), url)
+            assert "<" not in url, f"the sweep has no example for {rule.rule}"
             yield rule, url
 
 
@@ -50,6 +53,10 @@ def test_every_admin_page_opens_for_staff(app, client, auth):
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
     create_batch("Batch 1")  # and batch 1
     db.session.add(PeopleImport(csv_text="email,name\nnew@example.com,New\n"))  # import 1
+    # and delivery 1, unmatched report 1 and sync run 1
+    db.session.add_all([WebhookDelivery(outcome="rejected", reason="missing hash", payload="{}"),
+                        UnmatchedReport(source="webhook", testpress_attempt_id="1", reason="unknown exam", payload="{}"),
+                        SyncRun(status="ok")])
     db.session.commit()
     auth.login("boss@example.com")
     for rule, url in admin_urls(app):

@@ -370,7 +370,7 @@ def test_the_next_sync_confirms_unordered_results_from_the_admin_api(app, launch
 
 
 def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched, monkeypatch):
-    from portal.admin import attempts as admin
+    from portal.admin import trust as admin
     from tests.factories import make_staff
 
     launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311

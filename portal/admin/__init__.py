@@ -1,5 +1,5 @@
 """Staff pages: one blueprint, one module per area (dashboard and attempts, exams, people,
-Testpress traffic).
+Testpress traffic, one attempt's trust).
 
 Every route here is guarded once, by `require_staff`; a test walks the URL map to
 prove that no `admin.*` endpoint answers a student.
@@ -20,4 +20,4 @@ def require_staff():
 
 
 # The areas add their routes to bp when imported.
-from portal.admin import attempts, audit, batches, exam_import, exams, imports, people, testpress  # noqa: E402,F401
+from portal.admin import attempts, audit, batches, exam_import, exams, imports, people, testpress, trust  # noqa: E402,F401

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from portal import audit
 from portal.bulk import among
 from portal.database import write_transaction
 from portal.extensions import db
@@ -42,6 +43,9 @@ SAFETY_OVERLAP = timedelta(hours=1)
 # An attempt still running holds the high-water mark back, so that its completion is
 # fetched next time; one running for longer than this is taken to be abandoned.
 RUNNING_HOLD_BACK = timedelta(days=1)
+# A running sync renews its lease with every page; one that has not for this long is taken
+# to be dead (its worker restarted, its server stopped), and the next run takes over.
+LEASE = timedelta(minutes=5)
 
 
 @dataclass
@@ -67,6 +71,19 @@ class SyncSummary:
         return cls(run.new, run.updated, run.unchanged, run.unmatched, run.flagged)
 
 
+class SyncAlreadyRunning(Exception):
+    """Another sync holds the one running slot; `run` is it (for a link to its page)."""
+
+    def __init__(self, run: SyncRun | None):
+        super().__init__(f"sync run {run.id} is already running, since {run.started_at:%Y-%m-%d %H:%M} UTC"
+                         if run is not None else "another sync is already running")
+        self.run = run
+
+
+class SyncTakenOver(Exception):
+    """This run's lease ran out and another run took the slot: this one stops at once."""
+
+
 def sync_attempts(
     client: TestpressClient,
     *,
@@ -78,58 +95,146 @@ def sync_attempts(
     """Pull attempts started since `since` (default: where the last run got to, less an
     overlap), optionally of one Testpress exam, and record them; then ask for the attempts
     awaiting the Admin API's confirmation. `on_page` is called after each page is committed.
+    Raises SyncAlreadyRunning when another sync runs, anywhere; TestpressError (after
+    marking the run failed)."""
+    return run_sync(client, begin_sync(since=since, exam_id=exam_id), page_size=page_size, on_page=on_page)
+
+
+def begin_sync(*, since: datetime | None = None, exam_id: int | None = None, started_by: User | None = None) -> SyncRun:
+    """Take the one running slot for a new run and commit it; raises SyncAlreadyRunning.
+
+    One at a time across every worker and server, by the database itself: the run is
+    inserted holding `running_slot` = 1, which is unique, so of two inserts at the same
+    moment one commits and the other is refused (on SQLite and PostgreSQL alike). A run
+    whose lease ran out (its process died mid-run) gives the slot up first. A run a staff
+    member starts is in the audit log, in the same commit.
+    """
+    for _ in range(3):  # the running run may finish between our refusal and our look at it
+        now = utcnow()
+        _expire_stale_runs(now)
+        previous = _previous_high_water(exam_id)
+        run = SyncRun(since=since or (previous - SAFETY_OVERLAP if previous else None), exam_filter=exam_id,
+                      high_water=previous, running_slot=1, lease_until=now + LEASE,
+                      started_by_id=started_by.id if started_by is not None else None)
+        db.session.add(run)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            db.session.rollback()
+            if (running := running_sync()) is not None:
+                raise SyncAlreadyRunning(running) from None
+            continue
+        if started_by is not None:
+            audit.record(started_by, "sync.start", "sync_run", run.id, f"Started Testpress sync run {run.id}",
+                         after={"since": run.since, "exam_filter": exam_id})
+        db.session.commit()
+        return run
+    raise SyncAlreadyRunning(running_sync())
+
+
+def running_sync() -> SyncRun | None:
+    """The run holding the slot, if any (its lease may have run out: see SyncRun.stalled)."""
+    return db.session.scalar(sa.select(SyncRun).where(SyncRun.running_slot == 1))
+
+
+def _expire_stale_runs(now: datetime) -> None:
+    """Give up the slot of a run that has renewed no lease for LEASE: its process is gone."""
+    expired = db.session.execute(
+        sa.update(SyncRun).where(SyncRun.running_slot == 1, SyncRun.lease_until < now)
+        .values(running_slot=None, status="failed", finished_at=now,
+                error="stopped without finishing (its process ended or stopped answering); "
+                      "the next run resumes from its last page")
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    if expired.rowcount:
+        log.warning("Testpress sync: took over from a run whose lease had run out")
+
+
+def run_sync(
+    client: TestpressClient,
+    run: SyncRun,
+    *,
+    page_size: int = PAGE_SIZE,
+    on_page: Callable[[Page], None] | None = None,
+) -> SyncSummary:
+    """Carry out `run` (from begin_sync): the command's, cron's and Sync now's one body.
     Raises TestpressError (after marking the run failed)."""
-    previous = _previous_high_water(exam_id)
-    window_start = since or (previous - SAFETY_OVERLAP if previous else None)
-    with _run(SyncRun(since=window_start, exam_filter=exam_id, high_water=previous)) as run:
+    with _run(run) as run:
         map_testpress_exam_ids(client)
         pages = client.iter_attempts(
             page_size=page_size,
             ordering="date",
-            exams=exam_id,
+            exams=run.exam_filter,
             # A bare date, as the API documents it: a little more overlap, never a gap.
-            date_0=window_start.date().isoformat() if window_start else None,
+            date_0=run.since.date().isoformat() if run.since else None,
         )
         pager = PageRecorder(client, run)
         for page in fetched_ahead(pages):
-            record_page(pager, page.results)
+            record_page(pager, page.results, page=page)
             if on_page is not None:
                 on_page(page)
-        confirm_attempts(client, run, _awaiting_confirmation(exam_id))
+        confirm_attempts(client, run, _awaiting_confirmation(run.exam_filter))
     summary = SyncSummary.of(run)
     log.info("Testpress sync %s: %s", run.id, summary.line())
     return summary
 
 
+def start_in_background(app, client: TestpressClient, run: SyncRun) -> threading.Thread:
+    """Carry out `run` in a thread of this worker, with its own app context and session
+    (Sync now: the press answers at once, and the run's page shows its progress).
+
+    Should the worker stop mid-run (a restart, a deploy), the run's lease runs out and the
+    next press takes over, resuming from the last page committed.
+    """
+    run_id = run.id
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                run_sync(client, db.session.get(SyncRun, run_id))
+            except Exception as error:  # already kept on the run as failed; the thread has no caller
+                log.warning("Testpress sync %s failed: %s", run_id, failure_line(error))
+
+    thread = threading.Thread(target=work, name=f"testpress-sync-{run_id}", daemon=True)
+    thread.start()
+    return thread
+
+
 def confirm_attempt(client: TestpressClient, attempt_id: int) -> bool:
     """A staff member's request to ask the Admin API for one attempt now, kept as a run of its
-    own (outside any window, so the next sync's start is unchanged). Answers whether Testpress
-    knew the attempt; raises TestpressError (after marking the run failed)."""
-    with _run(SyncRun()) as run:
+    own (outside any window, so the next sync's start is unchanged, and holding no slot, so a
+    sync running meanwhile does not stop it). Answers whether Testpress knew the attempt;
+    raises TestpressError (after marking the run failed)."""
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+    with _run(run) as run:
         found = confirm_attempts(client, run, [attempt_id])
     return bool(found)
 
 
 @contextmanager
 def _run(run: SyncRun) -> Iterator[SyncRun]:
-    """Keep `run` as a record of what happened: ok, or failed with its error."""
-    db.session.add(run)
-    db.session.commit()
+    """Keep `run` (committed) as a record of what happened: ok, or failed with its error;
+    either way it gives up the running slot."""
     run_id = run.id
     try:
         yield run
     except BaseException as error:  # a Ctrl-C mid-sync is recorded as a failed run too
         db.session.rollback()
         failed = db.session.get(SyncRun, run_id)
-        failed.status, failed.finished_at = "failed", utcnow()
-        failed.error = failure_line(error)[:500]
+        if not isinstance(error, SyncTakenOver):  # else the run that took over said why
+            failed.status, failed.finished_at = "failed", utcnow()
+            failed.error = failure_line(error)[:500]
+        failed.running_slot = failed.lease_until = None
         db.session.commit()
         raise
     run.status, run.finished_at = "ok", utcnow()
+    run.running_slot = run.lease_until = None
     db.session.commit()
 
 
-def record_page(pager: PageRecorder, results: list[dict]) -> None:
+def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None = None) -> None:
     """Record one page in one write transaction, which owns the attempts it decides on: a
     webhook for one of them waits for the page's commit, then finds what the page wrote.
 
@@ -140,10 +245,12 @@ def record_page(pager: PageRecorder, results: list[dict]) -> None:
     try:
         with write_transaction():
             pager.record(results)
+            pager.page_done(page)
         return
     except IntegrityError:
         log.warning("Testpress sync: the database refused a page; recording its attempts one by one")
     with write_transaction():
+        pager.page_done(page)
         for result in results:
             try:
                 with db.session.begin_nested():
@@ -161,6 +268,8 @@ def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterabl
     pager = PageRecorder(client, run, moves_high_water=False)
     found = 0
     for attempt_id in attempt_ids:
+        if run.lease_until is not None:
+            _renew_lease(run)  # each confirmation may ask Testpress for a few pages
         attempt = db.session.get(Attempt, attempt_id)
         if attempt is None or attempt.testpress_attempt_id is None:
             continue
@@ -172,11 +281,21 @@ def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterabl
         for page in client.iter_attempts(users=user_id, exams=exam_id):
             results = [result for result in page.results if isinstance(result, dict) and str(result.get("id")) == wanted]
             if results:
-                record_page(pager, results)
+                record_page(pager, results, page=None)
                 found += 1
                 break
     db.session.commit()  # the run's counts, when nothing was found to record
     return found
+
+
+def _renew_lease(run: SyncRun) -> None:
+    """Renew the lease of `run`, which holds the slot, and commit; SyncTakenOver if it lost it."""
+    renewed = db.session.execute(
+        sa.update(SyncRun).where(SyncRun.id == run.id, SyncRun.running_slot == 1)
+        .values(lease_until=utcnow() + LEASE).execution_options(synchronize_session=False))
+    db.session.commit()
+    if not renewed.rowcount:
+        raise SyncTakenOver(f"sync run {run.id} was taken over after its lease ran out")
 
 
 # A run confirms at most this many attempts; the rest wait for the next run.
@@ -300,6 +419,19 @@ class PageRecorder:
         self.moves_high_water = moves_high_water
         self._emails_by_user_id: dict[int, str] | None = None  # fetched once, only if needed
         self._earliest_running: datetime | None = None
+
+    def page_done(self, page: Page | None) -> None:
+        """Count a page of the window into the run and renew its lease, in the page's own
+        transaction; raises SyncTakenOver if the run lost its slot meanwhile."""
+        run = self.run
+        if run.lease_until is not None:  # a run that holds a slot (not a one-attempt confirmation)
+            if run.running_slot is None:
+                raise SyncTakenOver(f"sync run {run.id} was taken over after its lease ran out")
+            run.lease_until = utcnow() + LEASE
+        if page is not None:
+            run.pages_done += 1
+            if run.expected is None:
+                run.expected = page.count
 
     def record(self, results: Iterable[dict]) -> None:
         """Fold one page into the session (the caller commits) and update the run's counts."""

@@ -14,7 +14,9 @@ gets its answer in milliseconds.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -36,6 +38,14 @@ from portal.vocabulary import ReportSource
 bp = Blueprint("testpress_webhook", __name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# A refused body is kept only this far: refusals come from anyone, and are many.
+REFUSED_PAYLOAD_CHARS = 4096
+# The `hash` of a body that is not JSON enough to parse, as text.
+_HASH_IN_TEXT = re.compile(r'("hash"\s*:\s*)"[^"]*"')
+
+
+# A delivery's outcome, as its log row keeps it (the staff log filters by these).
+DELIVERY_OUTCOMES = ("recorded", "unchanged", "unmatched", "rejected")
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,7 @@ def receive_webhook():
         # Read one byte past the limit: a chunked body has no Content-Length to check.
         raw_body = request.stream.read(MAX_BODY_BYTES + 1)
         if len(raw_body) > MAX_BODY_BYTES:
-            result = refuse_delivery(413, f"body is over {MAX_BODY_BYTES} bytes", remote_addr)
+            result = refuse_delivery(413, f"body is over {MAX_BODY_BYTES} bytes", remote_addr, raw_body=raw_body)
         else:
             result = record_webhook_delivery(raw_body, remote_addr)
     if result.status >= 400:
@@ -66,7 +76,8 @@ def receive_webhook():
 
 
 def refuse_delivery(
-    status: int, reason: str, remote_addr: str | None, *, testpress_attempt_id=None, attempt_state=None
+    status: int, reason: str, remote_addr: str | None, *, testpress_attempt_id=None, attempt_state=None,
+    raw_body: bytes | None = None,
 ) -> DeliveryOutcome:
     """Log a refused delivery (its row and a log line) and nothing else.
 
@@ -87,6 +98,7 @@ def refuse_delivery(
         testpress_attempt_id=testpress_attempt_id,
         attempt_state=attempt_state,
         remote_addr=remote_addr,
+        payload=stored_payload(raw_body, limit=REFUSED_PAYLOAD_CHARS) if raw_body is not None else None,
     )
     db.session.add(delivery)
     db.session.flush()
@@ -134,9 +146,11 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
             encoding=settings.encoding,
         )
     except WebhookUnknownKey as error:
-        return refuse_delivery(403, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body))
+        return refuse_delivery(403, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body),
+                               raw_body=raw_body)
     except WebhookError as error:
-        return refuse_delivery(400, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body))
+        return refuse_delivery(400, str(error), remote_addr, testpress_attempt_id=_best_effort_attempt_id(raw_body),
+                               raw_body=raw_body)
     try:
         reported = from_webhook(payload)
     except BadReport as refused:
@@ -144,11 +158,13 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
             400, refused.reason, remote_addr,
             testpress_attempt_id=_short_text(payload.get("attempt_id")),
             attempt_state=_short_text(payload.get("attempt_state"), 16),
+            raw_body=raw_body,
         )
 
     try:
         with write_transaction():
             delivery = _record(reported, remote_addr)
+            delivery.payload = stored_payload(raw_body)
     except DatabaseBusy:
         current_app.logger.warning(
             "webhook: database busy; asking Testpress to retry attempt %s", reported.testpress_attempt_id)
@@ -157,7 +173,7 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
         # Under the write lock nothing races this delivery: a stored row contradicts it for good,
         # and a retry would meet the same row. Refused, for staff to see, not retried forever.
         return refuse_delivery(409, "conflicts with an attempt already stored", remote_addr,
-                               testpress_attempt_id=reported.testpress_attempt_id)
+                               testpress_attempt_id=reported.testpress_attempt_id, raw_body=raw_body)
     _log_delivery(delivery)
     return DeliveryOutcome(200, delivery.outcome)
 
@@ -184,6 +200,37 @@ def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelive
     )
     db.session.add(delivery)
     return delivery
+
+
+def stored_payload(raw_body: bytes, *, limit: int | None = None) -> str:
+    """The body as the delivery log keeps it for staff: its JSON as received, without the
+    `hash` field, cut at `limit` characters; a body that is not a JSON object as its text.
+
+    The hash is not a secret (it is a digest, and the private key that makes it is never in
+    the body), but nothing the portal logs carries an hmac or a hash, so it is left out and
+    the delivery's page says so. Should a body carry one of this installation's secrets
+    (a sender's mistake), its value is blotted out too.
+    """
+    try:
+        text = raw_body.decode(json.detect_encoding(raw_body), errors="replace")
+    except LookupError:
+        text = raw_body.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(text) if len(text) <= MAX_BODY_BYTES else None
+    except (ValueError, RecursionError):
+        payload = None
+    if isinstance(payload, dict):
+        payload.pop("hash", None)
+        text = json.dumps(payload, ensure_ascii=False)
+    else:
+        text = _HASH_IN_TEXT.sub(r'\1"…"', text)
+    settings = testpress_settings()
+    for secret in (settings.secret, settings.private_key, settings.api_password):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[secret]")
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "…"
+    return text
 
 
 def _log_delivery(delivery: WebhookDelivery) -> None:

@@ -1,0 +1,104 @@
+"""One attempt's page and what staff do there to decide which score to trust: resolve its
+flag (accept the signed score, or dismiss with a note), ask Testpress's Admin API now, open
+the Testpress review."""
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy.orm import joinedload
+
+from portal.admin import bp
+from portal.database import DatabaseBusy, write_transaction
+from portal.extensions import db
+from portal.flags import FlagError, can_accept, resolve_flag
+from portal.forms import ActionForm, FlagNoteForm
+from portal.models import Attempt, AuditEntry
+from portal.testpress import sync
+from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.settings import testpress_settings
+from portal.vocabulary import FlagResolution
+
+# Each decision's form on the page has its own field names and ids ("accept-note").
+FORM_PREFIXES = {FlagResolution.ACCEPTED: "accept", FlagResolution.DISMISSED: "dismiss"}
+# The attempt's staff decisions shown in its history; an attempt has a handful at most.
+DECISIONS_SHOWN = 50
+
+
+def _attempt_page(attempt: Attempt, *, status: int = 200, accept_form=None, dismiss_form=None):
+    decisions = db.session.scalars(
+        sa.select(AuditEntry).options(joinedload(AuditEntry.actor))
+        .where(AuditEntry.target_type == "attempt", AuditEntry.target_id == attempt.id)
+        .order_by(AuditEntry.id.desc()).limit(DECISIONS_SHOWN)).all()
+    accept_form = accept_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.ACCEPTED])
+    dismiss_form = dismiss_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.DISMISSED])
+    accept_form.note.label.text, dismiss_form.note.label.text = "Note (optional)", "Note (required)"
+    return render_template(
+        "admin/attempt.html", attempt=attempt, action=ActionForm(), decisions=decisions,
+        accept_form=accept_form, dismiss_form=dismiss_form,
+        can_accept=can_accept(attempt), FlagResolution=FlagResolution,
+    ), status
+
+
+@bp.route("/attempts/<int:attempt_id>")
+def attempt(attempt_id: int):
+    """One attempt with every report each source made of it and every staff decision on it. 404 if unknown."""
+    return _attempt_page(db.get_or_404(Attempt, attempt_id))
+
+
+@bp.post("/attempts/<int:attempt_id>/flag/<any(accepted, dismissed):resolution>")
+def resolve_attempt_flag(attempt_id: int, resolution: str):
+    """Resolve the attempt's flag: accept the signed score, or dismiss it with a note.
+
+    400 without a valid CSRF token, 404 for an unknown attempt, 422 (the page, saying why)
+    for a missing or over-long note or an attempt no longer flagged or without a signed
+    score to accept, 503 when the database stays busy; otherwise a redirect to the attempt.
+    """
+    form = FlagNoteForm(prefix=FORM_PREFIXES[FlagResolution(resolution)])
+    form.validate_on_submit()
+    if "csrf_token" in form.errors:
+        abort(400)
+    attempt = db.get_or_404(Attempt, attempt_id)
+    forms = {"accept_form" if resolution == FlagResolution.ACCEPTED else "dismiss_form": form}
+    if form.errors:
+        current_app.logger.info("flag of attempt %s: refused %s (%s)", attempt_id, resolution, form.errors)
+        return _attempt_page(attempt, status=422, **forms)
+    try:
+        with write_transaction():
+            attempt = db.session.get(Attempt, attempt_id)  # read again, under the lock
+            resolve_flag(attempt, current_user, resolution, form.note.data or "")
+    except FlagError as error:
+        current_app.logger.info("flag of attempt %s: refused %s (%s)", attempt_id, resolution, error)
+        db.session.rollback()
+        attempt = db.session.get(Attempt, attempt_id)
+        if error.field:
+            form[error.field].errors = [*form[error.field].errors, str(error)]
+        else:
+            flash(str(error), "error")
+        return _attempt_page(attempt, status=422, **forms)
+    except DatabaseBusy:
+        abort(503)
+    flash(f"Flag resolved: {FlagResolution(resolution).label.lower()}.", "success")
+    return redirect(url_for("admin.attempt", attempt_id=attempt_id))
+
+
+@bp.post("/attempts/<int:attempt_id>/confirm")
+def confirm_attempt(attempt_id: int):
+    """Ask Testpress's Admin API for the truth of one attempt now, and record its answer.
+
+    400 without a valid CSRF token, 404 for an unknown attempt; Testpress's own failures are
+    a message on the attempt's page.
+    """
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    attempt = db.get_or_404(Attempt, attempt_id)
+    if attempt.testpress_attempt_id is None:
+        flash("Testpress has not reported this attempt yet, so there is nothing to ask it about.", "error")
+    else:
+        try:
+            found = sync.confirm_attempt(TestpressClient.from_settings(testpress_settings()), attempt.id)
+        except TestpressError as error:
+            flash(f"Testpress could not be asked: {error}", "error")
+        else:
+            flash("Recorded what Testpress's Admin API says of this attempt." if found
+                  else "Testpress's Admin API does not list this attempt.", "success" if found else "error")
+    return redirect(url_for("admin.attempt", attempt_id=attempt_id))
