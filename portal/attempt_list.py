@@ -20,13 +20,13 @@ import binascii
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
-from portal.clock import from_local, to_local, zone_name
+from portal.clock import from_local, institute_zone, to_local, zone_name
 from portal.dashboard import BoundedCount, bounded_count
 from portal.extensions import db
 from portal.inputs import LARGEST_ROW_ID, BadInput, whole_number
@@ -320,15 +320,16 @@ def export_rows(filters: AttemptFilters, order: Order) -> Iterator[tuple]:
              .execution_options(yield_per=EXPORT_CHUNK))
     labels = {status: status.staff_label for status in AttemptStatus}
     sources = {source: source.label for source in ReportSource}
+    zone = institute_zone()  # once, not per cell: a million rows hold two million times
+
+    def local(moment: datetime | None) -> str:
+        return "" if moment is None else moment.replace(tzinfo=UTC).astimezone(zone).isoformat(" ", "seconds")[:19]
+
     for row in db.session.execute(query):
         yield (row.id, row.email, row.name, row.title, labels.get(row.status, row.status),
-               _local_text(row.started_at), _local_text(row.completed_at), _number(row.score),
+               local(row.started_at), local(row.completed_at), _number(row.score),
                _number(row.max_score), _number(row.percentage), sources.get(row.score_source, ""),
                "yes" if row.score_source in SIGNED_SOURCES else "no", "yes" if row.flagged else "no")
-
-
-def _local_text(moment: datetime | None) -> str:
-    return "" if moment is None else to_local(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _number(value: float | None) -> str:
