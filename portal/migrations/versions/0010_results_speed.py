@@ -54,6 +54,9 @@ def upgrade():
         "SELECT exam_id, status, count(*), count(percentage), coalesce(sum(percentage), 0.0) "
         "FROM attempts GROUP BY exam_id, status"
     )
+    # The planner's statistics, so that SQLite chooses among the new indexes by what the
+    # tables hold (it keeps none unless told; see portal.exam_stats.rebuild).
+    op.execute("ANALYZE")
 
 
 def downgrade():
