@@ -216,3 +216,15 @@ def test_the_export_is_streamed(staff, school):
     assert response.is_streamed
     assert isinstance(attempt_list.export_rows(attempt_list.AttemptFilters(), attempt_list.Order("started", True)),
                       GeneratorType)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("batch={batch}", ["m1", "a2", "a1"]),
+    ("batch={batch}&sort=score", ["a1", "a2"]),
+    ("student=a&sort=student", ["a1", "a2", "m1", "r1", "r2"]),
+])
+def test_students_with_many_attempts_are_listed_alike_by_walking_the_order(staff, school, monkeypatch, query,
+                                                                             expected):
+    monkeypatch.setattr(attempt_list, "COUNT_CAP", 1)  # "more than 1" attempts: the order's index is walked
+    batch = db.session.scalar(db.select(Batch.id))
+    assert listed(staff, query.format(batch=batch), school) == expected
