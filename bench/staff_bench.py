@@ -176,13 +176,19 @@ def deep_url(client, url: str) -> tuple[str, int]:
     return url, followed
 
 
-def measure(app, client, url: str, runs: int) -> tuple[float, float, int]:
-    """Median CPU and clock milliseconds of `runs` requests for `url`, and the statements one runs.
+ROW = re.compile(r'href="/admin/attempts/\d+"')
+
+
+def measure(app, client, url: str, runs: int) -> tuple[float, float, int, int]:
+    """Median CPU and clock milliseconds of `runs` requests for `url`, the statements one runs
+    and the attempts it lists.
 
     CPU time (this process's: SQLite runs in it) is the figure to compare: on a shared host
     the clock also counts the time other processes had the core.
     """
-    assert client.get(url).status_code == 200, url  # warm-up: compiled statements cached
+    warm_up = client.get(url)  # compiled statements cached
+    assert warm_up.status_code == 200, url
+    rows = len(ROW.findall(warm_up.get_data(as_text=True)))
     cpu, clock = [], []
     for _ in range(runs):
         begin, begin_cpu = time.perf_counter(), time.process_time()
@@ -192,7 +198,7 @@ def measure(app, client, url: str, runs: int) -> tuple[float, float, int]:
         assert response.status_code == 200, url
     with app.app_context(), counted(db.engine) as statements:
         client.get(url)
-    return statistics.median(cpu), statistics.median(clock), len(statements)
+    return statistics.median(cpu), statistics.median(clock), len(statements), rows
 
 
 def pages(app, client) -> dict[str, str]:
@@ -251,6 +257,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/portal-staff-bench"))
+    parser.add_argument("--no-export", action="store_true", help="leave out the export")
     options = parser.parse_args()
     options.workdir.mkdir(parents=True, exist_ok=True)
     results: dict[int, dict[str, tuple[float, int]]] = {}
@@ -267,7 +274,7 @@ def main() -> None:
         client = login(app)
         urls = pages(app, client)
         results[size] = {name: measure(app, client, url, options.runs) for name, url in urls.items()}
-        if size == max(options.sizes):
+        if size == max(options.sizes) and not options.no_export:
             reset_peak_rss()
             seconds, lines, before, peak = export(client)
             print(f"export at {size:,}: {lines - 1:,} rows in {seconds:.1f} s ({(lines - 1) / seconds:,.0f} rows/s); "
@@ -275,12 +282,13 @@ def main() -> None:
         with app.app_context():
             db.engine.dispose()
     small, large = min(results), max(results)
-    print(f"\n{'page':<36} {small:>10,} attempts: CPU, clock {large:>12,} attempts: CPU, clock   ratio (CPU)")
-    for name, (cpu_large, clock_large, statements_large) in results[large].items():
-        cpu_small, clock_small, statements_small = results[small][name]
-        print(f"{name:<36} {cpu_small:7.1f} ms {clock_small:7.1f} ms {statements_small:2d} st"
-              f"   {cpu_large:7.1f} ms {clock_large:7.1f} ms {statements_large:2d} st   {cpu_large / cpu_small:5.2f}x",
-              flush=True)
+    print(f"\n{'page':<36} {small:>10,} attempts: CPU, clock, rows {large:>12,} attempts: CPU, clock, rows"
+          "   ratio (CPU)")
+    for name, (cpu_large, clock_large, statements_large, rows_large) in results[large].items():
+        cpu_small, clock_small, statements_small, rows_small = results[small][name]
+        print(f"{name:<36} {cpu_small:7.1f} ms {clock_small:7.1f} ms {statements_small:2d} st {rows_small:3d}"
+              f"   {cpu_large:7.1f} ms {clock_large:7.1f} ms {statements_large:2d} st {rows_large:3d}"
+              f"   {cpu_large / cpu_small:5.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -175,10 +175,13 @@ SORTS = {
     "started": Sort("Started", (Attempt.started_at, Attempt.id), lambda a: (a.started_at, a.id), True),
     "score": Sort("Score", (Attempt.percentage, Attempt.id), lambda a: (a.percentage, a.id), True,
                   scored_only=True, note="In order of score, attempts without a score are not listed."),
-    "student": Sort("Student", (User.name, Attempt.student_id, Attempt.started_at, Attempt.id),
-                    lambda a: (a.student.name, a.student_id, a.started_at, a.id), False),
-    "exam": Sort("Exam", (Exam.title, Attempt.exam_id, Attempt.started_at, Attempt.id),
-                 lambda a: (a.exam.title, a.exam_id, a.started_at, a.id), False),
+    # users.id, not attempts.student_id (equal, but only the first is in the name index's
+    # order): then SQLite reads the order off ix_users_name and ix_attempts_student_started
+    # instead of sorting each student's thousands of attempts (75 ms a page at a million).
+    "student": Sort("Student", (User.name, User.id, Attempt.started_at, Attempt.id),
+                    lambda a: (a.student.name, a.student.id, a.started_at, a.id), False),
+    "exam": Sort("Exam", (Exam.title, Exam.id, Attempt.started_at, Attempt.id),
+                 lambda a: (a.exam.title, a.exam.id, a.started_at, a.id), False),
 }
 
 
