@@ -240,6 +240,11 @@ class Cursor:
             decoded = tuple(_DECODERS[tag](value) for tag, value in values)
             if name != order.name or not isinstance(before, bool) or len(decoded) != len(order.sort.columns):
                 raise ValueError(name)
+            for value, column in zip(decoded, order.sort.columns):  # a value of another type is a 500 to bind
+                expected = column.type.python_type
+                if not (isinstance(value, expected) or (expected is float and isinstance(value, int))) or (
+                        isinstance(value, datetime) and value.tzinfo is not None):
+                    raise ValueError(value)
         except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
             raise BadInput("This page link is not one the attempts table made (or it is for another order): "
                            "start again from the first page.") from None

@@ -38,19 +38,19 @@ def _contribution(exam_id, status, percentage) -> tuple[tuple, tuple[int, int, f
 
 def _before_and_after(attempt: Attempt) -> tuple[tuple, tuple] | None:
     """The attempt's (exam, status, percentage) before and after this flush, or None if unchanged."""
-    before, after, changed = [], [], False
-    state = sa.inspect(attempt)
-    for name in _KEPT:
-        history = state.attrs[name].history
+    histories = [sa.inspect(attempt).attrs[name].history for name in _KEPT]
+    if not any(history.added or history.deleted for history in histories):
+        return None  # most flushed attempts: a report appended, a time stamped
+    before, after = [], []
+    for name, history in zip(_KEPT, histories):
         if history.added or history.deleted:
-            changed = True
             before.append(history.deleted[0] if history.deleted else None)
             after.append(history.added[0] if history.added else None)
         else:
             value = history.unchanged[0] if history.unchanged else getattr(attempt, name)
             before.append(value)
             after.append(value)
-    return (tuple(before), tuple(after)) if changed else None
+    return tuple(before), tuple(after)
 
 
 def flushed_changes(session: Session) -> dict[tuple, list]:

@@ -183,7 +183,9 @@ def test_the_largest_row_id_filters_to_nothing(staff_client):
 
 
 @pytest.mark.parametrize("cursor", ["x", "!!!", "bm90IGpzb24", "WyJzdGFydGVkIix0cnVlLFtdXQ",  # not JSON; no values
-                                    "WyJzdGFydGVkIixmYWxzZSxbWyJ0IiwibW9uZGF5Il0sWyJpIiwiMSJdXV0"])  # a bad time
+                                    "WyJzdGFydGVkIixmYWxzZSxbWyJ0IiwibW9uZGF5Il0sWyJpIiwiMSJdXV0",  # a bad time
+                                    "WyJzdGFydGVkIixmYWxzZSxbWyJzIiwiMjAyNi0wMS0wMSJdLFsiaSIsIjEiXV1d",  # text, not a time
+                                    "WyJzdGFydGVkIixmYWxzZSxbWyJ0IiwiMjAyNi0wMS0wMVQwMDowMDowMCswNTowMCJdLFsiaSIsIjEiXV1d"])
 def test_a_page_link_the_table_did_not_make_is_a_400(staff_client, cursor):
     response = staff_client.get(f"/admin/attempts/?cursor={cursor}")
     assert response.status_code == 400
