@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from portal.clock import from_local, institute_zone, to_local, zone_name
 from portal.dashboard import BoundedCount, bounded_count
 from portal.extensions import db
-from portal.inputs import LARGEST_ROW_ID, BadInput, whole_number
+from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
 
@@ -57,9 +57,12 @@ def _local_time(args: MultiDict, name: str, label: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
-    if moment is None or moment.tzinfo is not None:
-        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).")
-    return from_local(moment)
+    try:
+        if moment is None or moment.tzinfo is not None:
+            raise OverflowError
+        return from_local(moment)
+    except OverflowError:  # also a time in year 1 or 9999 that UTC would move out of the calendar
+        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).") from None
 
 
 def _row_id(args: MultiDict, name: str) -> int | None:
@@ -243,7 +246,8 @@ class Cursor:
             for value, column in zip(decoded, order.sort.columns):  # a value of another type is a 500 to bind
                 expected = column.type.python_type
                 if not (isinstance(value, expected) or (expected is float and isinstance(value, int))) or (
-                        isinstance(value, datetime) and value.tzinfo is not None):
+                        isinstance(value, datetime) and value.tzinfo is not None) or (
+                        isinstance(value, int) and abs(value) > LARGEST_ID):  # the drivers' 64 bits
                     raise ValueError(value)
         except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
             raise BadInput("This page link is not one the attempts table made (or it is for another order): "

@@ -107,6 +107,7 @@ def test_the_score_order_says_it_leaves_out_unscored_attempts(staff, school):
     ("from=yesterday", "“Started from” must be a date and time such as 2026-12-01T09:30 (Asia/Kolkata)"),
     ("to=2026-11-20T10:00%2B05:00", "“Started before” must be a date and time"),
     ("batch=0", "“batch” must be a whole number"),
+    ("from=0001-01-01T00:00", "“Started from” must be a date and time"),  # before year 1 in UTC
 ])
 def test_a_filter_no_choice_offers_is_a_400_naming_it(staff, query, message):
     response = staff.get(f"/admin/attempts/?{query}")
@@ -228,3 +229,8 @@ def test_students_with_many_attempts_are_listed_alike_by_walking_the_order(staff
     monkeypatch.setattr(attempt_list, "COUNT_CAP", 1)  # "more than 1" attempts: the order's index is walked
     batch = db.session.scalar(db.select(Batch.id))
     assert listed(staff, query.format(batch=batch), school) == expected
+
+
+def test_a_page_link_past_64_bits_is_a_400(staff):
+    cursor = attempt_list.Cursor("started", False, (START, 2**64)).encode()
+    assert staff.get(f"/admin/attempts/?cursor={cursor}").status_code == 400

@@ -304,6 +304,8 @@ PAGES_WITH_AN_ID = ["/admin/attempts/{}", "/attempts/{}", "/attempts/{}/review",
                       st.builds(str.format, st.sampled_from(PAGES_WITH_AN_ID), ids)))
 def test_the_staff_pages_and_filters_never_fail_nor_write(portal, data, path):
     pairs = data.draw(fields_around({"exam": str(portal.exam_id), "status": "completed", "student": "ravi",
-                                     "flagged": "1", "page": "1"}))
+                                     "flagged": "1", "batch": "1", "verified": "signed", "sort": "score",
+                                     "dir": "asc", "from": "2026-11-20T10:00", "to": "2026-11-21",
+                                     "cursor": "WyJzY29yZSIsZmFsc2UsW1siZiIsIjUwLjAiXSxbImkiLCI3Il1dXQ"}))
     response = portal.check(lambda: portal.staff.get(path, query_string=form_encoded(pairs).decode()))
     assert response.status_code in (200, 302, 400, 404)
