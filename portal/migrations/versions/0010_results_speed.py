@@ -18,7 +18,7 @@ depends_on = None
 
 ATTEMPT_INDEXES = {
     'ix_attempts_exam_status_percentage': ['exam_id', 'status', 'percentage'],
-    'ix_attempts_started': ['started_at', 'id'],
+    'ix_attempts_started': ['started_at', 'id', 'student_id'],
     'ix_attempts_exam_started': ['exam_id', 'started_at', 'id'],
     'ix_attempts_status_started': ['status', 'started_at', 'id'],
     'ix_attempts_source_started': ['score_source', 'started_at', 'id'],
