@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -274,7 +274,6 @@ class AttemptPage:
     newer: str | None = None  # the cursor of the page before, if any
     older: str | None = None  # the cursor of the page after, if any
     count: BoundedCount | None = None  # matching attempts (exact up to its cap)
-    extra: dict = field(default_factory=dict)
 
 
 def _filtered(filters: AttemptFilters, order: Order, walk_the_order: bool) -> sa.Select:
