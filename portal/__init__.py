@@ -80,6 +80,7 @@ def configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
+    import portal.exam_stats  # noqa: F401  keeps exam_stats as attempts are flushed
     limiter.init_app(app)
 
 

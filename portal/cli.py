@@ -25,6 +25,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(import_people_command)
     app.cli.add_command(expire_imports_command)
+    app.cli.add_command(rebuild_exam_stats_command)
     app.cli.add_command(testpress_group)
 
 
@@ -34,6 +35,17 @@ def init_db_command():
     """Create the database (a SQLite file, if missing) or upgrade its schema by applying every migration."""
     init_database()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("rebuild-exam-stats")
+@with_appcontext
+def rebuild_exam_stats_command():
+    """Recount the dashboard's per-exam figures from every attempt (after a restore, or as a repair)."""
+    from portal import exam_stats
+
+    rows = exam_stats.rebuild()
+    db.session.commit()
+    click.echo(f"Recounted the attempts of every exam: {rows} rows of exam_stats.")
 
 
 @click.command("create-user")

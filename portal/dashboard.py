@@ -1,56 +1,125 @@
-"""The staff dashboard's figures: totals, per-exam analytics and what needs attention."""
+"""The staff dashboard's figures: what needs attention, totals, and per-exam analytics.
+
+Every figure costs the same at a million attempts as at a thousand, in the same number of
+statements:
+
+- totals, per-status counts and averages come from `exam_stats`, kept as results are
+  recorded (portal.exam_stats): a few rows per exam;
+- the best percentage per exam is one seek of the (exam, status, percentage) index, since a
+  lower re-evaluation cannot be subtracted from a kept maximum;
+- the attention items are counts over an index range, bounded: up to ATTENTION_CAP exactly,
+  then "more than" (they are work queues, and the link opens the list itself).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
+from portal.models import Attempt, Exam, ExamStats, SyncRun, UnmatchedReport, User, WebhookDelivery, utcnow
 from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
+
+ATTENTION_CAP = 1000
+# A score the browser return alone has given is expected to be confirmed by Testpress's
+# webhook within minutes; after an hour a staff member should look.
+UNVERIFIED_GRACE = timedelta(hours=1)
+FAILING_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class BoundedCount:
+    """A count read no further than `cap` rows: exact up to it, else only "more than cap"."""
+
+    value: int
+    cap: int
+
+    @property
+    def more(self) -> bool:
+        return self.value > self.cap
+
+    def __bool__(self) -> bool:
+        return self.value > 0
+
+    def __str__(self) -> str:
+        return f"more than {self.cap:,}" if self.more else f"{self.value:,}"
+
+
+def bounded_count(query: sa.Select, cap: int | None = None) -> BoundedCount:
+    """How many rows `query` selects, reading at most cap + 1 of them (an index range, not a table)."""
+    cap = ATTENTION_CAP if cap is None else cap
+    limited = query.limit(cap + 1).subquery()
+    return BoundedCount(db.session.scalar(sa.select(sa.func.count()).select_from(limited)), cap)
+
+
+@dataclass(frozen=True)
+class ExamFigures:
+    exam: Exam
+    attempts: int
+    completed: int
+    average: float | None  # of the completed attempts' percentages
+    best: float | None
 
 
 @dataclass(frozen=True)
 class DashboardFigures:
+    flagged: BoundedCount  # attempts flagged as possible tampering, to resolve
+    unverified: BoundedCount  # scored by the browser return alone, started over an hour ago
+    unverified_before: datetime  # ... before this time (naive UTC, to the minute, as the filter takes it)
+    unmatched: BoundedCount  # Testpress reports that match no attempt
+    failing_webhooks: BoundedCount  # deliveries refused in the last 24 hours
+    last_sync: SyncRun | None
     counts: dict[str, int]  # attempts per status; a status with none is absent
     total: int  # every attempt
     students: int
-    flagged: int  # attempts flagged as possible tampering
     in_progress: int  # attempts still open on Testpress
-    unverified: int  # scored by the browser return alone
-    unmatched: int  # Testpress reports that match no attempt
-    per_exam: list[sa.Row]  # (exam, attempts, completed, average, best), by title
-    last_sync: SyncRun | None
+    per_exam: list[ExamFigures]  # by title
 
     def as_context(self) -> dict:
-        """The figures as the template's variables (dataclasses.asdict would deep-copy the rows)."""
+        """The figures as the template's variables."""
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
-def dashboard_figures() -> DashboardFigures:
-    counts = dict(db.session.execute(sa.select(Attempt.status, sa.func.count()).group_by(Attempt.status)).all())
-    completed = Attempt.status == AttemptStatus.COMPLETED
-    per_exam = db.session.execute(
-        sa.select(
-            Exam,
-            sa.func.count(Attempt.id).label("attempts"),
-            sa.func.count(Attempt.id).filter(completed).label("completed"),
-            sa.func.avg(Attempt.percentage).filter(completed).label("average"),
-            sa.func.max(Attempt.percentage).filter(completed).label("best"),
-        )
-        .outerjoin(Attempt)
-        .group_by(Exam.id)
-        .order_by(Exam.title)
-    ).all()
+def unverified_cutoff(now: datetime) -> datetime:
+    """The start time before which an unverified score needs attention, to the minute: the
+    attempts table's date filter takes minutes, so its link lists exactly what was counted."""
+    return (now - UNVERIFIED_GRACE).replace(second=0, microsecond=0)
+
+
+def dashboard_figures(now: datetime | None = None) -> DashboardFigures:
+    now = now or utcnow()
+    completed = AttemptStatus.COMPLETED
+    stats = db.session.execute(sa.select(ExamStats.exam_id, ExamStats.status, ExamStats.attempts,
+                                         ExamStats.scored, ExamStats.percentage_sum)).all()
+    counts: dict[str, int] = {}
+    by_exam: dict[int, list] = {}
+    for row in stats:
+        if row.attempts:
+            counts[row.status] = counts.get(row.status, 0) + row.attempts
+        figures = by_exam.setdefault(row.exam_id, [0, 0, None])  # attempts, completed, average
+        figures[0] += row.attempts
+        if row.status == completed:
+            figures[1] = row.attempts
+            figures[2] = row.percentage_sum / row.scored if row.scored else None
+    best = (sa.select(sa.func.max(Attempt.percentage))
+            .where(Attempt.exam_id == Exam.id, Attempt.status == completed).scalar_subquery())
+    per_exam = [ExamFigures(exam, *by_exam.get(exam.id, (0, 0, None)), best=top)
+                for exam, top in db.session.execute(sa.select(Exam, best).order_by(Exam.title, Exam.id))]
+    cutoff = unverified_cutoff(now)
     return DashboardFigures(
+        flagged=bounded_count(sa.select(Attempt.id).where(Attempt.flagged.is_(True))),
+        unverified=bounded_count(sa.select(Attempt.id).where(Attempt.score_source == ReportSource.RETURN,
+                                                             Attempt.started_at < cutoff)),
+        unverified_before=cutoff,
+        unmatched=bounded_count(sa.select(UnmatchedReport.id)),
+        failing_webhooks=bounded_count(sa.select(WebhookDelivery.id).where(
+            WebhookDelivery.outcome == "rejected", WebhookDelivery.received_at >= now - FAILING_WINDOW)),
+        last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),
         counts=counts,
         total=sum(counts.values()),
-        in_progress=sum(counts.get(status, 0) for status in OPEN_STATUSES),
         students=db.session.scalar(sa.select(sa.func.count()).where(User.is_staff.is_(False))),
-        flagged=db.session.scalar(sa.select(sa.func.count()).where(Attempt.flagged)),
-        unverified=db.session.scalar(sa.select(sa.func.count()).where(Attempt.score_source == ReportSource.RETURN)),
-        unmatched=db.session.scalar(sa.select(sa.func.count(UnmatchedReport.id))),
+        in_progress=sum(counts.get(status, 0) for status in OPEN_STATUSES),
         per_exam=per_exam,
-        last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),
     )

@@ -119,7 +119,7 @@ class Exam(db.Model):
     """An exam hosted on Testpress, offered to students through the portal."""
 
     __tablename__ = "exams"
-    __table_args__ = (one_of("counting_rule", CountingRule),)
+    __table_args__ = (one_of("counting_rule", CountingRule), sa.Index("ix_exams_title", "title", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(200))
@@ -192,7 +192,17 @@ class Attempt(ResultColumns, db.Model):
     __tablename__ = "attempts"
     __table_args__ = (
         sa.Index("ix_attempts_student_started", "student_id", "started_at"),
-        sa.Index("ix_attempts_exam_status", "exam_id", "status"),
+        # The staff table's orders and filters, each ending in the tie-break its keyset pages
+        # by (portal.attempt_list), and MAX(percentage) per exam as one index seek (dashboard).
+        sa.Index("ix_attempts_exam_status_percentage", "exam_id", "status", "percentage"),
+        # student_id too: a batch's or a name's attempts are picked out of the start order
+        # from the index alone, without reading each other student's row.
+        sa.Index("ix_attempts_started", "started_at", "id", "student_id"),
+        sa.Index("ix_attempts_exam_started", "exam_id", "started_at", "id"),
+        sa.Index("ix_attempts_status_started", "status", "started_at", "id"),
+        sa.Index("ix_attempts_source_started", "score_source", "started_at", "id"),
+        sa.Index("ix_attempts_flagged_started", "flagged", "started_at", "id"),
+        sa.Index("ix_attempts_percentage", "percentage", "id"),
         one_of("status", AttemptStatus),
         one_of("score_source", ReportSource),
         one_of("flag_resolution", FlagResolution),
@@ -200,7 +210,8 @@ class Attempt(ResultColumns, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id"))
+    # active_history: portal.exam_stats needs the value an update replaces, loaded if expired.
+    exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id"), active_history=True)
     # The portal's reference for a launch; None for an attempt taken outside the portal.
     institute_attempt_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
     launch_time: Mapped[int | None] = mapped_column(sa.BigInteger)  # epoch seconds signed
@@ -210,10 +221,12 @@ class Attempt(ResultColumns, db.Model):
     # The id the browser return named, outside its hmac: a claim, never a key. It only helps a
     # signed report of the same student and exam find this attempt.
     claimed_testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default=AttemptStatus.LAUNCHED)  # an AttemptStatus
+    status: Mapped[str] = mapped_column(sa.String(16), default=AttemptStatus.LAUNCHED,
+                                        active_history=True)  # an AttemptStatus
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     score_source: Mapped[str | None] = mapped_column(sa.String(16))  # a ReportSource
+    percentage: Mapped[float | None] = mapped_column(active_history=True)  # (of ResultColumns)
     # Testpress's own time for the signed result held (a payload's completed_on), to order re-evaluations.
     scored_at: Mapped[datetime | None]
     # Two signed reports disagree and nothing orders them: the Admin API decides at the next sync.
@@ -262,6 +275,23 @@ class Attempt(ResultColumns, db.Model):
         return f"<Attempt {self.id} {self.status}>"
 
 
+class ExamStats(db.Model):
+    """Running counts of one exam's attempts at one status, kept by portal.exam_stats.
+
+    Updated in the transaction that inserts or changes an attempt, so that the dashboard
+    reads a few rows instead of every attempt; `flask rebuild-exam-stats` recounts them.
+    """
+
+    __tablename__ = "exam_stats"
+    __table_args__ = (one_of("status", AttemptStatus),)
+
+    exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # an AttemptStatus
+    attempts: Mapped[int] = mapped_column(default=0)
+    scored: Mapped[int] = mapped_column(default=0)  # of them with a percentage
+    percentage_sum: Mapped[float] = mapped_column(default=0.0)  # of their percentages
+
+
 class AttemptReport(ResultColumns, db.Model):
     """One distinct report of an attempt by one source: the attempt's history."""
 
@@ -282,8 +312,9 @@ class WebhookDelivery(db.Model):
     """The log of every webhook POST received, verified or not (never its secrets)."""
 
     __tablename__ = "webhook_deliveries"
-    # The webhook log filters by outcome, newest first.
-    __table_args__ = (sa.Index("ix_webhook_deliveries_outcome_id", "outcome", "id"),)
+    # The webhook log filters by outcome, newest first; the dashboard counts the last day's refused deliveries.
+    __table_args__ = (sa.Index("ix_webhook_deliveries_outcome_id", "outcome", "id"),
+                      sa.Index("ix_webhook_deliveries_outcome_received", "outcome", "received_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

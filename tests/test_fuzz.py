@@ -307,7 +307,9 @@ def test_the_staff_pages_and_filters_never_fail_nor_write(portal, data, path):
     if path.startswith("/admin/people/"):
         fields = {"q": "asha", "role": "students", "status": "active", "batch": "1", "after": "1", "before": "1"}
     else:
-        fields = {"exam": str(portal.exam_id), "status": "completed", "student": "ravi", "flagged": "1", "page": "1"}
+        fields = {"exam": str(portal.exam_id), "status": "completed", "student": "ravi", "flagged": "1", "batch": "1",
+                  "verified": "signed", "sort": "score", "dir": "asc", "from": "2026-11-20T10:00", "to": "2026-11-21",
+                  "cursor": "WyJzY29yZSIsZmFsc2UsW1siZiIsIjUwLjAiXSxbImkiLCI3Il1dXQ"}
     pairs = data.draw(fields_around(fields))
 
     def send():
