@@ -8,8 +8,9 @@ from portal.admin import bp
 from portal.dashboard import dashboard_figures
 from portal.extensions import db
 from portal.forms import ActionForm
-from portal.inputs import page_number, row_id
+from portal.inputs import row_id
 from portal.models import Attempt, Exam, User
+from portal.pagination import paginate
 from portal.people import normalise_email
 from portal.testpress import sync
 from portal.testpress.client import TestpressClient, TestpressError
@@ -41,8 +42,7 @@ def attempts():
         query = query.join(Attempt.student).where(User.email.contains(normalise_email(email), autoescape=True))
     if flagged:
         query = query.where(Attempt.flagged)
-    page = db.paginate(query.order_by(Attempt.started_at.desc(), Attempt.id.desc()),
-                       page=page_number(ATTEMPTS_PER_STAFF_PAGE), per_page=ATTEMPTS_PER_STAFF_PAGE)
+    page = paginate(query.order_by(Attempt.started_at.desc(), Attempt.id.desc()), ATTEMPTS_PER_STAFF_PAGE)
     filters = {"exam": exam_id or "", "status": status, "student": email, "flagged": "1" if flagged else ""}
     return render_template("admin/attempts.html", page=page, filters=filters,
                            exams=db.session.scalars(sa.select(Exam).order_by(Exam.title)).all())
