@@ -14,7 +14,7 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 
 # Every chart is 640 user units wide (its viewBox) and drawn as wide as its card
-# (static/style.css: .chart). Its text is 12 units on a wide screen and 24 on a phone, where
+# (static/style.css: .chart). Its text is 14 units on a wide screen and 24 on a phone, where
 # the card is about 310 CSS px wide: 24 units are then about 11.5 CSS px. Labels are laid out
 # for the larger size, so they are apart at both; tests/test_charts.py checks it from the
 # positions drawn, and that the stylesheet's phone size is this one.
