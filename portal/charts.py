@@ -6,21 +6,35 @@ the `.chart` classes of static/style.css for its colours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-BAR_WIDTH = 640
-BAR_HEIGHT = 22
-BAR_GAP = 10
-LABEL_WIDTH = 110
-VALUE_WIDTH = 40
+# Every chart is 640 user units wide (its viewBox) and drawn as wide as its card
+# (static/style.css: .chart). Its text is 14 units on a wide screen and 24 on a phone, where
+# the card is about 310 CSS px wide: 24 units are then about 11.5 CSS px. Labels are laid out
+# for the larger size, so they are apart at both; tests/test_charts.py checks it from the
+# positions drawn, and that the stylesheet's phone size is this one.
+CHART_WIDTH = 640
+CHART_FONT_UNITS = 24
+# The widths laid out for a label: about 0.6 em a character in the portal's sans-serif fonts,
+# digits and lowercase narrower; tests/test_charts.py measures boxes with the same figure.
+CHARACTER_WIDTH = 0.6 * CHART_FONT_UNITS
 
-LINE_WIDTH = 640
-LINE_HEIGHT = 220
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 40, 16, 12, 28
+BAR_WIDTH = CHART_WIDTH
+BAR_HEIGHT = 28
+BAR_GAP = 14
+LABEL_WIDTH = 160  # "Unanswered" at 24 units, and a gap
+VALUE_WIDTH = 72  # a count of up to four digits after its bar
+
+LINE_WIDTH = CHART_WIDTH
+LINE_HEIGHT = 260
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 100, 16, 18, 50
+MIN_TICK_GAP = 1.5 * CHART_FONT_UNITS  # between two scale labels, so that they never touch
+TICK_STEPS = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 
 def _number(value: float) -> str:
@@ -32,14 +46,14 @@ def answer_breakdown_svg(correct: int | None, incorrect: int | None, unanswered:
     """Three horizontal bars (correct, incorrect, unanswered), each as wide as its share.
 
     Missing counts draw as zero; with no answers at all the bars are empty but present,
-    so the page keeps its shape.
+    so the page keeps its shape. Its text alternative is the counts, as a sentence.
     """
     rows = [("Correct", "correct", correct or 0), ("Incorrect", "incorrect", incorrect or 0),
             ("Unanswered", "unanswered", unanswered or 0)]
     total = sum(count for _, _, count in rows)
     track = BAR_WIDTH - LABEL_WIDTH - VALUE_WIDTH
-    height = len(rows) * (BAR_HEIGHT + BAR_GAP)
-    summary = ", ".join(f"{count} {label.lower()}" for label, _, count in rows)
+    height = len(rows) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
+    summary = "Answers: " + ", ".join(f"{count} {label.lower()}" for label, _, count in rows)
     parts = [
         f'<svg class="chart chart-answers" viewBox="0 0 {BAR_WIDTH} {height}" role="img" '
         f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
@@ -48,15 +62,32 @@ def answer_breakdown_svg(correct: int | None, incorrect: int | None, unanswered:
     for index, (label, css, count) in enumerate(rows):
         y = index * (BAR_HEIGHT + BAR_GAP)
         width = track * count / total if total else 0
-        middle = _number(y + BAR_HEIGHT / 2 + 4)
+        # The baseline a third of an em below the bar's middle centres the text on the bar.
+        middle = _number(y + BAR_HEIGHT / 2 + CHART_FONT_UNITS / 3)
         parts.append(f'<text x="0" y="{middle}">{escape(label)}</text>')
         parts.append(
             f'<rect class="bar-{css}" x="{LABEL_WIDTH}" y="{y}" width="{_number(width)}" '
             f'height="{BAR_HEIGHT}" rx="3"></rect>'
         )
-        parts.append(f'<text x="{_number(LABEL_WIDTH + width + 6)}" y="{middle}">{count}</text>')
+        parts.append(f'<text x="{_number(LABEL_WIDTH + width + 8)}" y="{middle}">{count}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def scale(low_value: float, high_value: float, plot_height: float) -> tuple[float, float, list[float]]:
+    """The percentage scale (low, high, the marks to label) covering 0 to 100 and the values.
+
+    The marks are multiples of the smallest step that keeps neighbouring labels
+    MIN_TICK_GAP apart, and the ends are marks too: a value of -4.17% gives a scale from
+    -25%, never a "-4.17%" drawn over "0%".
+    """
+    for step in TICK_STEPS:
+        low = min(0.0, math.floor(low_value / step) * step)
+        high = max(100.0, math.ceil(high_value / step) * step)
+        if plot_height * step / (high - low) >= MIN_TICK_GAP:
+            break
+    marks = [low + step * index for index in range(round((high - low) / step) + 1)]
+    return low, high, marks
 
 
 @dataclass(frozen=True)
@@ -85,9 +116,9 @@ def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
     if not points:
         return Markup("")
     values = [point.percentage for point in points]
-    low, high = min(0.0, *values), max(100.0, *values)
     plot_width = LINE_WIDTH - PAD_LEFT - PAD_RIGHT
     plot_height = LINE_HEIGHT - PAD_TOP - PAD_BOTTOM
+    low, high, marks = scale(min(values), max(values), plot_height)
 
     def x(index: int) -> float:
         # A single point sits in the middle rather than on the axis.
@@ -96,27 +127,39 @@ def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
     def y(value: float) -> float:
         return PAD_TOP + plot_height * (high - value) / (high - low)
 
-    summary = f"Percentage over {len(points)} completed attempt{'s' if len(points) != 1 else ''}"
+    summary = progress_summary(values)
     parts = [
         f'<svg class="chart chart-progress" viewBox="0 0 {LINE_WIDTH} {LINE_HEIGHT}" role="img" '
         f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(summary)}</title>",
+        "<desc>{}</desc>".format(escape("; ".join(f"{p.label}: {p.percentage:.1f}%" for p in points))),
     ]
-    for mark in sorted({low, 0.0, 50.0, 100.0, high}):
+    for mark in marks:
         level = _number(y(mark))
         parts.append(f'<line class="grid-line" x1="{PAD_LEFT}" x2="{LINE_WIDTH - PAD_RIGHT}" y1="{level}" y2="{level}"></line>')
-        parts.append(f'<text x="0" y="{_number(y(mark) + 4)}">{_number(mark)}%</text>')
+        parts.append(f'<text x="{PAD_LEFT - 10}" y="{_number(y(mark) + CHART_FONT_UNITS / 3)}" '
+                     f'text-anchor="end">{_number(mark)}%</text>')
     coordinates = [(_number(x(i)), _number(y(p.percentage))) for i, p in enumerate(points)]
     path = " ".join(f"{cx},{cy}" for cx, cy in coordinates)
     parts.append(f'<polyline class="line" points="{path}"></polyline>')
     for (cx, cy), point in zip(coordinates, points):
         parts.append(
-            f'<circle class="dot" cx="{cx}" cy="{cy}" r="4">'
+            f'<circle class="dot" cx="{cx}" cy="{cy}" r="6">'
             f"<title>{escape(point.label)}: {point.percentage:.1f}%</title></circle>"
         )
     parts.append(
-        f'<text x="{PAD_LEFT}" y="{LINE_HEIGHT - 6}">oldest</text>'
-        f'<text x="{LINE_WIDTH - PAD_RIGHT}" y="{LINE_HEIGHT - 6}" text-anchor="end">newest</text>'
+        f'<text x="{PAD_LEFT}" y="{LINE_HEIGHT - 8}">oldest</text>'
+        f'<text x="{LINE_WIDTH - PAD_RIGHT}" y="{LINE_HEIGHT - 8}" text-anchor="end">newest</text>'
     )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def progress_summary(values: Sequence[float]) -> str:
+    """The chart in one sentence, its text alternative: how many, first and latest, best."""
+    count = len(values)
+    noun = "attempt" if count == 1 else "attempts"
+    if count == 1:
+        return f"Percentage of 1 completed {noun}: {values[0]:.1f}%"
+    return (f"Percentage over {count} completed {noun}, oldest first: from {values[0]:.1f}% "
+            f"to {values[-1]:.1f}%, best {max(values):.1f}%, lowest {min(values):.1f}%")

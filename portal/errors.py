@@ -12,16 +12,23 @@ from portal.extensions import db, limiter
 from portal.inputs import BadInput
 from portal.logs import logged_path
 
+# Worded for whoever meets them, most often a student: what happened, and where to go next
+# (each page also links back to the portal's home, the student's exams).
 MESSAGES = {
-    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    400: ("Bad request", "The portal could not understand what your browser sent. "
+                         "Please go back, reload the page and try again."),
     401: ("Not logged in", "Please log in to see this page."),
-    403: ("Forbidden", "You do not have access to this page."),
-    404: ("Page not found", "There is nothing here. The link may be old or mistyped."),
-    405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Too large", "The request was larger than the portal accepts."),
+    403: ("Not open to you", "You do not have access to this page. Your own exams and results "
+                             "are on the portal's home page; if you think you should see this, ask the institute's staff."),
+    404: ("Page not found", "There is nothing at this address: the link may be old or mistyped. "
+                            "Your exams and results are on the portal's home page."),
+    405: ("Method not allowed", "This page cannot be used that way. Please go back and use the page's own buttons."),
+    413: ("Too large", "What your browser sent is larger than the portal accepts."),
     429: ("Too many requests", "You are going a little fast. Please wait a moment and try again."),
-    503: ("Try again shortly", "The portal cannot do this just now. Please try again in a moment."),
-    500: ("Something went wrong", "The portal hit an unexpected error. It has been logged; please try again."),
+    503: ("Try again shortly", "The portal is very busy and cannot do this just now. Nothing was lost: "
+                               "please try again in a moment."),
+    500: ("Something went wrong", "The portal hit an unexpected error. It has been logged and nothing was "
+                                  "changed; please try again, and tell the institute's staff if it happens again."),
 }
 
 
@@ -32,11 +39,13 @@ def register(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected_error)
 
 
-def error_response(code: int, detail: str | None = None):
+def error_response(code: int, detail: str | None = None, back: tuple[str, str] | None = None):
+    """The error page (or JSON) for `code`: `detail` replaces the code's own message, and
+    `back` (url, label) offers a way onward beside the link to the portal's home."""
     title, message = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
     if wants_json():
         return make_response(jsonify(error=title, detail=detail or message), code)
-    page = render_template("errors/error.html", code=code, title=title, message=detail or message)
+    page = render_template("errors/error.html", code=code, title=title, message=detail or message, back=back)
     return make_response(page, code)
 
 

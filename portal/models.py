@@ -269,7 +269,20 @@ class Attempt(ResultColumns, db.Model):
 
     @property
     def reviewable(self) -> bool:
-        return self.testpress_attempt_id is not None
+        """Testpress shows a review of a finished attempt it has reported: completed, with the
+        Testpress id a signed report gave (a pending one is still being marked)."""
+        return self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
+
+    @property
+    def review_note(self) -> str:
+        """Why there is no review to open yet, in a student's words; empty when there is one."""
+        if self.reviewable:
+            return ""
+        if AttemptStatus(self.status).resumable:
+            return "Finish the attempt to review it."
+        if self.status == AttemptStatus.PENDING:
+            return "Review opens once Testpress has marked this attempt."
+        return "Review opens once Testpress confirms this attempt."
 
     def __repr__(self) -> str:
         return f"<Attempt {self.id} {self.status}>"

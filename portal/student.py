@@ -19,8 +19,10 @@ from portal.exams import offered_to
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.grading import counting_for_student
-from portal.inputs import page_number, row_id
+from portal.formatting import when
+from portal.inputs import row_id
 from portal.models import Attempt, Batch, Exam, exam_batches, utcnow
+from portal.pagination import requested_page
 from portal.testpress.launch import (
     AttemptsUsedUp,
     LaunchFailed,
@@ -131,9 +133,15 @@ def start(exam_id: int):
         abort(404)
     now = utcnow()
     if not exam.can_start(now):
-        reason = "has closed" if exam.is_closed(now) else "is not open yet"
+        reason = "is not open yet" if exam.is_upcoming(now) else "has closed"
         current_app.logger.info("start: user %s refused exam %s, which %s", current_user.id, exam.id, reason)
-        return error_response(403, f"“{exam.title}” {reason}, so it cannot be started.")
+        if exam.is_upcoming(now):
+            opens = when(exam.opens_at).striptags()  # plain text: the message is escaped
+            detail = f"“{exam.title}” is not open yet: it opens {opens}. Come back then to start it."
+        else:  # closed, or archived by staff
+            detail = (f"“{exam.title}” has closed, so it cannot be started any more. "
+                      "Your results from it stay in My attempts.")
+        return error_response(403, detail, back=(url_for("student.exams"), "Back to my exams"))
     try:
         attempt = resume_or_launch(current_user, exam)
     except AttemptsUsedUp as refusal:
@@ -143,10 +151,14 @@ def start(exam_id: int):
     except DatabaseBusy:
         current_app.logger.warning("start: user %s could not launch exam %s: database busy", current_user.id, exam.id)
         return error_response(503, "The portal is very busy just now and could not start the exam. "
-                                   "Nothing was recorded: please press Start again in a few seconds.")
+                                   "Nothing was recorded: please press Start again in a few seconds.",
+                              back=(url_for("student.exams"), "Back to my exams"))
     except LaunchFailed as failure:
         current_app.logger.error("start: user %s could not launch exam %s: %s", current_user.id, exam.id, failure)
-        return error_response(503, "The exam could not be started just now. Please try again in a moment.")
+        return error_response(503, "The exam could not be started just now: the portal could not prepare the "
+                                   "link to Testpress. Nothing was recorded; please try again in a moment, and "
+                                   "tell the institute's staff if it keeps happening.",
+                              back=(url_for("student.exams"), "Back to my exams"))
     current_app.logger.info("start: user %s launched exam %s as institute_attempt_id %s",
                             current_user.id, exam.id, attempt.institute_attempt_id)
     fields = launch_fields(attempt, url_for("testpress_return.receive_return", _external=True), testpress_settings())
@@ -206,6 +218,7 @@ class HistoryRow(NamedTuple):
     verified = property(Attempt.verified.fget)
     has_scores = property(Attempt.has_scores.fget)
     reviewable = property(Attempt.reviewable.fget)
+    review_note = property(Attempt.review_note.fget)
 
 
 # The select's columns, in HistoryRow's order.
@@ -225,11 +238,16 @@ class RowPagination(SelectPagination):
     def _query_items(self) -> list:
         params = {**self._query_args["params"], "limit": self.per_page, "offset": self._query_offset}
         rows = self._query_args["session"].execute(self._query_args["select"], params).all()
-        self._total = rows[0][-1] if rows else 0  # no rows: page 1 of nothing (a later page is a 404)
+        self._total = rows[0][-1] if rows else None
         return [HistoryRow(*row[:-1]) for row in rows]
 
     def _query_count(self) -> int:
-        return self._total
+        if self._total is None and self.page > 1:
+            # Past the last page (portal.pagination then asks for the last): only a count says where it is.
+            select = self._query_args["select"]
+            counted = sa.select(sa.func.count()).select_from(select.limit(None).offset(None).order_by(None).subquery())
+            return self._query_args["session"].scalar(counted, self._query_args["params"])
+        return self._total or 0
 
 
 def _students(statement: sa.Select, one_exam: bool) -> sa.Select:
@@ -267,8 +285,9 @@ def attempts():
     one_exam = bool(exam_id)
     params = {"student_id": current_user.id, "exam_id": exam_id}
     per_page = current_app.config["ATTEMPTS_PER_PAGE"]
-    page = RowPagination(select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
-                         page=page_number(per_page), per_page=per_page, max_per_page=None)
+    page = requested_page(lambda number: RowPagination(
+        select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
+        page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = db.session.execute(PROGRESS[one_exam], params).all()
     points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
@@ -286,8 +305,8 @@ def review(attempt_id: int):
     """
     attempt = own_attempt(attempt_id)
     if not attempt.reviewable:
-        return error_response(404, "Testpress has not reported this attempt yet, so there is nothing to review. "
-                                   "Please try again once the attempt is completed.")
+        return error_response(404, f"There is no review of this attempt yet. {attempt.review_note}",
+                              back=(url_for("student.result", attempt_id=attempt.id), "Back to this attempt"))
     settings = testpress_settings()
     # Signed at click time: a review signature lives only 30 minutes.
     target = review_url(

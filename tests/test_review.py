@@ -82,7 +82,7 @@ def test_attempt_testpress_does_not_know_has_nothing_to_review(client, student):
     response = client.get(f"/attempts/{attempt.id}/review")
 
     assert response.status_code == 404
-    assert "nothing to review" in response.get_data(as_text=True)
+    assert "There is no review of this attempt yet. Finish the attempt to review it." in response.get_data(as_text=True)
 
 
 def test_another_students_review_is_not_found(client, student):

@@ -184,7 +184,7 @@ def test_history_lists_own_attempts_newest_first_with_review_links(client, stude
     response = client.get("/attempts/")
 
     html = response.get_data(as_text=True)
-    rows = re.findall(r"<tr>\s*<td><a href=\"/attempts/(\d+)\"", html)
+    rows = re.findall(r"<tr>\s*<td data-label=\"Date\"><a href=\"/attempts/(\d+)\"", html)
     assert rows == [str(left.id), str(old.id)]  # newest first, and nobody else's
     assert f'href="/attempts/{old.id}/review"' in html
     assert f'href="/attempts/{left.id}/review"' not in html  # Testpress never knew it
@@ -218,6 +218,75 @@ def test_history_is_paginated(make_app):
     assert f'href="/attempts/{ids[0]}"' in first and f'href="/attempts/{ids[2]}"' not in first
     assert "Page 1 of 3" in first and "Older" in first
     assert f'href="/attempts/{ids[4]}"' in last and "Newer" in last
+
+
+@pytest.mark.parametrize("query", [{"page": 4}, {"page": 99}, {"page": (2**63 - 1) // 2}])
+def test_a_page_past_the_end_of_the_history_shows_the_last_page(make_app, query):
+    app = make_app(ATTEMPTS_PER_PAGE=2)
+    client = app.test_client()
+    with app.app_context():
+        student, exam = make_user(), make_exam()
+        ids = [make_attempt(student, exam, started_at=utcnow() - timedelta(hours=n)).id for n in range(5)]
+        client.post("/login", data={"email": student.email, "password": "correct horse battery staple"})
+
+    response = client.get("/attempts/", query_string=query)
+
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Page 3 of 3" in html and f'href="/attempts/{ids[4]}"' in html and f'href="/attempts/{ids[3]}"' not in html
+
+
+def test_a_page_past_the_end_of_a_filtered_history_stays_within_the_filter(make_app):
+    app = make_app(ATTEMPTS_PER_PAGE=2)
+    client = app.test_client()
+    with app.app_context():
+        student, physics, maths = make_user(), make_exam("Physics"), make_exam("Maths")
+        mine = [make_attempt(student, physics, started_at=utcnow() - timedelta(hours=n)).id for n in range(3)]
+        other = make_attempt(student, maths, started_at=utcnow() - timedelta(days=9)).id
+        physics_id = physics.id
+        client.post("/login", data={"email": student.email, "password": "correct horse battery staple"})
+
+    html = client.get("/attempts/", query_string={"exam": physics_id, "page": 7}).get_data(as_text=True)
+
+    assert "Page 2 of 2" in html and f'href="/attempts/{mine[2]}"' in html
+    assert f'href="/attempts/{other}"' not in html
+
+
+def test_an_empty_history_at_any_page_is_the_friendly_empty_state(client, student):
+    response = client.get("/attempts/", query_string={"page": 5})
+
+    assert response.status_code == 200
+    assert "No attempts yet." in page_text(response) and "Pick an exam to start." in page_text(response)
+
+
+@pytest.mark.parametrize(("fields", "note"), [
+    (dict(status="launched"), "Finish the attempt to review it."),
+    (dict(status="started", testpress_attempt_id="77"), "Finish the attempt to review it."),
+    (dict(status="cancelled", testpress_attempt_id="78"), "Finish the attempt to review it."),
+    (dict(status="pending", testpress_attempt_id="79"), "Review opens once Testpress has marked this attempt."),
+    ({**COMPLETED, "testpress_attempt_id": None}, "Review opens once Testpress confirms this attempt."),
+])
+def test_no_review_link_without_a_review_and_the_pages_say_why(client, student, fields, note):
+    attempt = make_attempt(student, make_exam("Physics"), **fields)
+
+    history, result = client.get("/attempts/"), client.get(f"/attempts/{attempt.id}")
+    review = client.get(f"/attempts/{attempt.id}/review")
+
+    for response in (history, result):
+        assert note in page_text(response)
+        assert f"/attempts/{attempt.id}/review" not in response.get_data(as_text=True)
+    assert review.status_code == 404
+    assert note in page_text(review) and f'href="/attempts/{attempt.id}"' in review.get_data(as_text=True)
+
+
+def test_a_completed_attempt_testpress_reported_links_its_review(client, student):
+    attempt = make_attempt(student, make_exam("Physics"), **COMPLETED)
+
+    history, result = client.get("/attempts/"), client.get(f"/attempts/{attempt.id}")
+
+    assert f'href="/attempts/{attempt.id}/review"' in history.get_data(as_text=True)
+    assert f'href="/attempts/{attempt.id}/review"' in result.get_data(as_text=True)
+    assert "Review opens once" not in page_text(history) + page_text(result)
 
 
 def test_history_charts_the_percentage_over_time(client, student):

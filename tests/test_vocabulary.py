@@ -190,5 +190,5 @@ def test_staff_exam_list_shows_each_exams_state(staff_client):
 
     html = staff_client.get("/admin/exams/").get_data(as_text=True)
 
-    states = dict(re.findall(r"<td>(\w+)<br>.*?<span class=\"badge badge-\w+\">(\w+)</span>", html, flags=re.S))
+    states = dict(re.findall(r"<td[^>]*>(\w+)<br>.*?<span class=\"badge badge-\w+\">(\w+)</span>", html, flags=re.S))
     assert states == {"Live": "open", "Draft": "unpublished", "Soon": "upcoming", "Over": "closed"}

@@ -44,7 +44,7 @@ def test_completed_exam_comes_back_to_the_results_and_the_review(logged_in, port
     assert "Rank 1 of" in facts
     assert page.get_by_text("Not yet verified").is_visible()  # the webhook has not come yet: the return's word only
     # The return's attempt id is outside its hmac: no review is signed for it until Testpress confirms.
-    assert page.get_by_text("The review opens here once Testpress confirms").is_visible()
+    assert page.get_by_text("Review opens once Testpress confirms this attempt.").is_visible()
     assert " ".join(results.locator(".counts").inner_text().split()) == "Correct: 2 · Incorrect: 1 · Unanswered: 2"
     assert results.locator("svg.chart-answers").is_visible()
     # Still logged in after the cross-site return: the header names the student.
