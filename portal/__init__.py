@@ -79,6 +79,7 @@ def configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
+    import portal.standings  # noqa: F401  keeps the standings current at every flush
     limiter.init_app(app)
 
 

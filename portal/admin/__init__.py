@@ -20,4 +20,4 @@ def require_staff():
 
 
 # The areas add their routes to bp when imported.
-from portal.admin import attempts, batches, exam_import, exams, people, testpress  # noqa: E402,F401
+from portal.admin import attempts, batches, exam_import, exams, people, results, testpress  # noqa: E402,F401
