@@ -16,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, aliased
 
 from portal.bulk import among
+from portal.database import RECORDING_LOCK
 from portal.grading import counting_attempts
 from portal.models import Attempt, Exam, Standing
 
@@ -89,6 +90,11 @@ def _keep_standings_current(session: Session, flush_context) -> None:
     students.discard(None)
     exams.discard(None)
     connection = session.connection()  # Core statements: nothing here may flush again
+    if connection.dialect.name == "postgresql" and (students or rules_changed):
+        # Two transactions deriving the same pair (a result and a rule change, say) take turns,
+        # each then reading what the other committed. The recording lock: re-entrant, so a
+        # recording already holding it goes on. (SQLite's one writer already takes turns.)
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
     refresh(connection, students, exams)
     for exam_id in rules_changed:
         refresh_exam(connection, exam_id)

@@ -1,7 +1,7 @@
 """Results: the gradebook (students x exams) and each exam's report, with their CSV exports."""
 
 import sqlalchemy as sa
-from flask import render_template, request
+from flask import render_template, url_for
 
 from portal import gradebook as results
 from portal.admin import bp
@@ -32,7 +32,9 @@ def gradebook():
                        per_page=results.STUDENTS_PER_PAGE, max_per_page=results.STUDENTS_PER_PAGE, error_out=False)
     found = results.cells([student.id for student in page.items], [exam.id for exam in exams])
     return render_template("admin/gradebook.html", batch=batch, exams=exams, sort_exam=sort_exam, page=page,
-                           cells=found, batches=results.batch_choices())
+                           cells=found, batches=results.batch_choices(),
+                           # "/admin/attempts/<id>" is this and an id: a url_for per cell was a third of the page.
+                           attempts_url=url_for("admin.attempts"), cell_html=results.cell_html)
 
 
 @bp.route("/gradebook.csv")
