@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from portal.database import init_database
+from portal.database import init_database, write_transaction
 from portal.exams import ExamError, InvalidExam, add_exam
 from portal.extensions import db
 from portal.people import InvalidPerson, PersonError, create_person, set_password
@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(set_password_command)
     app.cli.add_command(add_exam_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(rebuild_standings_command)
     app.cli.add_command(testpress_group)
 
 
@@ -32,6 +33,21 @@ def init_db_command():
     """Create the database (a SQLite file, if missing) or upgrade its schema by applying every migration."""
     init_database()
     click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("rebuild-standings")
+@with_appcontext
+def rebuild_standings_command():
+    """Derive every student's counting attempt per exam again from the attempts.
+
+    The portal keeps them current by itself; this is for after loading attempts in bulk
+    outside it (straight into the database), or as a repair.
+    """
+    from portal.standings import rebuild
+
+    with write_transaction():
+        count = rebuild(db.session)
+    click.echo(f"Rebuilt {count} standings.")
 
 
 @click.command("create-user")

@@ -196,3 +196,36 @@ def test_results_pages_use_the_same_statements_however_many_attempts(app, staff_
         for retake in range(5):
             scored(member, exam, retake, days_ago=retake)
     assert counts() == before
+
+
+def test_the_migration_derives_existing_attempts_standings_as_the_portal_keeps_them(make_app):
+    from flask_migrate import downgrade, upgrade
+
+    from portal.database import init_database
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        init_database()
+        exam, latest = make_exam(), make_exam(counting_rule="latest")
+        for student in (make_user(), make_user()):
+            for rule_exam in (exam, latest):
+                scored(student, rule_exam, 7, days_ago=2)
+                scored(student, rule_exam, 15, days_ago=3, source="return", flagged=True)
+                make_attempt(student, rule_exam, status="started")
+        kept = {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))}
+        assert len(kept) == 4
+        db.session.commit()
+        downgrade(revision="0011_standings-1")
+        upgrade()
+        assert {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))} == kept
+
+
+def test_rebuild_standings_command(app, runner):
+    exam, student = make_exam(), make_user()
+    scored(student, exam, 11)
+    db.session.execute(sa.delete(Standing.__table__))
+    db.session.commit()
+    result = runner.invoke(args=["rebuild-standings"])
+    assert result.exit_code == 0 and "Rebuilt 1 standings." in result.output
+    assert standing(student, exam).score == 11
