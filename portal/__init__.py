@@ -81,6 +81,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
     import portal.exam_stats  # noqa: F401  keeps exam_stats as attempts are flushed
+    import portal.standings  # noqa: F401  keeps the standings current at every flush
     limiter.init_app(app)
 
 

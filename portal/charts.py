@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from functools import lru_cache
 
 from markupsafe import Markup, escape
@@ -163,3 +164,108 @@ def progress_summary(values: Sequence[float]) -> str:
         return f"Percentage of 1 completed {noun}: {values[0]:.1f}%"
     return (f"Percentage over {count} completed {noun}, oldest first: from {values[0]:.1f}% "
             f"to {values[-1]:.1f}%, best {max(values):.1f}%, lowest {min(values):.1f}%")
+
+
+# Bar charts for the exam report, on the same scale as the charts above (their labels laid
+# out for CHART_FONT_UNITS), and labelled without overlaps.
+COMPACT_WIDTH = CHART_WIDTH
+COMPACT_HEIGHT = 320
+COMPACT_LEFT, COMPACT_RIGHT, COMPACT_TOP, COMPACT_BOTTOM = 80, 16, 34, 48
+LABEL_GAP = CHART_FONT_UNITS / 3
+TIMELINE_DAYS = 62
+
+
+def text_width(text: str) -> float:
+    return len(text) * CHARACTER_WIDTH
+
+
+def spaced_labels(labels: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Of (centre x, text) in order of x, those that fit without touching the one before:
+    a label that would overlap is left out (the chart's table gives every value)."""
+    kept, right_edge = [], float("-inf")
+    for centre, text in labels:
+        left = centre - text_width(text) / 2
+        if left >= right_edge + LABEL_GAP:
+            kept.append((centre, text))
+            right_edge = centre + text_width(text) / 2
+    return kept
+
+
+def bar_chart_svg(bars: Sequence[tuple[str, int]], axis_labels: Sequence[tuple[float, str]], *,
+                  summary: str, css: str) -> Markup:
+    """Vertical bars of counts, in order, with `axis_labels` under them.
+
+    `axis_labels` are (position, text) with position in bars: 0 is the left edge of the
+    first bar, 0.5 its middle, len(bars) the right edge of the last.
+    """
+    plot_width = COMPACT_WIDTH - COMPACT_LEFT - COMPACT_RIGHT
+    plot_height = COMPACT_HEIGHT - COMPACT_TOP - COMPACT_BOTTOM
+    highest = max((count for _, count in bars), default=0)
+    slot = plot_width / max(len(bars), 1)
+    baseline = COMPACT_TOP + plot_height
+    parts = [
+        f'<svg class="chart chart-compact {css}" viewBox="0 0 {COMPACT_WIDTH} {COMPACT_HEIGHT}" role="img" '
+        f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(summary)}</title>",
+        f'<line class="grid-line" x1="{COMPACT_LEFT}" x2="{COMPACT_WIDTH - COMPACT_RIGHT}" '
+        f'y1="{baseline}" y2="{baseline}"></line>',
+        f'<text x="{COMPACT_LEFT - 10}" y="{baseline}" text-anchor="end">0</text>',
+    ]
+    if highest:
+        parts.append(f'<line class="grid-line" x1="{COMPACT_LEFT}" x2="{COMPACT_WIDTH - COMPACT_RIGHT}" '
+                     f'y1="{COMPACT_TOP}" y2="{COMPACT_TOP}"></line>')
+        parts.append(f'<text x="{COMPACT_LEFT - 10}" y="{_number(COMPACT_TOP + CHART_FONT_UNITS / 3)}" '
+                     f'text-anchor="end">{highest}</text>')
+    for index, (label, count) in enumerate(bars):
+        height = plot_height * count / highest if highest else 0
+        x = COMPACT_LEFT + index * slot
+        parts.append(f'<rect class="bar" x="{_number(x + 1)}" y="{_number(baseline - height)}" '
+                     f'width="{_number(max(slot - 2, 1))}" height="{_number(height)}">'
+                     f"<title>{escape(label)}: {count}</title></rect>")
+        if count and text_width(str(count)) <= slot:
+            parts.append(f'<text x="{_number(x + slot / 2)}" y="{_number(baseline - height - 6)}" '
+                         f'text-anchor="middle">{count}</text>')
+    placed = spaced_labels([(COMPACT_LEFT + position * slot, text) for position, text in axis_labels])
+    for centre, text in placed:
+        parts.append(f'<text class="axis-label" x="{_number(centre)}" y="{_number(baseline + CHART_FONT_UNITS * 1.2)}" '
+                     f'text-anchor="middle">{escape(text)}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def histogram_svg(bins: Sequence[tuple[str, int]]) -> Markup:
+    """The score distribution: one bar per bin of portal.gradebook.histogram_bins, the
+    percentage scale's tens under the bars' edges."""
+    if not any(count for _, count in bins):
+        return Markup("")
+    offset = 1 if bins and bins[0][0].startswith("below") else 0
+    labels = [(offset - 0.5, "<0")] if offset else []
+    labels += [(offset + tenth, f"{tenth * 10}") for tenth in range(11)]
+    if bins[-1][0].startswith("above"):
+        labels.append((len(bins) - 0.5, ">100"))
+    labels.sort()
+    total = sum(count for _, count in bins)
+    return bar_chart_svg(bins, labels, css="chart-histogram",
+                         summary=f"Distribution of {total} counting score{'s' if total != 1 else ''} by percentage")
+
+
+def timeline_svg(days: Sequence[tuple[date, int]]) -> Markup:
+    """Completions per day, every day from the first to the last drawn (a day without any is
+    an empty slot), labelled with dates wherever they fit."""
+    if not days:
+        return Markup("")
+    counts = dict(days)
+    first, last = min(counts), max(counts)
+    step = 1 if (last - first).days < TIMELINE_DAYS else 7  # past two months, a bar per week
+    if step == 7:
+        weekly: dict[date, int] = {}
+        for day, count in counts.items():
+            monday = day - timedelta(days=day.weekday())
+            weekly[monday] = weekly.get(monday, 0) + count
+        counts, first = weekly, first - timedelta(days=first.weekday())
+    slots = [first + timedelta(days=offset) for offset in range(0, (last - first).days + 1, step)]
+    bars = [(f"{'week of ' if step == 7 else ''}{day:%d %b %Y}", counts.get(day, 0)) for day in slots]
+    labels = [(index + 0.5, f"{day:%d %b}") for index, day in enumerate(slots)]
+    total = sum(counts.values())
+    return bar_chart_svg(bars, labels, css="chart-timeline",
+                         summary=f"{total} completion{'s' if total != 1 else ''} from {first:%d %b %Y} to {last:%d %b %Y}")

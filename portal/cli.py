@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.database import init_database
+from portal.database import init_database, write_transaction
 from portal.exams import ExamError, InvalidExam, add_exam
 from portal.extensions import db
 from portal.people import InvalidPerson, PersonError, create_person, set_password
@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_people_command)
     app.cli.add_command(expire_imports_command)
     app.cli.add_command(rebuild_exam_stats_command)
+    app.cli.add_command(rebuild_standings_command)
     app.cli.add_command(testpress_group)
 
 
@@ -46,6 +47,21 @@ def rebuild_exam_stats_command():
     rows = exam_stats.rebuild()
     db.session.commit()
     click.echo(f"Recounted the attempts of every exam: {rows} rows of exam_stats.")
+
+
+@click.command("rebuild-standings")
+@with_appcontext
+def rebuild_standings_command():
+    """Derive every student's counting attempt per exam again from the attempts.
+
+    The portal keeps them current by itself; this is for after loading attempts in bulk
+    outside it (straight into the database), or as a repair.
+    """
+    from portal.standings import rebuild
+
+    with write_transaction():
+        count = rebuild(db.session)
+    click.echo(f"Rebuilt {count} standings.")
 
 
 @click.command("create-user")

@@ -478,3 +478,30 @@ class PeopleImport(db.Model):
     leftover_csv: Mapped[str | None] = mapped_column(sa.Text)  # rows not written, passwords blanked
 
     created_by: Mapped[User | None] = relationship()
+
+
+class Standing(db.Model):
+    """A student's standing at one exam: the attempt that counts by the exam's rule, and the
+    attempts made. Derived from `attempts`, never written by hand: portal.standings keeps
+    it current in every transaction that changes an attempt, so that the gradebook and an
+    exam report read one row per student and exam however many attempts there are.
+    """
+
+    __tablename__ = "standings"
+    __table_args__ = (sa.Index("ix_standings_exam_percentage", "exam_id", "percentage"),)
+
+    student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id", ondelete="CASCADE"), primary_key=True)
+    attempts_used: Mapped[int]
+    # The counting attempt and its result; all None while no attempt of the pair is scored.
+    attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id", ondelete="SET NULL"))
+    score: Mapped[float | None]
+    max_score: Mapped[float | None]
+    percentage: Mapped[float | None]
+    score_source: Mapped[str | None] = mapped_column(sa.String(16))  # a ReportSource
+    flagged: Mapped[bool] = mapped_column(default=False)
+    completed_at: Mapped[datetime | None]
+
+    @property
+    def verified(self) -> bool:
+        return self.score_source in SIGNED_SOURCES

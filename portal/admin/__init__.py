@@ -20,4 +20,5 @@ def require_staff():
 
 
 # The areas add their routes to bp when imported.
-from portal.admin import attempts, audit, batches, exam_import, exams, imports, people, testpress, trust  # noqa: E402,F401
+from portal.admin import (  # noqa: E402,F401
+    attempts, audit, batches, exam_import, exams, imports, people, results, testpress, trust)

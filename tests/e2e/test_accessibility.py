@@ -23,7 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Exam, utcnow
+from portal.batches import add_members, create_batch
+from portal.models import Exam, PeopleImport, SyncRun, UnmatchedReport, WebhookDelivery, utcnow
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 
 pytestmark = pytest.mark.e2e
@@ -81,6 +82,26 @@ PAGES = [
     Page("testpress", "/admin/testpress/", "staff"),
     Page("testpress check", "/admin/testpress/check", "staff"),
     Page("testpress check run", "/admin/testpress/check", "staff", press='button:has-text("Run the check")'),
+    Page("account", "/account", "student"),
+    Page("password link spent", "/password/no-such-link", None, 404),
+    Page("person", "/admin/people/{student}", "staff"),
+    Page("person new", "/admin/people/new", "staff"),
+    Page("person role", "/admin/people/{student}/role", "staff"),
+    Page("people import", "/admin/people/import", "staff"),
+    Page("people import preview", "/admin/people/import/{people_import}", "staff"),
+    Page("batches", "/admin/batches/", "staff"),
+    Page("batch", "/admin/batches/{batch}", "staff"),
+    Page("exam", "/admin/exams/{physics}", "staff"),
+    Page("exam import from Testpress", "/admin/exams/import", "staff"),
+    Page("gradebook", "/admin/gradebook/", "staff"),
+    Page("gradebook of a batch sorted", "/admin/gradebook/?batch={batch}&sort={physics}", "staff"),
+    Page("exam report", "/admin/exams/{physics}/report", "staff"),
+    Page("audit log", "/admin/audit", "staff"),
+    Page("webhook log", "/admin/testpress/deliveries/", "staff"),
+    Page("webhook delivery", "/admin/testpress/deliveries/{delivery}", "staff"),
+    Page("unmatched report", "/admin/testpress/unmatched/{unmatched}", "staff"),
+    Page("sync runs", "/admin/testpress/runs/", "staff"),
+    Page("sync run", "/admin/testpress/runs/{run}", "staff"),
 ]
 # Reachable, but not by opening them in a browser: the sweep leaves them out, saying why.
 NOT_SWEPT = [
@@ -127,7 +148,19 @@ def rows(portal, sandbox):
             "started": attempt(maths, 4, status="started"),
             "launched": attempt(physics, 3, status="launched"),
             "others": make_attempt(make_user(), physics, status="completed").id,
+            "student": student.id,
         }
+        batch = create_batch("Axe Batch")
+        add_members(batch, [student])
+        delivery = WebhookDelivery(outcome="rejected", reason="missing hash", payload='{"attempt_id": 1}')
+        unmatched = UnmatchedReport(source="webhook", testpress_attempt_id="axe-unmatched", reason="unknown exam",
+                                    payload='{"attempt_id": "axe-unmatched"}')
+        run = SyncRun(status="ok", finished_at=now)
+        upload = PeopleImport(csv_text="email,name,batch\nnew@example.com,New Person,Axe Batch\nbad-email,,\n")
+        db.session.add_all([delivery, unmatched, run, upload])
+        db.session.commit()
+        ids |= {"batch": batch.id, "delivery": delivery.id, "unmatched": unmatched.id, "run": run.id,
+                "people_import": upload.id}
     return ids
 
 

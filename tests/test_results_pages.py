@@ -1,0 +1,231 @@
+"""Standings, the gradebook and exam reports: what staff read of results."""
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal import standings
+from portal.batches import add_members, create_batch
+from portal.extensions import db
+from portal.models import Standing, batch_members, exam_batches
+from portal.reconciliation import Report, record_report
+from tests.factories import make_attempt, make_exam, make_staff, make_user
+
+
+@pytest.fixture
+def staff_client(client, auth):
+    make_staff("boss@example.com", name="Boss")
+    auth.login("boss@example.com")
+    return client
+
+
+def scored(student, exam, score, *, days_ago=0, source="webhook", **fields):
+    return make_attempt(student, exam, status="completed", score=score, max_score=20, percentage=score * 5,
+                        score_source=source, started_at=datetime(2026, 11, 20) + timedelta(days=10 - days_ago),
+                        completed_at=datetime(2026, 11, 20, 12) + timedelta(days=10 - days_ago), **fields)
+
+
+def standing(student, exam) -> Standing | None:
+    db.session.expire_all()
+    return db.session.get(Standing, (student.id, exam.id))
+
+
+def recount() -> set[tuple]:
+    """Every standing as derived from scratch, to compare with the kept ones."""
+    kept = {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))}
+    standings.rebuild(db.session)
+    derived = {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))}
+    db.session.rollback()
+    return kept, derived
+
+
+@pytest.mark.parametrize("rule, counted", [("best", 18), ("latest", 9), ("first", 12)])
+def test_the_standing_is_the_attempt_the_exams_rule_counts(app, rule, counted):
+    exam, student = make_exam(counting_rule=rule), make_user()
+    scored(student, exam, 12, days_ago=3)
+    scored(student, exam, 18, days_ago=2)
+    scored(student, exam, 9, days_ago=1)
+    make_attempt(student, exam, status="launched")  # unscored: used, never counting
+    row = standing(student, exam)
+    assert (row.score, row.attempts_used) == (counted, 4)
+
+
+def test_standings_follow_every_recording_and_a_rule_change(app):
+    exam, student = make_exam(), make_user()
+    attempt = make_attempt(student, exam, status="launched")
+    assert standing(student, exam).attempt_id is None and standing(student, exam).attempts_used == 1
+    record_report(attempt, Report(source="return", status="completed", score=10, max_score=20, percentage=50.0))
+    db.session.commit()
+    assert (standing(student, exam).score, standing(student, exam).score_source) == (10, "return")
+    record_report(attempt, Report(source="webhook", status="completed", testpress_attempt_id="T1", score=14,
+                                  percentage=70.0, correct_count=7))
+    db.session.commit()
+    row = standing(student, exam)
+    assert (row.score, row.verified, row.flagged) == (14, True, True)  # the return claimed 10
+    scored(student, exam, 16, days_ago=5)
+    assert standing(student, exam).score == 16
+    exam.counting_rule = "latest"
+    db.session.commit()
+    assert standing(student, exam).score == 14
+    kept, derived = recount()
+    assert kept == derived
+
+
+def test_a_rolled_back_recording_leaves_the_standing_as_it_was(app):
+    exam, student = make_exam(), make_user()
+    attempt = scored(student, exam, 10)
+    attempt.score = 19
+    db.session.flush()
+    db.session.rollback()
+    assert standing(student, exam).score == 10
+
+
+def seed_batch_results():
+    physics = create_batch("Physics 2027")
+    exam = make_exam("Mock 1")
+    other_exam = make_exam("Mock 2")
+    draft = make_exam("Draft exam", published=False)
+    asha, ravi, zoya = make_user("asha@example.com", "Asha"), make_user("ravi@example.com", "Ravi"), make_user(
+        "zoya@example.com", "=Zoya")
+    outsider = make_user("out@example.com", "Outsider")
+    add_members(physics, [asha, ravi, zoya])
+    db.session.commit()
+    scored(asha, exam, 12, days_ago=2)
+    scored(asha, exam, 17, days_ago=1, source="return")
+    scored(ravi, exam, 19)
+    make_attempt(zoya, exam, status="started")
+    scored(outsider, exam, 20)
+    scored(ravi, other_exam, 8)
+    return physics, exam, other_exam, draft
+
+
+def test_the_gradebook_shows_each_students_counting_score_and_blanks(staff_client):
+    physics, exam, other_exam, draft = seed_batch_results()
+    page = staff_client.get(f"/admin/gradebook/?batch={physics.id}").get_data(as_text=True)
+    assert "Outsider" not in page and "Draft exam" not in page
+    assert "Mock 1" in page and "Mock 2" in page and "3 students" in page
+    assert "17 / 20" in page and "85.0% · 2 tried" in page  # Asha's best counts, an unverified one
+    assert "19 / 20" in page and "no score" in page  # Zoya has only an unfinished attempt
+    assert page.index("Asha") < page.index("Ravi")  # by name
+
+
+def test_the_gradebook_sorts_by_an_exams_score_highest_first(staff_client):
+    physics, exam, *_ = seed_batch_results()
+    page = staff_client.get(f"/admin/gradebook/?batch={physics.id}&sort={exam.id}").get_data(as_text=True)
+    assert page.index("Ravi") < page.index("Asha") < page.index("=Zoya")  # 19, 17, none
+
+
+def test_the_gradebook_for_a_batch_has_only_the_exams_offered_to_it(staff_client):
+    physics, exam, other_exam, _ = seed_batch_results()
+    chemistry = create_batch("Chemistry")
+    db.session.execute(sa.insert(exam_batches), [{"exam_id": other_exam.id, "batch_id": chemistry.id}])
+    db.session.commit()
+    page = staff_client.get(f"/admin/gradebook/?batch={physics.id}").get_data(as_text=True)
+    assert "Mock 1" in page and "Mock 2" not in page
+
+
+def test_the_gradebook_csv_is_what_is_shown_and_formula_safe(staff_client):
+    physics, exam, other_exam, _ = seed_batch_results()
+    response = staff_client.get(f"/admin/gradebook.csv?batch={physics.id}&sort={exam.id}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="gradebook-Physics-2027.csv"' in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][:6] == ["email", "name", "Mock 1: score", "Mock 1: percentage", "Mock 1: attempts", "Mock 1: verified"]
+    assert [row[1] for row in rows[1:]] == ["Ravi", "Asha", "'=Zoya"]
+    assert rows[2][2:6] == ["17 / 20", "85.00", "2", "no"]
+    assert rows[3][2:6] == ["", "", "1", ""]
+
+
+def test_an_unknown_batch_is_a_404_and_a_stale_sort_falls_back_to_names(staff_client):
+    seed_batch_results()
+    assert staff_client.get("/admin/gradebook/?batch=999").status_code == 404
+    assert staff_client.get("/admin/gradebook/?sort=999").status_code == 200
+    assert staff_client.get("/admin/gradebook/?batch=abc").status_code == 400
+
+
+def test_the_exam_report_figures_against_known_answers(staff_client):
+    exam = make_exam("Known answers")
+    students = [make_user(f"s{i}@example.com", f"Student {i}") for i in range(5)]
+    for student, score, days_ago in zip(students, (4, 10, 10, 16, 19), (3, 3, 2, 1, 0)):
+        scored(student, exam, score, days_ago=days_ago)
+    scored(students[0], exam, 2, days_ago=4, source="return")  # a worse retake: best counts
+    make_attempt(make_user("late@example.com", "Late"), exam, status="started")
+    students[4].attempts[0].flagged = True
+    db.session.commit()
+    page = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    # Percentages 20, 50, 50, 80, 95: mean 59, median 50, top 95; 5 of 6 students completed.
+    for expected in ("<dd>6</dd>", "<dd>7</dd>", "5 (83.3%)", "59.0%", "<dd>50.0%</dd>", "95.0%"):
+        assert expected in page, expected
+    assert 'class="chart chart-compact chart-histogram"' in page and "chart-timeline" in page
+    rows = list(csv.reader(io.StringIO(staff_client.get(f"/admin/exams/{exam.id}/report.csv")
+                                       .get_data(as_text=True).lstrip("\ufeff"))))
+    # 95, 80, 50, 50, 20: the two at 50% share a rank, and the next is fifth.
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3", "3", "5", ""]
+    assert rows[1][1] == "s4@example.com" and rows[1][7] == "yes"  # flagged
+    assert rows[-1][1] == "late@example.com" and rows[-1][3] == ""
+
+
+def test_an_exam_nobody_took_has_an_empty_report_not_an_error(staff_client):
+    exam = make_exam("Nobody yet")
+    page = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    assert "Nobody has attempted this exam yet." in page and "chart-histogram" not in page
+    assert staff_client.get("/admin/exams/999/report").status_code == 404
+
+
+def test_results_pages_use_the_same_statements_however_many_attempts(app, staff_client):
+    physics, exam, *_ = seed_batch_results()
+    urls = [f"/admin/gradebook/?batch={physics.id}", f"/admin/gradebook/?sort={exam.id}",
+            f"/admin/exams/{exam.id}/report"]
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def counts():
+        found = []
+        for url in urls:
+            db.session.expire_all()  # nothing read before may spare a statement
+            statements.clear()
+            assert staff_client.get(url).status_code == 200
+            found.append(len(statements))
+        return found
+
+    before = counts()
+    for member in list(physics.members):
+        for retake in range(5):
+            scored(member, exam, retake, days_ago=retake)
+    assert counts() == before
+
+
+def test_the_migration_derives_existing_attempts_standings_as_the_portal_keeps_them(make_app):
+    from flask_migrate import downgrade, upgrade
+
+    from portal.database import init_database
+
+    app = make_app()
+    with app.app_context():
+        db.drop_all()
+        init_database()
+        exam, latest = make_exam(), make_exam(counting_rule="latest")
+        for student in (make_user(), make_user()):
+            for rule_exam in (exam, latest):
+                scored(student, rule_exam, 7, days_ago=2)
+                scored(student, rule_exam, 15, days_ago=3, source="return", flagged=True)
+                make_attempt(student, rule_exam, status="started")
+        kept = {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))}
+        assert len(kept) == 4
+        db.session.commit()
+        downgrade(revision="0011_standings-1")
+        upgrade()
+        assert {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))} == kept
+
+
+def test_rebuild_standings_command(app, runner):
+    exam, student = make_exam(), make_user()
+    scored(student, exam, 11)
+    db.session.execute(sa.delete(Standing.__table__))
+    db.session.commit()
+    result = runner.invoke(args=["rebuild-standings"])
+    assert result.exit_code == 0 and "Rebuilt 1 standings." in result.output
+    assert standing(student, exam).score == 11
