@@ -24,7 +24,7 @@ def test_bins_are_tenths_with_100_in_the_last_and_negatives_apart():
 
 
 def test_a_label_that_would_overlap_is_left_out():
-    kept = spaced_labels([(10, "01 Dec"), (20, "02 Dec"), (60, "03 Dec")])
+    kept = spaced_labels([(100, "01 Dec"), (150, "02 Dec"), (200, "03 Dec")])  # 86 units wide each
     assert [text for _, text in kept] == ["01 Dec", "03 Dec"]
 
 
