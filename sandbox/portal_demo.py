@@ -110,7 +110,6 @@ def seed_demo_data(sandbox_url: str) -> None:
             add_exam(spec["title"], exam_url, testpress_id=spec["id"], description=spec["description"])
         else:
             update_exam(exam, exam_url=exam_url)
-    seed_demo_batch()
     db.session.commit()
 
 
@@ -120,7 +119,11 @@ DEMO_BATCH, DEMO_BATCH_MEMBERS, DEMO_BATCH_EXAM = "Morning batch", ["asha@exampl
 
 
 def seed_demo_batch() -> None:
-    """The demo's batch and its exam's rules, set once (staff may change them in the demo)."""
+    """The demo's batch and its exam's rules, set once (staff may change them in the demo).
+
+    Apart from seed_demo_data, which the browser tests share: their students, in no batch,
+    take every sandbox exam.
+    """
     if find_batch(DEMO_BATCH) is not None:
         return
     batch = create_batch(DEMO_BATCH)
@@ -128,6 +131,7 @@ def seed_demo_batch() -> None:
     exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == DEMO_BATCH_EXAM))
     update_exam(exam, batches=[batch], attempts_allowed=10, counting_rule="best",
                 instructions="Only for the Morning batch. 10 attempts allowed; your best one counts.")
+    db.session.commit()
 
 
 # A few weeks of each student's past attempts: (days ago, exam's index in SANDBOX_EXAMS,
@@ -188,6 +192,7 @@ def prepare(portal_url: str, sandbox_url: str) -> Flask:
     with portal.app_context():
         init_database()  # creates the SQLite file on the first run
         seed_demo_data(sandbox_url)
+        seed_demo_batch()
         seed_demo_history()
     return portal
 
