@@ -226,13 +226,13 @@ def existing_emails(emails: Iterable[str]) -> set[str]:
     return found
 
 
-def mark_existing(rows: list[ImportRow], *, note: str = "") -> list[ImportRow]:
+def mark_existing(rows: list[ImportRow]) -> list[ImportRow]:
     """Mark the rows whose email someone has; those newly marked."""
     taken = existing_emails(row.email for row in rows if row.email)
     marked = []
     for row in rows:
         if row.email in taken:
-            row.problems.append(f"already exists{note}")
+            row.problems.append("already exists")
             marked.append(row)
     return marked
 
@@ -320,8 +320,8 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     if claimed != 1:
         db.session.rollback()
         raise ImportGone()
-    # Under the write, again: someone may have added one of these emails since the preview.
-    raced = mark_existing(rows, note=" (added since the preview)")
+    # Again under the write: someone may have added one of these emails since the check above.
+    mark_existing(rows)
     rows = [row for row in rows if not row.problems]
 
     batch_ids = {key: batch.id for key, batch in batches_named(row.batch for row in rows if row.batch).items()}
@@ -360,8 +360,7 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
             + [row_problem_text(row)] for row in left))) if left else None))
     audit.record(by, "people.import", "import", people_import.id, summary_line(
         people_import.filename, len(rows), len(left), created_batches, len(linked)),
-        after={"created": len(rows), "not_imported": len(left), "added_since_preview": len(raced),
-               "new_batches": created_batches, "links": len(linked),
+        after={"created": len(rows), "not_imported": len(left), "new_batches": created_batches, "links": len(linked),
                "with_password": len(rows) - len(linked)})
     db.session.flush()
     db.session.expire(people_import)

@@ -179,10 +179,13 @@ def test_a_row_that_became_a_problem_since_the_preview_is_reported_not_written(s
     assert "<b>2</b><span>good rows" in staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
     make_user("b@example.com", name="Added Meanwhile")
     response = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True)
-    assert "1 row not imported" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "1 row not imported" in page
+    assert "<td>b@example.com</td><td>Bala</td><td>already exists</td>" in page
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Added Meanwhile"
     rows = read_download(staff_client.get(f"/admin/people/import/{import_id}/problems.csv"))
-    assert rows == [["email", "name", "password", "problem"], ["b@example.com", "Bala", "", "already exists"]]
+    assert rows == [["email", "name", "password", "problem"],
+                    ["b@example.com", "Bala", "", "already exists"]]
 
 
 def test_an_email_taken_during_the_confirmation_writes_nothing(staff_client, monkeypatch):
@@ -191,7 +194,7 @@ def test_an_email_taken_during_the_confirmation_writes_nothing(staff_client, mon
 
     def hash_while_someone_adds_anu(passwords):
         make_user("a@example.com", name="Someone Else")  # committed between the checks and the insert
-        monkeypatch.setattr(people_import, "mark_existing", lambda rows, note="": [])
+        monkeypatch.setattr(people_import, "mark_existing", lambda rows: [])
         return real_hash(passwords)
 
     monkeypatch.setattr(people_import, "hash_imported_passwords", hash_while_someone_adds_anu)
@@ -291,8 +294,8 @@ def test_the_import_is_audited_without_secrets(staff_client):
     assert entry.actor.email == "boss@example.com"
     assert entry.summary == ("Imported 2 people from people.csv; 1 row not imported; new batch: X; "
                              "1 one-time password link")
-    assert json.loads(entry.after) == {"created": 2, "not_imported": 1, "added_since_preview": 0,
-                                       "new_batches": ["X"], "links": 1, "with_password": 1}
+    assert json.loads(entry.after) == {"created": 2, "not_imported": 1, "new_batches": ["X"], "links": 1,
+                                       "with_password": 1}
     assert "longenough1" not in entry.summary + entry.after
 
 
@@ -384,3 +387,19 @@ def test_expired_uploads_are_deleted_by_the_page_and_the_command(staff_client, r
 def test_an_upload_without_a_file_is_refused(staff_client):
     response = staff_client.post("/admin/people/import", data={}, content_type="multipart/form-data")
     assert response.status_code == 422 and "Choose a CSV file to upload." in response.get_data(as_text=True)
+
+
+def test_an_email_taken_while_the_passwords_hash_is_left_and_the_rest_written(staff_client, monkeypatch):
+    import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\nb@example.com,Bala,longenough1\n")
+    real_hash = people_import.hash_imported_passwords
+
+    def hash_while_someone_adds_anu(passwords):
+        make_user("a@example.com", name="Someone Else")  # after the confirmation's first check
+        return real_hash(passwords)
+
+    monkeypatch.setattr(people_import, "hash_imported_passwords", hash_while_someone_adds_anu)
+    page = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True).get_data(as_text=True)
+    assert "Imported 1 person from people.csv; 1 row not imported" in page
+    assert "<td>a@example.com</td><td>Anu</td><td>already exists</td>" in page
+    assert db.session.scalar(sa.select(User.name).where(User.email == "a@example.com")) == "Someone Else"
+    assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Bala"

@@ -14,7 +14,7 @@ from flask_wtf.file import FileField, FileRequired
 
 from portal import people_import
 from portal.admin import bp
-from portal.csvfiles import csv_download
+from portal.csvfiles import csv_download, read_table
 from portal.errors import error_response
 from portal.extensions import db
 from portal.forms import ActionForm
@@ -66,7 +66,8 @@ def import_preview(import_id: int):
     confirmed one's summary. 404 for an unknown import, 410 for one expired."""
     found = db.get_or_404(PeopleImport, import_id)
     if found.status == "confirmed":
-        return render_template("admin/import_done.html", people_import=found)
+        left = read_table(found.leftover_csv).rows if found.leftover_csv else []
+        return render_template("admin/import_done.html", people_import=found, left=[cells for _line, cells in left])
     if people_import.is_expired(found):
         return gone()
     return render_preview(found)
