@@ -58,3 +58,41 @@ def test_staff_press_sync_now_and_watch_it_finish(staff_page, portal):
     # The page refreshes itself (a <meta> refresh: no script, as the CSP wants) until the run is over.
     page.wait_for_selector(".badge-verified:text('ok')", timeout=30_000)
     assert "Pages done" in page.content()
+
+
+def test_staff_read_a_report_filter_by_batch_export_and_resolve_a_flag(staff_page, portal):
+    from portal.batches import add_members, create_batch
+
+    app, url = portal
+    with app.app_context():
+        exam = make_exam("Report Quiz")
+        inside, outside = make_user(name="Batch Insider"), make_user(name="Batch Outsider")
+        batch = create_batch("Report Batch")
+        add_members(batch, [inside])
+        tampered = make_attempt(inside, exam)
+        record_report(tampered, report("return", scores=TAMPERED, testpress_attempt_id="77101"))
+        record_report(tampered, report("webhook", testpress_attempt_id="77101"))
+        make_attempt(outside, exam, status="completed", score=5, max_score=20, percentage=25.0, score_source="webhook")
+        db.session.commit()
+        exam_id, batch_id, attempt_id = exam.id, batch.id, tampered.id
+    page = staff_page
+
+    page.goto(f"{url}/admin/exams/{exam_id}/report")
+    assert "Batch Insider" in page.content() and "Batch Outsider" in page.content()
+    assert page.locator("svg.chart-histogram").count() == 1
+
+    page.goto(f"{url}/admin/attempts/?exam={exam_id}")
+    page.get_by_label("Batch").select_option(str(batch_id))
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(rf"batch={batch_id}"))
+    assert "Batch Insider" in page.content() and "Batch Outsider" not in page.content()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = open(download.value.path(), encoding="utf-8-sig").read()
+    assert "Batch Insider" in exported and "Batch Outsider" not in exported
+
+    page.goto(f"{url}/admin/attempts/{attempt_id}")
+    page.get_by_role("button", name="Accept the signed score").click()
+    page.wait_for_selector("text=Flag resolved (signed score accepted)")
+    page.goto(f"{url}/admin/attempts/?flagged=1&exam={exam_id}")
+    assert "Batch Insider" not in page.content()
