@@ -32,8 +32,8 @@ def test_the_log_lists_entries_newest_first_with_their_changes(client, staff):
           before={"name": "Asha"}, after={"name": "Asha Rao"})
     page = client.get("/admin/audit").get_data(as_text=True)
     assert page.index("Renamed Asha") < page.index("Published Physics")
-    assert "<td>name</td><td>Asha</td><td>Asha Rao</td>" in page
-    assert "<td>published</td><td>no</td><td>yes</td>" in page
+    assert "<dt>name</dt><dd>Asha → Asha Rao</dd>" in page
+    assert "<dt>published</dt><dd>no → yes</dd>" in page
     assert "Boss Person" in page and "Times are in UTC" in page
     assert 'href="/admin/audit"' in page  # in the staff navigation
 

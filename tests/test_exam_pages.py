@@ -111,8 +111,7 @@ def test_the_exam_page_shows_details_rules_batches_and_its_attempts(client, staf
     assert "Attempts allowed 2 per student" in text and "Which attempt counts Latest attempt" in text
     assert "90 minutes." in text
     assert f'href="/admin/attempts/?exam={exam.id}">1 attempt</a>' in response.get_data(as_text=True)
-    assert "Results report: coming with the gradebook." in text
-    assert "/report" not in response.get_data(as_text=True)
+    assert f'href="/admin/exams/{exam.id}/report">Results report</a>' in response.get_data(as_text=True)
     assert "cannot be deleted: archive it" in text and f"/admin/exams/{exam.id}/delete" not in response.get_data(as_text=True)
     assert client.get("/admin/exams/999").status_code == 404
 

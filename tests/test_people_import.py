@@ -80,7 +80,7 @@ def test_the_preview_shows_every_row_with_its_problem_and_writes_nothing(staff_c
     assert "<b>8</b><span>rows</span>" in page and "<b>2</b><span>good rows" in page
     assert "<b>6</b><span>rows with a problem" in page
     for line in range(2, 10):
-        assert f'<td class="num">{line}</td>' in page
+        assert f'<td class="num" data-label="Line">{line}</td>' in page
     assert "longenough1" not in page  # a password is never shown
     assert people_count() == before
     assert db.session.scalar(sa.select(sa.func.count()).select_from(batch_members)) == 0
@@ -181,7 +181,7 @@ def test_a_row_that_became_a_problem_since_the_preview_is_reported_not_written(s
     response = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "1 row not imported" in page
-    assert "<td>b@example.com</td><td>Bala</td><td>already exists</td>" in page
+    assert '<td data-label="Email">b@example.com</td><td data-label="Name">Bala</td><td data-label="Problem">already exists</td>' in page
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Added Meanwhile"
     rows = read_download(staff_client.get(f"/admin/people/import/{import_id}/problems.csv"))
     assert rows == [["email", "name", "password", "problem"],
@@ -400,6 +400,6 @@ def test_an_email_taken_while_the_passwords_hash_is_left_and_the_rest_written(st
     monkeypatch.setattr(people_import, "hash_imported_passwords", hash_while_someone_adds_anu)
     page = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True).get_data(as_text=True)
     assert "Imported 1 person from people.csv; 1 row not imported" in page
-    assert "<td>a@example.com</td><td>Anu</td><td>already exists</td>" in page
+    assert '<td data-label="Email">a@example.com</td><td data-label="Name">Anu</td><td data-label="Problem">already exists</td>' in page
     assert db.session.scalar(sa.select(User.name).where(User.email == "a@example.com")) == "Someone Else"
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Bala"

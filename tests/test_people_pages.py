@@ -41,7 +41,7 @@ def page_text(client, url, status=200):
 
 def names_listed(page: str) -> list[str]:
     """The names in the list's table, in order (each is a link to the person's page)."""
-    return re.findall(r'<td><a href="/admin/people/\d+">([^<]+)</a></td>', page)
+    return re.findall(r'<td data-label="Name"><a href="/admin/people/\d+">([^<]+)</a></td>', page)
 
 
 def audit_entries(action=None):
