@@ -229,3 +229,12 @@ def test_rebuild_standings_command(app, runner):
     result = runner.invoke(args=["rebuild-standings"])
     assert result.exit_code == 0 and "Rebuilt 1 standings." in result.output
     assert standing(student, exam).score == 11
+
+
+@pytest.mark.parametrize("path, shown", [("/admin/gradebook/?page=9", "asha@example.com"),
+                                         ("/admin/exams/{exam}/report?page=9", "asha@example.com"),
+                                         ("/admin/audit?page=9", "No entries match.")])
+def test_a_page_past_the_last_shows_the_last_page(staff_client, path, shown):
+    physics, exam, *_ = seed_batch_results()
+    response = staff_client.get(path.format(exam=exam.id))
+    assert response.status_code == 200 and shown in response.get_data(as_text=True)

@@ -13,7 +13,8 @@ from sqlalchemy.orm import joinedload
 from portal.admin import bp
 from portal.clock import from_local, zone_name
 from portal.extensions import db
-from portal.inputs import BadInput, page_number, row_id
+from portal.pagination import paginate
+from portal.inputs import BadInput, row_id
 from portal.models import AuditEntry, User
 
 ENTRIES_PER_PAGE = 50
@@ -45,8 +46,7 @@ def audit():
         query = query.where(AuditEntry.at >= from_local(datetime.combine(since, datetime.min.time())))
     if until:  # the whole of the last day
         query = query.where(AuditEntry.at < from_local(datetime.combine(until + timedelta(days=1), datetime.min.time())))
-    page = db.paginate(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()),
-                       page=page_number(ENTRIES_PER_PAGE), per_page=ENTRIES_PER_PAGE)
+    page = paginate(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), ENTRIES_PER_PAGE)
     filters = {"actor": actor_id or "", "action": action, "target": target_type,
                "from": since.isoformat() if since else "", "to": until.isoformat() if until else ""}
     return render_template(

@@ -19,8 +19,8 @@ from portal.batches import (
     set_archived,
 )
 from portal.extensions import db
+from portal.pagination import paginate
 from portal.forms import ActionForm, AddMembersForm, BatchForm
-from portal.inputs import page_number
 from portal.models import Batch, User
 
 MEMBERS_PER_PAGE = 50
@@ -54,8 +54,7 @@ def add_batch():
 
 def render_batch(batch: Batch, *, rename: BatchForm | None = None, members: AddMembersForm | None = None,
                  status: int = 200):
-    page = db.paginate(members_query(batch), page=page_number(MEMBERS_PER_PAGE), per_page=MEMBERS_PER_PAGE,
-                       max_per_page=None, error_out=False)
+    page = paginate(members_query(batch), MEMBERS_PER_PAGE)
     return render_template("admin/batch.html", batch=batch, page=page,
                            rename=rename or BatchForm(name=batch.name), members=members or AddMembersForm(),
                            action=ActionForm()), status

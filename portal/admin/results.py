@@ -1,6 +1,5 @@
 """Results: the gradebook (students x exams) and each exam's report, with their CSV exports."""
 
-import sqlalchemy as sa
 from flask import render_template, url_for
 
 from portal import gradebook as results
@@ -8,6 +7,7 @@ from portal.admin import bp
 from portal.charts import histogram_svg, timeline_svg
 from portal.csvfiles import csv_download
 from portal.extensions import db
+from portal.pagination import paginate
 from portal.inputs import page_number, row_id
 from portal.models import Batch, Exam
 
@@ -28,8 +28,7 @@ def gradebook():
     """Students x exams: the counting attempt's score per cell, for a batch or everyone."""
     batch, exams, sort_exam = _gradebook_view()
     batch_id = batch.id if batch else None
-    page = db.paginate(results.gradebook_students(batch_id, sort_exam), page=page_number(results.STUDENTS_PER_PAGE),
-                       per_page=results.STUDENTS_PER_PAGE, max_per_page=results.STUDENTS_PER_PAGE, error_out=False)
+    page = paginate(results.gradebook_students(batch_id, sort_exam), results.STUDENTS_PER_PAGE)
     found = results.cells([student.id for student in page.items], [exam.id for exam in exams])
     return render_template("admin/gradebook.html", batch=batch, exams=exams, sort_exam=sort_exam, page=page,
                            cells=found, batches=results.batch_choices(),
