@@ -485,3 +485,12 @@ def test_refused_deliveries_keep_only_the_latest_few_rows(make_app):
         # The newest are kept, and the verified delivery is never deleted.
         assert refused_rows[-1].id == max(delivery.id for delivery in kept)
         assert [delivery.outcome for delivery in kept if delivery.verified] == ["recorded"]
+
+
+@pytest.mark.parametrize("field", ["attempt_id", "state", "email"])
+def test_a_lone_surrogate_in_a_signed_body_is_refused_and_logged_not_a_500(client, asha, physics, field):
+    # JSON may spell a character no UTF-8 column can hold ("\ud800"): PostgreSQL refused the log row.
+    response = post(client, signed_body(completed_payload(**{field: "\ud800"})))
+    assert response.status_code < 500
+    logged = deliveries()
+    assert len(logged) == 1 and "\ud800" not in (logged[0].payload or "")

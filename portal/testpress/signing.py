@@ -224,6 +224,12 @@ def parse_webhook_body(raw: bytes | str) -> dict:
         raise WebhookMalformed(f"malformed JSON body: {type(error).__name__}") from None
     if not isinstance(payload, dict):
         raise WebhookMalformed("JSON body is not an object")
+    try:
+        # JSON's "\\ud800" escapes a lone surrogate, a string no UTF-8 text (a database
+        # column, a log) can hold: Testpress never sends one, so such a body is malformed.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookMalformed("JSON body holds a string that is not valid Unicode") from None
     return payload
 
 

@@ -94,9 +94,9 @@ def refuse_delivery(
     delivery = WebhookDelivery(
         verified=False,
         outcome="rejected",
-        reason=reason[:300],
-        testpress_attempt_id=testpress_attempt_id,
-        attempt_state=attempt_state,
+        reason=storable(reason[:300]),
+        testpress_attempt_id=storable(testpress_attempt_id),
+        attempt_state=storable(attempt_state),
         remote_addr=remote_addr,
         payload=stored_payload(raw_body, limit=REFUSED_PAYLOAD_CHARS) if raw_body is not None else None,
     )
@@ -230,7 +230,13 @@ def stored_payload(raw_body: bytes, *, limit: int | None = None) -> str:
             text = text.replace(secret, "[secret]")
     if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
-    return text
+    return storable(text)
+
+
+def storable(text: str | None) -> str | None:
+    """Text any database column takes: JSON may escape a lone surrogate ("\\ud800"), which no
+    UTF-8 column holds (PostgreSQL refuses the row), so one is kept as its escape."""
+    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _log_delivery(delivery: WebhookDelivery) -> None:
