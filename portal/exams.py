@@ -150,16 +150,20 @@ def delete_exam(exam: Exam) -> None:
     db.session.flush()
 
 
+def for_batches_where(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """The condition that an exam is for everyone (it names no batch) or names a batch that
+    meets `conditions` on exam_batches (and what they join): the one rule of who an exam is
+    for, shared by what a student may start and by a batch's gradebook."""
+    named = sa.select(exam_batches.c.exam_id).where(exam_batches.c.exam_id == Exam.id)
+    return sa.or_(~named.exists(), named.where(*conditions).exists())
+
+
 def offered_to(student_id) -> sa.ColumnElement[bool]:
     """The condition that an exam is for this student: published, not archived, and for
     everyone (no batches) or for a batch they are in. The one rule, shared by the list and
     the start route; `student_id` may be a bind parameter."""
-    for_batches = sa.select(exam_batches.c.exam_id).where(exam_batches.c.exam_id == Exam.id)
-    for_theirs = (sa.select(exam_batches.c.exam_id)
-                  .join(batch_members, batch_members.c.batch_id == exam_batches.c.batch_id)
-                  .where(exam_batches.c.exam_id == Exam.id, batch_members.c.user_id == student_id))
-    return sa.and_(Exam.published, Exam.archived_at.is_(None),
-                   sa.or_(~for_batches.exists(), for_theirs.exists()))
+    theirs = sa.select(batch_members.c.batch_id).where(batch_members.c.user_id == student_id)
+    return sa.and_(Exam.published, Exam.archived_at.is_(None), for_batches_where(exam_batches.c.batch_id.in_(theirs)))
 
 
 def find_batches(batches) -> list[Batch]:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from portal import formatting
 from portal.clock import to_local
+from portal.exams import for_batches_where
 from portal.extensions import db
 from portal.models import Batch, Exam, Standing, User, batch_members, exam_batches
 from portal.vocabulary import SIGNED_SOURCES
@@ -37,9 +38,7 @@ def gradebook_exams(batch_id: int | None) -> list[Exam]:
     or to anyone without a batch; drafts never taken are no column."""
     query = sa.select(Exam).where(sa.or_(Exam.published, Exam.archived_at.is_not(None)))
     if batch_id is not None:
-        for_batches = sa.select(exam_batches.c.exam_id).where(exam_batches.c.exam_id == Exam.id)
-        for_this = for_batches.where(exam_batches.c.batch_id == batch_id)
-        query = query.where(sa.or_(~for_batches.exists(), for_this.exists()))
+        query = query.where(for_batches_where(exam_batches.c.batch_id == batch_id))
     return list(db.session.scalars(query.order_by(Exam.opens_at.is_(None), Exam.opens_at, Exam.title, Exam.id)))
 
 
