@@ -68,12 +68,13 @@ class SigningRule:
 
     def verify(self, secret: str, values: Mapping[str, object], signature: object, *, encoding: str = "quote") -> bool:
         """Whether ``signature`` signs ``values``; False for a missing field or a signature of
-        the wrong type or length. Compared in constant time."""
+        the wrong type or length, or a value no UTF-8 text holds (a lone surrogate: nothing
+        could have signed it). Compared in constant time."""
         if not isinstance(signature, str) or len(signature) not in self.digests:
             return False
         try:
             expected = self.sign(secret, values, encoding=encoding, digest=self.digests[len(signature)])
-        except KeyError:
+        except (KeyError, UnicodeEncodeError):
             return False
         # As bytes: compare_digest refuses a str with non-ASCII characters, which anyone can send.
         return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8"))
