@@ -207,7 +207,7 @@ def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], c
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-             "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), app_spec],
+             "--max-requests", "0", "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), app_spec],
             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from portal.clock import to_local
 from portal.models import utcnow
+from portal.vocabulary import AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported
 
@@ -25,6 +26,12 @@ def score(attempt) -> str:
     if attempt.max_score is None:
         return f"{attempt.score:g}"
     return f"{attempt.score:g} / {attempt.max_score:g}"
+
+
+def status_badge(status: str, staff: bool = False) -> Markup:
+    """An attempt's status as a badge: the student's word for it, or with `staff` the precise one."""
+    status = AttemptStatus(status)
+    return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
 
 
 def percent(value: float | None) -> str:
@@ -51,4 +58,4 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago}
+TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge}

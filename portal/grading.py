@@ -5,8 +5,8 @@ with a score) first, then by the exam's rule, so that the first row of each pair
 attempt that counts, or an unscored one when none has a score yet. The same row carries how
 many attempts the student has made at the exam. It is a window (`row_number() OVER
 (PARTITION BY student, exam ...)`), which SQLite and PostgreSQL both evaluate, and it is
-narrowed by any condition on attempts: one student's cards now, students x exams for a
-gradebook (`counting_attempts(Attempt.exam_id.in_(...))`).
+narrowed by any condition on attempts: portal.standings derives the standings table from
+it for the attempts a transaction changed, and the pages read that table.
 """
 
 from __future__ import annotations
@@ -74,19 +74,6 @@ def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
         .subquery()
     )
     return sa.select(*(ranked.c[name] for name in Counting._fields)).where(ranked.c.place == 1)
-
-
-# Built once (see portal.student on why): a student's standing at a list of exams.
-STUDENTS_COUNTING = counting_attempts(Attempt.student_id == sa.bindparam("student_id"),
-                                      Attempt.exam_id.in_(sa.bindparam("exam_ids", expanding=True)))
-
-
-def counting_for_student(student_id: int, exam_ids: list[int]) -> dict[int, Counting]:
-    """The student's Counting at each of `exam_ids` they have attempted, in one statement."""
-    if not exam_ids:
-        return {}
-    rows = db.session.execute(STUDENTS_COUNTING, {"student_id": student_id, "exam_ids": exam_ids})
-    return {row.exam_id: Counting(*row) for row in rows}
 
 
 def attempts_used(student_id: int, exam_id: int) -> int:
