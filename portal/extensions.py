@@ -1,5 +1,6 @@
 """Flask extensions, created unbound here and bound to the app in `create_app`."""
 
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,3 +35,11 @@ login_manager.login_message_category = "info"
 # that this is the real client). The counts live where RATELIMIT_STORAGE_URI says: the
 # portal's database by default (portal/ratelimit.py), Redis where an institute has one.
 limiter = Limiter(get_remote_address)
+
+
+@limiter.request_filter
+def page_views_are_not_limited() -> bool:
+    """Only what a form submits is limited (the login's POST; the webhook counts its own
+    refusals), so a page view skips the limiter's work on every request, a twentieth of a
+    page's time (bench/README.md). A limit on a GET would need this filter changed."""
+    return request.method in ("GET", "HEAD")
