@@ -55,6 +55,7 @@ from portal.passwords import hash_password  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from hello_app import app as bare_app  # noqa: E402
+from portal_floor import EMPTY_PAGE, add_empty_page  # noqa: E402
 
 SECRET_KEY = "pages-bench-secret-key-not-for-production"
 PASSWORD = "bench password, not for production"
@@ -121,8 +122,8 @@ def in_process_app(database_uri: str, log_path: Path):
     logging["handlers"]["stderr"] = {**logging["handlers"]["stderr"], "class": "logging.FileHandler",
                                      "filename": str(log_path)}
     del logging["handlers"]["stderr"]["stream"]
-    return create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri, "LOGGING": logging,
-                       "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
+    return add_empty_page(create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri,
+                                      "LOGGING": logging, "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False}))
 
 
 def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict, dict]:
@@ -189,7 +190,8 @@ def pages_of(app, email: str) -> list[tuple[str, str]]:
         latest = db.session.scalar(
             sa.select(Attempt.id).join(Attempt.student).where(User.email == email)
             .order_by(Attempt.started_at.desc()).limit(1))
-    return [("exam list", "/exams/"), ("history", "/attempts/"), ("results page", f"/attempts/{latest}")]
+    return [("empty logged-in page", EMPTY_PAGE), ("exam list", "/exams/"), ("history", "/attempts/"),
+            ("results page", f"/attempts/{latest}")]
 
 
 # --- servers and load ----------------------------------------------------------------------
@@ -202,7 +204,13 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], chdir: Path = ROOT):
-    """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default); yields (URL, master's pid)."""
+    """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default); yields (URL, master's pid).
+
+    gunicorn.conf.py applies to both servers (gunicorn reads it from the working folder), but
+    for its max_requests: replacing each worker after a thousand requests would restart the
+    bare route's workers every second, and the figures would measure workers booting (and the
+    CPU read from /proc would lose the replaced workers' time).
+    """
     port = free_port()
     with log_path.open("w") as log:
         server = subprocess.Popen(
@@ -359,7 +367,9 @@ def main() -> None:
     with ExitStack() as servers:
         bare, bare_pid = servers.enter_context(gunicorn("hello_app:app", options.workers, folder / "bare.log",
                                                         env, chdir=ROOT / "bench"))
-        portal, portal_pid = servers.enter_context(gunicorn("wsgi:app", options.workers, folder / "portal.log", env))
+        # wsgi:app, as production serves it, with the empty page of portal_floor.py.
+        portal, portal_pid = servers.enter_context(gunicorn("bench.portal_floor:served()", options.workers,
+                                                            folder / "portal.log", env))
         student, staff = log_in(portal, MEASURED), log_in(portal, STAFF)
         app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri})
         targets = [("bare Flask route", f"{bare}/", None, bare_pid)]

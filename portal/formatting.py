@@ -34,6 +34,20 @@ def status_badge(status: str, staff: bool = False) -> Markup:
     return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
 
 
+CLAIMED_WORDS = {"max_score": "the maximum score", "rank": "the rank", "max_rank": "the rank"}
+
+
+def claimed_note(attempt) -> str:
+    """What a verified result shows on the browser return's word alone (Attempt.claimed_fields), in a sentence."""
+    words = list(dict.fromkeys(CLAIMED_WORDS.get(name, name.replace("_", " ")) for name in attempt.claimed_fields))
+    if not words:
+        return ""
+    listed = " and ".join(words)
+    it, they = ("it", "it is") if len(words) == 1 else ("them", "they are")
+    return (f"{listed[0].upper()}{listed[1:]} came back with your browser only: Testpress's signed "
+            f"report does not include {it}, so {they} not verified.")
+
+
 def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}%"
 
@@ -58,4 +72,5 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge}
+TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
+                    "claimed_note": claimed_note}

@@ -268,6 +268,18 @@ class Attempt(ResultColumns, db.Model):
         return self.score is not None
 
     @property
+    def claimed_fields(self) -> tuple[str, ...]:
+        """The result fields a verified result holds that its signed source never reports
+        (a webhook has no max score or rank): the browser return's, which the student could
+        have edited. Empty for an unverified result, every field of which is a claim."""
+        from portal.testpress.reports import SIGNED_FIELDS  # which reads this module
+
+        if not self.verified:
+            return ()
+        signed = SIGNED_FIELDS[self.score_source]
+        return tuple(name for name in RESULT_FIELDS if name not in signed and getattr(self, name) is not None)
+
+    @property
     def reviewable(self) -> bool:
         """Testpress shows a review of a finished attempt it has reported: completed, with the
         Testpress id a signed report gave (a pending one is still being marked)."""

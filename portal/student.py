@@ -115,6 +115,20 @@ EXAMS_BATCHES = (sa.select(exam_batches.c.exam_id, Batch.name).join(Batch, Batch
 OFFERED_EXAM = sa.select(Exam).where(Exam.id == sa.bindparam("exam_id"), offered_to(sa.bindparam("student_id")))
 
 
+class Card(NamedTuple):
+    """What an exam's card shows. A tuple, not a dict: Jinja reads `card.button` as an
+    attribute first, and a dict answers that with an exception, a dozen times a card."""
+
+    exam: ExamCard
+    latest: LatestAttempt | None
+    upcoming: bool
+    button: str
+    used_up: bool
+    attempts: str
+    counting: CountingResult | None
+    batches: list[str]
+
+
 def exam_card(row: sa.Row) -> ExamCard:
     latest = LatestAttempt(*row[8:14]) if row[8] is not None else None
     used, counting_id, score, max_score = row[14:]
@@ -150,14 +164,13 @@ def exams():
         last = exam.latest
         used_up = (exam.attempts_allowed is not None and exam.attempts_used >= exam.attempts_allowed
                    and not resumable(last))
-        cards.append({"exam": exam, "latest": last, "upcoming": exam.is_upcoming(now),
-                      "button": start_button(last), "used_up": used_up,
-                      "attempts": attempts_note(exam.attempts_used, exam.attempts_allowed),
-                      "counting": exam.counting, "batches": batches.get(exam.id, ["Everyone"])})
+        cards.append(Card(exam, last, exam.is_upcoming(now), start_button(last), used_up,
+                          attempts_note(exam.attempts_used, exam.attempts_allowed), exam.counting,
+                          batches.get(exam.id, ["Everyone"])))
     return render_template(
         "student/exams.html",
-        open_cards=[card for card in cards if not card["upcoming"]],
-        upcoming_cards=[card for card in cards if card["upcoming"]],
+        open_cards=[card for card in cards if not card.upcoming],
+        upcoming_cards=[card for card in cards if card.upcoming],
         preview=preview,
         form=ActionForm(),
         # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).

@@ -274,6 +274,32 @@ def test_replaying_a_return_with_other_scores_changes_nothing_and_flags_it(app, 
     assert attempt.flagged and "replayed with score 199" in attempt.flag_reason
 
 
+@pytest.mark.parametrize("order", ["return first", "webhook first"])
+def test_a_verified_result_says_which_of_its_fields_only_the_return_reported(app, client, auth, launched, order):
+    # The webhook carries no max score or rank; the return's, which the student could have
+    # edited, are kept beside the signed score but never presented as Testpress's word.
+    edited = {**return_fields(launched), "max_score": "170", "rank": "1", "max_rank": "900"}
+    deliveries = [lambda: client.post("/testpress/return", data=edited), lambda: post(client, webhook_body(launched))]
+    for deliver in deliveries if order == "return first" else reversed(deliveries):
+        assert deliver().status_code in (200, 303)
+    attempt = reload(launched)
+    assert (attempt.score_source, attempt.claimed_fields) == ("webhook", ("max_score", "rank", "max_rank"))
+
+    auth.login(launched.student.email)
+    text = " ".join(client.get(f"/attempts/{launched.id}").get_data(as_text=True).split())
+
+    assert "Verified by Testpress" in text
+    assert ("The maximum score and the rank came back with your browser only: Testpress&#39;s signed report "
+            "does not include them, so they are not verified.") in text
+
+
+def test_a_result_the_admin_api_confirmed_leaves_only_the_rank_to_the_return(app, launched):
+    launched.score_source, launched.score, launched.max_score, launched.rank = "api", 163.0, 200.0, 3
+    assert launched.claimed_fields == ("rank",)
+    launched.score_source = "return"
+    assert launched.claimed_fields == ()  # unverified: the page says so of the whole result
+
+
 def test_replaying_the_same_return_is_harmless(app, client, launched):
     fields = return_fields(launched)
     for _ in range(3):

@@ -252,6 +252,10 @@ API_RESULT_KEYS = {
     "max_score": "max_score",
     "percentage": "percentage",
 }
+# The result fields each signed source reports. A signed result's other fields (the max
+# score and rank beside a webhook's result, the rank beside the Admin API's) can only have
+# come from the browser return: see Attempt.claimed_fields.
+SIGNED_FIELDS = {ReportSource.WEBHOOK: frozenset(WEBHOOK_RESULT_KEYS), ReportSource.API: frozenset(API_RESULT_KEYS)}
 API_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswered_count", "score", "percentage")
 
 
