@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import SelectPagination
-from sqlalchemy.orm import joinedload
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.database import DatabaseBusy
@@ -57,6 +56,7 @@ def require_login():
 # half the time (bench/README.md).
 _exams, _attempts, _standings = Exam.__table__, Attempt.__table__, Standing.__table__
 NOT_CLOSED = sa.or_(_exams.c.closes_at.is_(None), _exams.c.closes_at > sa.bindparam("now"))
+_WITH_EXAM = _attempts.join(_exams, _exams.c.id == _attempts.c.exam_id)
 
 
 class ExamCard(NamedTuple):
@@ -232,19 +232,66 @@ def start(exam_id: int):
     return response
 
 
+class AttemptsExam(NamedTuple):
+    """What the results page reads of an attempt's exam: its title, and whether it is open."""
+
+    id: int
+    title: str
+    published: bool
+    archived_at: datetime | None
+    opens_at: datetime | None
+    closes_at: datetime | None
+
+    is_upcoming, is_closed, state, can_start = Exam.is_upcoming, Exam.is_closed, Exam.state, Exam.can_start
+
+
+class ResultRow(NamedTuple):
+    """One attempt as its results page and its review link read it, with its exam: a plain
+    row, the rules on it borrowed from the model (as HistoryRow's are)."""
+
+    id: int
+    student_id: int
+    exam_id: int
+    status: str
+    institute_attempt_id: int | None
+    testpress_attempt_id: str | None
+    score_source: str | None
+    started_at: datetime
+    completed_at: datetime | None
+    total_count: int | None
+    correct_count: int | None
+    incorrect_count: int | None
+    unanswered_count: int | None
+    score: float | None
+    max_score: float | None
+    percentage: float | None
+    rank: int | None
+    max_rank: int | None
+    exam: AttemptsExam
+
+    verified = property(Attempt.verified.fget)
+    has_scores = property(Attempt.has_scores.fget)
+    reviewable = property(Attempt.reviewable.fget)
+    review_note = property(Attempt.review_note.fget)
+    claimed_fields = property(Attempt.claimed_fields.fget)
+
+
 # With its exam in the same statement: the results page shows the exam's title and rules.
-OWN_ATTEMPT = sa.select(Attempt).options(joinedload(Attempt.exam)).where(Attempt.id == sa.bindparam("attempt_id"))
+OWN_ATTEMPT = (sa.select(*(_attempts.c[name] for name in ResultRow._fields[:-1]),
+                         *(_exams.c[name] for name in AttemptsExam._fields))
+               .select_from(_WITH_EXAM).where(_attempts.c.id == sa.bindparam("attempt_id")))
 
 
-def own_attempt(attempt_id: int) -> Attempt:
+def own_attempt(attempt_id: int) -> ResultRow:
     """The attempt, if the current person may see it (its student, or staff); 404 otherwise.
 
     404 rather than 403, so that nobody learns which attempt ids exist.
     """
-    attempt = db.session.scalars(OWN_ATTEMPT, {"attempt_id": attempt_id}).one_or_none()
-    if attempt is None or (attempt.student_id != current_user.id and not current_user.is_staff):
+    row = db.session.execute(OWN_ATTEMPT, {"attempt_id": attempt_id}).one_or_none()
+    if row is None or (row.student_id != current_user.id and not current_user.is_staff):
         abort(404)
-    return attempt
+    split = len(ResultRow._fields) - 1
+    return ResultRow(*row[:split], AttemptsExam(*row[split:]))
 
 
 @bp.route("/attempts/<int:attempt_id>")
@@ -321,7 +368,6 @@ def _students(statement: sa.Select, one_exam: bool) -> sa.Select:
 
 
 NEWEST_FIRST = (_attempts.c.started_at.desc(), _attempts.c.id.desc())
-_WITH_EXAM = _attempts.join(_exams, _exams.c.id == _attempts.c.exam_id)
 # Keyed by whether the history is filtered to one exam.
 HISTORY_ROWS = {
     one_exam: _students(sa.select(*HISTORY_COLUMNS, sa.func.count().over()).select_from(_WITH_EXAM), one_exam)
