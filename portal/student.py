@@ -9,6 +9,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 from flask_sqlalchemy.pagination import SelectPagination
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
@@ -17,7 +18,7 @@ from portal.errors import error_response
 from portal.exams import offered_to
 from portal.extensions import db
 from portal.forms import ActionForm
-from portal.formatting import when
+from portal.formatting import percent, score, status_badge, when
 from portal.inputs import row_id
 from portal.models import Attempt, Batch, Exam, Standing, exam_batches, utcnow
 from portal.pagination import requested_page
@@ -332,6 +333,24 @@ class HistoryRow(NamedTuple):
     review_note = property(Attempt.review_note.fget)
 
 
+UNVERIFIED = Markup(' <span class="badge badge-unverified" title="Not yet verified by Testpress">unverified</span>')
+
+
+def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
+    """One history row's cells, in the table's order. Written here rather than in the
+    template, as the gradebook's cells are: a row's conditions, filters and attribute
+    lookups in Jinja were most of the page's own time (bench/README.md). The title is the
+    only text that is not the portal's own, and is escaped."""
+    link, title = f"{result_url}{row.id}", escape(row.exam_title)
+    if row.reviewable:
+        review = Markup(f'<a href="{link}/review">Review<span class="visually-hidden"> {title}</span></a>')
+    else:
+        review = Markup(f'<small class="muted">{row.review_note}</small>')
+    return (Markup(f'<a href="{link}">{when(row.started_at)}</a>'), title, status_badge(row.status),
+            Markup(score(row) + (UNVERIFIED if row.has_scores and not row.verified else "")),
+            percent(row.percentage), review)
+
+
 # The select's columns, in HistoryRow's order.
 HISTORY_COLUMNS = (*(_attempts.c[name] for name in HistoryRow._fields[:-1]), _exams.c.title)
 
@@ -402,10 +421,11 @@ def attempts():
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = db.session.execute(PROGRESS[one_exam], params).all()
     points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
+    result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
+                           rows=[history_cells(row, result_url) for row in page.items],
                            exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
-                           chart=percentage_line_svg(points),
-                           result_url=url_for("student.attempts"))  # "/attempts/<id>" is this and the id
+                           chart=percentage_line_svg(points))
 
 
 @bp.route("/attempts/<int:attempt_id>/review")
