@@ -33,10 +33,6 @@ class Counting(NamedTuple):
     max_score: float | None
     percentage: float | None
 
-    @property
-    def rule_label(self) -> str:
-        return CountingRule(self.rule).short_label
-
 
 def _counting_order() -> tuple:
     scored = sa.and_(Attempt.status == AttemptStatus.COMPLETED, Attempt.score.is_not(None))

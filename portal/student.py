@@ -9,8 +9,8 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup, escape
 from flask_sqlalchemy.pagination import SelectPagination
+from markupsafe import Markup, escape
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.database import DatabaseBusy
@@ -38,7 +38,7 @@ bp = Blueprint("student", __name__)
 PROGRESS_POINTS = 50  # the history chart shows the latest completed attempts, oldest first
 
 
-def start_button(latest) -> str:
+def start_button(latest: LatestAttempt | None) -> str:
     """The label of an exam card's button: what pressing it will do (see resume_or_launch)."""
     if latest is None:
         return "Start"
@@ -60,6 +60,25 @@ NOT_CLOSED = sa.or_(_exams.c.closes_at.is_(None), _exams.c.closes_at > sa.bindpa
 _WITH_EXAM = _attempts.join(_exams, _exams.c.id == _attempts.c.exam_id)
 
 
+class LatestAttempt(NamedTuple):
+    """A student's latest attempt at an exam, as its card shows it."""
+
+    id: int
+    status: str
+    score: float | None
+    max_score: float | None
+    percentage: float | None
+    institute_attempt_id: int | None
+
+
+class CountingResult(NamedTuple):
+    """The attempt that counts by the exam's rule, as its card shows it ("Best: 14 / 20")."""
+
+    rule_label: str
+    score: float
+    max_score: float | None
+
+
 class ExamCard(NamedTuple):
     """One exam of the list with the student's latest attempt at it and their standing (the
     attempts made and the counting result): one row of one statement, read as a plain tuple."""
@@ -77,21 +96,6 @@ class ExamCard(NamedTuple):
     counting: CountingResult | None
 
     is_upcoming = Exam.is_upcoming
-
-
-class LatestAttempt(NamedTuple):
-    id: int
-    status: str
-    score: float | None
-    max_score: float | None
-    percentage: float | None
-    institute_attempt_id: int | None
-
-
-class CountingResult(NamedTuple):
-    rule_label: str
-    score: float
-    max_score: float | None
 
 
 _latest = _attempts.alias("latest")
@@ -131,6 +135,7 @@ class Card(NamedTuple):
 
 
 def exam_card(row: sa.Row) -> ExamCard:
+    """One row of LISTED_EXAMS (or PREVIEWED_EXAMS), its columns in ExamCard's and LatestAttempt's order."""
     latest = LatestAttempt(*row[8:14]) if row[8] is not None else None
     used, counting_id, score, max_score = row[14:]
     counting = None if counting_id is None else CountingResult(CountingRule(row[7]).short_label, score, max_score)
@@ -347,7 +352,7 @@ def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
     else:
         review = Markup(f'<small class="muted">{row.review_note}</small>')
     return (Markup(f'<a href="{link}">{when(row.started_at)}</a>'), title, status_badge(row.status),
-            Markup(score(row) + (UNVERIFIED if row.has_scores and not row.verified else "")),
+            escape(score(row)) + (UNVERIFIED if row.has_scores and not row.verified else ""),
             percent(row.percentage), review)
 
 
