@@ -3,7 +3,6 @@
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user

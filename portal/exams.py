@@ -163,7 +163,6 @@ def for_batches_where(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[b
     return sa.or_(~named.exists(), named.where(*conditions).exists())
 
 
-
 def offered_to(student_id) -> sa.ColumnElement[bool]:
     """The condition that an exam is for this student: published, not archived, and for
     everyone (no batches) or for a batch they are in. The one rule, shared by the list and

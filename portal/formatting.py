@@ -37,15 +37,17 @@ def status_badge(status: str, staff: bool = False) -> Markup:
 CLAIMED_WORDS = {"max_score": "the maximum score", "rank": "the rank", "max_rank": "the rank"}
 
 
-def claimed_note(attempt) -> str:
-    """What a verified result shows on the browser return's word alone (Attempt.claimed_fields), in a sentence."""
+def claimed_note(attempt, staff: bool = False) -> str:
+    """What a verified result shows on the browser return's word alone (Attempt.claimed_fields),
+    in a sentence: to its student, or with `staff` to staff."""
     words = list(dict.fromkeys(CLAIMED_WORDS.get(name, name.replace("_", " ")) for name in attempt.claimed_fields))
     if not words:
         return ""
     listed = " and ".join(words)
     it, they = ("it", "it is") if len(words) == 1 else ("them", "they are")
-    return (f"{listed[0].upper()}{listed[1:]} came back with your browser only: Testpress's signed "
-            f"report does not include {it}, so {they} not verified.")
+    came = "came from the browser return only" if staff else "came back with your browser only"
+    return (f"{listed[0].upper()}{listed[1:]} {came}: Testpress's signed report does not include {it}, "
+            f"so {they} not verified.")
 
 
 def percent(value: float | None) -> str:

@@ -22,7 +22,7 @@ from portal.models import Attempt, UnmatchedReport, utcnow
 from portal.reconciliation import Report, record_report
 from portal.testpress import browser_return, webhook
 from portal.testpress.client import Page
-from tests.factories import PASSWORD, make_attempt, make_exam, make_user
+from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_reconcile import SCORES, TAMPERED, return_fields
 from tests.test_webhook import completed_payload, post, signed_body
 
@@ -291,6 +291,11 @@ def test_a_verified_result_says_which_of_its_fields_only_the_return_reported(app
     assert "Verified by Testpress" in text
     assert ("The maximum score and the rank came back with your browser only: Testpress&#39;s signed report "
             "does not include them, so they are not verified.") in text
+
+    auth.logout()
+    auth.login(make_staff("ravi@example.com").email)
+    staff_text = " ".join(client.get(f"/admin/attempts/{launched.id}").get_data(as_text=True).split())
+    assert "The maximum score and the rank came from the browser return only" in staff_text
 
 
 def test_a_result_the_admin_api_confirmed_leaves_only_the_rank_to_the_return(app, launched):
