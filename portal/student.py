@@ -98,13 +98,14 @@ class ExamCard(NamedTuple):
     is_upcoming = Exam.is_upcoming
 
 
+_CARD_EXAM_FIELDS = ExamCard._fields[:ExamCard._fields.index("latest")]  # the exam's own columns
 _latest = _attempts.alias("latest")
 # The student's most recent attempt at each listed exam, by the history's order.
 _LATEST_ID = (sa.select(_attempts.c.id)
               .where(_attempts.c.student_id == sa.bindparam("student_id"), _attempts.c.exam_id == _exams.c.id)
               .order_by(_attempts.c.started_at.desc(), _attempts.c.id.desc()).limit(1).scalar_subquery())
 _CARDS = (
-    sa.select(*(_exams.c[name] for name in ExamCard._fields[:8]),
+    sa.select(*(_exams.c[name] for name in _CARD_EXAM_FIELDS),
               *(_latest.c[name] for name in LatestAttempt._fields),
               _standings.c.attempts_used, _standings.c.attempt_id, _standings.c.score, _standings.c.max_score)
     .outerjoin(_standings, sa.and_(_standings.c.exam_id == _exams.c.id,
@@ -136,10 +137,13 @@ class Card(NamedTuple):
 
 def exam_card(row: sa.Row) -> ExamCard:
     """One row of LISTED_EXAMS (or PREVIEWED_EXAMS), its columns in ExamCard's and LatestAttempt's order."""
-    latest = LatestAttempt(*row[8:14]) if row[8] is not None else None
-    used, counting_id, score, max_score = row[14:]
-    counting = None if counting_id is None else CountingResult(CountingRule(row[7]).short_label, score, max_score)
-    return ExamCard(*row[:8], latest, used or 0, counting)
+    exam_end = len(_CARD_EXAM_FIELDS)
+    latest_end = exam_end + len(LatestAttempt._fields)
+    exam, latest = row[:exam_end], row[exam_end:latest_end]
+    used, counting_id, score, max_score = row[latest_end:]
+    counting = None if counting_id is None else CountingResult(CountingRule(row.counting_rule).short_label,
+                                                               score, max_score)
+    return ExamCard(*exam, LatestAttempt(*latest) if latest[0] is not None else None, used or 0, counting)
 
 
 def attempts_note(used: int, allowed: int | None) -> str:
@@ -238,6 +242,19 @@ def start(exam_id: int):
     return response
 
 
+READ_RULES = ("verified", "has_scores", "reviewable", "review_note")
+
+
+def with_attempt_rules(*names: str):
+    """A class decorator: a plain row of an attempt's columns, given the model's rules `names`
+    on them (properties of Attempt, borrowed, never restated)."""
+    def borrow(row_class: type) -> type:
+        for name in names:
+            setattr(row_class, name, getattr(Attempt, name))
+        return row_class
+    return borrow
+
+
 class AttemptsExam(NamedTuple):
     """What the results page reads of an attempt's exam: its title, and whether it is open."""
 
@@ -251,9 +268,9 @@ class AttemptsExam(NamedTuple):
     is_upcoming, is_closed, state, can_start = Exam.is_upcoming, Exam.is_closed, Exam.state, Exam.can_start
 
 
+@with_attempt_rules(*READ_RULES, "claimed_fields")
 class ResultRow(NamedTuple):
-    """One attempt as its results page and its review link read it, with its exam: a plain
-    row, the rules on it borrowed from the model (as HistoryRow's are)."""
+    """One attempt as its results page and its review link read it, with its exam."""
 
     id: int
     student_id: int
@@ -275,11 +292,6 @@ class ResultRow(NamedTuple):
     max_rank: int | None
     exam: AttemptsExam
 
-    verified = property(Attempt.verified.fget)
-    has_scores = property(Attempt.has_scores.fget)
-    reviewable = property(Attempt.reviewable.fget)
-    review_note = property(Attempt.review_note.fget)
-    claimed_fields = property(Attempt.claimed_fields.fget)
 
 
 # With its exam in the same statement: the results page shows the exam's title and rules.
@@ -315,11 +327,12 @@ def result(attempt_id: int):
     )
 
 
+@with_attempt_rules(*READ_RULES)
 class HistoryRow(NamedTuple):
     """One line of the history: only the columns the table shows, read as a plain tuple.
 
     Twenty ORM attempts, each with its exam, cost more to build than the whole page's
-    SQL; the rules on them stay the model's own (borrowed below, never restated).
+    SQL; the rules on them stay the model's own (with_attempt_rules).
     """
 
     id: int
@@ -332,10 +345,6 @@ class HistoryRow(NamedTuple):
     testpress_attempt_id: str | None
     exam_title: str
 
-    verified = property(Attempt.verified.fget)
-    has_scores = property(Attempt.has_scores.fget)
-    reviewable = property(Attempt.reviewable.fget)
-    review_note = property(Attempt.review_note.fget)
 
 
 UNVERIFIED = Markup(' <span class="badge badge-unverified" title="Not yet verified by Testpress">unverified</span>')

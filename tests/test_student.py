@@ -204,13 +204,20 @@ def test_history_filters_by_exam(client, student):
     assert f'<option value="{physics.id}" selected>' in html
 
 
-def test_history_is_paginated(make_app):
+@pytest.fixture
+def five_attempts(make_app):
+    """A student's client, logged in, with five attempts at two a page: (client, ids newest first)."""
     app = make_app(ATTEMPTS_PER_PAGE=2)
     client = app.test_client()
     with app.app_context():
         student, exam = make_user(), make_exam()
         ids = [make_attempt(student, exam, started_at=utcnow() - timedelta(hours=n)).id for n in range(5)]
         client.post("/login", data={"email": student.email, "password": "correct horse battery staple"})
+    return client, ids
+
+
+def test_history_is_paginated(five_attempts):
+    client, ids = five_attempts
 
     first = client.get("/attempts/").get_data(as_text=True)
     last = client.get("/attempts/", query_string={"page": 3}).get_data(as_text=True)
@@ -221,13 +228,8 @@ def test_history_is_paginated(make_app):
 
 
 @pytest.mark.parametrize("query", [{"page": 4}, {"page": 99}, {"page": (2**63 - 1) // 2}])
-def test_a_page_past_the_end_of_the_history_shows_the_last_page(make_app, query):
-    app = make_app(ATTEMPTS_PER_PAGE=2)
-    client = app.test_client()
-    with app.app_context():
-        student, exam = make_user(), make_exam()
-        ids = [make_attempt(student, exam, started_at=utcnow() - timedelta(hours=n)).id for n in range(5)]
-        client.post("/login", data={"email": student.email, "password": "correct horse battery staple"})
+def test_a_page_past_the_end_of_the_history_shows_the_last_page(five_attempts, query):
+    client, ids = five_attempts
 
     response = client.get("/attempts/", query_string=query)
 
