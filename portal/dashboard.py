@@ -47,11 +47,16 @@ class BoundedCount:
         return f"more than {self.cap:,}" if self.more else f"{self.value:,}"
 
 
+def bounded(query: sa.Select) -> sa.ScalarSelect:
+    """How many rows `query` selects, reading no more than the bound parameter "limit" of
+    them (an index range, not a table); a subquery, so that several counts share a statement."""
+    limited = query.limit(sa.bindparam("limit", type_=sa.Integer)).subquery()
+    return sa.select(sa.func.count()).select_from(limited).scalar_subquery()
+
+
 def bounded_count(query: sa.Select, cap: int | None = None) -> BoundedCount:
-    """How many rows `query` selects, reading at most cap + 1 of them (an index range, not a table)."""
     cap = ATTENTION_CAP if cap is None else cap
-    limited = query.limit(cap + 1).subquery()
-    return BoundedCount(db.session.scalar(sa.select(sa.func.count()).select_from(limited)), cap)
+    return BoundedCount(db.session.scalar(sa.select(bounded(query)), {"limit": cap + 1}), cap)
 
 
 @dataclass(frozen=True)
@@ -88,38 +93,53 @@ def unverified_cutoff(now: datetime) -> datetime:
     return (now - UNVERIFIED_GRACE).replace(second=0, microsecond=0)
 
 
+# Built once: a statement built on every request costs more than the database's work.
+EXAM_STATS = sa.select(ExamStats.exam_id, ExamStats.status, ExamStats.attempts, ExamStats.scored,
+                       ExamStats.percentage_sum)
+EXAMS_WITH_BEST = sa.select(Exam, sa.select(sa.func.max(Attempt.percentage)).where(
+    Attempt.exam_id == Exam.id, Attempt.status == AttemptStatus.COMPLETED).scalar_subquery()).order_by(Exam.title, Exam.id)
+# The attention counts and the students in one statement: each is a seek, and a round trip
+# each cost more than their seeks.
+ATTENTION = sa.select(
+    bounded(sa.select(Attempt.id).where(Attempt.flagged.is_(True))).label("flagged"),
+    bounded(sa.select(Attempt.id).where(Attempt.score_source == ReportSource.RETURN,
+                                        Attempt.started_at < sa.bindparam("cutoff"))).label("unverified"),
+    bounded(sa.select(UnmatchedReport.id)).label("unmatched"),
+    bounded(sa.select(WebhookDelivery.id).where(WebhookDelivery.outcome == "rejected",
+                                                WebhookDelivery.received_at >= sa.bindparam("since"))
+            ).label("failing_webhooks"),
+    sa.select(sa.func.count()).where(User.is_staff.is_(False)).scalar_subquery().label("students"),
+)
+LAST_SYNC = sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)
+
+
 def dashboard_figures(now: datetime | None = None) -> DashboardFigures:
     now = now or utcnow()
-    completed = AttemptStatus.COMPLETED
-    stats = db.session.execute(sa.select(ExamStats.exam_id, ExamStats.status, ExamStats.attempts,
-                                         ExamStats.scored, ExamStats.percentage_sum)).all()
     counts: dict[str, int] = {}
     by_exam: dict[int, list] = {}
-    for row in stats:
+    for row in db.session.execute(EXAM_STATS):
         if row.attempts:
             counts[row.status] = counts.get(row.status, 0) + row.attempts
         figures = by_exam.setdefault(row.exam_id, [0, 0, None])  # attempts, completed, average
         figures[0] += row.attempts
-        if row.status == completed:
+        if row.status == AttemptStatus.COMPLETED:
             figures[1] = row.attempts
             figures[2] = row.percentage_sum / row.scored if row.scored else None
-    best = (sa.select(sa.func.max(Attempt.percentage))
-            .where(Attempt.exam_id == Exam.id, Attempt.status == completed).scalar_subquery())
     per_exam = [ExamFigures(exam, *by_exam.get(exam.id, (0, 0, None)), best=top)
-                for exam, top in db.session.execute(sa.select(Exam, best).order_by(Exam.title, Exam.id))]
-    cutoff = unverified_cutoff(now)
+                for exam, top in db.session.execute(EXAMS_WITH_BEST)]
+    cutoff, cap = unverified_cutoff(now), ATTENTION_CAP
+    counted = db.session.execute(ATTENTION, {"limit": cap + 1, "cutoff": cutoff,
+                                             "since": now - FAILING_WINDOW}).one()
     return DashboardFigures(
-        flagged=bounded_count(sa.select(Attempt.id).where(Attempt.flagged.is_(True))),
-        unverified=bounded_count(sa.select(Attempt.id).where(Attempt.score_source == ReportSource.RETURN,
-                                                             Attempt.started_at < cutoff)),
+        flagged=BoundedCount(counted.flagged, cap),
+        unverified=BoundedCount(counted.unverified, cap),
         unverified_before=cutoff,
-        unmatched=bounded_count(sa.select(UnmatchedReport.id)),
-        failing_webhooks=bounded_count(sa.select(WebhookDelivery.id).where(
-            WebhookDelivery.outcome == "rejected", WebhookDelivery.received_at >= now - FAILING_WINDOW)),
-        last_sync=db.session.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1)),
+        unmatched=BoundedCount(counted.unmatched, cap),
+        failing_webhooks=BoundedCount(counted.failing_webhooks, cap),
+        last_sync=db.session.scalar(LAST_SYNC),
         counts=counts,
         total=sum(counts.values()),
-        students=db.session.scalar(sa.select(sa.func.count()).where(User.is_staff.is_(False))),
+        students=counted.students,
         in_progress=sum(counts.get(status, 0) for status in OPEN_STATUSES),
         per_exam=per_exam,
     )
