@@ -7,7 +7,11 @@ reported:
 - status only moves forward (a completed attempt never goes back to started);
 - scores come from the most trusted source seen (api >= webhook > return), and only
   from a completed report: a "started" webhook's zeros are no result;
-- every distinct report is kept as history, and a replayed one changes nothing;
+- every distinct report is kept as history, and a replayed one changes nothing, unless
+  Testpress's own word says it is new: the Admin API's answer is the state when it was
+  fetched, and a webhook dated later than the result held is a later evaluation;
+- between two signed results, Testpress's own times decide where both carry one, whichever
+  source sent them;
 - the Testpress attempt id a return claims (its hmac does not cover it) gives way to the
   one a signed report gives;
 - a return whose scores agree with none of the signed reports is flagged, because the
@@ -73,13 +77,13 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     """
     now = now or utcnow()
     changes = {}
-    repeat = _repeats_an_earlier_report(attempt, report)
+    echo = _repeats_an_earlier_report(attempt, report)
 
     if report.source == ReportSource.RETURN:
         if _contradicts_an_earlier_return(attempt, report):
             # Replaying a return with other values is the student's edit (its hmac covers
             # neither the scores nor the id): it changes nothing, and staff see it flagged.
-            return _keep_history(attempt, report, now, repeat)
+            return _keep_history(attempt, report, now, echo)
         if report.testpress_attempt_id and attempt.claimed_testpress_attempt_id is None:
             changes["claimed_testpress_attempt_id"] = report.testpress_attempt_id
     elif report.testpress_attempt_id and attempt.testpress_attempt_id is None:
@@ -92,19 +96,25 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
     # keeps the time the student pressed Start.
     if report.started_at and attempt.institute_attempt_id is None and report.started_at != attempt.started_at:
         changes["started_at"] = report.started_at
-    if report.completed_at and attempt.completed_at is None:
+    if report.completed_at and (attempt.completed_at is None or (report.source.signed and attempt.scored_at is None)):
+        # The return's time is the portal's clock when the browser came back; Testpress's
+        # own, once it gives one, replaces it.
         changes["completed_at"] = report.completed_at
 
     seen_column = f"{report.source}_seen_at"
     if getattr(attempt, seen_column) is None:
         changes[seen_column] = now
 
-    if report.carries_result and not repeat:
-        changes |= _result_changes(attempt, report)
+    result_changed = False
+    if report.carries_result and not (echo and _may_be_a_late_copy(attempt, report)):
+        result = _result_changes(attempt, report)
+        result_changed = any(name in result for name in RESULT_FIELDS)
+        changes |= result
 
     for name, value in changes.items():
         setattr(attempt, name, value)
-    return _keep_history(attempt, report, now, repeat) or bool(changes)
+    # An echo that changed the result (Testpress changing it back) is history too.
+    return _keep_history(attempt, report, now, repeat=echo and not result_changed) or bool(changes)
 
 
 def _result_changes(attempt: Attempt, report: Report) -> dict:
@@ -124,7 +134,8 @@ def _result_changes(attempt: Attempt, report: Report) -> dict:
             changes["score_source"] = report.source
         if report.source.signed and report.completed_at != attempt.scored_at:
             changes["scored_at"] = report.completed_at
-    if report.source == ReportSource.API and attempt.needs_confirmation:
+    if report.source == ReportSource.API and attempt.needs_confirmation and (
+            takes_over or _same_result(attempt, report)):
         changes["needs_confirmation"] = False  # the Admin API is the word that decides
     elif (report.source.signed and attempt.score_source in SIGNED_SOURCES
           and not _same_result(attempt, report) and not _ordered(attempt, report)):
@@ -135,14 +146,15 @@ def _result_changes(attempt: Attempt, report: Report) -> dict:
 
 
 def _takes_over(attempt: Attempt, report: Report) -> bool:
-    """Whether `report`'s result replaces the one the attempt holds (api >= webhook > return)."""
+    """Whether `report`'s result replaces the one the attempt holds."""
+    if report.source.signed and attempt.score_source in SIGNED_SOURCES and _ordered(attempt, report):
+        # Testpress's own times say which of two signed results is the later, whichever of
+        # the webhook and the Admin API sent each.
+        return report.completed_at > attempt.scored_at
     trust = report.source.trust
     held = ReportSource(attempt.score_source).trust if attempt.score_source else 0
     if trust != held:
-        return trust > held
-    if report.source == ReportSource.WEBHOOK and _ordered(attempt, report):
-        # Testpress's own times say which of two signed results is the later.
-        return report.completed_at > attempt.scored_at
+        return trust > held  # api >= webhook > return
     # Otherwise the later to arrive: an Admin API answer is the state at the moment it was
     # fetched, and an unordered webhook is held only until that answer confirms it.
     return True
@@ -154,11 +166,20 @@ def _ordered(attempt: Attempt, report: Report) -> bool:
 
 
 def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
-    """Whether the same source already reported this very result: a duplicate delivery, or a
-    late copy of an earlier one that must not roll back a re-evaluation. (Compared within the
+    """Whether the same source already reported this very result: a duplicate delivery, a
+    late copy of an earlier one, or Testpress changing a result back. (Compared within the
     same status: a late "started" between two copies of one completion changes nothing.)"""
     return any(r.source == report.source and r.status == report.status and _same_result(r, report) and _same_id(r, report)
                for r in attempt.reports)
+
+
+def _may_be_a_late_copy(attempt: Attempt, report: Report) -> bool:
+    """Whether a report repeating an earlier one may be a late copy, which must not roll back
+    a re-evaluation. The Admin API's answer never is (it is the state when fetched); a
+    webhook is not when Testpress dated it later than the result held."""
+    if report.source == ReportSource.API:
+        return False
+    return not (_ordered(attempt, report) and report.completed_at > attempt.scored_at)
 
 
 def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:
@@ -226,6 +247,14 @@ def _disagreements(attempt: Attempt) -> dict[str, str]:
         first, replayed = replays[0]
         found[f"replays:{','.join(sorted({_claim_key(r) for pair in replays for r in pair}))}"] = (
             f"A browser return was replayed with score {replayed.score:g}; the first claimed {first.score:g}.")
+    # A completed return is the student's word that the attempt is over; Testpress's latest
+    # signed word, after it, that it is still running (and no signed result yet): staff look.
+    latest_signed = next((r for r in reversed(attempt.reports) if r.source in SIGNED_SOURCES), None)
+    if (scored and not signed and latest_signed is not None and latest_signed.status == AttemptStatus.STARTED
+            and attempt.reports.index(latest_signed) > attempt.reports.index(scored[0])):
+        found[f"running:{','.join(sorted({_claim_key(r) for r in scored}))}"] = (
+            f"The browser return said the attempt was completed with score {scored[-1].score:g}, but "
+            f"Testpress reported it still in progress afterwards.")
     suspicious = [r for r in scored if signed and not any(_same_result(r, s) for s in signed)]
     if suspicious:
         claimed, trusted = suspicious[-1], signed[-1]

@@ -346,6 +346,73 @@ def test_a_late_copy_of_the_first_delivery_never_rolls_back_a_re_evaluation(laun
     assert [r.score for r in attempt.reports] == [10.0, 30.0]
 
 
+T3 = datetime(2026, 11, 30, 12, 0)
+
+
+@pytest.mark.parametrize("source", ["webhook", "api"])
+def test_testpress_changing_a_result_back_is_recorded(launched, source):
+    # A re-evaluation, then the answer key put back: the third report repeats the first, but
+    # the Admin API's answer is the state now, and a webhook dated later is a later word.
+    for one in (scored(source, 10, T1), scored(source, 30, T2), scored(source, 10, T3)):
+        record_report(launched, one)
+    db.session.commit()
+
+    attempt = reload(launched)
+    assert (attempt.score, attempt.needs_confirmation) == (10.0, False)
+    assert [r.score for r in attempt.reports] == [10.0, 30.0, 10.0]
+
+
+def test_the_admin_api_repeating_its_answer_settles_a_disagreement(launched):
+    # The sync's answer, then a stray webhook that disagrees and cannot be ordered: the next
+    # sync asks the Admin API, which says the same as before. That settles it.
+    record_report(launched, scored("api", 30))
+    record_report(launched, scored("webhook", 35))
+    assert launched.needs_confirmation
+
+    record_report(launched, scored("api", 30))
+    db.session.commit()
+
+    assert (reload(launched).score, reload(launched).needs_confirmation) == (30.0, False)
+
+
+@pytest.mark.parametrize("order", ["api first", "webhook first"])
+def test_testpress_times_order_the_webhook_and_the_admin_api(launched, order):
+    # A sync's answer and a re-evaluation's webhook days later, or a sync page fetched before
+    # that webhook and recorded after it: the later of Testpress's times wins either way.
+    reports = [scored("api", 10, T1), scored("webhook", 30, T2)]
+    for one in reports if order == "api first" else reversed(reports):
+        record_report(launched, one)
+    db.session.commit()
+
+    assert (reload(launched).score, reload(launched).score_source, reload(launched).needs_confirmation) == (
+        30.0, "webhook", False)
+
+
+def test_testpress_s_completion_time_replaces_the_returns(launched):
+    record_report(launched, Report("return", "completed", "9001", **SCORES, completed_at=T3))
+    record_report(launched, scored("webhook", SCORES["score"], T1))
+    db.session.commit()
+
+    assert reload(launched).completed_at == T1
+
+
+def test_a_return_saying_completed_while_testpress_says_running_is_flagged(launched):
+    # The return's status is the student's to edit: "completed", with any score, while the
+    # Admin API still has the attempt running.
+    record_report(launched, Report("webhook", "started", "9001"))
+    record_report(launched, Report("return", "completed", "9001", **{**SCORES, "score": 200.0}))
+    assert not launched.flagged
+    record_report(launched, Report("api", "started", "9001"))
+    db.session.commit()
+
+    attempt = reload(launched)
+    assert attempt.flagged and "still in progress" in attempt.flag_reason
+
+    # Testpress's own result, when it comes, takes over and the question is another one.
+    record_report(attempt, scored("webhook", SCORES["score"]))
+    assert "still in progress" not in (attempt.flag_reason or "")
+
+
 @pytest.mark.parametrize("first, second", [(10, 30), (30, 10)])
 def test_unordered_signed_results_wait_for_the_admin_api_to_decide(launched, first, second):
     record_report(launched, scored("webhook", first))
