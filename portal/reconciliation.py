@@ -106,7 +106,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         changes[seen_column] = now
 
     result_changed = False
-    if report.carries_result and not (echo and _may_be_a_late_copy(attempt, report)):
+    if report.carries_result and not (echo and _passes_over(attempt, report)):
         result = _result_changes(attempt, report)
         result_changed = any(name in result for name in RESULT_FIELDS)
         changes |= result
@@ -173,12 +173,14 @@ def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
                for r in attempt.reports)
 
 
-def _may_be_a_late_copy(attempt: Attempt, report: Report) -> bool:
-    """Whether a report repeating an earlier one may be a late copy, which must not roll back
-    a re-evaluation. The Admin API's answer never is (it is the state when fetched); a
-    webhook is not when Testpress dated it later than the result held."""
+def _passes_over(attempt: Attempt, report: Report) -> bool:
+    """Whether a report repeating an earlier one from its source is passed over: a late copy,
+    which must not roll back a re-evaluation, or the Admin API confirming what is held. The
+    Admin API's answer is otherwise the state when it was fetched, and a webhook Testpress
+    dated later than the result held is a later word: either may be Testpress changing a
+    result back."""
     if report.source == ReportSource.API:
-        return False
+        return not attempt.needs_confirmation and _same_result(attempt, report)
     return not (_ordered(attempt, report) and report.completed_at > attempt.scored_at)
 
 
