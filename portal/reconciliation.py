@@ -113,8 +113,10 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
 
     for name, value in changes.items():
         setattr(attempt, name, value)
-    # An echo that changed the result (Testpress changing it back) is history too.
-    return _keep_history(attempt, report, now, repeat=echo and not result_changed) or bool(changes)
+    # An echo that changed the result (Testpress changing it back) is history too, and so is
+    # Testpress saying again that an attempt is running after a return said it was over.
+    repeat = echo and not result_changed and not _running_after_a_claimed_completion(attempt, report)
+    return _keep_history(attempt, report, now, repeat) or bool(changes)
 
 
 def _result_changes(attempt: Attempt, report: Report) -> dict:
@@ -182,6 +184,18 @@ def _passes_over(attempt: Attempt, report: Report) -> bool:
     if report.source == ReportSource.API:
         return not attempt.needs_confirmation and _same_result(attempt, report)
     return not (_ordered(attempt, report) and report.completed_at > attempt.scored_at)
+
+
+def _running_after_a_claimed_completion(attempt: Attempt, report: Report) -> bool:
+    """Whether a signed report says the attempt is still running while only a browser
+    return (whose status the student can edit) has said it is completed."""
+    if not (report.source.signed and report.status == AttemptStatus.STARTED
+            and attempt.status == AttemptStatus.COMPLETED and attempt.score_source == ReportSource.RETURN):
+        return False
+    # Once in the history after the claim is enough: a sync asking again adds nothing.
+    claimed = max(i for i, r in enumerate(attempt.reports) if r.source == ReportSource.RETURN)
+    return not any(r.source in SIGNED_SOURCES and r.status == AttemptStatus.STARTED
+                   for r in attempt.reports[claimed + 1:])
 
 
 def _contradicts_an_earlier_return(attempt: Attempt, report: Report) -> bool:

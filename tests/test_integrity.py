@@ -399,14 +399,15 @@ def test_testpress_s_completion_time_replaces_the_returns(launched):
 def test_a_return_saying_completed_while_testpress_says_running_is_flagged(launched):
     # The return's status is the student's to edit: "completed", with any score, while the
     # Admin API still has the attempt running.
-    record_report(launched, Report("webhook", "started", "9001"))
+    record_report(launched, Report("api", "started", "9001"))  # a sync during the exam
     record_report(launched, Report("return", "completed", "9001", **{**SCORES, "score": 200.0}))
     assert not launched.flagged
-    record_report(launched, Report("api", "started", "9001"))
+    record_report(launched, Report("api", "started", "9001"))  # the next sync: the same answer
     db.session.commit()
 
     attempt = reload(launched)
     assert attempt.flagged and "still in progress" in attempt.flag_reason
+    assert record_report(attempt, Report("api", "started", "9001")) is False  # and again: nothing new
 
     # Testpress's own result, when it comes, takes over and the question is another one.
     record_report(attempt, scored("webhook", SCORES["score"]))
