@@ -6,6 +6,7 @@ from wtforms import (
     BooleanField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -114,6 +115,9 @@ class ExamForm(FlaskForm):
         widget=ListWidget(html_tag="ul", prefix_label=False), option_widget=CheckboxInput(),
         description="None ticked: the exam is for everyone.",
     )
+    # The exam as this form showed it (exams.fingerprint), so that a save over a colleague's
+    # change made since is caught.
+    shown = HiddenField()
     submit = SubmitField("Save exam")
 
     def __init__(self, exam: Exam | None = None, **kwargs):
@@ -130,6 +134,7 @@ class ExamForm(FlaskForm):
         self.batches.choices = [SelectChoice(batch_id, name) for batch_id, name in choices]
         if not self.is_submitted():
             if exam is not None:
+                self.shown.data = exams.fingerprint(exam)
                 self.opens_at.data = local_naive(exam.opens_at)
                 self.closes_at.data = local_naive(exam.closes_at)
                 self.batches.data = sorted(current)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from portal.batches import create_batch
 from portal.extensions import db
 from portal.models import AuditEntry, Exam, utcnow
-from tests.factories import make_attempt, make_exam, make_staff, make_user
+from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_student import page_text
 
 URL = "https://inst.testpress.in/exams/run/physics/start/"
@@ -175,6 +175,45 @@ def test_an_edit_records_only_what_changed(client, staff):
     [entry] = audit_entries("exam.update")
     assert (json.loads(entry.before), json.loads(entry.after)) == ({"instructions": ""}, {"instructions": "New rules."})
     assert stored(exam.id).attempts_allowed is None
+
+
+def form_values(page: str) -> dict:
+    """The values an edit form shows, as a browser would send them back."""
+    fields = {name: unescape(value) for name, value in re.findall(r'<input[^>]*name="(\w+)"[^>]*value="([^"]*)"', page)}
+    return {**fields, "counting_rule": "best"}
+
+
+def test_a_form_opened_before_a_colleagues_save_does_not_undo_it(make_app):
+    app = make_app()
+    with app.app_context():
+        make_staff("a@example.com", name="Staff A"), make_staff("b@example.com", name="Staff B")
+        exam, morning = make_exam("Finals", exam_url=URL), create_batch("Morning")
+        db.session.commit()
+        exam_id, morning_id = exam.id, morning.id
+    a, b = app.test_client(), app.test_client()
+    for client, email in ((a, "a@example.com"), (b, "b@example.com")):
+        assert client.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    opened = form_values(a.get(f"/admin/exams/{exam_id}/edit").get_data(as_text=True))  # A opens the form
+
+    # B restricts the exam to one batch and one attempt; then A, from the form opened before, fixes the title.
+    assert b.post(f"/admin/exams/{exam_id}/edit", data={**form_values(b.get(f"/admin/exams/{exam_id}/edit")
+                  .get_data(as_text=True)), "batches": str(morning_id), "attempts_allowed": "1"}).status_code == 302
+    refused = a.post(f"/admin/exams/{exam_id}/edit", data={**opened, "title": "Finals 2026"})
+
+    assert refused.status_code == 409
+    page = page_text(refused)
+    assert "Someone saved a change to “Finals” after you opened this form, so nothing was saved" in page
+    assert 'value="Finals 2026"' in refused.get_data(as_text=True)  # A's version is kept in the form
+    with app.app_context():
+        exam = db.session.get(Exam, exam_id)
+        assert (exam.title, exam.attempts_allowed, [batch.id for batch in exam.batches]) == ("Finals", 1, [morning_id])
+
+    # Saving the form again, now knowingly, replaces B's change.
+    again = a.post(f"/admin/exams/{exam_id}/edit",
+                   data=form_values(refused.get_data(as_text=True)) | {"title": "Finals 2026"})
+    assert again.status_code == 302
+    with app.app_context():
+        assert db.session.get(Exam, exam_id).title == "Finals 2026"
 
 
 @pytest.mark.parametrize("value", ["0", "1001", "-1", "2.5", "x"])

@@ -9,7 +9,9 @@ from flask_login import current_user
 
 from portal import audit
 from portal.admin import bp
-from portal.exams import ExamError, add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
+from portal.database import DatabaseBusy, write_transaction
+from portal.exams import (ExamError, add_exam, delete_exam, fingerprint, set_archived, set_published, snapshot,
+                          update_exam)
 from portal.extensions import db
 from portal.forms import ActionForm, ExamForm
 from portal.models import Attempt, Batch, Exam, exam_batches, utcnow
@@ -53,32 +55,57 @@ def exam(exam_id: int):
 @bp.route("/exams/new", methods=["GET", "POST"])
 @bp.route("/exams/<int:exam_id>/edit", methods=["GET", "POST"])
 def edit_exam(exam_id: int | None = None):
-    """Create (as a draft) or edit an exam. 404 for an unknown exam; the form again (422) on bad values."""
+    """Create (as a draft) or edit an exam. 404 for an unknown exam; the form again on bad
+    values (422), or with the staff member's values kept when someone saved the exam since
+    the form was opened (409)."""
     exam = db.get_or_404(Exam, exam_id) if exam_id else None
     form = ExamForm(exam)
-    if form.validate_on_submit():
-        before = snapshot(exam) if exam else None
-        try:
+    if not form.validate_on_submit():
+        return render_template("admin/exam_form.html", form=form, exam=exam), 422 if form.errors else 200
+    try:
+        with write_transaction():  # owns the exam from the comparison below to the commit
             if exam:
-                exam = update_exam(exam, **form.exam_fields())
-            else:
-                exam = add_exam(**{**form.exam_fields(), "published": False})
-        except ExamError as error:  # the database's word, when another request won a race
-            (form[error.field].errors if error.field in form else form.title.errors).append(str(error))
-        else:
-            if before is None:
-                audit.record(current_user, "exam.create", "exam", exam.id, f"Added exam “{exam.title}” (a draft)",
-                             after=snapshot(exam))
-            else:
-                old, new = audit.changes(before, snapshot(exam))
-                if new:
-                    audit.record(current_user, "exam.update", "exam", exam.id,
-                                 f"Edited exam “{exam.title}”: {', '.join(new)}", before=old, after=new)
-            db.session.commit()
-            flash(f"Saved “{exam.title}”." if before else
-                  f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
-            return redirect(url_for("admin.exam", exam_id=exam.id))
-    return render_template("admin/exam_form.html", form=form, exam=exam), 422 if form.errors else 200
+                exam = db.session.get(Exam, exam.id)
+                # (A form without it, from a script rather than this page, saves as it is.)
+                if form.shown.data and form.shown.data != fingerprint(exam):
+                    raise ChangedMeanwhile
+            exam = save_exam(exam, form)
+    except ChangedMeanwhile:
+        current_app.logger.info("exams: edit of exam %s refused: changed since the form was opened", exam_id)
+        form.shown.data = fingerprint(exam)  # saving again replaces the change, knowingly
+        form.form_errors.append(
+            f"Someone saved a change to “{exam.title}” after you opened this form, so nothing was saved: "
+            "saving this form would undo theirs. Your version is below; open the exam's page in another "
+            "tab to see the one saved, then save again to replace it.")
+        return render_template("admin/exam_form.html", form=form, exam=exam), 409
+    except ExamError as error:  # the database's word, when another request won a race
+        (form[error.field].errors if error.field in form else form.title.errors).append(str(error))
+        return render_template("admin/exam_form.html", form=form, exam=exam), 422
+    except DatabaseBusy:
+        abort(503)
+    flash(f"Saved “{exam.title}”." if exam_id else
+          f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
+    return redirect(url_for("admin.exam", exam_id=exam.id))
+
+
+class ChangedMeanwhile(Exception):
+    """The exam changed after the form was opened."""
+
+
+def save_exam(exam: Exam | None, form: ExamForm) -> Exam:
+    """Add the form's exam (as a draft), or change `exam` to it, with the audit entry."""
+    if exam is None:
+        exam = add_exam(**{**form.exam_fields(), "published": False})
+        audit.record(current_user, "exam.create", "exam", exam.id, f"Added exam “{exam.title}” (a draft)",
+                     after=snapshot(exam))
+        return exam
+    before = snapshot(exam)
+    exam = update_exam(exam, **form.exam_fields())
+    old, new = audit.changes(before, snapshot(exam))
+    if new:
+        audit.record(current_user, "exam.update", "exam", exam.id, f"Edited exam “{exam.title}”: {', '.join(new)}",
+                     before=old, after=new)
+    return exam
 
 
 def acted_on(exam_id: int) -> Exam:
