@@ -203,6 +203,7 @@ class Attempt(ResultColumns, db.Model):
         sa.Index("ix_attempts_source_started", "score_source", "started_at", "id"),
         sa.Index("ix_attempts_flagged_started", "flagged", "started_at", "id"),
         sa.Index("ix_attempts_percentage", "percentage", "id"),
+        sa.Index("ix_attempts_status_percentage", "status", "percentage", "id"),
         one_of("status", AttemptStatus),
         one_of("score_source", ReportSource),
         one_of("flag_resolution", FlagResolution),
