@@ -81,7 +81,8 @@ class AttemptFilters:
 
     exam: int | None = None
     batch: int | None = None
-    student: str = ""  # part of a name or an email
+    student: str = ""  # part of a name or an email (the search box)
+    student_id: int | None = None  # exactly one person (the links from a person, the people list, the gradebook)
     status: str = ""  # an AttemptStatus
     verified: str = ""  # a key of VERIFIED_CHOICES
     flagged: bool = False
@@ -101,6 +102,7 @@ class AttemptFilters:
             exam=_row_id(args, "exam"),
             batch=_row_id(args, "batch"),
             student=args.get("student", "").strip()[:200],
+            student_id=_row_id(args, "student_id"),
             status=status,
             verified=verified,
             flagged=args.get("flagged", "") == "1",
@@ -111,6 +113,7 @@ class AttemptFilters:
     def as_args(self) -> dict[str, str]:
         """The filters as query parameters (empty ones left out), for links that keep them."""
         args = {"exam": self.exam or "", "batch": self.batch or "", "student": self.student,
+                "student_id": self.student_id or "",
                 "status": self.status, "verified": self.verified, "flagged": "1" if self.flagged else "",
                 "from": local_input(self.started_from), "to": local_input(self.started_before)}
         return {name: str(value) for name, value in args.items() if value}
@@ -135,6 +138,10 @@ class AttemptFilters:
         if self.batch:
             conditions.append(student_id.in_(
                 sa.select(batch_members.c.user_id).where(batch_members.c.batch_id == self.batch)))
+        if self.student_id:
+            # Always through the student index, even when walking the order: one person's
+            # attempts are few enough to sort, and a walk would read every attempt to find them.
+            conditions.append(Attempt.student_id == self.student_id)
         if self.student:
             # autoescape: a "%" or "_" typed by staff is that character, not a wildcard.
             text = self.student.lower()
@@ -160,7 +167,7 @@ class AttemptFilters:
     @property
     def kept_by_exam_stats(self) -> bool:
         """Whether exam_stats holds this filter's count (it counts per exam and status)."""
-        return not (self.batch or self.student or self.verified or self.flagged
+        return not (self.batch or self.student or self.student_id or self.verified or self.flagged
                     or self.started_from or self.started_before)
 
 

@@ -10,7 +10,7 @@ from portal.clock import zone_name
 from portal.csvfiles import csv_download
 from portal.dashboard import dashboard_figures
 from portal.extensions import db
-from portal.models import Batch, Exam, utcnow
+from portal.models import Batch, Exam, User, utcnow
 
 
 @bp.route("/")
@@ -30,6 +30,7 @@ def attempts():
     page = attempts_page(filters, order, Cursor.decode(cursor, order) if cursor else None)
     return render_template(
         "admin/attempts.html", page=page, filters=filters, order=order, sorts=SORTS,
+        student=db.session.get(User, filters.student_id) if filters.student_id else None,
         verified_choices=VERIFIED_CHOICES, local_input=local_input, zone=zone_name(),
         exams=db.session.execute(sa.select(Exam.id, Exam.title).order_by(Exam.title, Exam.id)).all(),
         batches=db.session.execute(sa.select(Batch.id, Batch.name).order_by(Batch.name)).all(),
