@@ -92,9 +92,9 @@ def test_staff_archive_and_unarchive_a_batch_which_then_leaves_the_exam_form(cli
     batch = create_batch("Morning")
     db.session.commit()
 
-    client.post(f"/admin/batches/{batch.id}/archive")
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": "1"})
     archived_form = client.get("/admin/exams/new").get_data(as_text=True)
-    client.post(f"/admin/batches/{batch.id}/archive")
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": "0"})
 
     assert 'name="batches"' not in archived_form and "No batches in use" in archived_form
     assert batch_named("Morning").archived_at is None
@@ -184,6 +184,31 @@ def test_staff_remove_one_member(client, staff):
     assert json.loads(entry.before) == {"member": "asha@example.com"}
 
 
+def test_pressing_archive_twice_leaves_the_batch_archived(client, staff):
+    import re
+    batch = create_batch("Morning")
+    db.session.commit()
+    page = client.get(f"/admin/batches/{batch.id}").get_data(as_text=True)
+    wanted = re.search(r'name="archived" value="(\d)"', page).group(1)  # what the Archive button sends
+    assert wanted == "1"
+
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": wanted})
+    archived_at = batch_named("Morning").archived_at
+    again = client.post(f"/admin/batches/{batch.id}/archive", data={"archived": wanted}, follow_redirects=True)
+
+    assert archived_at is not None and batch_named("Morning").archived_at == archived_at
+    assert "“Morning” is already archived." in page_text(again)
+    assert len(audit_entries("batch.archive")) == 1 and audit_entries("batch.unarchive") == []
+
+
+@pytest.mark.parametrize("sent", [{}, {"archived": "true"}])
+def test_archive_without_the_state_wanted_is_a_400_that_changes_nothing(client, staff, sent):
+    batch = create_batch("Morning")
+    db.session.commit()
+    assert client.post(f"/admin/batches/{batch.id}/archive", data=sent).status_code == 400
+    assert batch_named("Morning").archived_at is None and audit_entries("batch.archive") == []
+
+
 @pytest.mark.parametrize("method, path", [("GET", "/admin/batches/999"), ("POST", "/admin/batches/999/rename"),
                                           ("POST", "/admin/batches/999/archive"),
                                           ("POST", "/admin/batches/999/members")])
@@ -204,7 +229,8 @@ def test_the_buttons_need_the_csrf_token(make_app):
                                 "csrf_token": token})
 
     for path in (f"/admin/batches/{batch_id}/archive", "/admin/batches/new", f"/admin/batches/{batch_id}/members"):
-        assert client.post(path, data={"name": "Evening", "emails": "a@example.com"}).status_code == 400, path
+        assert client.post(path, data={"name": "Evening", "emails": "a@example.com", "archived": "1"}
+                           ).status_code == 400, path
     with app.app_context():
         assert db.session.get(Batch, batch_id).archived_at is None
         assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1

@@ -329,14 +329,39 @@ def test_a_bad_email_is_refused_at_its_field(client, boss):
 def test_deactivate_and_reactivate_from_the_persons_page_are_audited(client, boss):
     asha = make_user("asha@example.com", "Asha Rao")
 
-    response = client.post(f"/admin/people/{asha.id}/active", follow_redirects=True)
+    response = client.post(f"/admin/people/{asha.id}/active", data={"active": "0"}, follow_redirects=True)
     assert "asha@example.com is now deactivated." in response.get_data(as_text=True)
     assert reload(asha).active is False
-    client.post(f"/admin/people/{asha.id}/active")
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
     assert reload(asha).active is True
 
     deactivated, reactivated = audit_entries("person.deactivate"), audit_entries("person.reactivate")
     assert [json.loads(e.after) for e in deactivated + reactivated] == [{"active": False}, {"active": True}]
+
+
+def test_pressing_deactivate_twice_leaves_the_person_deactivated(client, boss):
+    asha = make_user("asha@example.com", "Asha Rao")
+    page = page_text(client, f"/admin/people/{asha.id}")
+    wanted = re.search(r'name="active" value="(\d)"', page).group(1)  # what the Deactivate button sends
+    assert wanted == "0" and ">Deactivate</button>" in page
+
+    client.post(f"/admin/people/{asha.id}/active", data={"active": wanted})
+    again = client.post(f"/admin/people/{asha.id}/active", data={"active": wanted}, follow_redirects=True)
+
+    assert reload(asha).active is False
+    assert "asha@example.com is already deactivated." in again.get_data(as_text=True)
+    assert len(audit_entries("person.deactivate")) == 1 and audit_entries("person.reactivate") == []
+    # Reactivating a person who is already active, from a stale tab, changes and records nothing either.
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
+    assert reload(asha).active is True and len(audit_entries("person.reactivate")) == 1
+
+
+@pytest.mark.parametrize("sent", [{}, {"active": "yes"}])
+def test_deactivate_without_the_state_wanted_is_a_400_that_changes_nothing(client, boss, sent):
+    asha = make_user("asha@example.com", "Asha Rao")
+    assert client.post(f"/admin/people/{asha.id}/active", data=sent).status_code == 400
+    assert reload(asha).active is True and audit_entries("person.deactivate") == []
 
 
 def test_adding_to_and_removing_from_batches_is_audited(client, boss):
