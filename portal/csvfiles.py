@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -17,6 +18,11 @@ from flask import Response, stream_with_context
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # (OWASP's "CSV injection"); tab and carriage return can start one too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A negative number alone (a score under negative marking: -2, -10.00, -1e+06 as "%g" writes a
+# million) is a number to a spreadsheet, not a formula, so it is left as it is. Anything more
+# after the minus is guarded: "-2+3" or "-cmd" run, and even a score "-2 / 20" would be computed
+# (to -0.1), so that one keeps its quote (its percentage column is the number to sort by).
+PLAIN_NEGATIVE_NUMBER = re.compile(r"-[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?", re.IGNORECASE)
 
 
 class NotCsv(ValueError):
@@ -24,11 +30,14 @@ class NotCsv(ValueError):
 
 
 def safe_cell(value) -> str:
-    """A value as a CSV cell that no spreadsheet runs: a leading formula character is quoted by a "'"."""
+    """A value as a CSV cell that no spreadsheet runs: a leading formula character is quoted by a
+    "'", unless the cell is a negative number and nothing else."""
     if value is None:
         return ""
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NEGATIVE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:

@@ -212,6 +212,25 @@ def test_the_export_neutralises_formulas(staff, school):
     assert (row[2], row[3]) == ("'=cmd", "'=HYPERLINK(\"http://evil\")")
 
 
+def test_the_export_keeps_negative_scores_numbers(staff, school):
+    make_attempt(make_user("neg@example.com", "Neg"), school["physics"], status="completed", score=-2.0,
+                 max_score=20.0, percentage=-10.0, score_source="webhook")
+    header, row = read_export(staff, "student=neg@")
+    assert (row[header.index("score")], row[header.index("max score")], row[header.index("percentage")]) == \
+        ("-2", "20", "-10")
+
+
+@pytest.mark.parametrize("cell, written", [
+    (-2, "-2"), ("-10.00", "-10.00"), ("-1e+06", "-1e+06"), (-2.5, "-2.5"), ("-0.5", "-0.5"),  # negative numbers, as they are
+    ("-2 / 20", "'-2 / 20"), ("-2+3", "'-2+3"), ("-cmd", "'-cmd"), ("-", "'-"), ("-2.", "'-2."),
+    ("-1e+06+cmd|' /C calc'!A0", "'-1e+06+cmd|' /C calc'!A0"), ("-2\n", "'-2\n"), ("-٣", "'-٣"),
+    ("=1+1", "'=1+1"), ("+5", "'+5"), ("@SUM(A1)", "'@SUM(A1)"), ("12", "12"),
+])
+def test_only_a_plain_negative_number_escapes_the_formula_guard(cell, written):
+    from portal.csvfiles import safe_cell
+    assert safe_cell(cell) == written
+
+
 def test_the_export_is_streamed(staff, school):
     response = staff.get("/admin/attempts/export.csv")
     assert response.is_streamed

@@ -139,6 +139,24 @@ def test_the_gradebook_csv_is_what_is_shown_and_formula_safe(staff_client):
     assert rows[3][2:6] == ["", "", "1", ""]
 
 
+def csv_of(response) -> list[list[str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_negative_marks_stay_numbers_in_the_gradebook_and_rank_csvs(staff_client):
+    exam = make_exam("Negative Marking", published=True)
+    make_attempt(make_user("neg@example.com", "Neg Student"), exam, status="completed", score=-2.0, max_score=20.0,
+                 percentage=-10.0, score_source="webhook", completed_at=datetime(2026, 11, 20, 12))
+
+    header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
+    assert row[header.index("Negative Marking: percentage")] == "-10.00"
+    # "-2 / 20" is a sum a spreadsheet would work out (-0.1): it keeps its quote; the percentage is the number.
+    assert row[header.index("Negative Marking: score")] == "'-2 / 20"
+    header, row = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
+    assert (row[header.index("score")], row[header.index("percentage")]) == ("-2", "-10.00")
+
+
 def test_an_unknown_batch_is_a_404_and_a_stale_sort_falls_back_to_names(staff_client):
     seed_batch_results()
     assert staff_client.get("/admin/gradebook/?batch=999").status_code == 404
