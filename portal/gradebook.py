@@ -35,8 +35,13 @@ BIN_WIDTH = 10
 
 def gradebook_exams(batch_id: int | None) -> list[Exam]:
     """The gradebook's columns: the exams offered (or once offered: archived) to the batch,
-    or to anyone without a batch; drafts never taken are no column."""
-    query = sa.select(Exam).where(sa.or_(Exam.published, Exam.archived_at.is_not(None)))
+    or to anyone without a batch, and any exam taken (one unpublished again keeps its
+    results); drafts never taken are no column.
+
+    "Taken" is a standing (every attempt has one): an EXISTS in the same statement, a seek
+    on ix_standings_exam_percentage per exam, not a query per exam."""
+    taken = sa.exists().where(Standing.exam_id == Exam.id)
+    query = sa.select(Exam).where(sa.or_(Exam.published, Exam.archived_at.is_not(None), taken))
     if batch_id is not None:
         query = query.where(for_batches_where(exam_batches.c.batch_id == batch_id))
     return list(db.session.scalars(query.order_by(Exam.opens_at.is_(None), Exam.opens_at, Exam.title, Exam.id)))

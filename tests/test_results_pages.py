@@ -112,6 +112,40 @@ def test_the_gradebook_shows_each_students_counting_score_and_blanks(staff_clien
     assert page.index("Asha") < page.index("Ravi")  # by name
 
 
+def test_an_exam_unpublished_after_students_took_it_keeps_its_gradebook_column(staff_client):
+    exam = make_exam("Mid-term", published=True)
+    scored(make_user("asha@example.com", "Asha Rao"), exam, 14)
+    make_exam("Never taken", published=False)
+    assert staff_client.post(f"/admin/exams/{exam.id}/publish", data={"published": "0"}).status_code == 302
+
+    page = staff_client.get("/admin/gradebook/").get_data(as_text=True)
+    assert "Mid-term" in page and "14 / 20" in page
+    assert "Never taken" not in page  # a draft nobody took is still no column
+    header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
+    assert "Never taken: score" not in header
+    assert row[header.index("Mid-term: score")] == "14 / 20" and row[header.index("Mid-term: percentage")] == "70.00"
+
+
+def test_the_gradebook_reads_its_columns_in_one_statement_however_many_exams(app, staff_client):
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def count() -> int:
+        db.session.expire_all()
+        statements.clear()
+        assert staff_client.get("/admin/gradebook/").status_code == 200
+        return len(statements)
+
+    student = make_user("asha@example.com", "Asha Rao")
+    scored(student, make_exam("Draft taken", published=False), 10)
+    before = count()
+    for number in range(4):
+        scored(student, make_exam(f"Draft taken {number}", published=False), number)
+        make_exam(f"Draft {number}", published=False)
+    assert count() == before
+    assert "Draft taken 3" in staff_client.get("/admin/gradebook/").get_data(as_text=True)
+
+
 def test_the_gradebook_sorts_by_an_exams_score_highest_first(staff_client):
     physics, exam, *_ = seed_batch_results()
     page = staff_client.get(f"/admin/gradebook/?batch={physics.id}&sort={exam.id}").get_data(as_text=True)
