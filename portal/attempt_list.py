@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
-from portal.clock import from_local, institute_zone, to_local, zone_name
+from portal.clock import TimeOutOfRange, from_local, institute_zone, to_local, zone_name
 from portal.dashboard import BoundedCount, bounded_count
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
@@ -57,12 +57,12 @@ def _local_time(args: MultiDict, name: str, label: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
+    if moment is None or moment.tzinfo is not None:
+        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).")
     try:
-        if moment is None or moment.tzinfo is not None:
-            raise OverflowError
         return from_local(moment)
-    except OverflowError:  # also a time in year 1 or 9999 that UTC would move out of the calendar
-        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).") from None
+    except TimeOutOfRange as error:
+        raise BadInput(f"“{label}” must be a date and time within the calendar: {error}") from None
 
 
 def _row_id(args: MultiDict, name: str) -> int | None:
