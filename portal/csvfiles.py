@@ -11,7 +11,7 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Response, stream_with_context
 
@@ -84,10 +84,15 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 @dataclass(frozen=True)
 class CsvTable:
     """A CSV's header (lower-cased, trimmed names, in the file's order) and its non-blank rows,
-    each with the line of the file it starts on (a quoted cell may span lines)."""
+    each with the line of the file it starts on (a quoted cell may span lines).
+
+    `overlong`: the rows with more cells than the header, by line, and how many they have;
+    their cells past the header's are not in `rows`. Empty cells at a row's end do not count
+    (Excel adds them to rows shorter than the longest)."""
 
     header: list[str]
     rows: list[tuple[int, dict[str, str]]]
+    overlong: dict[int, int] = field(default_factory=dict)
 
 
 def decode_upload(data: bytes) -> str:
@@ -110,12 +115,17 @@ def read_table(text: str) -> CsvTable:
         if not header:
             raise NotCsv("The file is empty: it needs a header row.")
         names = [name.strip().lower() for name in header]
-        rows = []
+        rows, overlong = [], {}
         next_line = reader.line_num + 1
         for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((next_line, dict(zip(names, (cell.strip() for cell in row), strict=False))))
+            cells = [cell.strip() for cell in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                rows.append((next_line, dict(zip(names, cells, strict=False))))
+                if len(cells) > len(names):
+                    overlong[next_line] = len(cells)
             next_line = reader.line_num + 1
-        return CsvTable(names, rows)
+        return CsvTable(names, rows, overlong)
     except csv.Error as error:
         raise NotCsv(f"The file is not a CSV file the portal can read ({error}).") from None

@@ -10,6 +10,8 @@ deleted after IMPORT_LIFETIME.
 The columns are `email,name[,password][,batch]` (a header row; any order; case and spaces
 in the names ignored). A row's problems are:
 
+- more cells than the header (a name with an unquoted comma: "Kumar, Ravi"), trailing empty
+  cells apart;
 - a bad email, a missing or too long name, a password shorter than the rule;
 - an email already in the file: the first row with it is imported, the later ones are problems;
 - an email that someone in the portal already has (looked up in chunks, not row by row);
@@ -163,6 +165,10 @@ def preview(text: str) -> Preview:
         raise ImportRefused(str(error)) from None
     check_columns(table.header)
     rows = [check_row(line, cells) for line, cells in table.rows]
+    for row in rows:
+        if row.line in table.overlong:  # its cells past the header's were not read: say so, import nothing of it
+            row.problems.insert(0, f"{table.overlong[row.line]} cells but the header has {len(table.header)}: "
+                                   "put a name containing a comma in quotes")
     mark_duplicates(rows)
     mark_existing(rows)
     unknown = mark_unknown_batches(rows)
