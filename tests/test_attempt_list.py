@@ -212,6 +212,13 @@ def test_the_export_neutralises_formulas(staff, school):
     assert (row[2], row[3]) == ("'=cmd", "'=HYPERLINK(\"http://evil\")")
 
 
+def test_the_export_is_named_by_the_institutes_day(staff, monkeypatch):
+    from portal.admin import attempts
+    monkeypatch.setattr(attempts, "utcnow", lambda: datetime(2026, 12, 1, 20, 0))  # 01:30 on 2 Dec in Kolkata
+    response = staff.get("/admin/attempts/export.csv")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="attempts-2026-12-02.csv"'
+
+
 def test_the_export_keeps_negative_scores_numbers(staff, school):
     make_attempt(make_user("neg@example.com", "Neg"), school["physics"], status="completed", score=-2.0,
                  max_score=20.0, percentage=-10.0, score_source="webhook")
