@@ -8,6 +8,7 @@ naming the field at fault.
 from __future__ import annotations
 
 import re
+from email.utils import getaddresses
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -115,12 +116,27 @@ class EmailsAdded(NamedTuple):
 MAX_PASTED_EMAILS = 5000
 
 
+def pasted_emails(text: str) -> list[str]:
+    """The addresses in pasted `text`, lower-cased, each once, in order: bare ones (a
+    spreadsheet's column, or typed) separated by new lines, spaces, commas or semicolons, and
+    a mail client's list ("Asha Rao <asha@example.com>; Ravi <ravi@example.com>", Outlook's
+    "Rao, Asha <asha@example.com>", Gmail's comma-separated ones), read by the standard
+    library's address parser."""
+    found = []
+    for entry in re.split(r"[\r\n;]+", text or ""):  # a ";" is no part of an address or (unquoted) name
+        if re.search(r"[<>()\"]", entry):  # names, quoted or with the address in <...>
+            # A part without an "@" is a piece of a name holding an unquoted comma (Outlook's
+            # "Rao, Asha <...>" reads as "Rao" and "Asha <...>"), not an address.
+            found += [address for _name, address in getaddresses([entry]) if "@" in address]
+        else:
+            found += re.split(r"[\s,]+", entry)
+    return list(dict.fromkeys(email.strip().lower() for email in found if email.strip()))
+
+
 def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
-    """Put the people whose emails are pasted in `text` (one a line; commas and semicolons,
-    as a spreadsheet's copied column or a mail client's list, split too) in `batch`.
-    Raises BatchError over MAX_PASTED_EMAILS."""
-    emails = list(dict.fromkeys(email.strip().lower() for email in re.split(r"[\s,;]+", text or "")
-                                if email.strip()))
+    """Put the people whose emails are pasted in `text` (see pasted_emails: a spreadsheet's
+    column or a mail client's list) in `batch`. Raises BatchError over MAX_PASTED_EMAILS."""
+    emails = pasted_emails(text)
     if not emails:
         raise BatchError("emails", "paste at least one email, one a line")
     if len(emails) > MAX_PASTED_EMAILS:

@@ -149,6 +149,27 @@ def test_pasted_emails_are_added_and_unknown_ones_listed_back(client, staff):
     assert json.loads(entry.after) == {"added": ["asha@example.com"]}
 
 
+@pytest.mark.parametrize("pasted", [
+    "Asha Rao <asha@example.com>; Ravi Kumar <ravi@example.com>; Nobody <nobody@example.com>",  # Outlook
+    "Rao, Asha <asha@example.com>; Kumar, Ravi <RAVI@example.com>; nobody@example.com",  # Outlook, last name first
+    '"Asha Rao" <asha@example.com>, Ravi Kumar <ravi@example.com>, nobody@example.com',  # Gmail
+    "asha@example.com ravi@example.com, nobody@example.com",  # typed: spaces and commas
+    "asha@example.com;ravi@example.com\r\nnobody@example.com",  # semicolons, Windows lines
+])
+def test_a_mail_clients_list_or_a_bare_one_adds_its_people(client, staff, pasted):
+    batch = create_batch("Morning")
+    asha, ravi = make_user("asha@example.com", "Asha Rao"), make_user("ravi@example.com", "Ravi Kumar")
+    db.session.commit()
+
+    response = client.post(f"/admin/batches/{batch.id}/members", follow_redirects=True, data={"emails": pasted})
+    text = page_text(response)
+
+    assert "Added 2 people to “Morning”." in text
+    assert "Nobody has this email, so it was not added: nobody@example.com." in text
+    assert member_ids(batch) == {asha.id, ravi.id}
+    assert "Asha Rao" in text and "Ravi Kumar" in text  # listed among the members
+
+
 def test_pasting_nothing_is_refused(client, staff):
     batch = create_batch("Morning")
     db.session.commit()

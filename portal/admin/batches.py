@@ -117,7 +117,7 @@ def archive_batch(batch_id: int):
 
 @bp.route("/batches/<int:batch_id>/members", methods=["POST"])
 def add_members(batch_id: int):
-    """Add the people whose emails are pasted, one a line; unknown emails are listed back
+    """Add the people whose emails are pasted (portal.batches.pasted_emails); unknown emails are listed back
     (nothing done for them), the rest are added."""
     batch = db.get_or_404(Batch, batch_id)
     form = AddMembersForm()
