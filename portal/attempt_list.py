@@ -28,6 +28,7 @@ from werkzeug.datastructures import MultiDict
 
 from portal.clock import TimeOutOfRange, from_local, institute_zone, to_local, zone_name
 from portal.dashboard import BoundedCount, bounded_count
+from portal.database import lower_text
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
@@ -146,7 +147,7 @@ class AttemptFilters:
             # autoescape: a "%" or "_" typed by staff is that character, not a wildcard.
             text = self.student.lower()
             conditions.append(student_id.in_(sa.select(User.id).where(sa.or_(
-                sa.func.lower(User.name).contains(text, autoescape=True),
+                lower_text(User.name).contains(text, autoescape=True),  # every letter, as the people search
                 User.email.contains(text, autoescape=True)))))
         if self.status:
             conditions.append(Attempt.status == self.status)

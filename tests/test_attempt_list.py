@@ -99,6 +99,14 @@ def test_the_score_order_says_it_leaves_out_unscored_attempts(staff, school):
     assert "attempts without a score are not listed" in staff.get("/admin/attempts/?sort=score").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("typed", ["Élodie", "ÉLODIE", "élodie mar"])
+def test_the_student_filter_finds_non_ascii_names_whatever_the_case(staff, school, typed):
+    elodie = make_user("elodie@example.com", "Élodie Martin")
+    found = make_attempt(elodie, school["physics"], started_at=START)
+    html = staff.get("/admin/attempts/", query_string={"student": typed}).get_data(as_text=True)
+    assert re.findall(r'href="/admin/attempts/(\d+)"', html) == [str(found.id)]
+
+
 @pytest.mark.parametrize("query, message", [
     ("status=finished", "“status” must be one of"),
     ("verified=maybe", "“verified” must be one of"),

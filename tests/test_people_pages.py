@@ -33,8 +33,8 @@ def make_batch(name, members=(), *, archived=False):
     return batch
 
 
-def page_text(client, url, status=200):
-    response = client.get(url)
+def page_text(client, url, status=200, **request):
+    response = client.get(url, **request)
     assert response.status_code == status, (url, response.status_code)
     return response.get_data(as_text=True)
 
@@ -87,6 +87,17 @@ def test_search_finds_names_and_emails_whatever_the_case(client, boss):
     assert names_listed(page_text(client, "/admin/people/?q=example")) == ["Asha Rao", "Boss Person", "Ravi Kumar"]
     page = page_text(client, "/admin/people/?q=nobody-has-this")
     assert names_listed(page) == [] and "Nobody matches." in page and "0 people match." in page
+
+
+@pytest.mark.parametrize("typed", ["Élodie", "élodie", "ÉLODIE", "ÉloDIE Mar"])
+def test_search_finds_non_ascii_names_whatever_the_case(client, boss, typed):
+    make_user("elodie@example.com", "Élodie Martin")
+    make_user("oeuvre@example.com", "Zoë Ødegaard")
+    make_user("eloise@example.com", "Eloise Ray")  # an unaccented E is another letter
+
+    assert names_listed(page_text(client, "/admin/people/", query_string={"q": typed})) == ["Élodie Martin"]
+    export = client.get("/admin/people/export.csv", query_string={"q": typed}).get_data(as_text=True)
+    assert "elodie@example.com" in export and "eloise@example.com" not in export
 
 
 def test_like_wildcards_typed_in_the_search_are_plain_characters(client, boss):
