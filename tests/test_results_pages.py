@@ -220,6 +220,23 @@ def test_the_exam_report_figures_against_known_answers(staff_client):
     assert rows[-1][1] == "late@example.com" and rows[-1][3] == ""
 
 
+def test_the_reports_flagged_figure_counts_what_its_link_lists(staff_client):
+    import re
+    exam = make_exam("Flags")
+    asha, ravi = make_user("asha@example.com", "Asha"), make_user("ravi@example.com", "Ravi")
+    scored(asha, exam, 18)  # counts (best)
+    scored(asha, exam, 6, days_ago=1, flagged=True, flag_reason="x")  # a flagged retake that does not count
+    scored(ravi, exam, 12, flagged=True, flag_reason="x")  # a flagged attempt that counts
+    scored(ravi, make_exam("Other"), 12, flagged=True, flag_reason="x")  # another exam's flag
+
+    page = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    figure = re.search(r'<dt>Flagged attempts \(counting or not\)</dt><dd><a href="([^"]+)">(\d+)</a></dd>', page)
+    listed = staff_client.get(figure.group(1).replace("&amp;", "&")).get_data(as_text=True)
+
+    assert figure.group(2) == "2"
+    assert len(re.findall(r'href="/admin/attempts/(\d+)"', listed)) == 2
+
+
 def test_an_exam_nobody_took_has_an_empty_report_not_an_error(staff_client):
     exam = make_exam("Nobody yet")
     page = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
