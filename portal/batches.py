@@ -15,6 +15,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 from portal.bulk import among
+from portal.database import lower_text
 from portal.extensions import db
 from portal.models import Batch, User, batch_members, exam_batches, utcnow
 
@@ -36,7 +37,7 @@ def check_batch_name(name: str | None) -> str:
 
 def find_batch(name: str) -> Batch | None:
     """The batch of this name, whatever its case (names are compared as people read them)."""
-    return db.session.scalar(sa.select(Batch).where(sa.func.lower(Batch.name) == check_batch_name(name).lower()))
+    return db.session.scalar(sa.select(Batch).where(lower_text(Batch.name) == check_batch_name(name).lower()))
 
 
 def create_batch(name: str) -> Batch:

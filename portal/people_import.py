@@ -35,6 +35,7 @@ from portal import audit
 from portal.batches import BatchError, check_batch_name, create_batch
 from portal.bulk import among
 from portal.csvfiles import CsvTable, NotCsv, csv_lines, decode_upload, read_table
+from portal.database import lower_text
 from portal.extensions import db
 from portal.models import Batch, PeopleImport, User, batch_members, utcnow
 from portal.password_links import issue_links
@@ -249,7 +250,7 @@ def batches_named(names: Iterable[str]) -> dict[str, Batch]:
     if not keys:
         return {}
     return {batch.name.lower(): batch for batch in db.session.scalars(
-        sa.select(Batch).where(among(sa.func.lower(Batch.name, type_=sa.String), keys)))}
+        sa.select(Batch).where(among(lower_text(Batch.name), keys)))}
 
 
 def mark_unknown_batches(rows: list[ImportRow]) -> list[str]:

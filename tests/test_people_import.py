@@ -374,6 +374,17 @@ def test_a_batch_is_matched_whatever_its_case(staff_client, morning):
     assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
 
 
+def test_a_non_ascii_batch_name_is_matched_whatever_its_case(staff_client):
+    db.session.add(Batch(name="Élite Évening"))
+    db.session.commit()
+    import_id = uploaded(staff_client, "email,name,batch\na@example.com,Anu,ÉLITE évening\n")
+    assert "unknown batch" not in staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+    staff_client.post(f"/admin/people/import/{import_id}/confirm")
+    assert [batch.name for batch in db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches] \
+        == ["Élite Évening"]
+    assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
+
+
 def test_the_cli_creates_a_batch_it_is_asked_to(app, runner, tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("email,name,password,batch\na@example.com,Anu,longenough1,Evening\n")
