@@ -8,8 +8,8 @@ naming the field at fault.
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
 from collections.abc import Iterable
+from email.utils import getaddresses
 from typing import NamedTuple
 
 import sqlalchemy as sa
