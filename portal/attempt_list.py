@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager
 from werkzeug.datastructures import MultiDict
 
-from portal.clock import from_local, institute_zone, to_local, zone_name
+from portal.clock import TimeOutOfRange, from_local, institute_zone, to_local, zone_name
 from portal.dashboard import BoundedCount, bounded_count
+from portal.database import lower_text
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
@@ -57,12 +58,12 @@ def _local_time(args: MultiDict, name: str, label: str) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
+    if moment is None or moment.tzinfo is not None:
+        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).")
     try:
-        if moment is None or moment.tzinfo is not None:
-            raise OverflowError
         return from_local(moment)
-    except OverflowError:  # also a time in year 1 or 9999 that UTC would move out of the calendar
-        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).") from None
+    except TimeOutOfRange as error:
+        raise BadInput(f"“{label}” must be a date and time within the calendar: {error}") from None
 
 
 def _row_id(args: MultiDict, name: str) -> int | None:
@@ -81,7 +82,8 @@ class AttemptFilters:
 
     exam: int | None = None
     batch: int | None = None
-    student: str = ""  # part of a name or an email
+    student: str = ""  # part of a name or an email (the search box)
+    student_id: int | None = None  # exactly one person (the links from a person, the people list, the gradebook)
     status: str = ""  # an AttemptStatus
     verified: str = ""  # a key of VERIFIED_CHOICES
     flagged: bool = False
@@ -101,6 +103,7 @@ class AttemptFilters:
             exam=_row_id(args, "exam"),
             batch=_row_id(args, "batch"),
             student=args.get("student", "").strip()[:200],
+            student_id=_row_id(args, "student_id"),
             status=status,
             verified=verified,
             flagged=args.get("flagged", "") == "1",
@@ -111,6 +114,7 @@ class AttemptFilters:
     def as_args(self) -> dict[str, str]:
         """The filters as query parameters (empty ones left out), for links that keep them."""
         args = {"exam": self.exam or "", "batch": self.batch or "", "student": self.student,
+                "student_id": self.student_id or "",
                 "status": self.status, "verified": self.verified, "flagged": "1" if self.flagged else "",
                 "from": local_input(self.started_from), "to": local_input(self.started_before)}
         return {name: str(value) for name, value in args.items() if value}
@@ -135,11 +139,15 @@ class AttemptFilters:
         if self.batch:
             conditions.append(student_id.in_(
                 sa.select(batch_members.c.user_id).where(batch_members.c.batch_id == self.batch)))
+        if self.student_id:
+            # Always through the student index, even when walking the order: one person's
+            # attempts are few enough to sort, and a walk would read every attempt to find them.
+            conditions.append(Attempt.student_id == self.student_id)
         if self.student:
             # autoescape: a "%" or "_" typed by staff is that character, not a wildcard.
             text = self.student.lower()
             conditions.append(student_id.in_(sa.select(User.id).where(sa.or_(
-                sa.func.lower(User.name).contains(text, autoescape=True),
+                lower_text(User.name).contains(text, autoescape=True),  # every letter, as the people search
                 User.email.contains(text, autoescape=True)))))
         if self.status:
             conditions.append(Attempt.status == self.status)
@@ -160,7 +168,7 @@ class AttemptFilters:
     @property
     def kept_by_exam_stats(self) -> bool:
         """Whether exam_stats holds this filter's count (it counts per exam and status)."""
-        return not (self.batch or self.student or self.verified or self.flagged
+        return not (self.batch or self.student or self.student_id or self.verified or self.flagged
                     or self.started_from or self.started_before)
 
 

@@ -8,7 +8,9 @@ passes only what may be shown to any staff member: never a password, hash or tok
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from datetime import datetime
 
 from portal.extensions import db
 from portal.models import AuditEntry, User
@@ -36,5 +38,20 @@ def changes(before: Mapping, after: Mapping) -> tuple[dict, dict]:
 
 
 def _json(values: Mapping | None) -> str | None:
-    # default=str: times and enums are written as they read.
+    # default=str: times and enums are written as they read; a time as stored, naive UTC
+    # ("2026-12-05 04:30:00"), which `recorded_time` reads back for the log to show in the
+    # institute's zone (converted when shown, so that the entry keeps what the database held).
     return None if values is None else json.dumps(values, default=str, ensure_ascii=False, sort_keys=True)
+
+
+RECORDED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?")
+
+
+def recorded_time(value) -> datetime | None:
+    """The naive-UTC time a before/after value holds if it is one `_json` wrote, else None."""
+    if not isinstance(value, str) or not RECORDED_TIME.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # the shape of a time but none (month 13)
+        return None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from email.utils import getaddresses
 from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from portal.bulk import among
+from portal.database import lower_text
 from portal.extensions import db
 from portal.models import Batch, User, batch_members, exam_batches, utcnow
 
@@ -35,7 +37,7 @@ def check_batch_name(name: str | None) -> str:
 
 def find_batch(name: str) -> Batch | None:
     """The batch of this name, whatever its case (names are compared as people read them)."""
-    return db.session.scalar(sa.select(Batch).where(sa.func.lower(Batch.name) == check_batch_name(name).lower()))
+    return db.session.scalar(sa.select(Batch).where(lower_text(Batch.name) == check_batch_name(name).lower()))
 
 
 def create_batch(name: str) -> Batch:
@@ -115,12 +117,27 @@ class EmailsAdded(NamedTuple):
 MAX_PASTED_EMAILS = 5000
 
 
+def pasted_emails(text: str) -> list[str]:
+    """The addresses in pasted `text`, lower-cased, each once, in order: bare ones (a
+    spreadsheet's column, or typed) separated by new lines, spaces, commas or semicolons, and
+    a mail client's list ("Asha Rao <asha@example.com>; Ravi <ravi@example.com>", Outlook's
+    "Rao, Asha <asha@example.com>", Gmail's comma-separated ones), read by the standard
+    library's address parser."""
+    found = []
+    for entry in re.split(r"[\r\n;]+", text or ""):  # a ";" is no part of an address or (unquoted) name
+        if re.search(r"[<>()\"]", entry):  # names, quoted or with the address in <...>
+            # A part without an "@" is a piece of a name holding an unquoted comma (Outlook's
+            # "Rao, Asha <...>" reads as "Rao" and "Asha <...>"), not an address.
+            found += [address for _name, address in getaddresses([entry]) if "@" in address]
+        else:
+            found += re.split(r"[\s,]+", entry)
+    return list(dict.fromkeys(email.strip().lower() for email in found if email.strip()))
+
+
 def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
-    """Put the people whose emails are pasted in `text` (one a line; commas and semicolons,
-    as a spreadsheet's copied column or a mail client's list, split too) in `batch`.
-    Raises BatchError over MAX_PASTED_EMAILS."""
-    emails = list(dict.fromkeys(email.strip().lower() for email in re.split(r"[\s,;]+", text or "")
-                                if email.strip()))
+    """Put the people whose emails are pasted in `text` (see pasted_emails: a spreadsheet's
+    column or a mail client's list) in `batch`. Raises BatchError over MAX_PASTED_EMAILS."""
+    emails = pasted_emails(text)
     if not emails:
         raise BatchError("emails", "paste at least one email, one a line")
     if len(emails) > MAX_PASTED_EMAILS:

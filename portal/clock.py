@@ -13,6 +13,11 @@ import click
 from flask import current_app
 
 
+class TimeOutOfRange(ValueError):
+    """A time typed that has no UTC equivalent a datetime holds (year 1 east of UTC, 9999 west
+    of it); its message says so in staff's words."""
+
+
 class UnknownTimezone(click.ClickException):
     """TIMEZONE names no zone: stop at start-up with one line, not on the first page."""
 
@@ -43,7 +48,13 @@ def from_local(moment: datetime | None) -> datetime | None:
     """A naive time typed in the institute's zone, as stored (naive UTC).
 
     A time that a clock change skips or repeats is read as zoneinfo reads it (fold=0).
+    TimeOutOfRange for one that UTC would move out of the calendar (before year 1 or after
+    9999): every form and query parameter converts here, so each refuses it as bad input.
     """
     if moment is None:
         return None
-    return moment.replace(tzinfo=institute_zone()).astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.replace(tzinfo=institute_zone()).astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise TimeOutOfRange(f"{moment:%Y-%m-%d %H:%M} in {zone_name()} is outside the calendar in UTC: "
+                             "choose a time between the years 1 and 9999.") from None

@@ -9,14 +9,20 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Response, stream_with_context
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
 # (OWASP's "CSV injection"); tab and carriage return can start one too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A negative number alone (a score under negative marking: -2, -10.00, -1e+06 as "%g" writes a
+# million) is a number to a spreadsheet, not a formula, so it is left as it is. Anything more
+# after the minus is guarded: "-2+3" or "-cmd" run, and even a score "-2 / 20" would be computed
+# (to -0.1), so that one keeps its quote (its percentage column is the number to sort by).
+PLAIN_NEGATIVE_NUMBER = re.compile(r"-[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?", re.IGNORECASE)
 
 
 class NotCsv(ValueError):
@@ -24,11 +30,14 @@ class NotCsv(ValueError):
 
 
 def safe_cell(value) -> str:
-    """A value as a CSV cell that no spreadsheet runs: a leading formula character is quoted by a "'"."""
+    """A value as a CSV cell that no spreadsheet runs: a leading formula character is quoted by a
+    "'", unless the cell is a negative number and nothing else."""
     if value is None:
         return ""
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NEGATIVE_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def csv_lines(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
@@ -75,10 +84,15 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
 @dataclass(frozen=True)
 class CsvTable:
     """A CSV's header (lower-cased, trimmed names, in the file's order) and its non-blank rows,
-    each with the line of the file it starts on (a quoted cell may span lines)."""
+    each with the line of the file it starts on (a quoted cell may span lines).
+
+    `overlong`: the rows with more cells than the header, by line, and how many they have;
+    their cells past the header's are not in `rows`. Empty cells at a row's end do not count
+    (Excel adds them to rows shorter than the longest)."""
 
     header: list[str]
     rows: list[tuple[int, dict[str, str]]]
+    overlong: dict[int, int] = field(default_factory=dict)
 
 
 def decode_upload(data: bytes) -> str:
@@ -101,12 +115,17 @@ def read_table(text: str) -> CsvTable:
         if not header:
             raise NotCsv("The file is empty: it needs a header row.")
         names = [name.strip().lower() for name in header]
-        rows = []
+        rows, overlong = [], {}
         next_line = reader.line_num + 1
         for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((next_line, dict(zip(names, (cell.strip() for cell in row), strict=False))))
+            cells = [cell.strip() for cell in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                rows.append((next_line, dict(zip(names, cells, strict=False))))
+                if len(cells) > len(names):
+                    overlong[next_line] = len(cells)
             next_line = reader.line_num + 1
-        return CsvTable(names, rows)
+        return CsvTable(names, rows, overlong)
     except csv.Error as error:
         raise NotCsv(f"The file is not a CSV file the portal can read ({error}).") from None

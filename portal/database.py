@@ -46,6 +46,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import upgrade
+from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 
@@ -56,6 +57,38 @@ RECORDING_LOCK = 0x7E57_0001
 
 class DatabaseBusy(Exception):
     """The write lock could not be had within the busy timeout; the caller answers 503."""
+
+
+class lower_text(sa.sql.functions.GenericFunction):  # noqa: N801 (an SQL function's name)
+    """lower() of a text that may hold any letter, alike on both databases: PostgreSQL's
+    lower() folds every letter of a UTF-8 database, SQLite's only A to Z ("Élodie" would
+    stay "Élodie" there and match no query typed "élodie"), so on SQLite it calls Python's
+    str.lower, registered on each connection by configure_engine. Compare it with a value
+    lowered by str.lower in Python."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(lower_text)
+def _lower_text(element, compiler, **kw) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(lower_text, "sqlite")
+def _lower_text_sqlite(element, compiler, **kw) -> str:
+    # Python only for a text with a letter beyond ASCII (fewer characters than bytes): a call
+    # into Python per row tripled a search of 100,000 people (65 to 209 ms); for ASCII text
+    # SQLite's own lower() gives what str.lower does.
+    text = compiler.process(element.clauses, **kw)
+    return f"CASE WHEN length({text}) = length(CAST({text} AS BLOB)) THEN lower({text}) ELSE {SQLITE_LOWER}({text}) END"
+
+
+SQLITE_LOWER = "portal_lower"
+
+
+def _python_lower(text):
+    return text.lower() if isinstance(text, str) else text
 
 
 def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
@@ -73,6 +106,8 @@ def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # deterministic: SQLite may then use it as it does its own lower() (in an index, say).
+        dbapi_connection.create_function(SQLITE_LOWER, 1, _python_lower, deterministic=True)
 
     @sa.event.listens_for(engine, "begin")
     def begin(connection: sa.Connection) -> None:

@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import batches, exams, people
-from portal.clock import from_local, to_local, zone_name
+from portal.clock import TimeOutOfRange, from_local, to_local, zone_name
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, whole_number
 from portal.models import Batch, Exam
@@ -151,9 +151,23 @@ class ExamForm(FlaskForm):
         if field.data is not None and exams.testpress_id_in_use(field.data, besides=self.exam):
             raise ValidationError("Another exam already has this Testpress id.")
 
+    def validate_opens_at(self, field):
+        try:
+            from_local(field.data)
+        except TimeOutOfRange as error:
+            raise ValidationError(str(error)) from None
+
     def validate_closes_at(self, field):
         try:
-            exams.check_window(from_local(self.opens_at.data), from_local(field.data))
+            closes_at = from_local(field.data)
+        except TimeOutOfRange as error:
+            raise ValidationError(str(error)) from None
+        try:
+            opens_at = from_local(self.opens_at.data)
+        except TimeOutOfRange:
+            return  # said at its own field
+        try:
+            exams.check_window(opens_at, closes_at)
         except exams.InvalidExam as error:
             raise ValidationError(str(error)) from None
 

@@ -20,7 +20,7 @@ from portal import formatting
 from portal.clock import to_local
 from portal.exams import for_batches_where
 from portal.extensions import db
-from portal.models import Batch, Exam, Standing, User, batch_members, exam_batches
+from portal.models import Attempt, Batch, Exam, Standing, User, batch_members, exam_batches
 from portal.vocabulary import SIGNED_SOURCES
 
 STUDENTS_PER_PAGE = 50
@@ -35,8 +35,13 @@ BIN_WIDTH = 10
 
 def gradebook_exams(batch_id: int | None) -> list[Exam]:
     """The gradebook's columns: the exams offered (or once offered: archived) to the batch,
-    or to anyone without a batch; drafts never taken are no column."""
-    query = sa.select(Exam).where(sa.or_(Exam.published, Exam.archived_at.is_not(None)))
+    or to anyone without a batch, and any exam taken (one unpublished again keeps its
+    results); drafts never taken are no column.
+
+    "Taken" is a standing (every attempt has one): an EXISTS in the same statement, a seek
+    on ix_standings_exam_percentage per exam, not a query per exam."""
+    taken = sa.exists().where(Standing.exam_id == Exam.id)
+    query = sa.select(Exam).where(sa.or_(Exam.published, Exam.archived_at.is_not(None), taken))
     if batch_id is not None:
         query = query.where(for_batches_where(exam_batches.c.batch_id == batch_id))
     return list(db.session.scalars(query.order_by(Exam.opens_at.is_(None), Exam.opens_at, Exam.title, Exam.id)))
@@ -140,7 +145,7 @@ class ExamReport:
     top: float | None
     verified: int  # counting results from a signed source
     unverified: int  # from the browser return alone
-    flagged: int  # counting attempts flagged
+    flagged: int  # the exam's attempts flagged, counting or not: what its link lists, to resolve
     bins: list[tuple[str, int]]  # the histogram: ("0–10%", count), lowest first
     timeline: list[tuple[date, int]]  # counting attempts completed per day (institute's zone)
 
@@ -150,7 +155,9 @@ class ExamReport:
 
 
 def exam_report(exam: Exam) -> ExamReport:
-    """The report's figures, from the exam's standings in one statement."""
+    """The report's figures, from the exam's standings in one statement, and its flagged
+    attempts counted in another (every flag, as the attempts list its link opens shows: a
+    flag on a retake that does not count is still staff's to resolve)."""
     rows = db.session.execute(
         sa.select(Standing.attempts_used, Standing.attempt_id, Standing.percentage, Standing.score_source,
                   Standing.flagged, Standing.completed_at).where(Standing.exam_id == exam.id)
@@ -167,7 +174,8 @@ def exam_report(exam: Exam) -> ExamReport:
         top=max(percentages, default=None),
         verified=sum(row.score_source in SIGNED_SOURCES for row in counted),
         unverified=sum(row.score_source not in SIGNED_SOURCES for row in counted),
-        flagged=sum(bool(row.flagged) for row in counted),
+        flagged=db.session.scalar(sa.select(sa.func.count()).select_from(Attempt)
+                                  .where(Attempt.exam_id == exam.id, Attempt.flagged.is_(True))),
         bins=histogram_bins(percentages),
         timeline=sorted(days.items()),
     )

@@ -19,7 +19,7 @@ from flask import Request, current_app, request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
-from portal.clock import from_local
+from portal.clock import TimeOutOfRange, from_local
 
 # The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
 # PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
@@ -118,7 +118,11 @@ def query_local_time(name: str):
         return None
     for layout in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
         try:
-            return from_local(datetime.strptime(text, layout))
+            typed = datetime.strptime(text, layout)
         except ValueError:
             continue
+        try:
+            return from_local(typed)
+        except TimeOutOfRange as error:
+            raise BadInput(f"“{name}”: {error}") from None
     raise BadInput(f"“{name}” must be a date and time such as 2026-12-01T09:30.")

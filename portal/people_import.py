@@ -10,6 +10,8 @@ deleted after IMPORT_LIFETIME.
 The columns are `email,name[,password][,batch]` (a header row; any order; case and spaces
 in the names ignored). A row's problems are:
 
+- more cells than the header (a name with an unquoted comma: "Kumar, Ravi"), trailing empty
+  cells apart;
 - a bad email, a missing or too long name, a password shorter than the rule;
 - an email already in the file: the first row with it is imported, the later ones are problems;
 - an email that someone in the portal already has (looked up in chunks, not row by row);
@@ -33,6 +35,7 @@ from portal import audit
 from portal.batches import BatchError, check_batch_name, create_batch
 from portal.bulk import among
 from portal.csvfiles import CsvTable, NotCsv, csv_lines, decode_upload, read_table
+from portal.database import lower_text
 from portal.extensions import db
 from portal.models import Batch, PeopleImport, User, batch_members, utcnow
 from portal.password_links import issue_links
@@ -163,6 +166,10 @@ def preview(text: str) -> Preview:
         raise ImportRefused(str(error)) from None
     check_columns(table.header)
     rows = [check_row(line, cells) for line, cells in table.rows]
+    for row in rows:
+        if row.line in table.overlong:  # its cells past the header's were not read: say so, import nothing of it
+            row.problems.insert(0, f"{table.overlong[row.line]} cells but the header has {len(table.header)}: "
+                                   "put a name containing a comma in quotes")
     mark_duplicates(rows)
     mark_existing(rows)
     unknown = mark_unknown_batches(rows)
@@ -243,7 +250,7 @@ def batches_named(names: Iterable[str]) -> dict[str, Batch]:
     if not keys:
         return {}
     return {batch.name.lower(): batch for batch in db.session.scalars(
-        sa.select(Batch).where(among(sa.func.lower(Batch.name, type_=sa.String), keys)))}
+        sa.select(Batch).where(among(lower_text(Batch.name), keys)))}
 
 
 def mark_unknown_batches(rows: list[ImportRow]) -> list[str]:

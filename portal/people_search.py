@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.clock import to_local
+from portal.database import lower_text
 from portal.extensions import db
 from portal.inputs import LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Batch, User, batch_members
@@ -58,10 +59,11 @@ class PeopleFilter:
         conditions = []
         if self.q:
             # Case-insensitive on both databases (PostgreSQL's LIKE is case-sensitive, so no
-            # ILIKE/LIKE split): emails are stored lower-cased, names are lowered here.
+            # ILIKE/LIKE split): emails are stored lower-cased, names are lowered here, every
+            # letter (lower_text: not only A to Z, as SQLite's lower() would).
             # autoescape: a "%" or "_" typed by staff is that character, not a wildcard.
             needle = self.q.lower()
-            conditions.append(sa.or_(sa.func.lower(User.name).contains(needle, autoescape=True),
+            conditions.append(sa.or_(lower_text(User.name).contains(needle, autoescape=True),
                                      User.email.contains(needle, autoescape=True)))
         if self.role:
             conditions.append(User.is_staff.is_(self.role == "staff"))

@@ -13,6 +13,7 @@ from flask_sqlalchemy.pagination import SelectPagination
 from markupsafe import Markup, escape
 
 from portal.charts import Point, answer_breakdown_svg, percentage_line_svg
+from portal.clock import to_local
 from portal.database import DatabaseBusy
 from portal.errors import error_response
 from portal.exams import offered_to
@@ -434,7 +435,9 @@ def attempts():
         select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = db.session.execute(PROGRESS[one_exam], params).all()
-    points = [Point(f"{title}, {started:%d %b %Y}", percentage) for title, started, percentage in reversed(completed)]
+    # The day the institute's clock showed (as the table beside it), not UTC's.
+    points = [Point(f"{title}, {to_local(started):%d %b %Y}", percentage)
+              for title, started, percentage in reversed(completed)]
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
                            rows=[history_cells(row, result_url) for row in page.items],

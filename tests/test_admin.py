@@ -140,17 +140,17 @@ def test_adding_a_duplicate_person_is_refused(staff_client):
 
 def test_staff_deactivates_and_reactivates_a_student(staff_client):
     student = make_user("asha@example.com")
-    staff_client.post(f"/admin/people/{student.id}/active")
+    staff_client.post(f"/admin/people/{student.id}/active", data={"active": "0"})
     db.session.expire_all()
     assert db.session.get(User, student.id).active is False
-    staff_client.post(f"/admin/people/{student.id}/active")
+    staff_client.post(f"/admin/people/{student.id}/active", data={"active": "1"})
     db.session.expire_all()
     assert db.session.get(User, student.id).active is True
 
 
 def test_staff_cannot_deactivate_themselves(staff_client):
     me = db.session.scalar(sa.select(User).where(User.email == "boss@example.com"))
-    response = staff_client.post(f"/admin/people/{me.id}/active", follow_redirects=True)
+    response = staff_client.post(f"/admin/people/{me.id}/active", data={"active": "0"}, follow_redirects=True)
     assert "cannot deactivate your own account" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, me.id).active is True

@@ -99,6 +99,14 @@ def test_the_score_order_says_it_leaves_out_unscored_attempts(staff, school):
     assert "attempts without a score are not listed" in staff.get("/admin/attempts/?sort=score").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("typed", ["Élodie", "ÉLODIE", "élodie mar"])
+def test_the_student_filter_finds_non_ascii_names_whatever_the_case(staff, school, typed):
+    elodie = make_user("elodie@example.com", "Élodie Martin")
+    found = make_attempt(elodie, school["physics"], started_at=START)
+    html = staff.get("/admin/attempts/", query_string={"student": typed}).get_data(as_text=True)
+    assert re.findall(r'href="/admin/attempts/(\d+)"', html) == [str(found.id)]
+
+
 @pytest.mark.parametrize("query, message", [
     ("status=finished", "“status” must be one of"),
     ("verified=maybe", "“verified” must be one of"),
@@ -212,6 +220,32 @@ def test_the_export_neutralises_formulas(staff, school):
     assert (row[2], row[3]) == ("'=cmd", "'=HYPERLINK(\"http://evil\")")
 
 
+def test_the_export_is_named_by_the_institutes_day(staff, monkeypatch):
+    from portal.admin import attempts
+    monkeypatch.setattr(attempts, "utcnow", lambda: datetime(2026, 12, 1, 20, 0))  # 01:30 on 2 Dec in Kolkata
+    response = staff.get("/admin/attempts/export.csv")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="attempts-2026-12-02.csv"'
+
+
+def test_the_export_keeps_negative_scores_numbers(staff, school):
+    make_attempt(make_user("neg@example.com", "Neg"), school["physics"], status="completed", score=-2.0,
+                 max_score=20.0, percentage=-10.0, score_source="webhook")
+    header, row = read_export(staff, "student=neg@")
+    assert (row[header.index("score")], row[header.index("max score")], row[header.index("percentage")]) == \
+        ("-2", "20", "-10")
+
+
+@pytest.mark.parametrize("cell, written", [
+    (-2, "-2"), ("-10.00", "-10.00"), ("-1e+06", "-1e+06"), (-2.5, "-2.5"), ("-0.5", "-0.5"),  # negative numbers, as they are
+    ("-2 / 20", "'-2 / 20"), ("-2+3", "'-2+3"), ("-cmd", "'-cmd"), ("-", "'-"), ("-2.", "'-2."),
+    ("-1e+06+cmd|' /C calc'!A0", "'-1e+06+cmd|' /C calc'!A0"), ("-2\n", "'-2\n"), ("-٣", "'-٣"),
+    ("=1+1", "'=1+1"), ("+5", "'+5"), ("@SUM(A1)", "'@SUM(A1)"), ("12", "12"),
+])
+def test_only_a_plain_negative_number_escapes_the_formula_guard(cell, written):
+    from portal.csvfiles import safe_cell
+    assert safe_cell(cell) == written
+
+
 def test_the_export_is_streamed(staff, school):
     response = staff.get("/admin/attempts/export.csv")
     assert response.is_streamed
@@ -234,3 +268,62 @@ def test_students_with_many_attempts_are_listed_alike_by_walking_the_order(staff
 def test_a_page_link_past_64_bits_is_a_400(staff):
     cursor = attempt_list.Cursor("started", False, (START, 2**64)).encode()
     assert staff.get(f"/admin/attempts/?cursor={cursor}").status_code == 400
+
+
+@pytest.fixture
+def namesakes(app):
+    """Ravi, and Kavya Ravi whose email holds his: kravi@ contains ravi@."""
+    ravi = make_user("ravi@example.com", "Ravi Kumar")
+    kravi = make_user("kravi@example.com", "Kavya Ravi")
+    for hour in range(3):
+        make_attempt(ravi, make_exam(f"Ravi's exam {hour}"), started_at=START + timedelta(hours=hour))
+    make_attempt(kravi, make_exam("Kavya's exam"), started_at=START)
+    return ravi, kravi
+
+
+@pytest.mark.parametrize("page", ["/admin/people/", "/admin/people/{ravi}", "/admin/gradebook/"])
+def test_a_persons_attempts_link_lists_only_their_attempts(staff, namesakes, monkeypatch, page):
+    from portal.admin import people
+    monkeypatch.setattr(people, "ATTEMPTS_ON_PERSON_PAGE", 2)  # the person page links to "see them all"
+    ravi, kravi = namesakes
+    html = staff.get(page.format(ravi=ravi.id)).get_data(as_text=True)
+    links = re.findall(r'href="(/admin/attempts/\?student_id=(\d+))"', html)
+    assert str(ravi.id) in [found for _, found in links], html
+    listed_page = staff.get(next(link for link, found in links if found == str(ravi.id))).get_data(as_text=True)
+    assert "Attempts of" in listed_page and "Ravi Kumar</a> (ravi@example.com)" in listed_page
+    assert listed_page.count('<td data-label="Exam">Ravi&#39;s exam') == 3
+    assert "kravi@example.com" not in listed_page and '<td data-label="Exam">Kavya' not in listed_page
+
+
+def test_the_exact_student_filter_is_kept_by_pages_orders_and_the_export(staff, namesakes, monkeypatch):
+    monkeypatch.setattr(attempt_list.attempts_page, "__defaults__", (2,))
+    ravi, _ = namesakes
+    seen = pages(staff, f"student_id={ravi.id}")
+    assert [len(page) for page in seen] == [2, 1]
+    html = staff.get(f"/admin/attempts/?student_id={ravi.id}").get_data(as_text=True).replace("&amp;", "&")
+    assert f'name="student_id" value="{ravi.id}"' in html  # the filter form keeps it
+    sort_link = re.search(r'href="(/admin/attempts/\?[^"]*sort=exam[^"]*)"', html).group(1)
+    assert f"student_id={ravi.id}" in sort_link
+    export = re.search(r'href="(/admin/attempts/export\.csv\?[^"]+)"', html).group(1)
+    _, *rows = read_export(staff, export.split("?", 1)[1])
+    assert sorted(row[1] for row in rows) == ["ravi@example.com"] * 3
+    everyone = re.search(r'href="([^"]*)">everyone&#39;s attempts</a>', html) or re.search(
+        r"href=\"([^\"]*)\">everyone's attempts</a>", html)
+    assert "student_id" not in everyone.group(1)
+
+
+def test_the_search_box_still_matches_part_of_an_email(staff, namesakes):
+    html = staff.get("/admin/attempts/?student=ravi@").get_data(as_text=True)
+    assert "kravi@example.com" in html and "ravi@example.com" in html
+
+
+@pytest.mark.parametrize("value", ["ravi@example.com", "0", "-1", str(2**31)])
+def test_a_student_id_that_is_no_row_id_is_a_400(staff, value):
+    response = staff.get("/admin/attempts/", query_string={"student_id": value})
+    assert response.status_code == 400 and "“student_id” must be a whole number" in response.get_data(as_text=True)
+    assert staff.get("/admin/attempts/export.csv", query_string={"student_id": value}).status_code == 400
+
+
+def test_a_student_id_of_nobody_says_so(staff, namesakes):
+    html = staff.get("/admin/attempts/?student_id=999999").get_data(as_text=True)
+    assert "who is not in the portal" in html and "No attempts match." in html

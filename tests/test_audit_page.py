@@ -38,6 +38,39 @@ def test_the_log_lists_entries_newest_first_with_their_changes(client, staff):
     assert 'href="/admin/audit"' in page  # in the staff navigation
 
 
+def test_times_changed_are_shown_in_the_institutes_zone(make_app):
+    app = make_app(TIMEZONE="Asia/Kolkata")
+    client = app.test_client()
+    with app.app_context():
+        make_staff("boss@example.com")
+    client.post("/login", data={"email": "boss@example.com", "password": "correct horse battery staple"})
+    url = "https://testpress.example/exams/run/t/start/"
+    form = {"title": "Timed", "exam_url": url, "counting_rule": "best", "opens_at": "2026-12-05T10:00"}
+    assert client.post("/admin/exams/new", data=form).status_code == 302
+    with app.app_context():
+        exam_id, stored = db.session.execute(sa.select(AuditEntry.target_id, AuditEntry.after)
+                                             .where(AuditEntry.action == "exam.create")).one()
+    assert '"2026-12-05 04:30:00"' in stored  # kept as the database holds it: UTC
+    assert client.post(f"/admin/exams/{exam_id}/edit", data={**form, "opens_at": "2026-12-06T09:15"}).status_code == 302
+
+    page = client.get("/admin/audit").get_data(as_text=True)
+
+    assert "Times are in Asia/Kolkata" in page
+    assert "<dt>opens_at</dt><dd>05 Dec 2026, 10:00 IST → 06 Dec 2026, 09:15 IST</dd>" in page
+    assert "04:30" not in page and "03:45" not in page
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("2026-12-05 04:30:00", "05 Dec 2026, 04:30 UTC"), ("2026-12-05 04:30:00.250000", "05 Dec 2026, 04:30 UTC"),
+    ("2026-13-05 04:30:00", "2026-13-05 04:30:00"), ("2026-12-05", "2026-12-05"),  # not a time: as it is
+    ("Mock 2026-12-05 04:30:00", "Mock 2026-12-05 04:30:00"),
+])
+def test_only_a_recorded_time_is_shown_as_a_time(client, staff, value, shown):
+    entry(staff, "exam.update", "exam", "Edited", datetime(2026, 11, 2, 9), before={"closes_at": None},
+          after={"closes_at": value})
+    assert f"<dt>closes_at</dt><dd>— → {shown}</dd>" in client.get("/admin/audit").get_data(as_text=True)
+
+
 def test_the_filters(client, staff):
     other = make_staff("other@example.com", name="Other Staff")
     entry(staff, "exam.publish", "exam", "Entry A", datetime(2026, 11, 2, 9))

@@ -227,9 +227,9 @@ def test_deactivation_ends_the_persons_sessions_even_once_reactivated(portal):
     staff = log_in(portal, "boss@example.com")
     toggle = f"/admin/people/{portal.config['ASHA_ID']}/active"
 
-    assert staff.post(toggle).status_code == 302  # deactivated
+    assert staff.post(toggle, data={"active": "0"}).status_code == 302  # deactivated
     assert sent_to_login(visit_with(portal, session=saved))
-    assert staff.post(toggle).status_code == 302  # and active again
+    assert staff.post(toggle, data={"active": "1"}).status_code == 302  # and active again
 
     assert sent_to_login(visit_with(portal, session=saved))
     assert log_in(portal, "asha@example.com").get("/exams/").status_code == 200  # a fresh login works

@@ -61,9 +61,10 @@ def test_staff_create_a_batch_and_it_is_audited(client, staff):
     assert json.loads(entry.after) == {"name": "Morning batch"}
 
 
-@pytest.mark.parametrize("name, message", [("", "This field is required."), ("morning", "already exists")])
+@pytest.mark.parametrize("name, message", [("", "This field is required."), ("morning", "already exists"),
+                                           ("élite MORNING", "already exists")])  # whatever the case, any letter
 def test_a_bad_or_taken_name_is_refused_and_nothing_is_written(client, staff, name, message):
-    create_batch("Morning")
+    create_batch("Élite Morning" if "élite" in name else "Morning")
     db.session.commit()
 
     response = client.post("/admin/batches/new", data={"name": name})
@@ -92,9 +93,9 @@ def test_staff_archive_and_unarchive_a_batch_which_then_leaves_the_exam_form(cli
     batch = create_batch("Morning")
     db.session.commit()
 
-    client.post(f"/admin/batches/{batch.id}/archive")
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": "1"})
     archived_form = client.get("/admin/exams/new").get_data(as_text=True)
-    client.post(f"/admin/batches/{batch.id}/archive")
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": "0"})
 
     assert 'name="batches"' not in archived_form and "No batches in use" in archived_form
     assert batch_named("Morning").archived_at is None
@@ -149,6 +150,27 @@ def test_pasted_emails_are_added_and_unknown_ones_listed_back(client, staff):
     assert json.loads(entry.after) == {"added": ["asha@example.com"]}
 
 
+@pytest.mark.parametrize("pasted", [
+    "Asha Rao <asha@example.com>; Ravi Kumar <ravi@example.com>; Nobody <nobody@example.com>",  # Outlook
+    "Rao, Asha <asha@example.com>; Kumar, Ravi <RAVI@example.com>; nobody@example.com",  # Outlook, last name first
+    '"Asha Rao" <asha@example.com>, Ravi Kumar <ravi@example.com>, nobody@example.com',  # Gmail
+    "asha@example.com ravi@example.com, nobody@example.com",  # typed: spaces and commas
+    "asha@example.com;ravi@example.com\r\nnobody@example.com",  # semicolons, Windows lines
+])
+def test_a_mail_clients_list_or_a_bare_one_adds_its_people(client, staff, pasted):
+    batch = create_batch("Morning")
+    asha, ravi = make_user("asha@example.com", "Asha Rao"), make_user("ravi@example.com", "Ravi Kumar")
+    db.session.commit()
+
+    response = client.post(f"/admin/batches/{batch.id}/members", follow_redirects=True, data={"emails": pasted})
+    text = page_text(response)
+
+    assert "Added 2 people to “Morning”." in text
+    assert "Nobody has this email, so it was not added: nobody@example.com." in text
+    assert member_ids(batch) == {asha.id, ravi.id}
+    assert "Asha Rao" in text and "Ravi Kumar" in text  # listed among the members
+
+
 def test_pasting_nothing_is_refused(client, staff):
     batch = create_batch("Morning")
     db.session.commit()
@@ -184,6 +206,31 @@ def test_staff_remove_one_member(client, staff):
     assert json.loads(entry.before) == {"member": "asha@example.com"}
 
 
+def test_pressing_archive_twice_leaves_the_batch_archived(client, staff):
+    import re
+    batch = create_batch("Morning")
+    db.session.commit()
+    page = client.get(f"/admin/batches/{batch.id}").get_data(as_text=True)
+    wanted = re.search(r'name="archived" value="(\d)"', page).group(1)  # what the Archive button sends
+    assert wanted == "1"
+
+    client.post(f"/admin/batches/{batch.id}/archive", data={"archived": wanted})
+    archived_at = batch_named("Morning").archived_at
+    again = client.post(f"/admin/batches/{batch.id}/archive", data={"archived": wanted}, follow_redirects=True)
+
+    assert archived_at is not None and batch_named("Morning").archived_at == archived_at
+    assert "“Morning” is already archived." in page_text(again)
+    assert len(audit_entries("batch.archive")) == 1 and audit_entries("batch.unarchive") == []
+
+
+@pytest.mark.parametrize("sent", [{}, {"archived": "true"}])
+def test_archive_without_the_state_wanted_is_a_400_that_changes_nothing(client, staff, sent):
+    batch = create_batch("Morning")
+    db.session.commit()
+    assert client.post(f"/admin/batches/{batch.id}/archive", data=sent).status_code == 400
+    assert batch_named("Morning").archived_at is None and audit_entries("batch.archive") == []
+
+
 @pytest.mark.parametrize("method, path", [("GET", "/admin/batches/999"), ("POST", "/admin/batches/999/rename"),
                                           ("POST", "/admin/batches/999/archive"),
                                           ("POST", "/admin/batches/999/members")])
@@ -204,7 +251,8 @@ def test_the_buttons_need_the_csrf_token(make_app):
                                 "csrf_token": token})
 
     for path in (f"/admin/batches/{batch_id}/archive", "/admin/batches/new", f"/admin/batches/{batch_id}/members"):
-        assert client.post(path, data={"name": "Evening", "emails": "a@example.com"}).status_code == 400, path
+        assert client.post(path, data={"name": "Evening", "emails": "a@example.com", "archived": "1"}
+                           ).status_code == 400, path
     with app.app_context():
         assert db.session.get(Batch, batch_id).archived_at is None
         assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1

@@ -254,3 +254,26 @@ def test_times_are_entered_and_shown_in_the_institutes_zone(make_app):
         exam_id = exam.id
     edit = client.get(f"/admin/exams/{exam_id}/edit").get_data(as_text=True)
     assert 'value="2026-12-02T10:00"' in edit and 'value="2026-12-02T13:30"' in edit
+
+
+@pytest.mark.parametrize("zone, field, typed", [
+    ("Asia/Kolkata", "opens_at", "0001-01-01T00:00"),  # east of UTC: before year 1 in UTC
+    ("Asia/Kolkata", "closes_at", "0001-01-01T03:00"),
+    ("America/New_York", "closes_at", "9999-12-31T23:00"),  # west of UTC: after 9999
+])
+def test_a_time_utc_would_move_out_of_the_calendar_is_refused_at_its_field(make_app, zone, field, typed):
+    app = make_app(TIMEZONE=zone)
+    client = app.test_client()
+    with app.app_context():
+        make_staff("boss@example.com")
+    client.post("/login", data={"email": "boss@example.com", "password": "correct horse battery staple"})
+
+    response = client.post("/admin/exams/new", data={"title": "Ancient", "exam_url": URL, "counting_rule": "best",
+                                                     field: typed})
+
+    assert response.status_code == 422
+    page = unescape(response.get_data(as_text=True))
+    assert f"in {zone} is outside the calendar in UTC: choose a time between the years 1 and 9999." in page
+    assert page.count("is outside the calendar in UTC") == 1  # said once, at its own field
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Exam.id))) == 0

@@ -146,7 +146,8 @@ def test_the_link_works_whoever_is_logged_in_and_ends_the_persons_sessions(porta
 
 def test_a_deactivated_persons_link_does_not_work(portal):
     link = issue_link(portal)
-    browser(portal, "boss@example.com").post(f"/admin/people/{portal.config['ASHA_ID']}/active")
+    browser(portal, "boss@example.com").post(f"/admin/people/{portal.config['ASHA_ID']}/active",
+                                                data={"active": "0"})
     assert browser(portal).get(link).status_code == 404
 
 

@@ -86,6 +86,23 @@ def test_the_preview_shows_every_row_with_its_problem_and_writes_nothing(staff_c
     assert db.session.scalar(sa.select(sa.func.count()).select_from(batch_members)) == 0
 
 
+def test_a_row_with_more_cells_than_the_header_is_a_problem_row_not_a_truncated_name(staff_client):
+    before = people_count()
+    import_id = uploaded(staff_client, "email,name\r\n"
+                                       "ravi@example.com,Kumar, Ravi\r\n"  # an unquoted comma in the name
+                                       'asha@example.com,"Rao, Asha"\r\n'  # quoted: one cell
+                                       "meera@example.com,Meera Iyer,,\r\n")  # Excel's trailing empty cells
+    page = staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+    assert "3 cells but the header has 2: put a name containing a comma in quotes" in page
+    assert "<b>2</b><span>good rows" in page and "<b>1</b><span>rows with a problem" in page
+
+    staff_client.post(f"/admin/people/import/{import_id}/confirm")
+    names = dict(db.session.execute(sa.select(User.email, User.name)).all())
+    assert "ravi@example.com" not in names  # never imported as "Kumar"
+    assert (names["asha@example.com"], names["meera@example.com"]) == ("Rao, Asha", "Meera Iyer")
+    assert people_count() == before + 2
+
+
 def test_confirm_writes_the_good_rows_and_never_a_problem_row(staff_client, morning):
     make_user("taken@example.com", name="Already Here")
     before = people_count()
@@ -354,6 +371,17 @@ def test_a_batch_is_matched_whatever_its_case(staff_client, morning):
     staff_client.post(f"/admin/people/import/{import_id}/confirm")
     assert [batch.name for batch in db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches] \
         == ["Morning"]
+    assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
+
+
+def test_a_non_ascii_batch_name_is_matched_whatever_its_case(staff_client):
+    db.session.add(Batch(name="Élite Évening"))
+    db.session.commit()
+    import_id = uploaded(staff_client, "email,name,batch\na@example.com,Anu,ÉLITE évening\n")
+    assert "unknown batch" not in staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+    staff_client.post(f"/admin/people/import/{import_id}/confirm")
+    assert [batch.name for batch in db.session.scalar(sa.select(User).where(User.email == "a@example.com")).batches] \
+        == ["Élite Évening"]
     assert db.session.scalar(sa.select(sa.func.count(Batch.id))) == 1
 
 

@@ -33,8 +33,8 @@ def make_batch(name, members=(), *, archived=False):
     return batch
 
 
-def page_text(client, url, status=200):
-    response = client.get(url)
+def page_text(client, url, status=200, **request):
+    response = client.get(url, **request)
     assert response.status_code == status, (url, response.status_code)
     return response.get_data(as_text=True)
 
@@ -72,7 +72,7 @@ def test_the_list_shows_each_person_with_role_batches_attempts_and_a_link(client
     assert "3 people match (everyone)." in page
     assert f'href="/admin/people/{asha.id}"' in page and f'href="/admin/people/{ravi.id}"' in page
     assert "Morning JEE" in page and "deactivated" in page
-    assert '<a href="/admin/attempts/?student=asha@example.com">2</a>' in page
+    assert f'<a href="/admin/attempts/?student_id={asha.id}">2</a>' in page
     assert '<input id="q" type="search" name="q"' in page
     assert 'href="/admin/people/import"' in page and 'href="/admin/people/export.csv"' in page
 
@@ -87,6 +87,17 @@ def test_search_finds_names_and_emails_whatever_the_case(client, boss):
     assert names_listed(page_text(client, "/admin/people/?q=example")) == ["Asha Rao", "Boss Person", "Ravi Kumar"]
     page = page_text(client, "/admin/people/?q=nobody-has-this")
     assert names_listed(page) == [] and "Nobody matches." in page and "0 people match." in page
+
+
+@pytest.mark.parametrize("typed", ["Élodie", "élodie", "ÉLODIE", "ÉloDIE Mar"])
+def test_search_finds_non_ascii_names_whatever_the_case(client, boss, typed):
+    make_user("elodie@example.com", "Élodie Martin")
+    make_user("oeuvre@example.com", "Zoë Ødegaard")
+    make_user("eloise@example.com", "Eloise Ray")  # an unaccented E is another letter
+
+    assert names_listed(page_text(client, "/admin/people/", query_string={"q": typed})) == ["Élodie Martin"]
+    export = client.get("/admin/people/export.csv", query_string={"q": typed}).get_data(as_text=True)
+    assert "elodie@example.com" in export and "eloise@example.com" not in export
 
 
 def test_like_wildcards_typed_in_the_search_are_plain_characters(client, boss):
@@ -329,14 +340,39 @@ def test_a_bad_email_is_refused_at_its_field(client, boss):
 def test_deactivate_and_reactivate_from_the_persons_page_are_audited(client, boss):
     asha = make_user("asha@example.com", "Asha Rao")
 
-    response = client.post(f"/admin/people/{asha.id}/active", follow_redirects=True)
+    response = client.post(f"/admin/people/{asha.id}/active", data={"active": "0"}, follow_redirects=True)
     assert "asha@example.com is now deactivated." in response.get_data(as_text=True)
     assert reload(asha).active is False
-    client.post(f"/admin/people/{asha.id}/active")
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
     assert reload(asha).active is True
 
     deactivated, reactivated = audit_entries("person.deactivate"), audit_entries("person.reactivate")
     assert [json.loads(e.after) for e in deactivated + reactivated] == [{"active": False}, {"active": True}]
+
+
+def test_pressing_deactivate_twice_leaves_the_person_deactivated(client, boss):
+    asha = make_user("asha@example.com", "Asha Rao")
+    page = page_text(client, f"/admin/people/{asha.id}")
+    wanted = re.search(r'name="active" value="(\d)"', page).group(1)  # what the Deactivate button sends
+    assert wanted == "0" and ">Deactivate</button>" in page
+
+    client.post(f"/admin/people/{asha.id}/active", data={"active": wanted})
+    again = client.post(f"/admin/people/{asha.id}/active", data={"active": wanted}, follow_redirects=True)
+
+    assert reload(asha).active is False
+    assert "asha@example.com is already deactivated." in again.get_data(as_text=True)
+    assert len(audit_entries("person.deactivate")) == 1 and audit_entries("person.reactivate") == []
+    # Reactivating a person who is already active, from a stale tab, changes and records nothing either.
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
+    client.post(f"/admin/people/{asha.id}/active", data={"active": "1"})
+    assert reload(asha).active is True and len(audit_entries("person.reactivate")) == 1
+
+
+@pytest.mark.parametrize("sent", [{}, {"active": "yes"}])
+def test_deactivate_without_the_state_wanted_is_a_400_that_changes_nothing(client, boss, sent):
+    asha = make_user("asha@example.com", "Asha Rao")
+    assert client.post(f"/admin/people/{asha.id}/active", data=sent).status_code == 400
+    assert reload(asha).active is True and audit_entries("person.deactivate") == []
 
 
 def test_adding_to_and_removing_from_batches_is_audited(client, boss):

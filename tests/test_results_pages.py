@@ -112,6 +112,40 @@ def test_the_gradebook_shows_each_students_counting_score_and_blanks(staff_clien
     assert page.index("Asha") < page.index("Ravi")  # by name
 
 
+def test_an_exam_unpublished_after_students_took_it_keeps_its_gradebook_column(staff_client):
+    exam = make_exam("Mid-term", published=True)
+    scored(make_user("asha@example.com", "Asha Rao"), exam, 14)
+    make_exam("Never taken", published=False)
+    assert staff_client.post(f"/admin/exams/{exam.id}/publish", data={"published": "0"}).status_code == 302
+
+    page = staff_client.get("/admin/gradebook/").get_data(as_text=True)
+    assert "Mid-term" in page and "14 / 20" in page
+    assert "Never taken" not in page  # a draft nobody took is still no column
+    header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
+    assert "Never taken: score" not in header
+    assert row[header.index("Mid-term: score")] == "14 / 20" and row[header.index("Mid-term: percentage")] == "70.00"
+
+
+def test_the_gradebook_reads_its_columns_in_one_statement_however_many_exams(app, staff_client):
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    def count() -> int:
+        db.session.expire_all()
+        statements.clear()
+        assert staff_client.get("/admin/gradebook/").status_code == 200
+        return len(statements)
+
+    student = make_user("asha@example.com", "Asha Rao")
+    scored(student, make_exam("Draft taken", published=False), 10)
+    before = count()
+    for number in range(4):
+        scored(student, make_exam(f"Draft taken {number}", published=False), number)
+        make_exam(f"Draft {number}", published=False)
+    assert count() == before
+    assert "Draft taken 3" in staff_client.get("/admin/gradebook/").get_data(as_text=True)
+
+
 def test_the_gradebook_sorts_by_an_exams_score_highest_first(staff_client):
     physics, exam, *_ = seed_batch_results()
     page = staff_client.get(f"/admin/gradebook/?batch={physics.id}&sort={exam.id}").get_data(as_text=True)
@@ -137,6 +171,24 @@ def test_the_gradebook_csv_is_what_is_shown_and_formula_safe(staff_client):
     assert [row[1] for row in rows[1:]] == ["Ravi", "Asha", "'=Zoya"]
     assert rows[2][2:6] == ["17 / 20", "85.00", "2", "no"]
     assert rows[3][2:6] == ["", "", "1", ""]
+
+
+def csv_of(response) -> list[list[str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_negative_marks_stay_numbers_in_the_gradebook_and_rank_csvs(staff_client):
+    exam = make_exam("Negative Marking", published=True)
+    make_attempt(make_user("neg@example.com", "Neg Student"), exam, status="completed", score=-2.0, max_score=20.0,
+                 percentage=-10.0, score_source="webhook", completed_at=datetime(2026, 11, 20, 12))
+
+    header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
+    assert row[header.index("Negative Marking: percentage")] == "-10.00"
+    # "-2 / 20" is a sum a spreadsheet would work out (-0.1): it keeps its quote; the percentage is the number.
+    assert row[header.index("Negative Marking: score")] == "'-2 / 20"
+    header, row = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
+    assert (row[header.index("score")], row[header.index("percentage")]) == ("-2", "-10.00")
 
 
 def test_an_unknown_batch_is_a_404_and_a_stale_sort_falls_back_to_names(staff_client):
@@ -166,6 +218,23 @@ def test_the_exam_report_figures_against_known_answers(staff_client):
     assert [row[0] for row in rows[1:]] == ["1", "2", "3", "3", "5", ""]
     assert rows[1][1] == "s4@example.com" and rows[1][7] == "yes"  # flagged
     assert rows[-1][1] == "late@example.com" and rows[-1][3] == ""
+
+
+def test_the_reports_flagged_figure_counts_what_its_link_lists(staff_client):
+    import re
+    exam = make_exam("Flags")
+    asha, ravi = make_user("asha@example.com", "Asha"), make_user("ravi@example.com", "Ravi")
+    scored(asha, exam, 18)  # counts (best)
+    scored(asha, exam, 6, days_ago=1, flagged=True, flag_reason="x")  # a flagged retake that does not count
+    scored(ravi, exam, 12, flagged=True, flag_reason="x")  # a flagged attempt that counts
+    scored(ravi, make_exam("Other"), 12, flagged=True, flag_reason="x")  # another exam's flag
+
+    page = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    figure = re.search(r'<dt>Flagged attempts \(counting or not\)</dt><dd><a href="([^"]+)">(\d+)</a></dd>', page)
+    listed = staff_client.get(figure.group(1).replace("&amp;", "&")).get_data(as_text=True)
+
+    assert figure.group(2) == "2"
+    assert len(re.findall(r'href="/admin/attempts/(\d+)"', listed)) == 2
 
 
 def test_an_exam_nobody_took_has_an_empty_report_not_an_error(staff_client):

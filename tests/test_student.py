@@ -307,6 +307,23 @@ def test_history_charts_the_percentage_over_time(client, student):
     assert tooltips == ["40.0", "80.0"]  # oldest first, along the line
 
 
+def test_history_chart_labels_a_point_with_the_institutes_day(make_app):
+    from datetime import datetime
+    app = make_app(TIMEZONE="Asia/Kolkata")
+    client = app.test_client()
+    with app.app_context():
+        owl = make_user("owl@example.com", "Night Owl")
+        # 20:00 UTC on 1 December is 01:30 on 2 December in Kolkata.
+        make_attempt(owl, make_exam("Late Night Mock"), status="completed", score=10.0, max_score=20.0,
+                     percentage=50.0, started_at=datetime(2026, 12, 1, 20, 0), completed_at=datetime(2026, 12, 1, 20, 30))
+    client.post("/login", data={"email": "owl@example.com", "password": "correct horse battery staple"})
+
+    html = client.get("/attempts/").get_data(as_text=True)
+
+    assert "02 Dec 2026, 01:30 IST" in html  # the table
+    assert re.findall(r"<title>(Late Night Mock, [^<:]*):", html) == ["Late Night Mock, 02 Dec 2026"]  # the chart
+
+
 def test_history_without_completed_attempts_has_no_chart(client, student):
     make_attempt(student, make_exam(), status="launched")
 

@@ -126,6 +126,18 @@ def test_a_bad_filter_is_a_400(client, staff, query):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("query", ["from=0001-01-01", "to=0001-01-01T02:00"])
+def test_a_time_before_year_1_in_utc_is_a_400_saying_so(make_app, query):
+    app = make_app(TIMEZONE="Asia/Kolkata")  # 0001-01-01 00:00 here is in year 0 in UTC
+    client = app.test_client()
+    with app.app_context():
+        make_staff("priya@example.com")
+    client.post("/login", data={"email": "priya@example.com", "password": "correct horse battery staple"})
+    response = client.get(f"/admin/testpress/deliveries/?{query}")
+    assert response.status_code == 400
+    assert "is outside the calendar in UTC" in response.get_data(as_text=True)
+
+
 def test_pages_run_by_id_with_the_same_statements_deep_or_not(app, client, staff):
     start = datetime(2026, 12, 1)
     db.session.add_all([WebhookDelivery(outcome="recorded" if n % 2 else "unchanged", verified=True,

@@ -6,11 +6,11 @@ from flask import render_template, request
 from portal.admin import bp
 from portal.attempt_list import (SORTS, VERIFIED_CHOICES, AttemptFilters, Cursor, Order, attempts_page,
                                   export_header, export_rows, local_input)
-from portal.clock import zone_name
+from portal.clock import to_local, zone_name
 from portal.csvfiles import csv_download
 from portal.dashboard import dashboard_figures
 from portal.extensions import db
-from portal.models import Batch, Exam, utcnow
+from portal.models import Batch, Exam, User, utcnow
 
 
 @bp.route("/")
@@ -30,6 +30,7 @@ def attempts():
     page = attempts_page(filters, order, Cursor.decode(cursor, order) if cursor else None)
     return render_template(
         "admin/attempts.html", page=page, filters=filters, order=order, sorts=SORTS,
+        student=db.session.get(User, filters.student_id) if filters.student_id else None,
         verified_choices=VERIFIED_CHOICES, local_input=local_input, zone=zone_name(),
         exams=db.session.execute(sa.select(Exam.id, Exam.title).order_by(Exam.title, Exam.id)).all(),
         batches=db.session.execute(sa.select(Batch.id, Batch.name).order_by(Batch.name)).all(),
@@ -43,4 +44,5 @@ def export_attempts():
     400 (BadInput) for a filter or order the table would refuse.
     """
     filters, order = AttemptFilters.from_args(request.args), Order.from_args(request.args)
-    return csv_download(f"attempts-{utcnow():%Y-%m-%d}.csv", export_header(), export_rows(filters, order))
+    # Named by the institute's day, as every time in it is.
+    return csv_download(f"attempts-{to_local(utcnow()):%Y-%m-%d}.csv", export_header(), export_rows(filters, order))

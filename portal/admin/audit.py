@@ -11,7 +11,8 @@ from flask import render_template, request
 from sqlalchemy.orm import joinedload
 
 from portal.admin import bp
-from portal.clock import from_local, zone_name
+from portal.audit import recorded_time
+from portal.clock import from_local, to_local, zone_name
 from portal.extensions import db
 from portal.pagination import paginate
 from portal.inputs import BadInput, row_id
@@ -100,4 +101,11 @@ def shown(value) -> str:
         return ", ".join(shown(item) for item in value) or "—"
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    moment = recorded_time(value)
+    if moment is not None:  # as the page's other times: the institute's zone, named
+        try:
+            local = to_local(moment)
+        except OverflowError:  # year 9999 east of UTC (the zone changed since): as recorded
+            return f"{value} UTC"
+        return f"{local:%d %b %Y, %H:%M} {local:%Z}"
     return str(value)

@@ -3,7 +3,7 @@ Every change is recorded in the audit log, in the change's own transaction."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import audit
@@ -92,11 +92,20 @@ def rename_a_batch(batch_id: int):
 
 @bp.route("/batches/<int:batch_id>/archive", methods=["POST"])
 def archive_batch(batch_id: int):
-    """Archive a batch (hidden from the exam form's choices, members kept) or unarchive it."""
+    """Archive (archived=1) a batch (hidden from the exam form's choices, members kept) or
+    unarchive it (archived=0). 400 without a CSRF token or archived=0 or 1. The form says the
+    state wanted: a second press, a resent POST or a stale tab changes nothing."""
     if not ActionForm().validate_on_submit():
         abort(400)
     batch = db.get_or_404(Batch, batch_id)
-    archived = batch.archived_at is None
+    wanted = request.form.get("archived")
+    if wanted not in ("0", "1"):
+        current_app.logger.info("batches: archive of batch %s without archived=0 or 1", batch_id)
+        abort(400)
+    archived = wanted == "1"
+    if (batch.archived_at is not None) == archived:
+        flash(f"“{batch.name}” is already {'archived' if archived else 'in use'}.", "success")
+        return redirect(url_for("admin.batch", batch_id=batch.id))
     set_archived(batch, archived)
     audit.record(current_user, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
                  f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
@@ -108,7 +117,7 @@ def archive_batch(batch_id: int):
 
 @bp.route("/batches/<int:batch_id>/members", methods=["POST"])
 def add_members(batch_id: int):
-    """Add the people whose emails are pasted, one a line; unknown emails are listed back
+    """Add the people whose emails are pasted (portal.batches.pasted_emails); unknown emails are listed back
     (nothing done for them), the rest are added."""
     batch = db.get_or_404(Batch, batch_id)
     form = AddMembersForm()

@@ -124,22 +124,32 @@ def edit_person(user_id: int):
 
 @bp.post("/people/<int:user_id>/active")
 def toggle_active(user_id: int):
-    """Deactivate or reactivate an account. 400 without a CSRF token, 404 for an unknown
-    person; staff cannot deactivate themselves (a message on the person's page)."""
+    """Deactivate (active=0) or reactivate (active=1) an account. 400 without a CSRF token or
+    without active=0 or 1, 404 for an unknown person; staff cannot deactivate themselves (a
+    message on the person's page). The form says the state wanted, not "the other one": a
+    second press, a resent POST or a stale tab changes nothing."""
     person = person_for_action(user_id)
+    wanted = request.form.get("active")
+    if wanted not in ("0", "1"):
+        current_app.logger.info("people: (de)activation of person %s without active=0 or 1", user_id)
+        abort(400)
+    active = wanted == "1"
+    if person.active == active:
+        flash(f"{person.email} is already {'active' if active else 'deactivated'}.", "success")
+        return redirect(url_for("admin.person", user_id=person.id))
     try:
-        if person.active:
-            deactivate(person, by=current_user)
-        else:
+        if active:
             reactivate(person)
+        else:
+            deactivate(person, by=current_user)
     except OwnAccount as refusal:
         flash(str(refusal), "error")
     else:
-        audit.record(current_user, "person.reactivate" if person.active else "person.deactivate", "person",
-                     person.id, f"{'Reactivated' if person.active else 'Deactivated'} {person.email}",
-                     before={"active": not person.active}, after={"active": person.active})
+        audit.record(current_user, "person.reactivate" if active else "person.deactivate", "person",
+                     person.id, f"{'Reactivated' if active else 'Deactivated'} {person.email}",
+                     before={"active": not active}, after={"active": active})
         db.session.commit()
-        flash(f"{person.email} is now {'active' if person.active else 'deactivated'}.", "success")
+        flash(f"{person.email} is now {'active' if active else 'deactivated'}.", "success")
     return redirect(url_for("admin.person", user_id=person.id))
 
 
