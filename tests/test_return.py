@@ -149,6 +149,10 @@ REFUSALS = {
     "fractional count": ({"correct_count": "2.5"}, 400, "correct_count must be a whole number"),
     "negative count": ({"unanswered_count": "-1"}, 400, "unanswered_count must be a whole number"),
     "odd testpress id": ({"attempt_id": "68701<script>"}, 400, "attempt_id is not a Testpress attempt id"),
+    # PostgreSQL holds no NUL in any text: refused before anything is looked up or stored.
+    "NUL in the name": ({"first_name": "Ravi\x00Kumar"}, 400, "a field holds a NUL character"),
+    "NUL in a score": ({"score": "11\x00"}, 400, "a field holds a NUL character"),
+    "NUL in a field not read": ({"note": "\x00"}, 400, "a field holds a NUL character"),
 }
 
 

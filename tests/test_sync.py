@@ -327,6 +327,7 @@ def test_running_and_not_started_attempts(portal, live_sandbox):  # noqa: F811
 
 @pytest.mark.parametrize("bad", [
     {"id": "x"}, {"state": "Paused"}, {"score": "lots"}, {"user_id": None}, {"date": "yesterday"}, "not an object",
+    {"email": "a\x00@example.com"}, {"exam": {"title": "Physics\x00"}}, {"email": "\ud800@example.com"},
 ])
 def test_unreadable_api_attempts_are_skipped_not_fatal(bad):
     good = {"id": 1, "user_id": 2, "exam_id": 3, "state": "Completed", "date": "2025-01-01T10:00:00Z",
@@ -418,3 +419,23 @@ def test_an_integrity_error_is_one_line_without_the_sql_or_its_data(portal, live
     run = db.session.scalar(sa.select(SyncRun))
     assert (run.status, run.error) == ("failed", expected)
     assert count(Attempt) == 0 and count(User) == 1
+
+
+def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(app, caplog):
+    # PostgreSQL holds no NUL in any text: one such attempt failed the whole page, every run.
+    from tests.test_integrity import api_attempt
+
+    make_user("asha@example.com", "Asha", testpress_user_id=311)
+    make_user("ravi@example.com", "Ravi", testpress_user_id=533)
+    make_exam("Physics Mock 1", testpress_id=12)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+
+    sync_module.record_page(sync_module.PageRecorder(None, run), [
+        api_attempt(880001, "asha\x00@example.com", 311),
+        api_attempt(880002, "ravi@example.com", 533),
+    ])
+
+    assert [(a.testpress_attempt_id, a.score) for a in db.session.scalars(sa.select(Attempt))] == [("880002", 163.0)]
+    assert "skipped an attempt the API sent: attempt '880001' is unreadable: a field holds a NUL" in caplog.text

@@ -494,3 +494,26 @@ def test_a_lone_surrogate_in_a_signed_body_is_refused_and_logged_not_a_500(clien
     assert response.status_code < 500
     logged = deliveries()
     assert len(logged) == 1 and "\ud800" not in (logged[0].payload or "")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"attempt_id": "a\\u0000b", "key": "x"}',  # parses; refused for missing fields
+    b'not json \x00 at all',                     # does not parse; kept as text
+])
+def test_a_refused_body_with_a_nul_is_a_400_and_kept_with_the_nul_escaped(client, body, caplog):
+    # PostgreSQL holds no NUL in any text: the refusal's own log row was a 500.
+    with caplog.at_level(logging.WARNING):
+        delivery = refused(client, body, 400)
+    assert "\x00" not in (delivery.payload + (delivery.testpress_attempt_id or ""))
+    assert "\\u0000" in delivery.payload  # staff still see what came
+    assert "webhook delivery" in caplog.text
+
+
+@pytest.mark.parametrize("changes", [{"email": "asha\x00@example.com"}, {"username": "as\x00ha"},
+                                     {"exam": {"id": 12, "title": "Physics\x00"}}])
+def test_a_nul_in_a_signed_bodys_text_is_a_400_not_a_500(client, asha, physics, changes, caplog):
+    with caplog.at_level(logging.WARNING):
+        delivery = refused(client, signed_body(completed_payload(**changes)), 400)
+    assert delivery.reason == "a field holds a NUL character"
+    assert "\x00" not in delivery.payload
+    assert "a field holds a NUL character" in caplog.text

@@ -136,6 +136,31 @@ def email(value) -> str | None:
     return value.strip() or None
 
 
+def refuse_unstorable_text(values) -> None:
+    """BadReport for a NUL or a lone surrogate in any text of `values` (keys, values, nested).
+
+    No database column holds either (PostgreSQL refuses the statement, a 500), and Testpress
+    never sends one, so a report carrying one is malformed whichever field it is in, even
+    one the portal does not read: the whole payload may be kept for staff.
+    """
+    stack = [values]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise BadReport("a field holds a NUL character")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadReport("a field holds text that is not valid Unicode") from None
+        elif isinstance(value, Mapping):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+
+
 def _results(values: Mapping, names: Mapping[str, str]) -> dict:
     """The result fields `names` maps to this source's keys, each read as a count or a decimal."""
     return {
@@ -163,6 +188,7 @@ WEBHOOK_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswe
 
 def from_webhook(payload: dict) -> ReportedAttempt:
     """A verified webhook payload (numbers as their JSON text) as a report."""
+    refuse_unstorable_text(payload)
     state = payload.get("attempt_state", "completed")
     status = WEBHOOK_STATES.get(state) if isinstance(state, str) else None
     if status is None:
@@ -218,6 +244,7 @@ RETURN_STATUSES = (AttemptStatus.COMPLETED, AttemptStatus.CANCELLED, AttemptStat
 def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
     """The fields Testpress sent back with the browser as a "return" report. Its hmac (checked
     by the caller, against the stored launch) covers none of the result."""
+    refuse_unstorable_text(fields)
     missing = [name for name in RETURN_REQUIRED if not fields.get(name, "").strip()]
     if missing:
         raise BadReport(f"Missing field(s): {', '.join(missing)}.")
@@ -272,6 +299,7 @@ def from_api(result: dict) -> ReportedAttempt | None:
         raise BadReport(f"{label} has unknown state {str(state)[:20]!r}")
     completed = status == AttemptStatus.COMPLETED
     try:
+        refuse_unstorable_text(result)
         if completed and (missing := [key for key in API_REQUIRED if is_absent(result.get(key))]):
             raise BadReport(f"{missing[0]} must be a number")
         report = Report(
