@@ -23,7 +23,10 @@ def naive_utc(text: str) -> datetime:
     # "Z", as Testpress writes its times, is UTC already: dropping it is five times faster
     # than converting an aware time to UTC, and a sync reads two per attempt.
     moment = datetime.fromisoformat(text.removesuffix("Z"))
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:  # "0001-01-01T00:00+05:30" is readable, but before year 1 in UTC
+        raise ValueError(f"{text!r} is outside the years a time can hold in UTC") from None
 
 
 def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:

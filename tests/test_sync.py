@@ -328,6 +328,8 @@ def test_running_and_not_started_attempts(portal, live_sandbox):  # noqa: F811
 @pytest.mark.parametrize("bad", [
     {"id": "x"}, {"state": "Paused"}, {"score": "lots"}, {"user_id": None}, {"date": "yesterday"}, "not an object",
     {"email": "a\x00@example.com"}, {"exam": {"title": "Physics\x00"}}, {"email": "\ud800@example.com"},
+    # Readable, but outside the years a time holds once in UTC.
+    {"date": "0001-01-01T00:00:00+05:30"}, {"completed_on": "9999-12-31T23:00:00-05:00"},
 ])
 def test_unreadable_api_attempts_are_skipped_not_fatal(bad):
     good = {"id": 1, "user_id": 2, "exam_id": 3, "state": "Completed", "date": "2025-01-01T10:00:00Z",

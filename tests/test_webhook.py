@@ -517,3 +517,14 @@ def test_a_nul_in_a_signed_bodys_text_is_a_400_not_a_500(client, asha, physics, 
     assert delivery.reason == "a field holds a NUL character"
     assert "\x00" not in delivery.payload
     assert "a field holds a NUL character" in caplog.text
+
+
+def test_an_out_of_range_time_outside_the_hash_is_left_out_not_a_500(client, asha, physics):
+    # Readable, but before year 1 (or after 9999) once in UTC: Testpress retried a 500 forever.
+    body = signed_body(completed_payload(attempt_start_time="0001-01-01T00:00:00+05:30",
+                                         completed_on="9999-12-31T23:00:00-05:00"))
+    response = post(client, body)
+    assert (response.status_code, response.get_json()["status"]) == (200, "recorded")
+    [attempt] = attempts()
+    assert (attempt.status, attempt.score) == ("completed", 163.0)
+    assert attempt.completed_at is None and attempt.started_at.year > 2000  # left out, not taken as year 1
