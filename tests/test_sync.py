@@ -441,3 +441,30 @@ def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(
 
     assert [(a.testpress_attempt_id, a.score) for a in db.session.scalars(sa.select(Attempt))] == [("880002", 163.0)]
     assert "skipped an attempt the API sent: attempt '880001' is unreadable: a field holds a NUL" in caplog.text
+
+
+def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one_attempt(app, client):
+    from portal.grading import attempts_used
+    from portal.testpress.launch import record_launch
+    from tests.test_integrity import api_attempt
+    from tests.test_return import signed_return
+
+    asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    launched = record_launch(asha, physics)
+    cancelled = signed_return(launched, status="cancelled", attempt_id="", score="", percentage="",
+                              correct_count="", incorrect_count="", unanswered_count="", rank="", max_rank="")
+    assert client.post("/testpress/return", data=cancelled).status_code == 303
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+
+    # Resumed and finished; the Admin API lists it without institute_attempt_id.
+    sync_module.record_page(sync_module.PageRecorder(None, run), [
+        api_attempt(68701, "asha@example.com", 311, date=launched.started_at.isoformat() + "Z")])
+
+    [attempt] = db.session.scalars(sa.select(Attempt)).all()
+    assert (attempt.id, attempt.status, attempt.testpress_attempt_id, attempt.score) == (
+        launched.id, "completed", "68701", 163.0)
+    assert (run.new, run.updated) == (0, 1)
+    assert attempts_used(asha.id, physics.id) == 1

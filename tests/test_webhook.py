@@ -528,3 +528,29 @@ def test_an_out_of_range_time_outside_the_hash_is_left_out_not_a_500(client, ash
     [attempt] = attempts()
     assert (attempt.status, attempt.score) == ("completed", 163.0)
     assert attempt.completed_at is None and attempt.started_at.year > 2000  # left out, not taken as year 1
+
+
+def test_a_resumed_take_later_attempt_reported_by_an_old_style_webhook_is_one_attempt(client, asha, physics):
+    """The documented payload has no institute_attempt_id and is sent on completion only. A
+    launch left with "Take later" (a cancelled return, its attempt_id empty as the contract
+    allows), then resumed and finished, is still the same Testpress attempt."""
+    from portal.grading import attempts_used
+    from portal.testpress.launch import record_launch
+    from tests.test_return import signed_return
+
+    launched = record_launch(asha, physics)
+    cancelled = signed_return(launched, status="cancelled", attempt_id="", score="", percentage="",
+                              correct_count="", incorrect_count="", unanswered_count="", rank="", max_rank="")
+    assert client.post("/testpress/return", data=cancelled).status_code == 303
+    old_style = completed_payload(attempt_id=68701)
+    for name in ("attempt_state", "institute_attempt_id", "attempt_start_time", "completed_on"):
+        old_style.pop(name)
+    # Resumed and completed; the webhook lands before the browser's return.
+    assert post(client, signed_body(old_style)).get_json() == {"status": "recorded"}
+    assert client.post("/testpress/return", data=signed_return(launched)).status_code == 303
+
+    db.session.rollback()
+    [attempt] = attempts()
+    assert (attempt.id, attempt.status, attempt.testpress_attempt_id) == (launched.id, "completed", "68701")
+    assert (attempt.score, attempt.score_source) == (163.0, "webhook")
+    assert attempts_used(asha.id, physics.id) == 1  # no second attempt counted against the student
