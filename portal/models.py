@@ -183,6 +183,9 @@ class ResultColumns:
 # The result fields' names, in the order above: the one list of them (Report's fields and
 # the readers in portal.testpress.reports are made from it).
 RESULT_FIELDS = tuple(ResultColumns.__annotations__)
+# How far a percentage can go either way, whatever the marking: negative marking can take it a
+# little below zero, never past -100 (portal.testpress.reports, portal.exam_stats).
+PERCENTAGE_BOUND = 100.0
 
 
 class Attempt(ResultColumns, db.Model):

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.models import RESULT_FIELDS, AttemptReport, naive_utc, utcnow
+from portal.models import PERCENTAGE_BOUND, RESULT_FIELDS, AttemptReport, naive_utc, utcnow
 from portal.reconciliation import Report
 from portal.vocabulary import AttemptStatus, ReportSource
 
@@ -170,6 +170,37 @@ def _results(values: Mapping, names: Mapping[str, str]) -> dict:
     }
 
 
+def impossible_result(result: Mapping[str, float | int | None]) -> str | None:
+    """Why `result` (read fields, by RESULT_FIELDS name) cannot be any exam's result, in words
+    for the student who brought it back; None when it can be.
+
+    Only the browser return is held to this: its scores are the student's to edit (its hmac
+    covers none of them). A signed report is Testpress's own arithmetic, and an exam's
+    marking (bonus marks, unusual negative marking) is Testpress's to decide; refusing one
+    would lose a real result, and an odd one cannot upset anyone else's figures (see
+    portal.exam_stats). Counts are already whole numbers from 0 and every number finite.
+    """
+    get = result.get
+    percentage, score, max_score = get("percentage"), get("score"), get("max_score")
+    total, rank, max_rank = get("total_count"), get("rank"), get("max_rank")
+    if percentage is not None and abs(percentage) > PERCENTAGE_BOUND:
+        return f"a percentage of {percentage:g}, beyond {PERCENTAGE_BOUND:g}"
+    if max_score is not None and max_score < 0:
+        return "a maximum score below zero"
+    if score is not None and max_score is not None and abs(score) > max_score:
+        return f"a score of {score:g} out of {max_score:g}"
+    if total is not None:
+        counts = {name: get(name) for name in ("correct_count", "incorrect_count", "unanswered_count")}
+        for name, count in counts.items():
+            if count is not None and count > total:
+                return f"more {name.removesuffix('_count')} answers ({count}) than questions ({total})"
+        if sum(count or 0 for count in counts.values()) > total:
+            return f"more answers than the exam's {total} questions"
+    if rank is not None and max_rank is not None and rank > max_rank:
+        return f"a rank of {rank} out of {max_rank}"
+    return None
+
+
 # -- the webhook --------------------------------------------------------------------------------
 
 # The older documented payload has no attempt_state: it is only ever sent on completion.
@@ -255,6 +286,9 @@ def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
     if status not in RETURN_STATUSES:
         raise BadReport(f"status must be one of {', '.join(RETURN_STATUSES)}.")
     result = _results(fields, {name: name for name in RESULT_FIELDS})
+    if (impossible := impossible_result(result)) is not None:
+        raise BadReport(f"The result your browser brought back from Testpress is not possible ({impossible}), "
+                        "so nothing was recorded; Testpress also sends the portal your result directly.")
     report = Report(
         source=ReportSource.RETURN,
         status=AttemptStatus(status),
