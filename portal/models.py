@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -380,6 +380,11 @@ class UnmatchedReport(db.Model):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A run without a lease (a staff member's one-attempt question, seconds long) still running
+# after this has lost its process (a killed worker): it is shown, then closed, as failed.
+UNLEASED_RUN_LIMIT = timedelta(minutes=5)
+
+
 class SyncRun(db.Model):
     """One run of the sync (the command, cron or Sync now): its window, its counts, how far it got.
 
@@ -413,8 +418,14 @@ class SyncRun(db.Model):
     started_by: Mapped[User | None] = relationship()
 
     def stalled(self, now: datetime) -> bool:
-        """Still holding the slot, but its lease ran out: its process is gone (the next run takes over)."""
-        return self.running_slot is not None and self.lease_until is not None and self.lease_until < now
+        """Still running, but its process is gone: a run holding the slot whose lease ran out
+        (the next run takes over), or one without a lease (one attempt asked for, which
+        takes seconds) older than UNLEASED_RUN_LIMIT."""
+        if self.status != "running":
+            return False
+        if self.lease_until is None:
+            return self.started_at is not None and self.started_at < now - UNLEASED_RUN_LIMIT
+        return self.running_slot is not None and self.lease_until < now
 
     @property
     def attempts_done(self) -> int:
