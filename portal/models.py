@@ -288,14 +288,21 @@ class Attempt(ResultColumns, db.Model):
     @property
     def reviewable(self) -> bool:
         """Testpress shows a review of a finished attempt it has reported: completed, with the
-        Testpress id a signed report gave (a pending one is still being marked)."""
-        return self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
+        Testpress id a signed report gave (a pending one is still being marked), and launched
+        from the portal. "Review exam attempt by HMAC" signs the portal's institute_attempt_id
+        beside Testpress's id (CONTRACT.md section 3): an attempt taken on Testpress directly
+        has none, so Testpress has nothing to check the signature against; its student
+        reviews it on Testpress, where they took it."""
+        return (self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
+                and self.institute_attempt_id is not None)
 
     @property
     def review_note(self) -> str:
         """Why there is no review to open yet, in a student's words; empty when there is one."""
         if self.reviewable:
             return ""
+        if self.institute_attempt_id is None:
+            return "Taken on Testpress directly: review it there."
         if AttemptStatus(self.status).resumable:
             return "Finish the attempt to review it."
         if self.status == AttemptStatus.PENDING:
