@@ -65,6 +65,11 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         database = Path(app.instance_path) / "portal.sqlite"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
+    # The text of a database error (logged by the 500 handler, a sync's failure) would carry
+    # the statement's parameters: a webhook's body, an email, a password hash. Kept out, on
+    # top of whatever engine options an installation sets.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+                                               "hide_parameters": True}
     if not app.config["TESTPRESS_PRIVATE_KEY"]:
         app.config["TESTPRESS_PRIVATE_KEY"] = app.config["TESTPRESS_SECRET"]
     app.extensions["timezone"] = load_zone(app.config["TIMEZONE"])

@@ -14,6 +14,12 @@ differences. Core `UPDATE attempts` statements bypass it; there are none outside
 migrations, and `flask rebuild-exam-stats` recounts from the attempts (after a restore, or as a
 repair). What cannot be kept by adding and subtracting (the best percentage after a lower
 re-evaluation) is read through an index instead (portal.dashboard).
+
+Adding and subtracting floats is exact enough for percentages (a million of them drift by
+less than 1e-6), but not once one is huge: 1e32 added and taken away again leaves 0, and
+every other attempt's share of the sum is lost. A flush that moves a percentage beyond any
+exam's (models.PERCENTAGE_BOUND, only a signed report can bring one) therefore has its
+(exam, status) sums recounted, one index range each, instead of adjusted.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
 from portal.extensions import db
-from portal.models import Attempt, ExamStats
+from portal.models import PERCENTAGE_BOUND, Attempt, ExamStats
 
 _TABLE = ExamStats.__table__
 _KEPT = ("exam_id", "status", "percentage")
@@ -53,9 +59,11 @@ def _before_and_after(attempt: Attempt) -> tuple[tuple, tuple] | None:
     return tuple(before), tuple(after)
 
 
-def flushed_changes(session: Session) -> dict[tuple, list]:
-    """What this flush changes in exam_stats: {(exam_id, status): [attempts, scored, percentage_sum]}."""
+def flushed_changes(session: Session) -> tuple[dict[tuple, list], set[tuple]]:
+    """What this flush changes in exam_stats: {(exam_id, status): [attempts, scored, percentage_sum]},
+    and the (exam_id, status) keys whose percentage_sum must be recounted rather than adjusted."""
     deltas: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0])
+    recount_sums: set[tuple] = set()
 
     def add(values: tuple, sign: int) -> None:
         key, (count, scored, total) = _contribution(*values)
@@ -63,6 +71,8 @@ def flushed_changes(session: Session) -> dict[tuple, list]:
         delta[0] += sign * count
         delta[1] += sign * scored
         delta[2] += sign * total
+        if abs(total) > PERCENTAGE_BOUND:
+            recount_sums.add(key)
 
     for instance in session.new:
         if isinstance(instance, Attempt):
@@ -78,7 +88,7 @@ def flushed_changes(session: Session) -> dict[tuple, list]:
             if change:
                 add(change[0], -1)
                 add(change[1], +1)
-    return {key: delta for key, delta in deltas.items() if delta[0] or delta[1] or delta[2]}
+    return {key: delta for key, delta in deltas.items() if delta[0] or delta[1] or delta[2]}, recount_sums
 
 
 def _upsert(dialect_name: str):
@@ -93,15 +103,27 @@ def _upsert(dialect_name: str):
 @sa.event.listens_for(Session, "after_flush")
 def _keep_exam_stats(session: Session, flush_context) -> None:
     # after_flush: the new attempts' exam ids are set, and their history is still there.
-    changes = flushed_changes(session)
-    if not changes:
+    changes, recount_sums = flushed_changes(session)
+    if not changes and not recount_sums:
         return
     connection = session.connection()
     rows = [{"exam_id": exam_id, "status": str(status), "attempts": count, "scored": scored,
              "percentage_sum": total}
             for (exam_id, status), (count, scored, total) in sorted(changes.items(), key=lambda item: str(item[0]))]
     # In a fixed order, so that two PostgreSQL transactions lock the rows in the same order.
-    connection.execute(_upsert(connection.dialect.name), rows)
+    if rows:
+        connection.execute(_upsert(connection.dialect.name), rows)
+    if recount_sums:
+        connection.execute(_RECOUNT_SUM, [{"key_exam_id": exam_id, "key_status": str(status)}
+                                          for exam_id, status in sorted(recount_sums, key=str)])
+
+
+# The flushed attempts are in the table already (after_flush): their sum is the exact figure.
+_RECOUNT_SUM = _TABLE.update().where(
+    _TABLE.c.exam_id == sa.bindparam("key_exam_id"), _TABLE.c.status == sa.bindparam("key_status"),
+).values(percentage_sum=sa.select(sa.func.coalesce(sa.func.sum(Attempt.percentage), 0.0))
+         .where(Attempt.exam_id == sa.bindparam("key_exam_id"), Attempt.status == sa.bindparam("key_status"))
+         .scalar_subquery())
 
 
 RECOUNT = sa.select(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -23,7 +23,10 @@ def naive_utc(text: str) -> datetime:
     # "Z", as Testpress writes its times, is UTC already: dropping it is five times faster
     # than converting an aware time to UTC, and a sync reads two per attempt.
     moment = datetime.fromisoformat(text.removesuffix("Z"))
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:  # "0001-01-01T00:00+05:30" is readable, but before year 1 in UTC
+        raise ValueError(f"{text!r} is outside the years a time can hold in UTC") from None
 
 
 def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
@@ -180,6 +183,9 @@ class ResultColumns:
 # The result fields' names, in the order above: the one list of them (Report's fields and
 # the readers in portal.testpress.reports are made from it).
 RESULT_FIELDS = tuple(ResultColumns.__annotations__)
+# How far a percentage can go either way, whatever the marking: negative marking can take it a
+# little below zero, never past -100 (portal.testpress.reports, portal.exam_stats).
+PERCENTAGE_BOUND = 100.0
 
 
 class Attempt(ResultColumns, db.Model):
@@ -283,14 +289,21 @@ class Attempt(ResultColumns, db.Model):
     @property
     def reviewable(self) -> bool:
         """Testpress shows a review of a finished attempt it has reported: completed, with the
-        Testpress id a signed report gave (a pending one is still being marked)."""
-        return self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
+        Testpress id a signed report gave (a pending one is still being marked), and launched
+        from the portal. "Review exam attempt by HMAC" signs the portal's institute_attempt_id
+        beside Testpress's id (CONTRACT.md section 3): an attempt taken on Testpress directly
+        has none, so Testpress has nothing to check the signature against; its student
+        reviews it on Testpress, where they took it."""
+        return (self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
+                and self.institute_attempt_id is not None)
 
     @property
     def review_note(self) -> str:
         """Why there is no review to open yet, in a student's words; empty when there is one."""
         if self.reviewable:
             return ""
+        if self.institute_attempt_id is None:
+            return "Taken on Testpress directly: review it there."
         if AttemptStatus(self.status).resumable:
             return "Finish the attempt to review it."
         if self.status == AttemptStatus.PENDING:
@@ -375,6 +388,11 @@ class UnmatchedReport(db.Model):
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A run without a lease (a staff member's one-attempt question, seconds long) still running
+# after this has lost its process (a killed worker): it is shown, then closed, as failed.
+UNLEASED_RUN_LIMIT = timedelta(minutes=5)
+
+
 class SyncRun(db.Model):
     """One run of the sync (the command, cron or Sync now): its window, its counts, how far it got.
 
@@ -408,8 +426,14 @@ class SyncRun(db.Model):
     started_by: Mapped[User | None] = relationship()
 
     def stalled(self, now: datetime) -> bool:
-        """Still holding the slot, but its lease ran out: its process is gone (the next run takes over)."""
-        return self.running_slot is not None and self.lease_until is not None and self.lease_until < now
+        """Still running, but its process is gone: a run holding the slot whose lease ran out
+        (the next run takes over), or one without a lease (one attempt asked for, which
+        takes seconds) older than UNLEASED_RUN_LIMIT."""
+        if self.status != "running":
+            return False
+        if self.lease_until is None:
+            return self.started_at is not None and self.started_at < now - UNLEASED_RUN_LIMIT
+        return self.running_slot is not None and self.lease_until < now
 
     @property
     def attempts_done(self) -> int:

@@ -344,6 +344,7 @@ class HistoryRow(NamedTuple):
     percentage: float | None
     score_source: str | None
     testpress_attempt_id: str | None
+    institute_attempt_id: int | None
     exam_title: str
 
 
@@ -450,18 +451,21 @@ def review(attempt_id: int):
     """Sign Testpress's review link now and redirect (302) to it.
 
     404 unless the attempt is the student's own (staff may open any), and 404 with an
-    explanation when Testpress has not reported the attempt yet (no attempt_id to review).
+    explanation when Testpress has not reported the attempt yet (no attempt_id to review)
+    or it was taken on Testpress directly (no institute_attempt_id to sign: see
+    Attempt.reviewable).
     """
     attempt = own_attempt(attempt_id)
     if not attempt.reviewable:
-        return error_response(404, f"There is no review of this attempt yet. {attempt.review_note}",
+        when = "here" if attempt.institute_attempt_id is None else "yet"
+        return error_response(404, f"There is no review of this attempt {when}. {attempt.review_note}",
                               back=(url_for("student.result", attempt_id=attempt.id), "Back to this attempt"))
     settings = testpress_settings()
     # Signed at click time: a review signature lives only 30 minutes.
     target = review_url(
         settings.base_url, settings.secret,
         attempt_id=attempt.testpress_attempt_id,
-        institute_attempt_id=attempt.institute_attempt_id or "",
+        institute_attempt_id=attempt.institute_attempt_id,  # reviewable: never None here
         key=settings.public_key,
         time=int(time.time()),
         encoding=settings.encoding,

@@ -44,8 +44,8 @@ class AttemptStatus(StrEnum):
         # Testpress refuses to reuse only the id of a completed attempt (and a pending one
         # is completed, awaiting its evaluation).
         member.resumable = resumable
-        # Still running on Testpress as far as the portal knows: a report of it without the
-        # portal's reference may belong to such a launch (portal.testpress.matching).
+        # Being taken on Testpress now, as far as the portal knows (staff's "in progress"). A
+        # paused ("Take later") attempt is not, though it is resumable: see UNFINISHED_STATUSES.
         member.is_open = is_open
         member.student_note = student_note
         return member
@@ -57,6 +57,11 @@ class AttemptStatus(StrEnum):
 
 RESUMABLE_STATUSES = tuple(status for status in AttemptStatus if status.resumable)
 OPEN_STATUSES = tuple(status for status in AttemptStatus if status.is_open)
+# A launch whose Testpress attempt has no result yet: running, or paused with "Take later"
+# and perhaps resumed and finished since (resuming re-signs the same launch, so it is the
+# same Testpress attempt). A report without the portal's reference may belong to one of
+# these (portal.testpress.matching); it is the resumable ones, by the same reasoning.
+UNFINISHED_STATUSES = RESUMABLE_STATUSES
 
 
 class ReportSource(StrEnum):

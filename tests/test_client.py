@@ -8,7 +8,7 @@ import socket
 import pytest
 import requests
 
-from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.client import TestpressBusy, TestpressClient, TestpressError
 from testpress_sandbox.config import DEFAULTS
 
 USERNAME, PASSWORD = DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"]
@@ -212,3 +212,53 @@ def test_neither_token_nor_password_is_ever_logged(live_sandbox, caplog):
     assert PASSWORD not in caplog.text
     assert client._token and client._token not in caplog.text
     assert PASSWORD not in repr(client)
+
+
+# -- a staff member's request: one try each, within a budget --------------------------------
+
+
+def test_a_client_with_a_budget_answers_a_429_at_once_with_what_testpress_asked(live_sandbox):
+    live_sandbox.set_faults(api_throttle_next=5, api_retry_after=45)
+    sleep = RecordingSleep()
+    client = make_client(live_sandbox.url, sleep=sleep, max_retries=0, budget=10)
+
+    with pytest.raises(TestpressBusy) as busy:
+        attempt_ids(client)
+
+    assert busy.value.retry_after == 45
+    assert sleep.waits == []  # nothing waited out inside the staff member's request
+
+
+def test_a_client_with_a_budget_tries_a_failing_call_once(live_sandbox):
+    live_sandbox.set_faults(api_fail_next=5)
+    session, sleep = CountingSession(), RecordingSleep()
+    client = make_client(live_sandbox.url, session=session, sleep=sleep, max_retries=0, budget=10)
+
+    with pytest.raises(TestpressError, match="gave up after 1 tries"):
+        attempt_ids(client)
+
+    assert sleep.waits == [] and len(session.paths) <= 2  # the login, and one try of the call
+
+
+def test_a_spent_budget_sends_nothing_more(live_sandbox):
+    live_sandbox.seed(6)
+    now = [0.0]
+    session = CountingSession()
+    client = make_client(live_sandbox.url, session=session, max_retries=0, budget=10, timeout=5,
+                         clock=lambda: now[0])
+    pages = client.iter_attempts(page_size=3)
+    next(pages)
+    now[0] = 10.5  # the calls so far took all of it
+
+    with pytest.raises(TestpressError, match="10s allowed for asking Testpress had run out"):
+        next(pages)
+    assert len(session.paths) == 2  # the login and the first page; the second was never sent
+
+
+def test_interactive_clients_are_built_to_answer_inside_a_page(app):
+    from portal.testpress.client import INTERACTIVE_BUDGET
+    from portal.testpress.settings import testpress_settings
+
+    client = TestpressClient.interactive(testpress_settings())
+    # gunicorn kills a worker after 30 s; the budget bounds every call of the request together.
+    assert (client.max_retries, client.budget) == (0, INTERACTIVE_BUDGET) and INTERACTIVE_BUDGET <= 10

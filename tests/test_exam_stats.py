@@ -108,3 +108,20 @@ def test_the_rebuild_command_repairs_counts_that_drifted(app, runner, asha, phys
     assert result.exit_code == 0 and "2 rows" in result.output
     db.session.expire_all()
     assert exam_stats.stored() == {(physics.id, "completed"): (1, 1, 90.0), (physics.id, "started"): (1, 0, 0.0)}
+
+
+def test_a_huge_signed_percentage_corrected_later_leaves_everyone_elses_average_intact(client, asha, physics):
+    # 1e32 added and taken away again in floats leaves 0: the other attempts' 90 was lost.
+    make_attempt(make_user("ravi@example.com", "Ravi"), physics, status="completed", percentage=90.0, score=18.0)
+    huge = completed_payload(percentage="9" * 31, attempt_id=68701)  # signed: accepted as Testpress's
+    assert post(client, signed_body(huge)).status_code == 200
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+
+    record_page(PageRecorder(None, run), [api_attempt(68701, "asha@example.com", 311)])  # the API says 81.5
+
+    db.session.expire_all()
+    assert [a.percentage for a in db.session.scalars(sa.select(Attempt).order_by(Attempt.id))] == [90.0, 81.5]
+    assert db.session.get(ExamStats, (physics.id, "completed")).percentage_sum == pytest.approx(171.5)
+    assert_counts_match_a_recount()

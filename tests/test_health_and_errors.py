@@ -138,6 +138,19 @@ def test_500_rolls_back_and_shows_no_stack_trace(app, client, caplog):
     assert db.session.scalar(sa.select(User).where(User.email == "half@example.com")) is None
 
 
+def test_a_database_error_is_logged_without_the_statements_parameters(app, client, caplog):
+    # A driver's error text names the statement's parameters: a webhook's body, an email.
+    @app.route("/explode-in-the-database")
+    def explode_in_the_database():
+        db.session.execute(sa.text("SELECT * FROM no_such_table WHERE name = :name"),
+                           {"name": "a-body-nobody-may-read"})
+
+    response = client.get("/explode-in-the-database")
+    assert response.status_code == 500
+    assert "no_such_table" in caplog.text  # the operator still learns which statement failed
+    assert "a-body-nobody-may-read" not in caplog.text
+
+
 def test_400_and_429_pages(app, client):
     @app.route("/bad")
     def bad():

@@ -8,6 +8,7 @@ in the same millisecond.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from portal.extensions import db
 from portal.models import Attempt, UnmatchedReport, utcnow
 from portal.reconciliation import Report, record_report
 from portal.testpress import browser_return, webhook
-from portal.testpress.client import Page
+from portal.testpress.client import Page, TestpressBusy, TestpressError
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_reconcile import SCORES, TAMPERED, return_fields
 from tests.test_webhook import completed_payload, post, signed_body
@@ -475,8 +476,8 @@ def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched
     launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
     db.session.commit()
     api = OneAttemptApi(api_attempt(9001, "asha@example.com", 311, institute_attempt_id=100101, score=12))
-    monkeypatch.setattr(admin.TestpressClient, "from_settings", classmethod(lambda cls, settings: api))
-    make_staff("staff@example.com")
+    monkeypatch.setattr(admin.TestpressClient, "interactive", classmethod(lambda cls, settings: api))
+    staff = make_staff("staff@example.com")
     auth.login("staff@example.com")
 
     response = client.post(f"/admin/attempts/{launched.id}/confirm")
@@ -484,6 +485,67 @@ def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched
     assert response.status_code == 302 and response.headers["Location"] == f"/admin/attempts/{launched.id}"
     assert "Recorded what Testpress" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert (reload(launched).score, reload(launched).score_source) == (12.0, "api")
+    # The change is the staff member's action, in the audit log, and the run says who asked.
+    from portal.models import AuditEntry, SyncRun
+
+    [entry] = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "attempt.confirm")).all()
+    assert (entry.actor_id, entry.target_type, entry.target_id) == (staff.id, "attempt", launched.id)
+    assert json.loads(entry.before)["score"] is None and json.loads(entry.after)["score"] == 12.0
+    assert json.loads(entry.after)["score_source"] == "api"
+    [run] = db.session.scalars(sa.select(SyncRun)).all()
+    assert (run.status, run.started_by_id) == ("ok", staff.id)
+
+
+def test_asking_the_admin_api_again_with_nothing_new_adds_no_audit_entry(app, client, auth, launched, monkeypatch):
+    from portal.admin import trust as admin
+    from portal.models import AuditEntry
+    from tests.factories import make_staff
+
+    launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
+    db.session.commit()
+    api = OneAttemptApi(api_attempt(9001, "asha@example.com", 311, institute_attempt_id=100101, score=12))
+    monkeypatch.setattr(admin.TestpressClient, "interactive", classmethod(lambda cls, settings: api))
+    make_staff("staff@example.com")
+    auth.login("staff@example.com")
+
+    for _ in range(2):
+        assert client.post(f"/admin/attempts/{launched.id}/confirm").status_code == 302
+
+    assert len(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "attempt.confirm")).all()) == 1
+
+
+class FailingApi:
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def iter_attempts(self, **filters):
+        raise self.error
+
+
+@pytest.mark.parametrize("error,said", [
+    (TestpressBusy("Testpress GET /api/v2.5/admin/attempts/ answered 429 (busy)", 45),
+     "Testpress is busy: nothing was changed. Please try again in 45 seconds."),
+    (TestpressError("Testpress GET /api/v2.5/admin/attempts/ timed out after 10s; gave up after 1 tries"),
+     "Could not reach Testpress, so nothing was changed: Testpress GET /api/v2.5/admin/attempts/ timed out"),
+])
+def test_asking_the_admin_api_when_it_fails_says_so_and_finishes_its_run(app, client, auth, launched, monkeypatch,
+                                                                         error, said):
+    from portal.admin import trust as admin
+    from portal.models import SyncRun
+    from tests.factories import make_staff
+
+    launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
+    db.session.commit()
+    monkeypatch.setattr(admin.TestpressClient, "interactive", classmethod(lambda cls, settings: FailingApi(error)))
+    make_staff("staff@example.com")
+    auth.login("staff@example.com")
+
+    response = client.post(f"/admin/attempts/{launched.id}/confirm", follow_redirects=True)
+
+    assert response.status_code == 200 and said in response.get_data(as_text=True)
+    [run] = db.session.scalars(sa.select(SyncRun)).all()
+    assert run.status == "failed" and run.finished_at is not None and run.error.startswith("Testpress GET")
+    assert reload(launched).score is None
 
 
 def api_attempt(testpress_id: int, email: str, user_id: int, **changes) -> dict:

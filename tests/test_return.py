@@ -126,13 +126,23 @@ def test_a_later_cancelled_return_does_not_undo_a_completed_one(client, attempt)
 
 
 def test_numbers_are_parsed_leniently_but_safely(client, attempt):
-    fields = signed_return(attempt, score=" 81.50 ", rank="None", max_rank="", total_count="5.0", percentage="-2.5")
+    fields = signed_return(attempt, score=" 81.50 ", max_score="100", rank="None", max_rank="", total_count="5.0",
+                           percentage="-2.5")
 
     assert client.post("/testpress/return", data=fields).status_code == 303
 
     recorded = reload(attempt)
     assert (recorded.score, recorded.rank, recorded.max_rank, recorded.total_count) == (81.5, None, None, 5)
     assert recorded.percentage == -2.5  # negative marking can go below zero
+
+
+def test_the_edges_of_a_possible_result_are_accepted(client, attempt):
+    fields = signed_return(attempt, score="-20", max_score="20", percentage="-100", correct_count="0",
+                           incorrect_count="5", unanswered_count="0", rank="9", max_rank="9")
+
+    assert client.post("/testpress/return", data=fields).status_code == 303
+    recorded = reload(attempt)
+    assert (recorded.score, recorded.percentage, recorded.incorrect_count, recorded.rank) == (-20.0, -100.0, 5, 9)
 
 
 REFUSALS = {
@@ -149,6 +159,22 @@ REFUSALS = {
     "fractional count": ({"correct_count": "2.5"}, 400, "correct_count must be a whole number"),
     "negative count": ({"unanswered_count": "-1"}, 400, "unanswered_count must be a whole number"),
     "odd testpress id": ({"attempt_id": "68701<script>"}, 400, "attempt_id is not a Testpress attempt id"),
+    # PostgreSQL holds no NUL in any text: refused before anything is looked up or stored.
+    "NUL in the name": ({"first_name": "Ravi\x00Kumar"}, 400, "a field holds a NUL character"),
+    "NUL in a score": ({"score": "11\x00"}, 400, "a field holds a NUL character"),
+    "NUL in a field not read": ({"note": "\x00"}, 400, "a field holds a NUL character"),
+    # The hmac covers none of the scores: the student can post any, so impossible ones are refused.
+    "32-digit percentage": ({"percentage": "9" * 32, "score": "9" * 32}, 400,
+                            "not possible (a percentage of 1e+32, beyond 100)"),
+    "percentage over 100": ({"percentage": "100.5"}, 400, "not possible (a percentage of 100.5, beyond 100)"),
+    "percentage under -100": ({"percentage": "-100.01"}, 400, "a percentage of -100.01, beyond 100"),
+    "score over the maximum": ({"score": "20.5"}, 400, "not possible (a score of 20.5 out of 20)"),
+    "negative score past the maximum": ({"score": "-21"}, 400, "a score of -21 out of 20"),
+    "negative maximum": ({"max_score": "-1", "score": "0"}, 400, "a maximum score below zero"),
+    "a count over the questions": ({"correct_count": "6"}, 400, "more correct answers (6) than questions (5)"),
+    "counts over the questions": ({"incorrect_count": "2", "unanswered_count": "1"}, 400,
+                                  "more answers than the exam's 5 questions"),
+    "rank past the last": ({"rank": "10"}, 400, "a rank of 10 out of 9"),
 }
 
 

@@ -64,16 +64,31 @@ def test_review_signs_with_the_time_of_the_click(client, student, frozen_clock):
             institute_attempt_id=query["institute_attempt_id"], key=query["key"], time=query["time"])
 
 
-def test_attempt_taken_outside_the_portal_is_signed_with_an_empty_reference(client, student):
+def test_attempt_taken_outside_the_portal_has_no_review_link_and_says_where_to_review_it(client, student):
+    # Testpress's review by HMAC signs the portal's institute_attempt_id beside its own id: an
+    # attempt taken on Testpress directly has none, and Testpress (the sandbox) refuses "".
     attempt = make_attempt(student, make_exam(), status="completed", testpress_attempt_id="4242",
-                           institute_attempt_id=None, launch_time=None)
+                           institute_attempt_id=None, launch_time=None, score=12.0, score_source="webhook")
 
-    _, query = review_target(client.get(f"/attempts/{attempt.id}/review"))
+    response = client.get(f"/attempts/{attempt.id}/review")
+    assert response.status_code == 404 and "Location" not in response.headers
+    assert ("There is no review of this attempt here. Taken on Testpress directly: review it there."
+            in response.get_data(as_text=True))
+    for page in (f"/attempts/{attempt.id}", "/attempts/"):
+        text = client.get(page).get_data(as_text=True)
+        assert "Taken on Testpress directly: review it there." in text
+        assert f"/attempts/{attempt.id}/review" not in text
 
-    assert query["id"] == "4242" and query["institute_attempt_id"] == ""
-    assert verify_review_hmac(TEST_SETTINGS["TESTPRESS_SECRET"], query["hmac"], attempt_id="4242",
-                              institute_attempt_id="", key=TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"],
-                              time=query["time"])
+
+def test_staff_see_why_an_attempt_taken_outside_the_portal_has_no_review_link(client, auth):
+    attempt = make_attempt(make_user(), make_exam(), status="completed", testpress_attempt_id="4242",
+                           institute_attempt_id=None, launch_time=None, score=12.0, score_source="webhook")
+    auth.login(make_staff().email)
+
+    page = client.get(f"/admin/attempts/{attempt.id}").get_data(as_text=True)
+
+    assert "taken on Testpress directly" in page and "/review" not in page
+    assert f"/admin/attempts/{attempt.id}/confirm" in page  # the Admin API can still be asked
 
 
 def test_attempt_testpress_does_not_know_has_nothing_to_review(client, student):

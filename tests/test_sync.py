@@ -327,6 +327,9 @@ def test_running_and_not_started_attempts(portal, live_sandbox):  # noqa: F811
 
 @pytest.mark.parametrize("bad", [
     {"id": "x"}, {"state": "Paused"}, {"score": "lots"}, {"user_id": None}, {"date": "yesterday"}, "not an object",
+    {"email": "a\x00@example.com"}, {"exam": {"title": "Physics\x00"}}, {"email": "\ud800@example.com"},
+    # Readable, but outside the years a time holds once in UTC.
+    {"date": "0001-01-01T00:00:00+05:30"}, {"completed_on": "9999-12-31T23:00:00-05:00"},
 ])
 def test_unreadable_api_attempts_are_skipped_not_fatal(bad):
     good = {"id": 1, "user_id": 2, "exam_id": 3, "state": "Completed", "date": "2025-01-01T10:00:00Z",
@@ -418,3 +421,50 @@ def test_an_integrity_error_is_one_line_without_the_sql_or_its_data(portal, live
     run = db.session.scalar(sa.select(SyncRun))
     assert (run.status, run.error) == ("failed", expected)
     assert count(Attempt) == 0 and count(User) == 1
+
+
+def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(app, caplog):
+    # PostgreSQL holds no NUL in any text: one such attempt failed the whole page, every run.
+    from tests.test_integrity import api_attempt
+
+    make_user("asha@example.com", "Asha", testpress_user_id=311)
+    make_user("ravi@example.com", "Ravi", testpress_user_id=533)
+    make_exam("Physics Mock 1", testpress_id=12)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+
+    sync_module.record_page(sync_module.PageRecorder(None, run), [
+        api_attempt(880001, "asha\x00@example.com", 311),
+        api_attempt(880002, "ravi@example.com", 533),
+    ])
+
+    assert [(a.testpress_attempt_id, a.score) for a in db.session.scalars(sa.select(Attempt))] == [("880002", 163.0)]
+    assert "skipped an attempt the API sent: attempt '880001' is unreadable: a field holds a NUL" in caplog.text
+
+
+def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one_attempt(app, client):
+    from portal.grading import attempts_used
+    from portal.testpress.launch import record_launch
+    from tests.test_integrity import api_attempt
+    from tests.test_return import signed_return
+
+    asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    launched = record_launch(asha, physics)
+    cancelled = signed_return(launched, status="cancelled", attempt_id="", score="", percentage="",
+                              correct_count="", incorrect_count="", unanswered_count="", rank="", max_rank="")
+    assert client.post("/testpress/return", data=cancelled).status_code == 303
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+
+    # Resumed and finished; the Admin API lists it without institute_attempt_id.
+    sync_module.record_page(sync_module.PageRecorder(None, run), [
+        api_attempt(68701, "asha@example.com", 311, date=launched.started_at.isoformat() + "Z")])
+
+    [attempt] = db.session.scalars(sa.select(Attempt)).all()
+    assert (attempt.id, attempt.status, attempt.testpress_attempt_id, attempt.score) == (
+        launched.id, "completed", "68701", 163.0)
+    assert (run.new, run.updated) == (0, 1)
+    assert attempts_used(asha.id, physics.id) == 1

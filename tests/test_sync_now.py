@@ -216,6 +216,29 @@ def test_a_run_whose_lease_ran_out_is_taken_over(two_servers, api):
     assert wait_for(first, new_id, lambda run: run.status != "running").status == "ok"
 
 
+def test_a_one_attempt_run_whose_worker_died_shows_as_stopped_and_is_closed(two_servers, api):
+    # "Ask the Admin API now" holds no lease: a worker killed mid-call left it running forever.
+    first, second = two_servers
+    with first.app_context():
+        dead = SyncRun(status="running", started_at=utcnow() - sync.UNLEASED_RUN_LIMIT - timedelta(seconds=1))
+        recent = SyncRun(status="running", started_at=utcnow() - timedelta(seconds=5))
+        db.session.add_all([dead, recent])
+        db.session.commit()
+        dead_id, recent_id = dead.id, recent.id
+    client = logged_in_client(second)
+    page = client.get(f"/admin/testpress/runs/{dead_id}").get_data(as_text=True)
+    assert "stopped answering" in page and "never finished" in page and 'http-equiv="refresh"' not in page
+    assert "stopped answering" not in client.get(f"/admin/testpress/runs/{recent_id}").get_data(as_text=True)
+
+    api.release_all()
+    new_id = int(press(client).headers["Location"].rsplit("/", 1)[1])  # any sync's start closes it
+
+    old = run_row(first, dead_id)
+    assert (old.status, old.finished_at is not None) == ("failed", True) and "stopped without finishing" in old.error
+    assert run_row(first, recent_id).status == "running"  # still asking, for all anyone knows
+    assert wait_for(first, new_id, lambda run: run.status != "running").status == "ok"
+
+
 def test_a_live_run_whose_lease_ran_out_stops_at_its_next_page(two_servers, api):
     first, second = two_servers
     client = logged_in_client(first)

@@ -11,7 +11,9 @@ from flask_migrate import downgrade, upgrade
 from portal.database import init_database
 from portal.extensions import db
 from portal.models import Attempt, AttemptReport, UnmatchedReport, utcnow
-from portal.vocabulary import OPEN_STATUSES, RESUMABLE_STATUSES, AttemptStatus, ExamState, ReportSource
+from portal.vocabulary import (
+    OPEN_STATUSES, RESUMABLE_STATUSES, UNFINISHED_STATUSES, AttemptStatus, ExamState, ReportSource,
+)
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
@@ -28,6 +30,8 @@ def test_status_moves_only_forward_in_the_declared_order():
 def test_resumable_and_open_statuses():
     assert RESUMABLE_STATUSES == ("launched", "started", "cancelled")
     assert OPEN_STATUSES == ("launched", "started")
+    # A paused ("Take later") launch is not in progress, but a report may still finish it.
+    assert UNFINISHED_STATUSES == ("launched", "started", "cancelled")
 
 
 def test_every_resumable_status_has_one_name_for_students_and_none_reads_cancelled():

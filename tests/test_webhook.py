@@ -494,3 +494,63 @@ def test_a_lone_surrogate_in_a_signed_body_is_refused_and_logged_not_a_500(clien
     assert response.status_code < 500
     logged = deliveries()
     assert len(logged) == 1 and "\ud800" not in (logged[0].payload or "")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"attempt_id": "a\\u0000b", "key": "x"}',  # parses; refused for missing fields
+    b'not json \x00 at all',                     # does not parse; kept as text
+])
+def test_a_refused_body_with_a_nul_is_a_400_and_kept_with_the_nul_escaped(client, body, caplog):
+    # PostgreSQL holds no NUL in any text: the refusal's own log row was a 500.
+    with caplog.at_level(logging.WARNING):
+        delivery = refused(client, body, 400)
+    assert "\x00" not in (delivery.payload + (delivery.testpress_attempt_id or ""))
+    assert "\\u0000" in delivery.payload  # staff still see what came
+    assert "webhook delivery" in caplog.text
+
+
+@pytest.mark.parametrize("changes", [{"email": "asha\x00@example.com"}, {"username": "as\x00ha"},
+                                     {"exam": {"id": 12, "title": "Physics\x00"}}])
+def test_a_nul_in_a_signed_bodys_text_is_a_400_not_a_500(client, asha, physics, changes, caplog):
+    with caplog.at_level(logging.WARNING):
+        delivery = refused(client, signed_body(completed_payload(**changes)), 400)
+    assert delivery.reason == "a field holds a NUL character"
+    assert "\x00" not in delivery.payload
+    assert "a field holds a NUL character" in caplog.text
+
+
+def test_an_out_of_range_time_outside_the_hash_is_left_out_not_a_500(client, asha, physics):
+    # Readable, but before year 1 (or after 9999) once in UTC: Testpress retried a 500 forever.
+    body = signed_body(completed_payload(attempt_start_time="0001-01-01T00:00:00+05:30",
+                                         completed_on="9999-12-31T23:00:00-05:00"))
+    response = post(client, body)
+    assert (response.status_code, response.get_json()["status"]) == (200, "recorded")
+    [attempt] = attempts()
+    assert (attempt.status, attempt.score) == ("completed", 163.0)
+    assert attempt.completed_at is None and attempt.started_at.year > 2000  # left out, not taken as year 1
+
+
+def test_a_resumed_take_later_attempt_reported_by_an_old_style_webhook_is_one_attempt(client, asha, physics):
+    """The documented payload has no institute_attempt_id and is sent on completion only. A
+    launch left with "Take later" (a cancelled return, its attempt_id empty as the contract
+    allows), then resumed and finished, is still the same Testpress attempt."""
+    from portal.grading import attempts_used
+    from portal.testpress.launch import record_launch
+    from tests.test_return import signed_return
+
+    launched = record_launch(asha, physics)
+    cancelled = signed_return(launched, status="cancelled", attempt_id="", score="", percentage="",
+                              correct_count="", incorrect_count="", unanswered_count="", rank="", max_rank="")
+    assert client.post("/testpress/return", data=cancelled).status_code == 303
+    old_style = completed_payload(attempt_id=68701)
+    for name in ("attempt_state", "institute_attempt_id", "attempt_start_time", "completed_on"):
+        old_style.pop(name)
+    # Resumed and completed; the webhook lands before the browser's return.
+    assert post(client, signed_body(old_style)).get_json() == {"status": "recorded"}
+    assert client.post("/testpress/return", data=signed_return(launched)).status_code == 303
+
+    db.session.rollback()
+    [attempt] = attempts()
+    assert (attempt.id, attempt.status, attempt.testpress_attempt_id) == (launched.id, "completed", "68701")
+    assert (attempt.score, attempt.score_source) == (163.0, "webhook")
+    assert attempts_used(asha.id, physics.id) == 1  # no second attempt counted against the student

@@ -9,12 +9,13 @@ from sqlalchemy.orm import joinedload
 
 from portal.admin import bp
 from portal.database import DatabaseBusy, write_transaction
+from portal.errors import in_words
 from portal.extensions import db
 from portal.flags import FlagError, can_accept, resolve_flag
 from portal.forms import ActionForm, FlagNoteForm
 from portal.models import Attempt, AuditEntry
 from portal.testpress import sync
-from portal.testpress.client import TestpressClient, TestpressError
+from portal.testpress.client import TestpressBusy, TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
 from portal.vocabulary import FlagResolution
 
@@ -83,10 +84,12 @@ def resolve_attempt_flag(attempt_id: int, resolution: str):
 
 @bp.post("/attempts/<int:attempt_id>/confirm")
 def confirm_attempt(attempt_id: int):
-    """Ask Testpress's Admin API for the truth of one attempt now, and record its answer.
+    """Ask Testpress's Admin API for the truth of one attempt now, and record its answer (a
+    changed result is in the audit log, as the staff member's action).
 
     400 without a valid CSRF token, 404 for an unknown attempt; Testpress's own failures are
-    a message on the attempt's page.
+    a message on the attempt's page. Testpress is asked once, for a few seconds at most
+    (TestpressClient.interactive): the request must answer inside gunicorn's timeout.
     """
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -95,9 +98,15 @@ def confirm_attempt(attempt_id: int):
         flash("Testpress has not reported this attempt yet, so there is nothing to ask it about.", "error")
     else:
         try:
-            found = sync.confirm_attempt(TestpressClient.from_settings(testpress_settings()), attempt.id)
+            client = TestpressClient.interactive(testpress_settings())
+            found = sync.confirm_attempt(client, attempt.id, started_by=current_user)
+        except TestpressBusy as busy:
+            current_app.logger.info("confirm attempt %s: %s", attempt_id, busy)
+            wait = f"in {in_words(busy.retry_after)}" if busy.retry_after else "in a minute"
+            flash(f"Testpress is busy: nothing was changed. Please try again {wait}.", "error")
         except TestpressError as error:
-            flash(f"Testpress could not be asked: {error}", "error")
+            current_app.logger.warning("confirm attempt %s: %s", attempt_id, error)
+            flash(f"Could not reach Testpress, so nothing was changed: {error}", "error")
         else:
             flash("Recorded what Testpress's Admin API says of this attempt." if found
                   else "Testpress's Admin API does not list this attempt.", "success" if found else "error")

@@ -4,11 +4,16 @@ Every call has a timeout. A 401 logs in again once; a 429 waits as long as Retry
 (capped); a 5xx, a timeout or a refused connection is retried with exponential backoff; and
 whatever still fails becomes one `TestpressError` whose message names the request and what
 went wrong, never the token or the password.
+
+A staff member's request that asks Testpress (`TestpressClient.interactive`) cannot wait
+like that: gunicorn kills a worker after 30 s. Its client tries each call once, all of them
+within a budget of seconds, and answers a 429 at once with `TestpressBusy`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,12 +35,23 @@ REFUSED_CREDENTIALS = "Testpress refused the API credentials"
 # Seconds before the first retry, doubling after each; tests make it tiny.
 RETRY_BACKOFF = 0.5
 MAX_RETRIES = 4
+# Seconds a staff member's page may spend on Testpress, every call of it together.
+INTERACTIVE_BUDGET = 10.0
 
 
 class TestpressError(Exception):
     """Testpress could not be reached, refused us, or answered something unusable."""
 
     __test__ = False  # not a pytest test class, despite its name
+
+
+class TestpressBusy(TestpressError):
+    """Testpress answered 429 to a client that does not wait; `retry_after` is the seconds it
+    asked for (None when it did not say in seconds)."""
+
+    def __init__(self, message: str, retry_after: int | None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,8 @@ class TestpressClient:
         backoff: float | None = None,
         max_retry_after: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        budget: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         if not base_url:
             raise TestpressError("TESTPRESS_BASE_URL is not set")
@@ -76,6 +94,11 @@ class TestpressClient:
         self.backoff = RETRY_BACKOFF if backoff is None else backoff
         self.max_retry_after = max_retry_after
         self._sleep = sleep  # tests pass a recorder, so a backoff costs them no time
+        # With a budget, every call together must end within it, counted from the first, and
+        # a 429 is answered at once (TestpressBusy) rather than waited out.
+        self.budget = budget
+        self._clock = clock
+        self._deadline: float | None = None
         self._session = session or requests.Session()
         self._session.headers.setdefault("Accept", "application/json")
         self._token: str | None = None
@@ -86,6 +109,12 @@ class TestpressClient:
     @classmethod
     def from_settings(cls, settings: TestpressSettings, **options) -> TestpressClient:
         return cls(settings.base_url, settings.api_username, settings.api_password, timeout=settings.timeout, **options)
+
+    @classmethod
+    def interactive(cls, settings: TestpressSettings, budget: float = INTERACTIVE_BUDGET) -> TestpressClient:
+        """A client for a staff member's request: each call tried once, all within `budget`
+        seconds, no 429 waited out, so the page answers well inside gunicorn's timeout."""
+        return cls.from_settings(settings, max_retries=0, budget=budget)
 
     def __repr__(self) -> str:  # never the password or the token
         return f"<TestpressClient {self.base_url} as {self._username}>"
@@ -179,15 +208,20 @@ class TestpressClient:
         headers = {"Authorization": f"JWT {self._token}"} if authenticate else {}
         where = f"{method} {_path_only(path)}"
         for retry in range(self.max_retries + 1):
+            timeout = self._timeout(where)
             try:
-                response = self._session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+                response = self._session.request(method, url, headers=headers, timeout=timeout, **kwargs)
             except requests.Timeout:
-                problem, wait = f"timed out after {self.timeout:g}s", self._backoff(retry)
+                problem, wait = f"timed out after {timeout:g}s", self._backoff(retry)
             except requests.RequestException as error:
                 host = urlsplit(self.base_url).netloc
                 problem, wait = f"could not connect to {host} ({type(error).__name__})", self._backoff(retry)
             else:
                 if response.status_code == 429:
+                    if self.budget is not None:
+                        asked = self._asked_seconds(response)
+                        raise TestpressBusy(f"Testpress {where} answered 429 (busy)",
+                                            None if asked is None else math.ceil(asked))
                     problem, wait = "answered 429 (throttled)", self._retry_after(response, retry)
                 elif response.status_code >= 500:
                     problem, wait = f"answered {response.status_code}", self._backoff(retry)
@@ -199,16 +233,35 @@ class TestpressClient:
             self._sleep(wait)
         raise AssertionError("unreachable")
 
+    def _timeout(self, where: str) -> float:
+        """This request's timeout: the client's, or what is left of its budget if less."""
+        if self.budget is None:
+            return self.timeout
+        now = self._clock()
+        if self._deadline is None:
+            self._deadline = now + self.budget
+        left = self._deadline - now
+        if left <= 0:
+            raise TestpressError(f"Testpress {where} not sent: the {self.budget:g}s allowed for asking Testpress "
+                                 "had run out")
+        # requests' timeout bounds the connection and each wait for data, not their sum: close enough.
+        return min(self.timeout, left)
+
     def _backoff(self, retry: int) -> float:
         return self.backoff * 2**retry
 
-    def _retry_after(self, response: requests.Response, retry: int) -> float:
+    @staticmethod
+    def _asked_seconds(response: requests.Response) -> float | None:
         try:
             asked = float(response.headers.get("Retry-After", ""))
         except ValueError:
-            # An HTTP date or nothing at all: fall back on our own backoff.
-            return self._backoff(retry)
-        return min(max(asked, 0.0), self.max_retry_after)
+            return None  # an HTTP date or nothing at all
+        return max(asked, 0.0) if math.isfinite(asked) else None
+
+    def _retry_after(self, response: requests.Response, retry: int) -> float:
+        asked = self._asked_seconds(response)
+        # Not said in seconds: fall back on our own backoff.
+        return self._backoff(retry) if asked is None else min(asked, self.max_retry_after)
 
     def _json(self, response: requests.Response, method: str, path: str) -> dict:
         where = f"{method} {_path_only(path)}"

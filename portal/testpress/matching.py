@@ -7,7 +7,9 @@ A report is matched, in this order:
 3. by the student (Testpress user id, else email) and the exam (its Testpress id): the
    student's attempt whose browser return claimed this Testpress id, else the student's
    latest open launch of that exam, or else a new attempt, because a student may take an
-   exam on Testpress without going through the portal.
+   exam on Testpress without going through the portal. An open launch is one whose
+   Testpress attempt has no result yet, a paused ("Take later") one included: the student
+   may have resumed and finished it since (portal.vocabulary.UNFINISHED_STATUSES).
 
 Whatever finds it, the attempt must be the reporting student's own: a signed report naming
 another student's attempt (a student can make the portal believe their launch is any
@@ -37,7 +39,7 @@ from portal.bulk import among
 from portal.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
 from portal.testpress.reports import ReportedAttempt
-from portal.vocabulary import OPEN_STATUSES, AttemptStatus, ReportSource
+from portal.vocabulary import UNFINISHED_STATUSES, AttemptStatus, ReportSource
 
 # A launch is stamped by the portal's clock, a report's start by Testpress's: allow for skew.
 CLOCK_SLACK = timedelta(minutes=10)
@@ -135,7 +137,7 @@ class AttemptMatcher:
             for attempt in orm_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
                 self._claimed.setdefault(attempt.claimed_testpress_attempt_id, []).append(attempt)
             launches = orm_attempts(
-                sa.and_(unconfirmed, Attempt.status.in_(OPEN_STATUSES)), order_by=(Attempt.started_at,)
+                sa.and_(unconfirmed, Attempt.status.in_(UNFINISHED_STATUSES)), order_by=(Attempt.started_at,)
             )
             for launch in launches:
                 self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
@@ -260,7 +262,8 @@ class AttemptMatcher:
         return None
 
     def _open_launch(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt | None:
-        """The student's latest launch of this exam still waiting for its Testpress attempt.
+        """The student's latest launch of this exam still waiting for its Testpress attempt
+        (running or paused: see UNFINISHED_STATUSES).
 
         Only for a report without an institute_attempt_id (Testpress's own API may not
         carry it): one that carries an id the portal does not know was launched elsewhere.

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.models import RESULT_FIELDS, AttemptReport, naive_utc, utcnow
+from portal.models import PERCENTAGE_BOUND, RESULT_FIELDS, AttemptReport, naive_utc, utcnow
 from portal.reconciliation import Report
 from portal.vocabulary import AttemptStatus, ReportSource
 
@@ -136,6 +136,32 @@ def email(value) -> str | None:
     return value.strip() or None
 
 
+def refuse_unstorable_text(values: Mapping | list) -> None:
+    """BadReport for a NUL or a lone surrogate in any text of `values` (keys, values, and
+    the objects and arrays JSON nests in them).
+
+    No database column holds either (PostgreSQL refuses the statement, a 500), and Testpress
+    never sends one, so a report carrying one is malformed whichever field it is in, even
+    one the portal does not read: the whole payload may be kept for staff. The texts are
+    joined and searched once, and types asked exactly (isinstance against the abstract
+    Mapping costs more than the rest): the sync checks 100,000 attempts a run.
+    """
+    members = list(values.values()) if isinstance(values, Mapping) else values
+    texts = [member for member in members if type(member) is str]
+    if isinstance(values, Mapping):
+        texts += [key for key in values if type(key) is str]
+    for nested in [member for member in members if type(member) is dict or type(member) is list]:
+        refuse_unstorable_text(nested)
+    joined = "".join(texts)
+    if "\x00" in joined:
+        raise BadReport("a field holds a NUL character")
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadReport("a field holds text that is not valid Unicode") from None
+
+
 def _results(values: Mapping, names: Mapping[str, str]) -> dict:
     """The result fields `names` maps to this source's keys, each read as a count or a decimal."""
     return {
@@ -143,6 +169,37 @@ def _results(values: Mapping, names: Mapping[str, str]) -> dict:
         else optional(number, values.get(key), key)
         for result, key in names.items()
     }
+
+
+def impossible_result(result: Mapping[str, float | int | None]) -> str | None:
+    """Why `result` (read fields, by RESULT_FIELDS name) cannot be any exam's result, in words
+    for the student who brought it back; None when it can be.
+
+    Only the browser return is held to this: its scores are the student's to edit (its hmac
+    covers none of them). A signed report is Testpress's own arithmetic, and an exam's
+    marking (bonus marks, unusual negative marking) is Testpress's to decide; refusing one
+    would lose a real result, and an odd one cannot upset anyone else's figures (see
+    portal.exam_stats). Counts are already whole numbers from 0 and every number finite.
+    """
+    get = result.get
+    percentage, score, max_score = get("percentage"), get("score"), get("max_score")
+    total, rank, max_rank = get("total_count"), get("rank"), get("max_rank")
+    if percentage is not None and abs(percentage) > PERCENTAGE_BOUND:
+        return f"a percentage of {percentage:g}, beyond {PERCENTAGE_BOUND:g}"
+    if max_score is not None and max_score < 0:
+        return "a maximum score below zero"
+    if score is not None and max_score is not None and abs(score) > max_score:
+        return f"a score of {score:g} out of {max_score:g}"
+    if total is not None:
+        counts = {name: get(name) for name in ("correct_count", "incorrect_count", "unanswered_count")}
+        for name, count in counts.items():
+            if count is not None and count > total:
+                return f"more {name.removesuffix('_count')} answers ({count}) than questions ({total})"
+        if sum(count or 0 for count in counts.values()) > total:
+            return f"more answers than the exam's {total} questions"
+    if rank is not None and max_rank is not None and rank > max_rank:
+        return f"a rank of {rank} out of {max_rank}"
+    return None
 
 
 # -- the webhook --------------------------------------------------------------------------------
@@ -163,6 +220,7 @@ WEBHOOK_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswe
 
 def from_webhook(payload: dict) -> ReportedAttempt:
     """A verified webhook payload (numbers as their JSON text) as a report."""
+    refuse_unstorable_text(payload)
     state = payload.get("attempt_state", "completed")
     status = WEBHOOK_STATES.get(state) if isinstance(state, str) else None
     if status is None:
@@ -218,6 +276,7 @@ RETURN_STATUSES = (AttemptStatus.COMPLETED, AttemptStatus.CANCELLED, AttemptStat
 def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
     """The fields Testpress sent back with the browser as a "return" report. Its hmac (checked
     by the caller, against the stored launch) covers none of the result."""
+    refuse_unstorable_text(fields)
     missing = [name for name in RETURN_REQUIRED if not fields.get(name, "").strip()]
     if missing:
         raise BadReport(f"Missing field(s): {', '.join(missing)}.")
@@ -228,6 +287,9 @@ def from_return(fields: Mapping[str, str]) -> ReportedAttempt:
     if status not in RETURN_STATUSES:
         raise BadReport(f"status must be one of {', '.join(RETURN_STATUSES)}.")
     result = _results(fields, {name: name for name in RESULT_FIELDS})
+    if (impossible := impossible_result(result)) is not None:
+        raise BadReport(f"The result your browser brought back from Testpress is not possible ({impossible}), "
+                        "so nothing was recorded; Testpress also sends the portal your result directly.")
     report = Report(
         source=ReportSource.RETURN,
         status=AttemptStatus(status),
@@ -272,6 +334,7 @@ def from_api(result: dict) -> ReportedAttempt | None:
         raise BadReport(f"{label} has unknown state {str(state)[:20]!r}")
     completed = status == AttemptStatus.COMPLETED
     try:
+        refuse_unstorable_text(result)
         if completed and (missing := [key for key in API_REQUIRED if is_absent(result.get(key))]):
             raise BadReport(f"{missing[0]} must be a number")
         report = Report(

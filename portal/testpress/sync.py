@@ -29,7 +29,7 @@ from portal import audit
 from portal.bulk import among
 from portal.database import write_transaction
 from portal.extensions import db
-from portal.models import Attempt, Exam, SyncRun, User, utcnow
+from portal.models import RESULT_FIELDS, UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User, utcnow
 from portal.reconciliation import record_report
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher
@@ -138,16 +138,25 @@ def running_sync() -> SyncRun | None:
 
 
 def _expire_stale_runs(now: datetime) -> None:
-    """Give up the slot of a run that has renewed no lease for LEASE: its process is gone."""
+    """Give up the slot of a run that has renewed no lease for LEASE: its process is gone.
+    Likewise close a run without a lease (one attempt asked for) older than UNLEASED_RUN_LIMIT."""
     expired = db.session.execute(
         sa.update(SyncRun).where(SyncRun.running_slot == 1, SyncRun.lease_until < now)
         .values(running_slot=None, status="failed", finished_at=now,
                 error="stopped without finishing (its process ended or stopped answering); "
                       "the next run resumes from its last page")
         .execution_options(synchronize_session=False))
+    abandoned = db.session.execute(
+        sa.update(SyncRun).where(SyncRun.status == "running", SyncRun.lease_until.is_(None),
+                                 SyncRun.started_at < now - UNLEASED_RUN_LIMIT)
+        .values(running_slot=None, status="failed", finished_at=now,
+                error="stopped without finishing (its process ended or stopped answering)")
+        .execution_options(synchronize_session=False))
     db.session.commit()
     if expired.rowcount:
         log.warning("Testpress sync: took over from a run whose lease had run out")
+    if abandoned.rowcount:
+        log.warning("Testpress sync: closed %d run(s) that never finished", abandoned.rowcount)
 
 
 def run_sync(
@@ -200,16 +209,20 @@ def start_in_background(app, client: TestpressClient, run: SyncRun) -> threading
     return thread
 
 
-def confirm_attempt(client: TestpressClient, attempt_id: int) -> bool:
+def confirm_attempt(client: TestpressClient, attempt_id: int, *, started_by: User | None = None) -> bool:
     """A staff member's request to ask the Admin API for one attempt now, kept as a run of its
     own (outside any window, so the next sync's start is unchanged, and holding no slot, so a
-    sync running meanwhile does not stop it). Answers whether Testpress knew the attempt;
-    raises TestpressError (after marking the run failed)."""
-    run = SyncRun()
+    sync running meanwhile does not stop it). A result it changes is in the audit log, as
+    `started_by`'s action. Answers whether Testpress knew the attempt; raises TestpressError
+    (after marking the run failed).
+
+    Meant for a client that gives up quickly (TestpressClient.interactive): the run holds no
+    lease, so should its process die mid-call, only its age tells (UNLEASED_RUN_LIMIT)."""
+    run = SyncRun(started_by_id=started_by.id if started_by is not None else None)
     db.session.add(run)
     db.session.commit()
     with _run(run) as run:
-        found = confirm_attempts(client, run, [attempt_id])
+        found = confirm_attempts(client, run, [attempt_id], actor=started_by)
     return bool(found)
 
 
@@ -261,11 +274,13 @@ def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None =
                             type(error.orig).__name__)
 
 
-def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int]) -> int:
+def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int], *,
+                     actor: User | None = None) -> int:
     """Ask the Admin API, the most trusted source, for each of these attempts and record its
     answer into `run`; answer how many Testpress knew. An attempt older than the sync's
-    window (a re-evaluation of last term's exam) is fetched by its student and exam."""
-    pager = PageRecorder(client, run, moves_high_water=False)
+    window (a re-evaluation of last term's exam) is fetched by its student and exam. With an
+    `actor` (a staff member asked), each result changed is audited as theirs."""
+    pager = PageRecorder(client, run, moves_high_water=False, actor=actor)
     found = 0
     for attempt_id in attempt_ids:
         if run.lease_until is not None:
@@ -406,6 +421,21 @@ def _url_path(url: str) -> str:
     return urlsplit(url.strip()).path.rstrip("/")
 
 
+# What a staff member's "ask the Admin API" may change of an attempt, as its audit entry shows it.
+AUDITED_FIELDS = ("status", "score_source", *RESULT_FIELDS, "flagged", "needs_confirmation")
+
+
+def _audited(attempt: Attempt) -> dict:
+    return {name: getattr(attempt, name) for name in AUDITED_FIELDS}
+
+
+def _audit_result_change(actor: User, attempt: Attempt, before: dict) -> None:
+    before, after = audit.changes(before, _audited(attempt))
+    if after:
+        audit.record(actor, "attempt.confirm", "attempt", attempt.id,
+                     f"Recorded the Admin API's result for attempt {attempt.id}", before=before, after=after)
+
+
 class PageRecorder:
     """Records pages of Admin API attempts into one sync run.
 
@@ -413,10 +443,12 @@ class PageRecorder:
     fetched one by one to be confirmed), so they leave its high-water mark alone.
     """
 
-    def __init__(self, client: TestpressClient, run: SyncRun, *, moves_high_water: bool = True):
+    def __init__(self, client: TestpressClient, run: SyncRun, *, moves_high_water: bool = True,
+                 actor: User | None = None):
         self.client = client
         self.run = run
         self.moves_high_water = moves_high_water
+        self.actor = actor  # a staff member who asked: each result changed is audited as theirs
         self._emails_by_user_id: dict[int, str] | None = None  # fetched once, only if needed
         self._earliest_running: datetime | None = None
 
@@ -450,7 +482,10 @@ class PageRecorder:
                     tally.unmatched += 1
                     continue
                 is_new, was_flagged = attempt.id is None, attempt.flagged
+                before = _audited(attempt) if self.actor is not None else None
                 changed = record_report(attempt, item.report, now)
+                if before is not None and changed:
+                    _audit_result_change(self.actor, attempt, before)
                 if is_new:
                     tally.new += 1
                 elif changed:

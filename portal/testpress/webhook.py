@@ -234,9 +234,12 @@ def stored_payload(raw_body: bytes, *, limit: int | None = None) -> str:
 
 
 def storable(text: str | None) -> str | None:
-    """Text any database column takes: JSON may escape a lone surrogate ("\\ud800"), which no
-    UTF-8 column holds (PostgreSQL refuses the row), so one is kept as its escape."""
-    return None if text is None else text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text any database column takes, with what it cannot hold kept visible as an escape:
+    JSON may spell a lone surrogate ("\\ud800") or a NUL ("\\u0000"), and a body that is
+    not JSON may hold a NUL byte; no PostgreSQL text holds either (it refuses the row)."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
 def _log_delivery(delivery: WebhookDelivery) -> None:
