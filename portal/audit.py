@@ -7,6 +7,7 @@ passes only what may be shown to any staff member: never a password, hash or tok
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -42,6 +43,12 @@ def _json(values: Mapping | None) -> str | None:
     # ("2026-12-05 04:30:00"), which `recorded_time` reads back for the log to show in the
     # institute's zone (converted when shown, so that the entry keeps what the database held).
     return None if values is None else json.dumps(values, default=str, ensure_ascii=False, sort_keys=True)
+
+
+def fingerprint(values: Mapping) -> str:
+    """A digest of values as the log writes them: a form carries the one of what it showed,
+    so that a save over a change someone made since is caught instead of undoing it."""
+    return hashlib.sha256(_json(values).encode()).hexdigest()[:32]
 
 
 RECORDED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?")

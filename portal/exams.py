@@ -8,9 +8,7 @@ prints as one line.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import re
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -190,13 +188,6 @@ def snapshot(exam: Exam) -> dict:
     values = {name: getattr(exam, name) for name in FIELDS}
     values["batches"] = [batch.name for batch in exam.batches]
     return values
-
-
-def fingerprint(exam: Exam) -> str:
-    """A digest of the exam's FIELDS: a form carries the one it was opened with, so that a
-    save over a change someone made since is caught instead of silently undoing it."""
-    text = json.dumps(snapshot(exam), default=str, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def testpress_id_in_use(testpress_id: int | None, *, besides: Exam | None = None) -> bool:

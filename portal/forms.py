@@ -21,11 +21,26 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal import batches, exams, people
+from portal.audit import fingerprint
 from portal.clock import TimeOutOfRange, from_local, to_local, zone_name
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, whole_number
 from portal.models import Batch, Exam
 from portal.vocabulary import CountingRule
+
+
+class ChangedMeanwhile(Exception):
+    """What an edit form showed was changed by someone else after it was opened."""
+
+
+def require_unchanged(form: FlaskForm, values) -> None:
+    """Raise ChangedMeanwhile when `values` (as stored now) are not those `form.shown` was made
+    of, after setting it to them: saving the form again then replaces the change, knowingly.
+    A form without `shown` (from a script, not the page) is not checked."""
+    now = fingerprint(values)
+    if form.shown.data and form.shown.data != now:
+        form.shown.data = now
+        raise ChangedMeanwhile
 
 
 class IdField(IntegerField):
@@ -115,9 +130,7 @@ class ExamForm(FlaskForm):
         widget=ListWidget(html_tag="ul", prefix_label=False), option_widget=CheckboxInput(),
         description="None ticked: the exam is for everyone.",
     )
-    # The exam as this form showed it (exams.fingerprint), so that a save over a colleague's
-    # change made since is caught.
-    shown = HiddenField()
+    shown = HiddenField()  # the exam as this form showed it (audit.fingerprint)
     submit = SubmitField("Save exam")
 
     def __init__(self, exam: Exam | None = None, **kwargs):
@@ -134,7 +147,7 @@ class ExamForm(FlaskForm):
         self.batches.choices = [SelectChoice(batch_id, name) for batch_id, name in choices]
         if not self.is_submitted():
             if exam is not None:
-                self.shown.data = exams.fingerprint(exam)
+                self.shown.data = fingerprint(exams.snapshot(exam))
                 self.opens_at.data = local_naive(exam.opens_at)
                 self.closes_at.data = local_naive(exam.closes_at)
                 self.batches.data = sorted(current)
@@ -217,7 +230,13 @@ class PersonForm(FlaskForm):
 
     name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=people.MAX_EMAIL_LENGTH)])
+    shown = HiddenField()  # the person as this form showed them (audit.fingerprint)
     submit = SubmitField("Save")
+
+    def __init__(self, person=None, **kwargs):
+        super().__init__(obj=person, **kwargs)
+        if person is not None and not self.is_submitted():
+            self.shown.data = fingerprint(people.snapshot(person))
 
 
 class BatchChoiceForm(FlaskForm):

@@ -101,6 +101,11 @@ def create_person(email: str, name: str, password: str, *, staff: bool = False) 
     return person
 
 
+def snapshot(person: User) -> dict:
+    """What staff edit of a person, as the audit log keeps it."""
+    return {"name": person.name, "email": person.email}
+
+
 def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
     """Give `person` a new name and email; (before, after) of the fields that changed, for the audit log.
 
@@ -110,7 +115,7 @@ def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
     email, name = check_email(email), check_name(name)
     if email_in_use(email, besides=person):
         raise PersonExists(email)
-    before = {"name": person.name, "email": person.email}
+    before = snapshot(person)
     person.name, person.email = name, email
     try:
         db.session.flush()

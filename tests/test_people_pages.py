@@ -487,3 +487,37 @@ def test_adding_a_person_is_audited_and_opens_their_page(client, boss):
     [entry] = audit_entries("person.create")
     assert json.loads(entry.after) == {"email": "meera@example.com", "name": "Meera", "is_staff": False}
     assert "long enough" not in entry.after
+
+
+def test_a_page_opened_before_a_colleagues_edit_does_not_undo_it(make_app):
+    app = make_app()
+    with app.app_context():
+        make_staff("a@example.com", name="Staff A"), make_staff("b@example.com", name="Staff B")
+        student_id = make_user("ravi@example.com", "Ravi").id
+        db.session.commit()
+    a, b = app.test_client(), app.test_client()
+    for client, email in ((a, "a@example.com"), (b, "b@example.com")):
+        assert client.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+
+    def shown(client) -> str:
+        page = client.get(f"/admin/people/{student_id}").get_data(as_text=True)
+        return re.search(r'name="shown" type="hidden" value="(\w+)"', page).group(1)
+
+    opened = shown(a)  # A opens the page
+    assert b.post(f"/admin/people/{student_id}/edit", data={"name": "Ravi Kumar", "email": "ravi@example.com",
+                                                            "shown": shown(b)}).status_code == 302
+    # A, from the page opened before, fixes the email only: the form still says "Ravi".
+    refused = a.post(f"/admin/people/{student_id}/edit",
+                     data={"name": "Ravi", "email": "ravi.k@example.com", "shown": opened})
+
+    assert refused.status_code == 409
+    assert "Someone changed this person&#39;s name or email after you opened this page" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert (db.session.get(User, student_id).name, db.session.get(User, student_id).email) == (
+            "Ravi Kumar", "ravi@example.com")
+        assert len(db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "person.edit")).all()) == 1
+
+    # Saved again from the refusal's page, knowingly, it goes through.
+    again = re.search(r'name="shown" type="hidden" value="(\w+)"', refused.get_data(as_text=True)).group(1)
+    assert a.post(f"/admin/people/{student_id}/edit",
+                  data={"name": "Ravi", "email": "ravi.k@example.com", "shown": again}).status_code == 302

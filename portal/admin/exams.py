@@ -10,10 +10,9 @@ from flask_login import current_user
 from portal import audit
 from portal.admin import bp
 from portal.database import DatabaseBusy, write_transaction
-from portal.exams import (ExamError, add_exam, delete_exam, fingerprint, set_archived, set_published, snapshot,
-                          update_exam)
+from portal.exams import ExamError, add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
 from portal.extensions import db
-from portal.forms import ActionForm, ExamForm
+from portal.forms import ActionForm, ChangedMeanwhile, ExamForm, require_unchanged
 from portal.models import Attempt, Batch, Exam, exam_batches, utcnow
 
 
@@ -66,13 +65,10 @@ def edit_exam(exam_id: int | None = None):
         with write_transaction():  # owns the exam from the comparison below to the commit
             if exam:
                 exam = db.session.get(Exam, exam.id)
-                # (A form without it, from a script rather than this page, saves as it is.)
-                if form.shown.data and form.shown.data != fingerprint(exam):
-                    raise ChangedMeanwhile
+                require_unchanged(form, snapshot(exam))
             exam = save_exam(exam, form)
     except ChangedMeanwhile:
         current_app.logger.info("exams: edit of exam %s refused: changed since the form was opened", exam_id)
-        form.shown.data = fingerprint(exam)  # saving again replaces the change, knowingly
         form.form_errors.append(
             f"Someone saved a change to “{exam.title}” after you opened this form, so nothing was saved: "
             "saving this form would undo theirs. Your version is below; open the exam's page in another "
@@ -86,10 +82,6 @@ def edit_exam(exam_id: int | None = None):
     flash(f"Saved “{exam.title}”." if exam_id else
           f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
     return redirect(url_for("admin.exam", exam_id=exam.id))
-
-
-class ChangedMeanwhile(Exception):
-    """The exam changed after the form was opened."""
 
 
 def save_exam(exam: Exam | None, form: ExamForm) -> Exam:

@@ -14,7 +14,8 @@ from portal.admin import bp
 from portal.batches import add_members, remove_member
 from portal.csvfiles import csv_download
 from portal.extensions import db
-from portal.forms import ActionForm, BatchChoiceForm, PersonForm, StudentForm
+from portal.database import DatabaseBusy, write_transaction
+from portal.forms import ActionForm, BatchChoiceForm, ChangedMeanwhile, PersonForm, StudentForm, require_unchanged
 from portal.inputs import row_id
 from portal.models import Attempt, Batch, PasswordLink, User, utcnow
 from portal.people import (
@@ -26,6 +27,7 @@ from portal.people import (
     deactivate,
     reactivate,
     set_staff,
+    snapshot,
     update_person,
 )
 from portal.people_search import EXPORT_HEADER, ROLES, STATUSES, PeopleFilter, batch_choices, export_rows, find_people
@@ -73,7 +75,7 @@ def add_person():
 def person(user_id: int):
     """One person: details, batches, latest attempts and the actions. 404 if unknown."""
     person = db.get_or_404(User, user_id)
-    return render_person(person, PersonForm(obj=person))
+    return render_person(person, PersonForm(person))
 
 
 def render_person(person: User, edit_form: PersonForm) -> str:
@@ -99,27 +101,37 @@ def batch_form_for(person: User) -> BatchChoiceForm:
 
 @bp.post("/people/<int:user_id>/edit")
 def edit_person(user_id: int):
-    """Change a person's name and email. 404 if unknown; their page again (422) with the
-    error at its field for a bad value or an email someone else has."""
-    person = db.get_or_404(User, user_id)
+    """Change a person's name and email. 404 if unknown; their page again with the error at
+    its field for a bad value or an email someone else has (422), or with the staff member's
+    values kept when someone changed the person since the page was opened (409)."""
+    db.get_or_404(User, user_id)
     form = PersonForm()
+    status = 422
     if form.validate_on_submit():
         try:
-            before, after = update_person(person, name=form.name.data, email=form.email.data)
+            with write_transaction():  # owns the person from the comparison below to the commit
+                person = db.session.get(User, user_id)
+                require_unchanged(form, snapshot(person))
+                before, after = update_person(person, name=form.name.data, email=form.email.data)
+                if after:
+                    audit.record(current_user, "person.edit", "person", person.id, f"Edited {person.email}",
+                                 before=before, after=after)
+        except ChangedMeanwhile:
+            status = 409
+            form.form_errors.append(
+                "Someone changed this person's name or email after you opened this page, so nothing was "
+                "saved: saving your version would undo theirs. Theirs is shown above; save again to replace it.")
         except PersonError as error:
-            db.session.rollback()
             form[error.field].errors.append(
                 "Someone else already has this email." if isinstance(error, PersonExists) else str(error))
+        except DatabaseBusy:
+            abort(503)
         else:
-            if after:
-                audit.record(current_user, "person.edit", "person", person.id, f"Edited {person.email}",
-                             before=before, after=after)
-            db.session.commit()
             flash("Saved." if after else "Nothing changed.", "success")
-            return redirect(url_for("admin.person", user_id=person.id))
-    current_app.logger.info("people: edit of person %s refused: %s", user_id, form.errors)
+            return redirect(url_for("admin.person", user_id=user_id))
+    current_app.logger.info("people: edit of person %s refused (%s): %s", user_id, status, form.errors)
     person = db.session.get(User, user_id)  # as stored, not as typed
-    return render_person(person, form), 422
+    return render_person(person, form), status
 
 
 @bp.post("/people/<int:user_id>/active")
