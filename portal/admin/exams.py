@@ -64,7 +64,7 @@ def edit_exam(exam_id: int | None = None):
     try:
         with write_transaction():  # owns the exam from the comparison below to the commit
             if exam:
-                exam = db.session.get(Exam, exam.id)
+                exam = db.get_or_404(Exam, exam.id)  # (deleted meanwhile: 404)
                 require_unchanged(form, snapshot(exam))
             exam = save_exam(exam, form)
     except ChangedMeanwhile:

@@ -110,7 +110,7 @@ def edit_person(user_id: int):
     if form.validate_on_submit():
         try:
             with write_transaction():  # owns the person from the comparison below to the commit
-                person = db.session.get(User, user_id)
+                person = db.get_or_404(User, user_id)
                 require_unchanged(form, snapshot(person))
                 before, after = update_person(person, name=form.name.data, email=form.email.data)
                 if after:
