@@ -164,23 +164,23 @@ class ExamForm(FlaskForm):
         if field.data is not None and exams.testpress_id_in_use(field.data, besides=self.exam):
             raise ValidationError("Another exam already has this Testpress id.")
 
-    def validate_opens_at(self, field):
+    @staticmethod
+    def _in_utc(field):
+        """The field's time in UTC; ValidationError for one UTC would move out of the calendar."""
         try:
-            from_local(field.data)
+            return from_local(field.data)
         except TimeOutOfRange as error:
             raise ValidationError(str(error)) from None
 
+    def validate_opens_at(self, field):
+        self._in_utc(field)
+
     def validate_closes_at(self, field):
+        closes_at = self._in_utc(field)
+        if self.opens_at.errors:  # validated first (declared first): said at its own field
+            return
         try:
-            closes_at = from_local(field.data)
-        except TimeOutOfRange as error:
-            raise ValidationError(str(error)) from None
-        try:
-            opens_at = from_local(self.opens_at.data)
-        except TimeOutOfRange:
-            return  # said at its own field
-        try:
-            exams.check_window(opens_at, closes_at)
+            exams.check_window(from_local(self.opens_at.data), closes_at)
         except exams.InvalidExam as error:
             raise ValidationError(str(error)) from None
 

@@ -294,7 +294,6 @@ class ResultRow(NamedTuple):
     exam: AttemptsExam
 
 
-
 # With its exam in the same statement: the results page shows the exam's title and rules.
 OWN_ATTEMPT = (sa.select(*(_attempts.c[name] for name in ResultRow._fields[:-1]),
                          *(_exams.c[name] for name in AttemptsExam._fields))
@@ -346,7 +345,6 @@ class HistoryRow(NamedTuple):
     testpress_attempt_id: str | None
     institute_attempt_id: int | None
     exam_title: str
-
 
 
 UNVERIFIED = Markup(' <span class="badge badge-unverified" title="Not yet verified by Testpress">unverified</span>')
@@ -457,8 +455,8 @@ def review(attempt_id: int):
     """
     attempt = own_attempt(attempt_id)
     if not attempt.reviewable:
-        when = "here" if attempt.institute_attempt_id is None else "yet"
-        return error_response(404, f"There is no review of this attempt {when}. {attempt.review_note}",
+        not_here = "here" if attempt.institute_attempt_id is None else "yet"
+        return error_response(404, f"There is no review of this attempt {not_here}. {attempt.review_note}",
                               back=(url_for("student.result", attempt_id=attempt.id), "Back to this attempt"))
     settings = testpress_settings()
     # Signed at click time: a review signature lives only 30 minutes.
