@@ -105,9 +105,13 @@ class User(UserMixin, db.Model):
         self.session_version = User.session_version + 1
 
     def set_password(self, password_hash: str) -> None:
-        """A new password, which ends every session opened with the old one."""
+        """A new password, which ends every session opened with the old one and spends every
+        password link still open: a link was for a password that no longer holds, and left
+        working it would let whoever held it take the account back (the caller commits)."""
         self.password_hash = password_hash
         self.end_sessions()
+        db.session.execute(sa.update(PasswordLink).where(PasswordLink.user_id == self.id, PasswordLink.used_at.is_(None))
+                           .values(used_at=utcnow()))
 
     def set_active(self, active: bool) -> None:
         self.active = active

@@ -151,12 +151,28 @@ def test_a_deactivated_persons_link_does_not_work(portal):
     assert browser(portal).get(link).status_code == 404
 
 
-def test_several_links_each_work_once(portal):
+def test_setting_a_password_through_one_link_spends_the_persons_other_links(portal):
     first, second = issue_link(portal), issue_link(portal)
     assert set_through(browser(portal), second, "from the second").status_code == 302
-    assert set_through(browser(portal), first, "from the first!").status_code == 302
-    assert set_through(browser(portal), first, "from the first again").status_code == 404
-    assert asha_password_is(portal, "from the first!")
+    refused = set_through(browser(portal), first, "from the first!")
+    assert refused.status_code == 404 and EXPIRED in refused.get_data(as_text=True)
+    assert asha_password_is(portal, "from the second")
+
+
+def test_changing_a_password_on_the_account_page_spends_open_links(portal):
+    link = issue_link(portal)
+    student = browser(portal, "asha@example.com")
+    assert change(student).status_code == 302
+    assert browser(portal).get(link).status_code == 404
+    assert asha_password_is(portal, NEW_PASSWORD)
+
+
+def test_staff_setting_a_password_from_the_command_line_spends_open_links(portal):
+    link = issue_link(portal)
+    result = portal.test_cli_runner().invoke(args=["set-password", "asha@example.com"],
+                                             input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert browser(portal).get(link).status_code == 404
 
 
 # --- the account page ----------------------------------------------------------------------
