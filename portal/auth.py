@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
@@ -112,9 +112,11 @@ def login():
                 # person's other sessions go on (no set_password).
                 user.password_hash = hash_password(form.password.data)
                 db.session.commit()
+            target = request.args.get("next")
+            # A fresh session: nothing from before the login (its CSRF secret above all) carries over.
+            session.clear()
             login_user(user, remember=form.remember.data)
             current_app.logger.info("login: user %s logged in", user.id)
-            target = request.args.get("next")
             return redirect(target if is_safe_next(target) else url_for("auth.home"))
         current_app.logger.info("login: failed attempt from %s", request.remote_addr)
         flash(LOGIN_FAILED, "error")
@@ -134,6 +136,7 @@ def logout():
     db.session.commit()
     current_app.logger.info("logout: user %s logged out of every session", current_user.id)
     logout_user()
+    session.clear()  # nothing of the signed-in session (its CSRF secret) outlives it
     flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -193,6 +196,7 @@ def account():
                 # The change raised the session version, which ends every session, this one
                 # too: log in again here, keeping a remember-me cookie if there was one.
                 remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+                session.clear()
                 login_user(person, remember=remember)
                 current_app.logger.info("account: user %s changed their password", person.id)
                 flash("Your password is changed. Your other devices have been logged out.", "success")

@@ -145,6 +145,31 @@ def test_login_with_csrf_token_works(make_app):
     assert response.status_code == 302
 
 
+def test_a_csrf_token_read_before_login_or_logout_is_refused_after_it(make_app):
+    import re
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        make_user("asha@example.com")
+    client = app.test_client()
+
+    def token(path):
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get(path).get_data(as_text=True))[1]
+
+    before_login = token("/login")
+    assert client.post("/login", data={"email": "asha@example.com", "password": "correct horse battery staple",
+                                       "csrf_token": before_login}).status_code == 302
+    stale = client.post("/account", data={"current": "x", "password": "y" * 12, "confirm": "y" * 12,
+                                          "csrf_token": before_login})
+    assert stale.status_code == 400 and "This form has expired" in stale.get_data(as_text=True)
+
+    signed_in = token("/account")
+    assert client.post("/logout", data={"csrf_token": signed_in}).status_code == 302
+    after_logout = client.post("/login", data={"email": "asha@example.com", "password": "correct horse battery staple",
+                                               "csrf_token": signed_in})
+    assert after_logout.status_code == 400
+
+
 def test_failed_login_is_logged_without_the_password(client, auth, caplog):
     caplog.set_level("INFO")
     auth.login("nobody@example.com", password="hunter2-secret")
