@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -101,10 +102,14 @@ def configure_security(app: Flask) -> None:
 
     @app.after_request
     def set_security_headers(response):
+        # Forms post only here, and the launch form to Testpress (every exam URL is on
+        # TESTPRESS_BASE_URL's host: `flask testpress check` says so otherwise).
+        base = urlsplit(app.config.get("TESTPRESS_BASE_URL") or "")
+        testpress_origin = f" {base.scheme}://{base.netloc}" if base.scheme in ("http", "https") and base.netloc else ""
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-            "base-uri 'self'; frame-ancestors 'none'",
+            f"base-uri 'self'; frame-ancestors 'none'; form-action 'self'{testpress_origin}",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")

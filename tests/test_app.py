@@ -123,6 +123,8 @@ def test_migrations_build_the_same_schema_as_the_models(database_uri):
 def test_security_headers_are_sent(client):
     response = client.get("/login")
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    # Forms post only to the portal and to Testpress (the launch form): none to another site.
+    assert "form-action 'self' https://testpress.example" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
