@@ -1,7 +1,7 @@
 """Which attempt counts: the one place an exam's counting rule (best, latest or first) is applied.
 
 One statement ranks every attempt of each (student, exam) pair: scored attempts (completed,
-with a score) first, then by the exam's rule, so that the first row of each pair is the
+with a score) first, then by the exam's rule (best by percentage, see _counting_order), so that the first row of each pair is the
 attempt that counts, or an unscored one when none has a score yet. The same row carries how
 many attempts the student has made at the exam. It is a window (`row_number() OVER
 (PARTITION BY student, exam ...)`), which SQLite and PostgreSQL both evaluate, and it is
@@ -37,12 +37,27 @@ class Counting(NamedTuple):
 def _counting_order() -> tuple:
     scored = sa.and_(Attempt.status == AttemptStatus.COMPLETED, Attempt.score.is_not(None))
     rule = Exam.counting_rule
+    best = rule == CountingRule.BEST
+    # "Best" compares marks as a share of the maximum: 8 / 10 beats 12 / 20, whatever the
+    # marking of each attempt (Testpress may re-mark one out of a different total). A score
+    # without its percentage cannot be compared so, and never outranks one with it; among
+    # those alone, the bare score decides. The exact share (score / max_score, where the maximum is
+    # known) breaks ties between percentages Testpress rounded to two places; where only the
+    # percentage is known it is the percentage again, so an honest tie stays a tie and goes
+    # to the first attempt to reach it.
+    complete = Attempt.percentage.is_not(None)
+    share = sa.func.coalesce(sa.case((Attempt.max_score > 0, Attempt.score / Attempt.max_score)),
+                             Attempt.percentage / 100.0)
     # Within one partition every row has the same exam, hence the same rule: each CASE is
-    # either a value for all of its rows or NULL for all of them, so where each database
-    # sorts NULLs never matters.
+    # either a value for all of its rows or NULL for all of them, and the NULLs a BEST key
+    # leaves (a score without its percentage) are all behind the `complete` key, so where each
+    # database sorts NULLs never matters.
     return (
         sa.case((scored, 0), else_=1),
-        sa.case((rule == CountingRule.BEST, Attempt.score)).desc(),
+        sa.case((best, sa.case((complete, 0), else_=1))).asc(),
+        sa.case((best, Attempt.percentage)).desc(),
+        sa.case((best, share)).desc(),
+        sa.case((sa.and_(best, ~complete), Attempt.score)).desc(),
         sa.case((rule == CountingRule.LATEST, Attempt.started_at)).desc(),
         sa.case((rule == CountingRule.FIRST, Attempt.started_at)).asc(),
         Attempt.started_at.asc(),  # among equal best scores, the first to reach it

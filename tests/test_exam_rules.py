@@ -232,6 +232,41 @@ def test_the_card_shows_the_counting_score_by_the_exams_rule(client, student, ru
     assert "4 attempts" in card
 
 
+def test_best_is_the_highest_percentage_not_the_highest_raw_score(client, student):
+    exam = make_exam("Mock", counting_rule="best")
+    now = utcnow()
+    # Re-marked out of 10, the earlier attempt's 8 is 80%: better than a later 12 / 20 (60%).
+    make_attempt(student, exam, status="completed", score_source="webhook", score=8.0, max_score=10.0,
+                 percentage=80.0, started_at=now - timedelta(days=2))
+    make_attempt(student, exam, status="completed", score_source="webhook", score=12.0, max_score=20.0,
+                 percentage=60.0, started_at=now - timedelta(days=1))
+
+    assert "Best: 8 / 10" in exam_card(client.get("/exams/"), "Mock")
+
+
+def test_a_score_without_its_percentage_never_outranks_a_complete_one(client, student):
+    exam = make_exam("Mock", counting_rule="best")
+    now = utcnow()
+    make_attempt(student, exam, status="completed", score_source="webhook", score=10.0, max_score=20.0,
+                 percentage=50.0, started_at=now - timedelta(days=2))
+    make_attempt(student, exam, status="completed", score_source="webhook", score=19.0,
+                 started_at=now - timedelta(days=1))
+
+    assert "Best: 10 / 20" in exam_card(client.get("/exams/"), "Mock")
+
+
+def test_among_equal_percentages_the_first_to_reach_it_counts(client, student):
+    exam = make_exam("Mock", counting_rule="best")
+    now = utcnow()
+    # 50% twice, out of different totals (the webhook's percentage, no maximum, for the later one).
+    make_attempt(student, exam, status="completed", score_source="webhook", score=5.0, max_score=10.0,
+                 percentage=50.0, started_at=now - timedelta(days=2))
+    make_attempt(student, exam, status="completed", score_source="webhook", score=10.0,
+                 percentage=50.0, started_at=now - timedelta(days=1))
+
+    assert "Best: 5 / 10" in exam_card(client.get("/exams/"), "Mock")
+
+
 def test_an_exam_without_a_scored_attempt_shows_no_counting_score(client, student):
     exam = make_exam("Mock")
     make_attempt(student, exam, status="pending")

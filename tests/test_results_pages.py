@@ -23,7 +23,8 @@ def staff_client(client, auth):
 
 
 def scored(student, exam, score, *, days_ago=0, source="webhook", **fields):
-    return make_attempt(student, exam, status="completed", score=score, max_score=20, percentage=score * 5,
+    fields = {"max_score": 20, "percentage": score * 5, **fields}
+    return make_attempt(student, exam, status="completed", score=score,
                         score_source=source, started_at=datetime(2026, 11, 20) + timedelta(days=10 - days_ago),
                         completed_at=datetime(2026, 11, 20, 12) + timedelta(days=10 - days_ago), **fields)
 
@@ -281,6 +282,8 @@ def test_the_migration_derives_existing_attempts_standings_as_the_portal_keeps_t
             for rule_exam in (exam, latest):
                 scored(student, rule_exam, 7, days_ago=2)
                 scored(student, rule_exam, 15, days_ago=3, source="return", flagged=True)
+                # 9 out of 10 (90%) is the best of them, though the lowest raw score.
+                scored(student, rule_exam, 9, days_ago=4, max_score=10, percentage=90)
                 make_attempt(student, rule_exam, status="started")
         kept = {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))}
         assert len(kept) == 4
@@ -288,6 +291,7 @@ def test_the_migration_derives_existing_attempts_standings_as_the_portal_keeps_t
         downgrade(revision="0011_standings-1")
         upgrade()
         assert {tuple(row) for row in db.session.execute(sa.select(*Standing.__table__.c))} == kept
+        assert {row.score for row in db.session.scalars(sa.select(Standing).where(Standing.exam_id == exam.id))} == {9}
 
 
 def test_rebuild_standings_command(app, runner):
