@@ -7,9 +7,10 @@ settings (PORTAL_*) are separate: see the README.
 """
 
 import os
-from urllib.parse import urlsplit, urlunsplit
 
 from gunicorn.glogging import Logger
+
+from portal.logs import loggable_target
 
 # nginx, on the same machine, forwards to this; the portal never faces the internet itself.
 bind = "127.0.0.1:8000"
@@ -33,39 +34,30 @@ max_requests = 1000
 max_requests_jitter = 100
 
 # Both logs to the terminal (or journald, under systemd). The referrer is left out of the
-# access line: a page's address can carry what PRIVATE_QUERY_PATHS hides below.
+# access line: a page's address can carry what AccessLogger hides below.
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
-# Paths whose query string is never logged: a GET return from Testpress carries the
-# student's email, name and hmac in it.
-PRIVATE_QUERY_PATHS = ("/testpress/return",)
-
-
-def _private(path: str) -> bool:
-    return any(path == private or path.startswith(private + "/") for private in PRIVATE_QUERY_PATHS)
-
-
-def _without_private_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(query="", fragment="")) if _private(parts.path) else url
-
 
 class AccessLogger(Logger):
-    """gunicorn's logger, with the query string of PRIVATE_QUERY_PATHS left out of every
-    field that can carry it (whatever access_log_format is set to)."""
+    """gunicorn's logger, with what portal.logs.loggable_target hides (a password link's
+    token, a GET return's query) left out of every field that can carry it, whatever
+    access_log_format is set to."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        if _private(environ.get("PATH_INFO", "")):
-            target = environ["RAW_URI"].split("?", 1)[0]
-            atoms["r"] = f"{environ['REQUEST_METHOD']} {target} {environ['SERVER_PROTOCOL']}"
-            atoms["q"] = atoms["{query_string}e"] = ""
-            atoms["{raw_uri}e"] = target
+        raw = environ.get("RAW_URI", "")
+        shown = loggable_target(raw)
+        if shown != raw:
+            path, _, query = shown.partition("?")
+            atoms["r"] = f"{environ['REQUEST_METHOD']} {shown} {environ['SERVER_PROTOCOL']}"
+            atoms["U"] = atoms["{path_info}e"] = path
+            atoms["q"] = atoms["{query_string}e"] = query
+            atoms["{raw_uri}e"] = shown
         for key in ("f", "{referer}i", "{http_referer}e"):
             if atoms.get(key) not in (None, "-"):
-                atoms[key] = _without_private_query(atoms[key])
+                atoms[key] = loggable_target(atoms[key])
         return atoms
 
 

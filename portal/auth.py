@@ -3,7 +3,7 @@
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, after_this_request, current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
@@ -150,6 +150,12 @@ def set_password_from_link(token: str):
     limit: the token is 256 random bits, so guessing one is hopeless, and the database holds
     only its hash. The token never reaches a log line (portal.logs logs this route's rule).
     """
+    @after_this_request
+    def keep_the_token_to_this_page(response):
+        # The token is in this page's address: no link or resource it loads may be told of it.
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
     link = password_links.usable_link(token)
     if link is None:
         current_app.logger.info("password link: an unusable link was opened")

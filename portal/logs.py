@@ -15,6 +15,7 @@ import logging.config
 import re
 import secrets
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, g, has_request_context, request
 
@@ -106,6 +107,23 @@ def logged_path() -> str:
     if request.endpoint in SECRET_PATH_ENDPOINTS and request.url_rule is not None:
         return request.url_rule.rule
     return request.path
+
+
+# The same secrets as the web servers' access logs meet them, as raw request targets
+# (gunicorn.conf.py and the demo's server write each target through loggable_target): a link's
+# token in its path, and a GET return's query, which carries the student's email, name and hmac.
+SECRET_PATH_SEGMENT = re.compile(r"(/password/)[^/?#]+")
+PRIVATE_QUERY_PATHS = ("/testpress/return",)
+
+
+def loggable_target(target: str) -> str:
+    """A request target or URL (a Referer) as a log line may show it: a password link's token
+    as "<token>", and no query or fragment where they carry the student's details."""
+    parts = urlsplit(target)
+    path = SECRET_PATH_SEGMENT.sub(r"\1<token>", parts.path)
+    if any(parts.path == private or parts.path.endswith(private) for private in PRIVATE_QUERY_PATHS):
+        parts = parts._replace(query="", fragment="")
+    return urlunsplit(parts._replace(path=path))
 
 
 def _user_id() -> str:

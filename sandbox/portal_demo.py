@@ -24,13 +24,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal import create_app
 from portal.batches import add_members, create_batch, find_batch
 from portal.database import init_database, write_transaction
 from portal.exams import add_exam, update_exam
 from portal.extensions import db
+from portal.logs import loggable_target
 from portal.models import Attempt, Exam, User
 from portal.people import PersonExists, create_person
 from portal.reconciliation import Report, record_report
@@ -70,6 +71,17 @@ def demo_settings(sandbox_url: str) -> dict:
         "TESTPRESS_API_PASSWORD": SANDBOX["API_PASSWORD"],
         "TESTPRESS_PERCENT_ENCODING": SANDBOX["PERCENT_ENCODING"],
     }
+
+
+class RequestLog(WSGIRequestHandler):
+    """The development server's request line, with what portal.logs.loggable_target hides (a
+    password link's token, a GET return's query): the demo prints it to the terminal."""
+
+    def log_request(self, code="-", size="-"):
+        method, _, rest = self.requestline.partition(" ")
+        target, _, protocol = rest.rpartition(" ")
+        self.requestline = f"{method} {loggable_target(target)} {protocol}"
+        super().log_request(code, size)
 
 
 class DemoRefused(SystemExit):
@@ -235,7 +247,7 @@ def main() -> None:
         "WEBHOOK_URL": f"{portal_url}/testpress/webhook",
         "DATABASE": str(Path(portal.instance_path) / "sandbox.sqlite"),
     })
-    portal_server = make_server("127.0.0.1", options.port, portal, threaded=True)
+    portal_server = make_server("127.0.0.1", options.port, portal, threaded=True, request_handler=RequestLog)
     sandbox = start_in_thread(sandbox_app, host="localhost", port=options.sandbox_port)
 
     print(f"\n  Portal            {portal_url}")

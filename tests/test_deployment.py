@@ -155,6 +155,20 @@ def test_the_access_log_leaves_out_the_query_string_of_a_testpress_return(gunico
         assert secret not in access_log + error_log
 
 
+def test_the_access_log_shows_a_password_links_route_not_its_token(gunicorn):
+    server = gunicorn()
+    token = "Zk3q9Xv2LwR8yTn5bHc1mPa7sDf4gJh6kLo0iUe_Qw"
+    opened = requests.get(f"{server.url}/password/{token}", timeout=10)
+    refused = requests.post(f"{server.url}/password/{token}", data={"password": "x"}, timeout=10)
+    login = requests.get(f"{server.url}/login", timeout=10, headers={"Referer": f"{server.url}/password/{token}"})
+    access_log, error_log = server.stop()
+
+    assert token not in access_log + error_log
+    assert '"GET /password/<token> HTTP/1.1" 404' in access_log
+    assert opened.status_code == 404 and opened.headers["Referrer-Policy"] == "no-referrer"
+    assert refused.status_code in (400, 404) and login.status_code == 200
+
+
 def test_nothing_in_the_portal_imports_the_sandbox_or_the_demo():
     """Not even inside a function, where the installed portal above would not notice."""
     imports = []

@@ -2,6 +2,7 @@
 
 import logging
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -145,9 +146,17 @@ def test_no_secret_token_password_hmac_or_hash_is_ever_logged(make_app, live_san
     client.get(f"/attempts/{attempt.id}/review")
     assert client.post("/testpress/webhook", data=webhook,
                        content_type="application/json").status_code == 200
+    review = client.get(f"/attempts/{attempt.id}/review")
+    review_signature = parse_qs(urlsplit(review.headers.get("Location", "")).query).get("hmac", [""])[0]
+    launch = client.post(f"/exams/{attempt.exam_id}/start").get_data(as_text=True)
+    launch_hmac = re.search(r'name="hmac" value="([^"]+)"', launch)[1]
     staff = app.test_client()
     staff.post("/login", data={"email": "staff@example.com", "password": PASSWORD})
     staff.get("/admin/attempts/")
+    link_page = staff.post(f"/admin/people/{student.id}/password-link").get_data(as_text=True)
+    link = re.search(r'value="http://localhost(/password/[^"]+)"', link_page)[1]
+    client.get(link)
+    client.post(link, data={"password": "too short", "confirm": "too short"})
     with app.app_context():
         api = TestpressClient(live_sandbox.url, DEFAULTS["API_USERNAME"], DEFAULTS["API_PASSWORD"], backoff=0.001)
         sync_attempts(api, since=None)
@@ -165,6 +174,9 @@ def test_no_secret_token_password_hmac_or_hash_is_ever_logged(make_app, live_san
         "API token": token, "API password": DEFAULTS["API_PASSWORD"],
         "SECRET_KEY": TEST_SETTINGS["SECRET_KEY"], "Testpress secret": TEST_SETTINGS["TESTPRESS_SECRET"],
         "private key": TEST_SETTINGS["TESTPRESS_PRIVATE_KEY"],
+        # And every token and signature the run issued.
+        "password link's token": link.rsplit("/", 1)[1], "launch hmac": launch_hmac,
+        "review link's signature": review_signature,
     }
     assert all(value for value in secrets.values())
     leaked = [name for name, value in secrets.items() if value in logged]

@@ -76,6 +76,17 @@ def test_a_link_sets_a_password_once_then_says_it_was_used(portal):
     assert asha_password_is(portal, NEW_PASSWORD)
 
 
+def test_the_links_pages_send_no_referrer(portal):
+    link = issue_link(portal)
+    student = browser(portal)
+    assert student.get(link).headers["Referrer-Policy"] == "no-referrer"
+    assert set_through(student, link, "short", "short").headers["Referrer-Policy"] == "no-referrer"
+    done = set_through(student, link)
+    assert done.status_code == 302 and done.headers["Referrer-Policy"] == "no-referrer"
+    assert student.get(link).headers["Referrer-Policy"] == "no-referrer"  # the used link's 404
+    assert student.get("/login").headers["Referrer-Policy"] == "same-origin"  # other pages as before
+
+
 def test_a_link_expires_after_24_hours(portal, monkeypatch):
     link = issue_link(portal)
     now = utcnow()
