@@ -257,6 +257,12 @@ class Cursor:
                         isinstance(value, datetime) and value.tzinfo is not None) or (
                         isinstance(value, int) and abs(value) > LARGEST_ID):  # the drivers' 64 bits
                     raise ValueError(value)
+                if isinstance(value, str):
+                    # JSON's "\ud800" decodes to a lone surrogate, which no driver can encode, and
+                    # PostgreSQL refuses a NUL in text: either would be a 500 to bind.
+                    value.encode()  # UnicodeEncodeError, a ValueError, for a lone surrogate
+                    if "\x00" in value:
+                        raise ValueError(value)
         except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
             raise BadInput("This page link is not one the attempts table made (or it is for another order): "
                            "start again from the first page.") from None

@@ -54,6 +54,10 @@ def refuse_nul_characters() -> None:
         for name, value in fields.items(multi=True):
             if "\x00" in name or "\x00" in value:
                 raise BadInput("A field holds a NUL character, which no field accepts.")
+    # An uploaded file's name too: it is stored (an import keeps its filename), and PostgreSQL refuses a NUL.
+    for name, upload in request.files.items(multi=True):
+        if "\x00" in name or "\x00" in (upload.filename or ""):
+            raise BadInput("A file's name holds a NUL character, which no field accepts.")
 
 
 def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:

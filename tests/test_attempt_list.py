@@ -1,7 +1,9 @@
 """The staff attempts table: each filter, each order, keyset pages, and the CSV export."""
 
+import base64
 import csv
 import io
+import json
 import re
 from datetime import datetime, timedelta
 from types import GeneratorType
@@ -263,6 +265,14 @@ def test_students_with_many_attempts_are_listed_alike_by_walking_the_order(staff
     monkeypatch.setattr(attempt_list, "COUNT_CAP", 1)  # "more than 1" attempts: the order's index is walked
     batch = db.session.scalar(db.select(Batch.id))
     assert listed(staff, query.format(batch=batch), school) == expected
+
+
+@pytest.mark.parametrize("name", ["\ud800", "Asha\x00"])
+def test_a_page_link_holding_a_lone_surrogate_or_a_nul_is_a_400(staff, name):
+    raw = json.dumps(["student", False, [["s", name], ["i", 1], ["t", START.isoformat()], ["i", 1]]])
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    response = staff.get(f"/admin/attempts/?sort=student&cursor={cursor}")
+    assert response.status_code == 400 and "start again from the first page" in response.get_data(as_text=True)
 
 
 def test_a_page_link_past_64_bits_is_a_400(staff):

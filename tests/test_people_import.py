@@ -431,3 +431,9 @@ def test_an_email_taken_while_the_passwords_hash_is_left_and_the_rest_written(st
     assert '<td data-label="Email">a@example.com</td><td data-label="Name">Anu</td><td data-label="Problem">already exists</td>' in page
     assert db.session.scalar(sa.select(User.name).where(User.email == "a@example.com")) == "Someone Else"
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Bala"
+
+
+def test_a_file_whose_name_holds_a_nul_is_a_400_and_nothing_is_kept(staff_client):
+    response = upload(staff_client, "email,name\nnew@example.com,New Person\n", filename="people\x00.csv")
+    assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(PeopleImport.id))) == 0
