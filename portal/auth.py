@@ -6,8 +6,10 @@ import sqlalchemy as sa
 from flask import Blueprint, after_this_request, current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from limits import parse as parse_rate
 
 from portal import password_links
+from portal.errors import too_many
 from portal.extensions import db, limiter, login_manager
 from portal.forms import ChangePasswordForm, LoginForm, NewPasswordForm
 from portal.inputs import whole_number
@@ -58,14 +60,54 @@ def load_user(session_id: str) -> SignedIn | None:
     return SignedIn(*row)
 
 
-def submitted_account() -> str:
-    """The login limit's key per account: the email as submitted, normalised as stored."""
-    # Capped, so that a megabyte of "email" cannot make a megabyte of key.
-    return "account:" + (normalise_email(request.form.get("email", ""))[:254] or "-")
+# -- password guesses ---------------------------------------------------------------------------
+# Every form that checks a password (the login, the account page's current password) counts
+# its wrong answers, never its right ones, per account and per client address, in the
+# limiter's shared storage. Past the per-account limit, only an address that has not been
+# failing for that account may still try: so a classmate's ten guesses do not lock the owner
+# out (OWASP's guidance), while the guesser, and any address guessing many accounts, is stopped.
+GUESSES = "password-failures"
+
+
+def account_key(email: str) -> str:
+    """The per-account key: the email normalised as stored, capped, so that a megabyte of
+    "email" cannot make a megabyte of key."""
+    return "account:" + (normalise_email(email)[:254] or "-")
 
 
 def client_address() -> str:
     return "address:" + (get_remote_address() or "-")
+
+
+def _guess_limits():
+    config = current_app.config
+    return parse_rate(config["LOGIN_ACCOUNT_RATE_LIMIT"]), parse_rate(config["LOGIN_ADDRESS_RATE_LIMIT"])
+
+
+def guessing_refused(account: str):
+    """The 429 page if a password for `account` may not be checked from here now, else None."""
+    if not limiter.enabled:
+        return None
+    per_account, per_address = _guess_limits()
+    strategy, address = limiter.limiter, client_address()
+    if not strategy.test(per_address, GUESSES, address):
+        return too_many("Too many login attempts from your network",
+                        strategy.get_window_stats(per_address, GUESSES, address).reset_time)
+    failed_here = strategy.get_window_stats(per_account, GUESSES, account, address).remaining < per_account.amount
+    if failed_here and not strategy.test(per_account, GUESSES, account):
+        return too_many("Too many login attempts for this account",
+                        strategy.get_window_stats(per_account, GUESSES, account).reset_time)
+    return None
+
+
+def count_wrong_password(account: str) -> None:
+    if not limiter.enabled:
+        return
+    per_account, per_address = _guess_limits()
+    strategy, address = limiter.limiter, client_address()
+    strategy.hit(per_account, GUESSES, account)
+    strategy.hit(per_account, GUESSES, account, address)
+    strategy.hit(per_address, GUESSES, address)
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -89,21 +131,20 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=submitted_account,
-               methods=["POST"], error_message="Too many login attempts for this account")
-@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_RATE_LIMIT"], key_func=client_address,
-               methods=["POST"], error_message="Too many login attempts from your network")
 def login():
     """Show the login form; on POST check the credentials and log the person in.
 
     An unknown email, a wrong password and a deactivated account all get the same
     message and status, so the form tells nobody which emails have accounts. Too many
-    attempts for one account, or from one address, answer 429 (see `LOGIN_*_RATE_LIMIT`).
+    wrong answers for one account, or from one address, answer 429 (see "password guesses").
     """
     if current_user.is_authenticated:
         return redirect(url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        account = account_key(form.email.data)
+        if refused := guessing_refused(account):
+            return refused
         user = find_person(form.email.data)
         password_ok = check_password(user.password_hash if user else None, form.password.data)
         if user and password_ok and user.is_active:
@@ -118,6 +159,7 @@ def login():
             login_user(user, remember=form.remember.data)
             current_app.logger.info("login: user %s logged in", user.id)
             return redirect(target if is_safe_next(target) else url_for("auth.home"))
+        count_wrong_password(account)
         current_app.logger.info("login: failed attempt from %s", request.remote_addr)
         flash(LOGIN_FAILED, "error")
         return render_template("auth/login.html", form=form), 401
@@ -189,7 +231,11 @@ def account():
     """
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        account = account_key(current_user.email)
+        if refused := guessing_refused(account):
+            return refused
         if not check_password(db.session.get(User, current_user.id).password_hash, form.current.data):
+            count_wrong_password(account)
             current_app.logger.info("account: user %s gave a wrong current password", current_user.id)
             form.current.errors.append("This is not your current password.")
         else:

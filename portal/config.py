@@ -53,8 +53,10 @@ class Defaults:
     # 200 x about 100 ms a hash on one busy core stays within gunicorn's 30 s timeout.
     IMPORT_MAX_PASSWORDS = 200
     ATTEMPTS_PER_PAGE = 20
-    # Login throttling (see README, Deploying). Every POST to /login counts against both.
-    # Per account, keyed by the email submitted: one student's guesses never slow another.
+    # Password guessing (see README, Deploying): wrong passwords, at the login and on the
+    # account page, count against both; right ones count nothing. Per account, keyed by the
+    # email: one student's guesses never slow another, and once past it, an address that has
+    # not been failing for the account may still log in (a classmate cannot lock its owner out).
     LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
     # Per client address, high enough for a classroom of 100 behind one NAT, each with a
     # couple of typos, yet far below what a password-guessing script needs.

@@ -79,10 +79,14 @@ def handle_http_error(error: HTTPException):
 def handle_rate_limited(error: RateLimitExceeded):
     """A limit of ours was reached: say which, and when to try again (also as Retry-After)."""
     breached = limiter.current_limit
-    wait = max(1, math.ceil(breached.reset_at - time.time())) if breached else 60
-    current_app.logger.info("http 429: %s %s: %s; retry in %ss", request.method, logged_path(),
-                            error.description, wait)
-    response = error_response(429, f"{error.description}. Please try again in {in_words(wait)}.")
+    return too_many(error.description, breached.reset_at if breached else time.time() + 60)
+
+
+def too_many(description: str, reset_at: float):
+    """The 429 page: `description`, and when to try again (epoch seconds; also as Retry-After)."""
+    wait = max(1, math.ceil(reset_at - time.time()))
+    current_app.logger.info("http 429: %s %s: %s; retry in %ss", request.method, logged_path(), description, wait)
+    response = error_response(429, f"{description}. Please try again in {in_words(wait)}.")
     response.headers["Retry-After"] = str(wait)
     return response
 

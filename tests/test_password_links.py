@@ -232,6 +232,21 @@ def test_a_refused_change_says_why_and_changes_nothing(portal, fields, complaint
     assert student.get("/exams/").status_code == 200
 
 
+def test_guessing_the_current_password_meets_the_logins_limit(make_app):
+    app = make_app(LOGIN_ACCOUNT_RATE_LIMIT="5 per 15 minutes")
+    with app.app_context():
+        make_user("asha@example.com")
+    session_holder = browser(app, "asha@example.com")
+    statuses = [change(session_holder, current=f"guess {n}").status_code for n in range(7)]
+
+    assert statuses == [422] * 5 + [429] * 2
+    refused = change(session_holder)  # the right one, from the address that was guessing
+    assert refused.status_code == 429 and "Too many login attempts for this account" in refused.get_data(as_text=True)
+    assert asha_password_is(app, PASSWORD)
+    # The same count as the login's: the guesser cannot go on there either.
+    assert browser(app).post("/login", data={"email": "asha@example.com", "password": "guess 9"}).status_code == 429
+
+
 def test_a_refused_post_to_a_link_logs_the_route_not_the_token(make_app, caplog):
     app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():

@@ -40,11 +40,31 @@ def test_guesses_spread_over_two_instances_share_one_count(two_instances):
 
     assert statuses[:5] == [401] * 5
     assert statuses[5:] == [429] * 95
-    # Even the right password waits now: the limit counts guesses, not wrong answers.
+    # The guesser's address has been failing for this account: even the right password waits there.
     assert attempt(clients[0], "asha@example.com", PASSWORD).status_code == 429
-    with first.app_context():
+    with first.app_context():  # a refused guess checks nothing, so it counts nothing
         assert db.session.scalar(sa.select(RateLimitCounter.hits).where(
-            RateLimitCounter.key.contains("account:asha@example.com"))) == 101
+            RateLimitCounter.key.contains("/account:asha@example.com/5/"))) == 5
+
+
+def test_a_classmates_guesses_do_not_lock_the_owner_out(two_instances):
+    first, second = two_instances
+    for _ in range(8):
+        attempt(first.test_client(), "asha@example.com", address="203.0.113.66")
+    assert attempt(first.test_client(), "asha@example.com", PASSWORD, address="203.0.113.66").status_code == 429
+
+    # The owner, from an address that has not been failing, gets in with the right password...
+    assert attempt(second.test_client(), "asha@example.com", PASSWORD, address="198.51.100.5").status_code == 302
+    # ...but a wrong one there makes that address a failing one too: the limit still holds.
+    assert attempt(second.test_client(), "asha@example.com", address="198.51.100.9").status_code == 401
+    assert attempt(second.test_client(), "asha@example.com", PASSWORD, address="198.51.100.9").status_code == 429
+
+
+def test_right_passwords_count_nothing(two_instances):
+    first, _ = two_instances
+    for _ in range(12):
+        assert attempt(first.test_client(), "asha@example.com", PASSWORD).status_code == 302
+    assert attempt(first.test_client(), "asha@example.com").status_code == 401
 
 
 def test_another_student_from_another_address_is_not_locked_out(two_instances):
