@@ -57,6 +57,14 @@ class OwnRole(PersonError):
         super().__init__("is_staff", "You cannot make yourself a student: ask another staff member to do it.")
 
 
+class LastStaff(PersonError):
+    """The change would leave the portal with no active staff member, and nobody to undo it."""
+
+    def __init__(self, field: str):
+        super().__init__(field, "The portal must keep at least one active staff member: "
+                                "make someone else staff before this change.")
+
+
 def normalise_email(email: str) -> str:
     """The form an email is stored and looked up in; the login form uses it too, so that what
     a person types at login finds what staff typed when adding them."""
@@ -125,14 +133,30 @@ def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
     return changes(before, {"name": name, "email": email})
 
 
+def keep_another_active_staff_member(person: User, field: str) -> None:
+    """Raise LastStaff if `person` is the only active staff member.
+
+    Decides on a count that another request could change: call it under write_transaction,
+    or two staff demoting each other at once would both see the other still there.
+    """
+    if not (person.is_staff and person.active):
+        return
+    others = sa.select(sa.func.count()).where(User.is_staff.is_(True), User.active.is_(True), User.id != person.id)
+    if not db.session.scalar(others):
+        raise LastStaff(field)
+
+
 def set_staff(person: User, staff: bool, *, by: User) -> None:
-    """Make `person` staff or a student; raises OwnRole when `by` would make themselves a student.
+    """Make `person` staff or a student; raises OwnRole when `by` would make themselves a
+    student, LastStaff when no active staff member would be left. Call under write_transaction.
 
     Sessions go on: the staff guard reads the role on every request, so a demoted person's
     next staff page is already refused.
     """
     if not staff and person.id == by.id:
         raise OwnRole()
+    if not staff:
+        keep_another_active_staff_member(person, "is_staff")
     person.is_staff = staff
     db.session.flush()
 
@@ -152,9 +176,11 @@ def set_password(email: str, password: str) -> User:
 
 
 def deactivate(person: User, *, by: User) -> None:
-    """Stop `person` logging in and end their sessions; raises OwnAccount if `by` is they."""
+    """Stop `person` logging in and end their sessions; raises OwnAccount if `by` is they,
+    LastStaff when no active staff member would be left. Call under write_transaction."""
     if person.id == by.id:
         raise OwnAccount()
+    keep_another_active_staff_member(person, "active")
     person.set_active(False)
     db.session.flush()
 

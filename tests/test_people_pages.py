@@ -5,11 +5,13 @@ import csv
 import io
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from portal import people
 from portal.batches import add_members, create_batch, set_archived
 from portal.extensions import db
 from portal.models import AuditEntry, PasswordLink, User, utcnow
@@ -449,6 +451,61 @@ def test_a_demoted_staff_member_loses_the_staff_pages_at_once(make_app):
 
     assert tara.get("/admin/people/").status_code == 403
     assert tara.get("/exams/").status_code == 200  # still logged in, as a student
+
+
+@pytest.fixture
+def two_staff(make_app):
+    """Boss and Tara, the only staff, each logged in in their own browser (no app context held)."""
+    app = make_app()
+    with app.app_context():
+        ids = {"boss": make_staff("boss@example.com").id, "tara": make_staff("tara@example.com", name="Tara").id}
+    browsers = {}
+    for name in ids:
+        browsers[name] = app.test_client()
+        assert browsers[name].post("/login", data={"email": f"{name}@example.com",
+                                                   "password": PASSWORD}).status_code == 302
+    return app, ids, browsers
+
+
+def active_staff(app) -> list[str]:
+    with app.app_context():
+        return db.session.scalars(sa.select(User.email).where(User.is_staff.is_(True), User.active.is_(True))
+                                  .order_by(User.email)).all()
+
+
+@pytest.mark.parametrize("action, fields", [("role", {"staff": "0"}), ("active", {"active": "0"})])
+def test_two_staff_removing_each_other_at_once_leave_one(two_staff, monkeypatch, action, fields):
+    """The first request is held after it counted the other staff and before it wrote, while
+    the second makes its own: without the lock, both counted two and both went through."""
+    app, ids, browsers = two_staff
+    counted, release = threading.Event(), threading.Event()
+    real = people.keep_another_active_staff_member
+
+    def held(*args):
+        real(*args)
+        if not counted.is_set():
+            counted.set()
+            assert release.wait(10)
+
+    monkeypatch.setattr(people, "keep_another_active_staff_member", held)
+    answers = {}
+
+    def remove(actor, target):
+        answers[actor] = browsers[actor].post(f"/admin/people/{ids[target]}/{action}", data=fields,
+                                              follow_redirects=True).get_data(as_text=True)
+
+    first = threading.Thread(target=remove, args=("boss", "tara"))
+    first.start()
+    assert counted.wait(10)
+    second = threading.Thread(target=remove, args=("tara", "boss"))
+    second.start()
+    second.join(0.5)  # the second waits for the lock, or (before it) went through here
+    release.set()
+    first.join(10), second.join(10)
+
+    assert active_staff(app) == ["boss@example.com"]
+    assert "must keep at least one active staff member" in answers["tara"]
+    assert browsers["boss"].get("/admin/people/").status_code == 200
 
 
 def test_a_one_time_link_is_shown_once_and_only_its_hash_is_stored(client, boss):

@@ -19,6 +19,7 @@ from portal.forms import ActionForm, BatchChoiceForm, ChangedMeanwhile, PersonFo
 from portal.inputs import row_id
 from portal.models import Attempt, Batch, PasswordLink, User, utcnow
 from portal.people import (
+    LastStaff,
     OwnAccount,
     OwnRole,
     PersonError,
@@ -140,29 +141,33 @@ def toggle_active(user_id: int):
     without active=0 or 1, 404 for an unknown person; staff cannot deactivate themselves (a
     message on the person's page). The form says the state wanted, not "the other one": a
     second press, a resent POST or a stale tab changes nothing."""
-    person = person_for_action(user_id)
+    person_for_action(user_id)
     wanted = request.form.get("active")
     if wanted not in ("0", "1"):
         current_app.logger.info("people: (de)activation of person %s without active=0 or 1", user_id)
         abort(400)
     active = wanted == "1"
-    if person.active == active:
-        flash(f"{person.email} is already {'active' if active else 'deactivated'}.", "success")
-        return redirect(url_for("admin.person", user_id=person.id))
     try:
-        if active:
-            reactivate(person)
-        else:
-            deactivate(person, by=current_user)
-    except OwnAccount as refusal:
+        with write_transaction():  # owns the count of active staff from the check to the commit
+            person = db.get_or_404(User, user_id)
+            if person.active == active:
+                flash(f"{person.email} is already {'active' if active else 'deactivated'}.", "success")
+                return redirect(url_for("admin.person", user_id=person.id))
+            if active:
+                reactivate(person)
+            else:
+                deactivate(person, by=current_user)
+            audit.record(current_user, "person.reactivate" if active else "person.deactivate", "person",
+                         person.id, f"{'Reactivated' if active else 'Deactivated'} {person.email}",
+                         before={"active": not active}, after={"active": active})
+    except (OwnAccount, LastStaff) as refusal:
+        current_app.logger.info("people: (de)activation of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
+    except DatabaseBusy:
+        abort(503)
     else:
-        audit.record(current_user, "person.reactivate" if active else "person.deactivate", "person",
-                     person.id, f"{'Reactivated' if active else 'Deactivated'} {person.email}",
-                     before={"active": not active}, after={"active": active})
-        db.session.commit()
         flash(f"{person.email} is now {'active' if active else 'deactivated'}.", "success")
-    return redirect(url_for("admin.person", user_id=person.id))
+    return redirect(url_for("admin.person", user_id=user_id))
 
 
 @bp.post("/people/<int:user_id>/batches")
@@ -208,20 +213,24 @@ def change_role(user_id: int):
     if not form.validate_on_submit() or wanted not in ("0", "1"):
         abort(400)
     staff = wanted == "1"
-    if person.is_staff == staff:
-        flash(f"{person.email} is already {'staff' if staff else 'a student'}.", "info")
-        return redirect(url_for("admin.person", user_id=person.id))
     try:
-        set_staff(person, staff, by=current_user)
-    except OwnRole as refusal:
+        with write_transaction():  # owns the count of active staff from the check to the commit
+            person = db.get_or_404(User, user_id)
+            if person.is_staff == staff:
+                flash(f"{person.email} is already {'staff' if staff else 'a student'}.", "info")
+                return redirect(url_for("admin.person", user_id=person.id))
+            set_staff(person, staff, by=current_user)
+            audit.record(current_user, "person.make_staff" if staff else "person.make_student", "person",
+                         person.id, f"Made {person.email} {'staff' if staff else 'a student'}",
+                         before={"is_staff": not staff}, after={"is_staff": staff})
+    except (OwnRole, LastStaff) as refusal:
+        current_app.logger.info("people: role change of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
+    except DatabaseBusy:
+        abort(503)
     else:
-        audit.record(current_user, "person.make_staff" if staff else "person.make_student", "person", person.id,
-                     f"Made {person.email} {'staff' if staff else 'a student'}",
-                     before={"is_staff": not staff}, after={"is_staff": staff})
-        db.session.commit()
         flash(f"{person.email} is now {'staff' if staff else 'a student'}.", "success")
-    return redirect(url_for("admin.person", user_id=person.id))
+    return redirect(url_for("admin.person", user_id=user_id))
 
 
 @bp.post("/people/<int:user_id>/password-link")
