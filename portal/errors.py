@@ -3,11 +3,13 @@
 import math
 import time
 
+import sqlalchemy as sa
 from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from portal.database import DatabaseBusy
 from portal.extensions import db, limiter
 from portal.inputs import BadInput
 from portal.logs import logged_path
@@ -23,6 +25,9 @@ MESSAGES = {
     404: ("Page not found", "There is nothing at this address: the link may be old or mistyped. "
                             "Your exams and results are on the portal's home page."),
     405: ("Method not allowed", "This page cannot be used that way. Please go back and use the page's own buttons."),
+    409: ("Changed at the same moment", "Another request changed the same thing at the same moment (a second "
+                                         "press of the button, perhaps), so this one saved nothing. Please "
+                                         "reload the page to see what was saved."),
     413: ("Too large", "What your browser sent is larger than the portal accepts."),
     429: ("Too many requests", "You are going a little fast. Please wait a moment and try again."),
     503: ("Try again shortly", "The portal is very busy and cannot do this just now. Nothing was lost: "
@@ -35,6 +40,8 @@ MESSAGES = {
 def register(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
+    app.register_error_handler(DatabaseBusy, handle_database_busy)
+    app.register_error_handler(sa.exc.IntegrityError, handle_collision)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
 
@@ -74,6 +81,22 @@ def handle_http_error(error: HTTPException):
     if error.code == 429 and error.response is not None and "Retry-After" in error.response.headers:
         response.headers["Retry-After"] = error.response.headers["Retry-After"]
     return response
+
+
+def handle_database_busy(error: DatabaseBusy):
+    """The recording lock stayed taken past the busy timeout: nothing was written."""
+    db.session.rollback()
+    current_app.logger.warning("busy: %s %s gave up waiting for the recording lock", request.method, logged_path())
+    return error_response(503)
+
+
+def handle_collision(error: sa.exc.IntegrityError):
+    """A constraint refused a write that a concurrent request made first (a double submit
+    that reached no lock): the other request's result stands, this one saved nothing."""
+    db.session.rollback()
+    current_app.logger.warning("collision: %s %s refused by a constraint: %s", request.method, logged_path(),
+                               type(error.orig).__name__)
+    return error_response(409)
 
 
 def handle_rate_limited(error: RateLimitExceeded):

@@ -151,6 +151,25 @@ def test_a_database_error_is_logged_without_the_statements_parameters(app, clien
     assert "a-body-nobody-may-read" not in caplog.text
 
 
+def test_a_write_a_concurrent_request_made_first_is_a_409_with_nothing_kept(app, client, caplog):
+    """The net under every form that reached no lock: a unique index refusing the second of
+    two identical writes says so, and keeps nothing of it."""
+    from portal.models import User
+    make_user("taken@example.com")
+
+    @app.route("/twice")
+    def twice():
+        db.session.add(User(email="half@example.com", name="Half", password_hash="x"))
+        db.session.add(User(email="taken@example.com", name="Again", password_hash="x"))
+        db.session.flush()
+
+    response = client.get("/twice")
+    assert response.status_code == 409
+    assert "changed the same thing at the same moment" in response.get_data(as_text=True)
+    assert "collision: GET /twice refused by a constraint" in caplog.text
+    assert db.session.scalar(sa.select(User).where(User.email == "half@example.com")) is None
+
+
 def test_400_and_429_pages(app, client):
     @app.route("/bad")
     def bad():

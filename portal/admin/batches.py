@@ -18,6 +18,7 @@ from portal.batches import (
     rename_batch,
     set_archived,
 )
+from portal.database import write_transaction
 from portal.extensions import db
 from portal.pagination import paginate
 from portal.forms import ActionForm, AddMembersForm, BatchForm
@@ -40,13 +41,13 @@ def add_batch():
     form = BatchForm()
     if form.validate_on_submit():
         try:
-            batch = create_batch(form.name.data)
+            with write_transaction():  # owns the name's check to the commit: a second press finds it taken
+                batch = create_batch(form.name.data)
+                audit.record(current_user, "batch.create", "batch", batch.id, f"Created batch “{batch.name}”",
+                             after={"name": batch.name})
         except BatchError as error:
             form.name.errors.append(str(error))
         else:
-            audit.record(current_user, "batch.create", "batch", batch.id, f"Created batch “{batch.name}”",
-                         after={"name": batch.name})
-            db.session.commit()
             flash(f"Created batch “{batch.name}”.", "success")
             return redirect(url_for("admin.batch", batch_id=batch.id))
     return render_template("admin/batches.html", rows=batch_rows(), form=form, action=ActionForm()), 422
@@ -70,20 +71,21 @@ def batch(batch_id: int):
 @bp.route("/batches/<int:batch_id>/rename", methods=["POST"], endpoint="rename_batch")
 def rename_a_batch(batch_id: int):
     """Rename a batch; its page again (422) with the error on a bad or taken name."""
-    batch = db.get_or_404(Batch, batch_id)
+    db.get_or_404(Batch, batch_id)
     form = BatchForm()
     if form.validate_on_submit():
-        before = batch.name
         try:
-            rename_batch(batch, form.name.data)
+            with write_transaction():  # owns the name's check to the commit
+                batch = db.get_or_404(Batch, batch_id)
+                before = batch.name
+                rename_batch(batch, form.name.data)
+                if batch.name != before:
+                    audit.record(current_user, "batch.rename", "batch", batch.id,
+                                 f"Renamed batch “{before}” to “{batch.name}”",
+                                 before={"name": before}, after={"name": batch.name})
         except BatchError as error:
             form.name.errors.append(str(error))
         else:
-            if batch.name != before:
-                audit.record(current_user, "batch.rename", "batch", batch.id,
-                             f"Renamed batch “{before}” to “{batch.name}”",
-                             before={"name": before}, after={"name": batch.name})
-                db.session.commit()
             flash(f"The batch is called “{batch.name}”.", "success")
             return redirect(url_for("admin.batch", batch_id=batch.id))
     db.session.rollback()
@@ -103,14 +105,15 @@ def archive_batch(batch_id: int):
         current_app.logger.info("batches: archive of batch %s without archived=0 or 1", batch_id)
         abort(400)
     archived = wanted == "1"
-    if (batch.archived_at is not None) == archived:
-        flash(f"“{batch.name}” is already {'archived' if archived else 'in use'}.", "success")
-        return redirect(url_for("admin.batch", batch_id=batch.id))
-    set_archived(batch, archived)
-    audit.record(current_user, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
-                 f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
-                 before={"archived": not archived}, after={"archived": archived})
-    db.session.commit()
+    with write_transaction():  # owns the state read to the commit: a second press finds it done
+        batch = db.get_or_404(Batch, batch_id)
+        if (batch.archived_at is not None) == archived:
+            flash(f"“{batch.name}” is already {'archived' if archived else 'in use'}.", "success")
+            return redirect(url_for("admin.batch", batch_id=batch.id))
+        set_archived(batch, archived)
+        audit.record(current_user, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
+                     f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
+                     before={"archived": not archived}, after={"archived": archived})
     flash(f"“{batch.name}” is {'archived' if archived else 'back in use'}.", "success")
     return redirect(url_for("admin.batch", batch_id=batch.id))
 
@@ -124,14 +127,15 @@ def add_members(batch_id: int):
     if not form.validate_on_submit():
         return render_batch(batch, members=form, status=422)
     try:
-        outcome = add_members_by_email(batch, form.emails.data)
+        with write_transaction():  # owns who is in the batch to the commit: a second press finds them in it
+            batch = db.get_or_404(Batch, batch_id)
+            outcome = add_members_by_email(batch, form.emails.data)
+            if outcome.added:
+                audit.record(current_user, "batch.add_members", "batch", batch.id,
+                             f"Added {len(outcome.added)} to batch “{batch.name}”", after={"added": outcome.added})
     except BatchError as error:
         form.emails.errors.append(str(error))
-        return render_batch(batch, members=form, status=422)
-    if outcome.added:
-        audit.record(current_user, "batch.add_members", "batch", batch.id,
-                     f"Added {len(outcome.added)} to batch “{batch.name}”", after={"added": outcome.added})
-        db.session.commit()
+        return render_batch(db.get_or_404(Batch, batch_id), members=form, status=422)
     current_app.logger.info("batches: %s added to batch %s, %s already in it, %s unknown",
                             len(outcome.added), batch.id, len(outcome.already), len(outcome.unknown))
     flash(f"Added {len(outcome.added)} {'person' if len(outcome.added) == 1 else 'people'} to “{batch.name}”"
@@ -151,12 +155,14 @@ def remove_from_batch(batch_id: int, user_id: int):
     """Take one person out of the batch. 404 for an unknown batch or person."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    batch = db.get_or_404(Batch, batch_id)
-    person = db.get_or_404(User, user_id)
-    if remove_member(batch, person):
-        audit.record(current_user, "batch.remove_member", "batch", batch.id,
-                     f"Removed {person.email} from batch “{batch.name}”", before={"member": person.email})
-        db.session.commit()
+    with write_transaction():  # owns the membership read to the commit: a second press finds it gone
+        batch = db.get_or_404(Batch, batch_id)
+        person = db.get_or_404(User, user_id)
+        removed = remove_member(batch, person)
+        if removed:
+            audit.record(current_user, "batch.remove_member", "batch", batch.id,
+                         f"Removed {person.email} from batch “{batch.name}”", before={"member": person.email})
+    if removed:
         flash(f"Removed {person.email} from “{batch.name}”.", "success")
     else:
         flash(f"{person.email} was not in “{batch.name}”.", "success")

@@ -24,6 +24,7 @@ from portal.exams import (
     snapshot,
     update_exam,
 )
+from portal.database import write_transaction
 from portal.extensions import db
 from portal.forms import ActionForm
 from portal.inputs import LARGEST_ID, query_int, whole_number
@@ -119,38 +120,44 @@ def import_exams_save():
         current_app.logger.warning("import: Testpress exams page %s failed: %s", page, failure)
         return render_import(page, error=f"{failure}. Nothing was imported.", fetch=False, status=502)
     on_page = {exam.testpress_id: exam for exam in exams}
-    created, linked = [], []
     try:
-        for testpress_id in chosen:
-            found = on_page.get(testpress_id)
-            if found is None:
-                raise ExamError("choose", f"Testpress exam {testpress_id} is no longer on this page of Testpress's list")
-            target = request.form.get(f"target-{testpress_id}", NEW)
-            if target == NEW:
-                exam = add_exam(found.title, found.url or "", testpress_id=testpress_id, published=False)
-                audit.record(current_user, "exam.import", "exam", exam.id,
-                             f"Imported exam “{exam.title}” from Testpress (id {testpress_id}), as a draft",
-                             after=snapshot(exam))
-                created.append(exam.title)
-            else:
-                exam_id = whole_number(target)
-                exam = db.session.get(Exam, exam_id) if exam_id else None
-                if exam is None or exam.testpress_id is not None:
-                    raise ExamError("target", f"the portal exam chosen for Testpress exam {testpress_id} "
-                                              "is gone or linked already")
-                before = snapshot(exam)
-                update_exam(exam, testpress_id=testpress_id, exam_url=exam.exam_url or found.url or "")
-                old, new = audit.changes(before, snapshot(exam))
-                audit.record(current_user, "exam.link", "exam", exam.id,
-                             f"Linked exam “{exam.title}” to Testpress exam {testpress_id}", before=old, after=new)
-                linked.append(exam.title)
+        with write_transaction():  # owns which exams are linked to the commit: a second press finds them so
+            created, linked = import_chosen(chosen, on_page)
     except ExamError as refusal:
-        db.session.rollback()
         current_app.logger.info("import: refused: %s", refusal)
         return render_import(page, error=f"Nothing was imported: {refusal}.", status=422)
-    db.session.commit()
     parts = [f"created {len(created)} draft exam{'s' if len(created) != 1 else ''}"] if created else []
     parts += [f"linked {len(linked)} exam{'s' if len(linked) != 1 else ''}"] if linked else []
     flash(f"Imported from Testpress: {' and '.join(parts)}. Drafts are hidden from students until you "
           "publish them.", "success")
     return redirect(url_for("admin.import_exams", page=page))
+
+
+def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str]]:
+    """Create or link a portal exam for each chosen Testpress exam, each audited; the titles
+    created and linked. Raises ExamError, for the caller to roll all of them back."""
+    created, linked = [], []
+    for testpress_id in chosen:
+        found = on_page.get(testpress_id)
+        if found is None:
+            raise ExamError("choose", f"Testpress exam {testpress_id} is no longer on this page of Testpress's list")
+        target = request.form.get(f"target-{testpress_id}", NEW)
+        if target == NEW:
+            exam = add_exam(found.title, found.url or "", testpress_id=testpress_id, published=False)
+            audit.record(current_user, "exam.import", "exam", exam.id,
+                         f"Imported exam “{exam.title}” from Testpress (id {testpress_id}), as a draft",
+                         after=snapshot(exam))
+            created.append(exam.title)
+        else:
+            exam_id = whole_number(target)
+            exam = db.session.get(Exam, exam_id) if exam_id else None
+            if exam is None or exam.testpress_id is not None:
+                raise ExamError("target", f"the portal exam chosen for Testpress exam {testpress_id} "
+                                          "is gone or linked already")
+            before = snapshot(exam)
+            update_exam(exam, testpress_id=testpress_id, exam_url=exam.exam_url or found.url or "")
+            old, new = audit.changes(before, snapshot(exam))
+            audit.record(current_user, "exam.link", "exam", exam.id,
+                         f"Linked exam “{exam.title}” to Testpress exam {testpress_id}", before=old, after=new)
+            linked.append(exam.title)
+    return created, linked

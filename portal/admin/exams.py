@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from portal import audit
 from portal.admin import bp
-from portal.database import DatabaseBusy, write_transaction
+from portal.database import write_transaction
 from portal.exams import ExamError, add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
 from portal.extensions import db
 from portal.forms import ActionForm, ChangedMeanwhile, ExamForm, require_unchanged
@@ -77,8 +77,6 @@ def edit_exam(exam_id: int | None = None):
     except ExamError as error:  # the database's word, when another request won a race
         (form[error.field].errors if error.field in form else form.title.errors).append(str(error))
         return render_template("admin/exam_form.html", form=form, exam=exam), 422
-    except DatabaseBusy:
-        abort(503)
     flash(f"Saved “{exam.title}”." if exam_id else
           f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
     return redirect(url_for("admin.exam", exam_id=exam.id))
@@ -101,7 +99,8 @@ def save_exam(exam: Exam | None, form: ExamForm) -> Exam:
 
 
 def acted_on(exam_id: int) -> Exam:
-    """The exam a button names; 400 without a valid CSRF token, 404 for an unknown exam."""
+    """The exam a button names; 400 without a valid CSRF token, 404 for an unknown exam
+    (the action loads it again under the lock, to decide on what it reads there)."""
     if not ActionForm().validate_on_submit():
         abort(400)
     return db.get_or_404(Exam, exam_id)
@@ -117,24 +116,25 @@ def back_to(exam: Exam):
 @bp.route("/exams/<int:exam_id>/publish", methods=["POST"])
 def publish_exam(exam_id: int):
     """Publish (published=1) or unpublish (published=0) an exam: the list's one button per row."""
-    exam = acted_on(exam_id)
+    acted_on(exam_id)
     wanted = request.form.get("published")
     if wanted not in ("0", "1"):
         current_app.logger.info("exams: publish of exam %s without published=0 or 1", exam_id)
         abort(400)
     published = wanted == "1"
-    if exam.published == published:  # a second press, or another tab: nothing to change
-        flash(f"“{exam.title}” is already {'published' if published else 'a draft'}.", "success")
-        return back_to(exam)
     try:
-        set_published(exam, published)
+        with write_transaction():  # owns the state read to the commit: a second press finds it done
+            exam = db.get_or_404(Exam, exam_id)
+            if exam.published == published:  # a second press, or another tab: nothing to change
+                flash(f"“{exam.title}” is already {'published' if published else 'a draft'}.", "success")
+                return back_to(exam)
+            set_published(exam, published)
+            audit.record(current_user, "exam.publish" if published else "exam.unpublish", "exam", exam.id,
+                         f"{'Published' if published else 'Unpublished'} exam “{exam.title}”",
+                         before={"published": not published}, after={"published": published})
     except ExamError as refusal:
         flash(f"“{exam.title}” was not published: {refusal}.", "error")
         return back_to(exam)
-    audit.record(current_user, "exam.publish" if published else "exam.unpublish", "exam", exam.id,
-                 f"{'Published' if published else 'Unpublished'} exam “{exam.title}”",
-                 before={"published": not published}, after={"published": published})
-    db.session.commit()
     flash(f"“{exam.title}” is {'published: students it is for can see it' if published else 'a draft again'}.",
           "success")
     return back_to(exam)
@@ -143,14 +143,15 @@ def publish_exam(exam_id: int):
 @bp.route("/exams/<int:exam_id>/archive", methods=["POST"])
 def archive_exam(exam_id: int):
     """Archive an exam (hidden from students, its attempts kept), or restore it with archived=0."""
-    exam = acted_on(exam_id)
+    acted_on(exam_id)
     archived = request.form.get("archived", "1") != "0"
-    if (exam.archived_at is not None) != archived:
-        set_archived(exam, archived)
-        audit.record(current_user, "exam.archive" if archived else "exam.restore", "exam", exam.id,
-                     f"{'Archived' if archived else 'Restored'} exam “{exam.title}”",
-                     before={"archived": not archived}, after={"archived": archived})
-        db.session.commit()
+    with write_transaction():  # owns the state read to the commit: a second press finds it done
+        exam = db.get_or_404(Exam, exam_id)
+        if (exam.archived_at is not None) != archived:
+            set_archived(exam, archived)
+            audit.record(current_user, "exam.archive" if archived else "exam.restore", "exam", exam.id,
+                         f"{'Archived' if archived else 'Restored'} exam “{exam.title}”",
+                         before={"archived": not archived}, after={"archived": archived})
     flash(f"“{exam.title}” is {'archived: students no longer see it, and its history is kept' if archived else 'restored'}.",
           "success")
     return redirect(url_for("admin.exam", exam_id=exam.id))
@@ -159,14 +160,16 @@ def archive_exam(exam_id: int):
 @bp.route("/exams/<int:exam_id>/delete", methods=["POST"])
 def remove_exam(exam_id: int):
     """Delete an exam nobody has attempted; one with attempts is refused (a message: archive it)."""
-    exam = acted_on(exam_id)
-    before, title = snapshot(exam), exam.title
+    acted_on(exam_id)
     try:
-        delete_exam(exam)
+        # Owns the count of attempts to the commit: a Start pressed meanwhile waits, then finds no exam.
+        with write_transaction():
+            exam = db.get_or_404(Exam, exam_id)
+            before, title = snapshot(exam), exam.title
+            delete_exam(exam)
+            audit.record(current_user, "exam.delete", "exam", exam_id, f"Deleted exam “{title}”", before=before)
     except ExamError as refusal:
         flash(f"“{title}” was not deleted: {refusal}.", "error")
         return redirect(url_for("admin.exam", exam_id=exam_id))
-    audit.record(current_user, "exam.delete", "exam", exam_id, f"Deleted exam “{title}”", before=before)
-    db.session.commit()
     flash(f"Deleted “{title}”.", "success")
     return redirect(url_for("admin.exams"))

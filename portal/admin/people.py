@@ -14,7 +14,7 @@ from portal.admin import bp
 from portal.batches import add_members, remove_member
 from portal.csvfiles import csv_download
 from portal.extensions import db
-from portal.database import DatabaseBusy, write_transaction
+from portal.database import write_transaction
 from portal.forms import ActionForm, BatchChoiceForm, ChangedMeanwhile, PersonForm, StudentForm, require_unchanged
 from portal.inputs import row_id
 from portal.models import Attempt, Batch, PasswordLink, User, utcnow
@@ -125,8 +125,6 @@ def edit_person(user_id: int):
         except PersonError as error:
             form[error.field].errors.append(
                 "Someone else already has this email." if isinstance(error, PersonExists) else str(error))
-        except DatabaseBusy:
-            abort(503)
         else:
             flash("Saved." if after else "Nothing changed.", "success")
             return redirect(url_for("admin.person", user_id=user_id))
@@ -163,8 +161,6 @@ def toggle_active(user_id: int):
     except (OwnAccount, LastStaff) as refusal:
         current_app.logger.info("people: (de)activation of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
-    except DatabaseBusy:
-        abort(503)
     else:
         flash(f"{person.email} is now {'active' if active else 'deactivated'}.", "success")
     return redirect(url_for("admin.person", user_id=user_id))
@@ -178,25 +174,27 @@ def add_to_batch(user_id: int):
     if not form.validate_on_submit():
         current_app.logger.info("people: batch for person %s refused: %s", user_id, form.errors)
         abort(400)
-    batch = db.session.get(Batch, form.batch.data)
-    if add_members(batch, [person]):
-        audit.record(current_user, "person.batch_add", "person", person.id,
-                     f"Added {person.email} to {batch.name}", after={"batch": batch.name, "batch_id": batch.id})
-        db.session.commit()
-        flash(f"Added to {batch.name}.", "success")
+    with write_transaction():  # owns the membership read to the commit: a second press finds it done
+        person, batch = db.get_or_404(User, user_id), db.get_or_404(Batch, form.batch.data)
+        added = add_members(batch, [person])
+        if added:
+            audit.record(current_user, "person.batch_add", "person", person.id,
+                         f"Added {person.email} to {batch.name}", after={"batch": batch.name, "batch_id": batch.id})
+    flash(f"Added to {batch.name}." if added else f"Already in {batch.name}.", "success")
     return redirect(url_for("admin.person", user_id=person.id))
 
 
 @bp.post("/people/<int:user_id>/batches/<int:batch_id>/remove")
 def leave_batch(user_id: int, batch_id: int):
     """Take the person out of a batch (archived ones too). 404 for an unknown person or batch."""
-    person = person_for_action(user_id)
-    batch = db.get_or_404(Batch, batch_id)
-    if remove_member(batch, person):
-        audit.record(current_user, "person.batch_remove", "person", person.id,
-                     f"Removed {person.email} from {batch.name}", before={"batch": batch.name, "batch_id": batch.id})
-        db.session.commit()
-        flash(f"Removed from {batch.name}.", "success")
+    person_for_action(user_id)
+    with write_transaction():  # owns the membership read to the commit: a second press finds it done
+        person, batch = db.get_or_404(User, user_id), db.get_or_404(Batch, batch_id)
+        removed = remove_member(batch, person)
+        if removed:
+            audit.record(current_user, "person.batch_remove", "person", person.id, f"Removed {person.email} "
+                         f"from {batch.name}", before={"batch": batch.name, "batch_id": batch.id})
+    flash(f"Removed from {batch.name}." if removed else f"Not in {batch.name}.", "success")
     return redirect(url_for("admin.person", user_id=person.id))
 
 
@@ -226,8 +224,6 @@ def change_role(user_id: int):
     except (OwnRole, LastStaff) as refusal:
         current_app.logger.info("people: role change of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
-    except DatabaseBusy:
-        abort(503)
     else:
         flash(f"{person.email} is now {'staff' if staff else 'a student'}.", "success")
     return redirect(url_for("admin.person", user_id=user_id))

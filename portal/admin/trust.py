@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from portal.admin import bp
-from portal.database import DatabaseBusy, write_transaction
+from portal.database import write_transaction
 from portal.errors import in_words
 from portal.extensions import db
 from portal.flags import FlagError, can_accept, resolve_flag
@@ -76,8 +76,6 @@ def resolve_attempt_flag(attempt_id: int, resolution: str):
         else:
             flash(str(error), "error")
         return _attempt_page(attempt, status=422, **forms)
-    except DatabaseBusy:
-        abort(503)
     flash(f"Flag resolved: {FlagResolution(resolution).label.lower()}.", "success")
     return redirect(url_for("admin.attempt", attempt_id=attempt_id))
 
