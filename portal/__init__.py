@@ -128,13 +128,14 @@ def configure_security(app: Flask) -> None:
 
 def configure_templates(app: Flask) -> None:
     """What every template may use, whichever blueprint renders it."""
-    from portal.formatting import TEMPLATE_FILTERS
+    from portal.formatting import TEMPLATE_FILTERS, claim
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
 
     for name, function in TEMPLATE_FILTERS.items():
         app.add_template_filter(function, name)
     # Globals rather than a context processor: macros imported by a template see globals only.
-    app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource, CountingRule=CountingRule)
+    app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource, CountingRule=CountingRule,
+                                 claim=claim)
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -30,6 +30,10 @@ class Defaults:
     TESTPRESS_WEBHOOK_ALGORITHMS = "sha512,sha256"
     TESTPRESS_LAUNCH_TTL = 1800
     TESTPRESS_TIMEOUT = 10  # seconds for every Admin API call
+    # Seconds a score only the browser reported may wait for Testpress's word: past it the
+    # dashboard lists it, and once a sync covering its start finds nothing it is flagged,
+    # "Testpress has no record of this attempt". (It counts nowhere meanwhile.)
+    TESTPRESS_CONFIRMATION_GRACE = 2 * 3600
 
     # Cookies: the browser return is a cross-site POST, so Lax (not Strict) keeps the
     # student logged in on the same-origin GET that follows it.

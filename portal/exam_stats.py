@@ -3,7 +3,8 @@
 The dashboard needs, per exam and status, how many attempts there are and the average of
 their percentages. Counting them from `attempts` reads every attempt (2.7 s at a million),
 so `exam_stats` keeps one row per (exam, status): the number of attempts, how many have a
-percentage, and the sum of those percentages.
+percentage Testpress gave (signed: a browser return's claim counts in no average), and the
+sum of those percentages.
 
 The rows are kept by one SQLAlchemy `after_flush` hook rather than by a call in each
 recording path (the launch, the return, the webhook, the sync, staff actions): every write of
@@ -32,18 +33,20 @@ from sqlalchemy.orm import Session, attributes
 
 from portal.extensions import db
 from portal.models import PERCENTAGE_BOUND, Attempt, ExamStats
+from portal.vocabulary import SIGNED_SOURCES
 
 _TABLE = ExamStats.__table__
-_KEPT = ("exam_id", "status", "percentage")
+_KEPT = ("exam_id", "status", "percentage", "score_source")
 
 
-def _contribution(exam_id, status, percentage) -> tuple[tuple, tuple[int, int, float]]:
-    scored = percentage is not None
+def _contribution(exam_id, status, percentage, score_source) -> tuple[tuple, tuple[int, int, float]]:
+    # A percentage only the browser reported is the student's claim: no average counts it.
+    scored = percentage is not None and score_source in SIGNED_SOURCES
     return (exam_id, status), (1, int(scored), float(percentage) if scored else 0.0)
 
 
 def _before_and_after(attempt: Attempt) -> tuple[tuple, tuple] | None:
-    """The attempt's (exam, status, percentage) before and after this flush, or None if unchanged."""
+    """The attempt's (exam, status, percentage, score source) before and after this flush, or None if unchanged."""
     histories = [sa.inspect(attempt).attrs[name].history for name in _KEPT]
     if not any(history.added or history.deleted for history in histories):
         return None  # most flushed attempts: a report appended, a time stamped
@@ -118,10 +121,13 @@ def _keep_exam_stats(session: Session, flush_context) -> None:
                                           for exam_id, status in sorted(recount_sums, key=str)])
 
 
+# The percentage an average counts: Testpress's own (signed), else none.
+_SIGNED_PERCENTAGE = sa.case((Attempt.score_source.in_(SIGNED_SOURCES), Attempt.percentage))
+
 # The flushed attempts are in the table already (after_flush): their sum is the exact figure.
 _RECOUNT_SUM = _TABLE.update().where(
     _TABLE.c.exam_id == sa.bindparam("key_exam_id"), _TABLE.c.status == sa.bindparam("key_status"),
-).values(percentage_sum=sa.select(sa.func.coalesce(sa.func.sum(Attempt.percentage), 0.0))
+).values(percentage_sum=sa.select(sa.func.coalesce(sa.func.sum(_SIGNED_PERCENTAGE), 0.0))
          .where(Attempt.exam_id == sa.bindparam("key_exam_id"), Attempt.status == sa.bindparam("key_status"))
          .scalar_subquery())
 
@@ -130,8 +136,8 @@ RECOUNT = sa.select(
     Attempt.exam_id,
     Attempt.status,
     sa.func.count().label("attempts"),
-    sa.func.count(Attempt.percentage).label("scored"),
-    sa.func.coalesce(sa.func.sum(Attempt.percentage), 0.0).label("percentage_sum"),
+    sa.func.count(_SIGNED_PERCENTAGE).label("scored"),
+    sa.func.coalesce(sa.func.sum(_SIGNED_PERCENTAGE), 0.0).label("percentage_sum"),
 ).group_by(Attempt.exam_id, Attempt.status)
 
 

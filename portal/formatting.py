@@ -8,12 +8,13 @@ every page writes them the same way. The factory registers them (`configure_temp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from markupsafe import Markup
 
 from portal.clock import to_local
 from portal.models import utcnow
+from portal.testpress.reports import max_score_claimed
 from portal.vocabulary import AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported
@@ -50,6 +51,21 @@ def claimed_note(attempt, staff: bool = False) -> str:
             f"so {they} not verified.")
 
 
+def staff_score(row) -> Markup:
+    """A verified result's score for staff (anything with score, max_score and score_source):
+    a maximum only the browser return reported is marked as its word, not Testpress's."""
+    if max_score_claimed(row):
+        return Markup(f'{row.score:g} <small class="claim" title="The maximum came from the browser return only: '
+                      f'Testpress\'s signed report does not include it">/ {row.max_score:g} by the browser</small>')
+    return Markup(score(row))
+
+
+def claim(score_value: float, max_score: float | None, percentage: float | None) -> str:
+    """What a score only the browser reported claims: "17 / 20, 85.0%"."""
+    claimed = f"{score_value:g}" + (f" / {max_score:g}" if max_score is not None else "")
+    return claimed + (f", {percentage:.1f}%" if percentage is not None else "")
+
+
 def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}%"
 
@@ -60,6 +76,15 @@ def when(moment: datetime | None) -> Markup | str:
         return DASH
     local = to_local(moment)
     return Markup(f'<time datetime="{moment.isoformat()}Z">{local:%d %b %Y, %H:%M} {local:%Z}</time>')
+
+
+def duration(period: timedelta) -> str:
+    """A period in the largest whole unit that states it: "2 hours", "90 minutes"."""
+    seconds = int(period.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}{'s' if seconds != size else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -75,4 +100,5 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
-                    "claimed_note": claimed_note}
+                    "claimed_note": claimed_note, "staff_score": staff_score,
+                    "duration": duration}

@@ -21,7 +21,7 @@ from portal.clock import to_local
 from portal.exams import for_batches_where
 from portal.extensions import db
 from portal.models import Attempt, Batch, Exam, Standing, User, batch_members, exam_batches
-from portal.vocabulary import SIGNED_SOURCES
+from portal.testpress.reports import max_score_claimed
 
 STUDENTS_PER_PAGE = 50
 RANKS_PER_PAGE = 100
@@ -61,11 +61,18 @@ def gradebook_students(batch_id: int | None, sort_exam: int | None) -> sa.Select
             .order_by(standing.percentage.is_(None), standing.percentage.desc(), User.name, User.id))
 
 
+# The pair's latest score only the browser reported, beside the standing: it counts for
+# nothing, and is shown apart with what it claims (a seek by primary key per row).
+_pending = sa.orm.aliased(Attempt, name="pending")
+PENDING_COLUMNS = (_pending.score.label("pending_score"), _pending.max_score.label("pending_max_score"),
+                   _pending.percentage.label("pending_percentage"))
+
 # A cell's columns as plain rows: a page holds up to 2,500 cells, and loading as many ORM
 # objects cost more than the rest of the page.
 CELLS = (sa.select(Standing.student_id, Standing.exam_id, Standing.attempts_used, Standing.attempt_id, Standing.score,
-                   Standing.max_score, Standing.percentage, Standing.score_source.in_(SIGNED_SOURCES).label("verified"),
-                   Standing.flagged)
+                   Standing.max_score, Standing.percentage, Standing.score_source, Standing.flagged,
+                   Standing.pending_attempt_id, *PENDING_COLUMNS)
+         .outerjoin(_pending, _pending.id == Standing.pending_attempt_id)
          .where(Standing.student_id.in_(sa.bindparam("student_ids", expanding=True)),
                 Standing.exam_id.in_(sa.bindparam("exam_ids", expanding=True))))
 
@@ -85,12 +92,15 @@ def cell_html(cell: sa.Row | None, attempts_url: str) -> Markup:
     if cell is None:
         return Markup("")
     tried = f'<small class="muted">{cell.attempts_used} tried</small>'
+    pending = "" if cell.pending_attempt_id is None else (
+        f'<br><a class="badge badge-unverified" href="{attempts_url}{cell.pending_attempt_id}">pending: claims '
+        f'{formatting.claim(cell.pending_score, cell.pending_max_score, cell.pending_percentage)}</a>')
     if cell.score is None:
-        return Markup(f'<span class="muted">no score</span><br>{tried}')
-    badges = ("" if cell.verified else ' <span class="badge badge-unverified">unverified</span>') + (
-        ' <span class="badge badge-flagged">flagged</span>' if cell.flagged else "")
-    return Markup(f'<a href="{attempts_url}{cell.attempt_id}">{formatting.score(cell)}</a>{badges}<br>'
-                  f'<small class="muted">{formatting.percent(cell.percentage)} · {cell.attempts_used} tried</small>')
+        return Markup(f'<span class="muted">no verified score</span>{pending}<br>{tried}')
+    flagged = ' <span class="badge badge-flagged">flagged</span>' if cell.flagged else ""
+    return Markup(f'<a href="{attempts_url}{cell.attempt_id}">{formatting.staff_score(cell)}</a>{flagged}<br>'
+                  f'<small class="muted">{formatting.percent(cell.percentage)} · {cell.attempts_used} tried</small>'
+                  f'{pending}')
 
 
 def gradebook_csv_rows(batch_id: int | None, sort_exam: int | None, exams: list[Exam]) -> Iterator[list]:
@@ -113,18 +123,33 @@ def gradebook_csv_header(exams: list[Exam]) -> list[str]:
     header = ["email", "name"]
     for exam in exams:
         header += [f"{exam.title}: score", f"{exam.title}: percentage", f"{exam.title}: attempts",
-                   f"{exam.title}: verified"]
+                   f"{exam.title}: unverified claims"]
     return header
 
 
 def _csv_cell(standing: sa.Row | None) -> list:
     if standing is None:
         return ["", "", 0, ""]
-    if standing.score is None:
-        return ["", "", standing.attempts_used, ""]
-    score = f"{standing.score:g}" + (f" / {standing.max_score:g}" if standing.max_score is not None else "")
-    percentage = "" if standing.percentage is None else f"{standing.percentage:.2f}"
-    return [score, percentage, standing.attempts_used, "yes" if standing.verified else "no"]
+    return [*_verified_score_fields(standing), standing.attempts_used, unverified_claims(standing)]
+
+
+def _verified_score_fields(row: sa.Row) -> list[str]:
+    """The score (its maximum only where Testpress reported it) and the percentage, as a CSV writes them."""
+    if row.score is None:
+        return ["", ""]
+    score = f"{row.score:g}"
+    if row.max_score is not None and not max_score_claimed(row):
+        score += f" / {row.max_score:g}"
+    return [score, "" if row.percentage is None else f"{row.percentage:.2f}"]
+
+
+def unverified_claims(row: sa.Row) -> str:
+    """What only the browser said beside a standing, for a CSV: the maximum beside a webhook's
+    score, and a pending score (none of it counts or ranks)."""
+    claims = [f"max score {row.max_score:g}"] if row.score is not None and max_score_claimed(row) else []
+    if row.pending_attempt_id is not None:
+        claims.append(f"pending {formatting.claim(row.pending_score, row.pending_max_score, row.pending_percentage)}")
+    return "; ".join(claims)
 
 
 def batch_choices() -> list[Batch]:
@@ -143,8 +168,7 @@ class ExamReport:
     mean: float | None  # of the counting percentages
     median: float | None
     top: float | None
-    verified: int  # counting results from a signed source
-    unverified: int  # from the browser return alone
+    pending: int  # students whose latest score is the browser return's alone (counted nowhere)
     flagged: int  # the exam's attempts flagged, counting or not: what its link lists, to resolve
     bins: list[tuple[str, int]]  # the histogram: ("0–10%", count), lowest first
     timeline: list[tuple[date, int]]  # counting attempts completed per day (institute's zone)
@@ -159,8 +183,8 @@ def exam_report(exam: Exam) -> ExamReport:
     attempts counted in another (every flag, as the attempts list its link opens shows: a
     flag on a retake that does not count is still staff's to resolve)."""
     rows = db.session.execute(
-        sa.select(Standing.attempts_used, Standing.attempt_id, Standing.percentage, Standing.score_source,
-                  Standing.flagged, Standing.completed_at).where(Standing.exam_id == exam.id)
+        sa.select(Standing.attempts_used, Standing.attempt_id, Standing.percentage, Standing.pending_attempt_id,
+                  Standing.completed_at).where(Standing.exam_id == exam.id)
     ).all()
     counted = [row for row in rows if row.attempt_id is not None]
     percentages = [row.percentage for row in counted if row.percentage is not None]
@@ -172,8 +196,7 @@ def exam_report(exam: Exam) -> ExamReport:
         mean=statistics.fmean(percentages) if percentages else None,
         median=statistics.median(percentages) if percentages else None,
         top=max(percentages, default=None),
-        verified=sum(row.score_source in SIGNED_SOURCES for row in counted),
-        unverified=sum(row.score_source not in SIGNED_SOURCES for row in counted),
+        pending=sum(row.pending_attempt_id is not None for row in rows),
         flagged=db.session.scalar(sa.select(sa.func.count()).select_from(Attempt)
                                   .where(Attempt.exam_id == exam.id, Attempt.flagged.is_(True))),
         bins=histogram_bins(percentages),
@@ -206,9 +229,10 @@ def rank_list(exam: Exam) -> sa.Select:
                     sa.func.rank().over(order_by=(Standing.percentage.is_(None), Standing.percentage.desc()))))
     return (sa.select(rank.label("rank"), User.id.label("student_id"), User.name, User.email,
                       Standing.attempt_id, Standing.score, Standing.max_score, Standing.percentage,
-                      Standing.score_source.in_(SIGNED_SOURCES).label("verified"), Standing.flagged,
-                      Standing.attempts_used)
+                      Standing.score_source, Standing.flagged, Standing.attempts_used, Standing.pending_attempt_id,
+                      *PENDING_COLUMNS)
             .join(User, User.id == Standing.student_id)
+            .outerjoin(_pending, _pending.id == Standing.pending_attempt_id)
             .where(Standing.exam_id == exam.id)
             .order_by(Standing.percentage.is_(None), Standing.percentage.desc(), User.name, User.id))
 
@@ -240,13 +264,15 @@ def rank_page(exam: Exam, page: int, total: int) -> RowsPage:
     return RowsPage(rows, page, RANKS_PER_PAGE, total)
 
 
-RANK_CSV_HEADER = ["rank", "email", "name", "score", "max score", "percentage", "verified", "flagged", "attempts"]
+RANK_CSV_HEADER = ["rank", "email", "name", "score", "max score", "percentage", "unverified claims", "flagged",
+                   "attempts"]
 
 
 def rank_csv_rows(exam: Exam) -> Iterator[list]:
+    """The rank list as shown: Testpress's own figures, the browser's claims apart."""
     for row in db.session.execute(rank_list(exam)):
+        signed_max = row.max_score is not None and row.score is not None and not max_score_claimed(row)
         yield [row.rank or "", row.email, row.name,
-               "" if row.score is None else f"{row.score:g}", "" if row.max_score is None else f"{row.max_score:g}",
-               "" if row.percentage is None else f"{row.percentage:.2f}",
-               "" if row.attempt_id is None else ("yes" if row.verified else "no"),
+               "" if row.score is None else f"{row.score:g}", f"{row.max_score:g}" if signed_max else "",
+               "" if row.percentage is None else f"{row.percentage:.2f}", unverified_claims(row),
                "yes" if row.flagged else "no", row.attempts_used]

@@ -236,7 +236,7 @@ class Attempt(ResultColumns, db.Model):
                                         active_history=True)  # an AttemptStatus
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
-    score_source: Mapped[str | None] = mapped_column(sa.String(16))  # a ReportSource
+    score_source: Mapped[str | None] = mapped_column(sa.String(16), active_history=True)  # a ReportSource
     percentage: Mapped[float | None] = mapped_column(active_history=True)  # (of ResultColumns)
     # Testpress's own time for the signed result held (a payload's completed_on), to order re-evaluations.
     scored_at: Mapped[datetime | None]
@@ -331,7 +331,7 @@ class ExamStats(db.Model):
     exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # an AttemptStatus
     attempts: Mapped[int] = mapped_column(default=0)
-    scored: Mapped[int] = mapped_column(default=0)  # of them with a percentage
+    scored: Mapped[int] = mapped_column(default=0)  # of them with a signed percentage
     percentage_sum: Mapped[float] = mapped_column(default=0.0)  # of their percentages
 
 
@@ -542,6 +542,9 @@ class Standing(db.Model):
     score_source: Mapped[str | None] = mapped_column(sa.String(16))  # a ReportSource
     flagged: Mapped[bool] = mapped_column(default=False)
     completed_at: Mapped[datetime | None]
+    # The pair's latest score only the browser return reported: pending, it counts for nothing
+    # (portal.grading) and the pages show it apart, with what it claims.
+    pending_attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id", ondelete="SET NULL"))
 
     @property
     def verified(self) -> bool:

@@ -285,7 +285,28 @@ def _disagreements(attempt: Attempt) -> dict[str, str]:
 def settle_disagreements(attempt: Attempt) -> None:
     """Mark every disagreement the attempt's reports show now as settled by staff (the
     caller lowers the flag): only a new one raises it again."""
-    attempt.flag_settled = json.dumps(sorted(_disagreements(attempt)))
+    found = set(_disagreements(attempt))
+    if attempt.flag_reason == NO_RECORD_REASON:
+        found.add(NO_RECORD)
+    attempt.flag_settled = json.dumps(sorted(found))
+
+
+# A score only the browser reported that Testpress never confirmed: see flag_no_record.
+NO_RECORD = "no-record"
+NO_RECORD_REASON = ("Testpress has no record of this attempt: its score is the browser return's alone, "
+                    "and a sync covering its start found nothing.")
+
+
+def flag_no_record(attempt: Attempt) -> bool:
+    """Flag an attempt whose score only the browser reported, once Testpress's Admin API has
+    been asked about its time and knows nothing of it (portal.testpress.sync); answer whether
+    it was flagged now. Not over another flag, nor again once staff settled it. Testpress's
+    word arriving later lowers it, as any new report reassesses the flag."""
+    settled = set(json.loads(attempt.flag_settled)) if attempt.flag_settled else set()
+    if attempt.flagged or attempt.verified or NO_RECORD in settled:
+        return False
+    attempt.flagged, attempt.flag_reason = True, NO_RECORD_REASON
+    return True
 
 
 def _claim_key(report) -> str:

@@ -21,7 +21,7 @@ from portal.grading import counting_attempts
 from portal.models import Attempt, Exam, Standing
 
 COLUMNS = ("student_id", "exam_id", "attempts_used", "attempt_id", "score", "max_score", "percentage",
-           "score_source", "flagged", "completed_at")
+           "score_source", "flagged", "completed_at", "pending_attempt_id")
 
 
 def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
@@ -30,7 +30,7 @@ def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
     held = aliased(Attempt)
     return (sa.select(counting.c.student_id, counting.c.exam_id, counting.c.attempts_used, counting.c.attempt_id,
                       counting.c.score, counting.c.max_score, counting.c.percentage, held.score_source,
-                      sa.func.coalesce(held.flagged, sa.false()), held.completed_at)
+                      sa.func.coalesce(held.flagged, sa.false()), held.completed_at, counting.c.pending_attempt_id)
             .outerjoin(held, held.id == counting.c.attempt_id))
 
 

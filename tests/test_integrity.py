@@ -630,3 +630,104 @@ def test_a_signed_count_past_any_exam_is_refused_not_a_server_error(app, client,
 
     assert response.status_code == 400
     assert reload(launched).score is None
+
+
+# -- a score only the browser reported, which Testpress never gave ------------------------------
+
+class ApiKnowingUsers(OneAttemptApi):
+    """OneAttemptApi that also finds its student by email, as the Admin API's users list does."""
+
+    def __init__(self, result: dict | None):
+        super().__init__(result or {"id": 0, "user_id": 311, "exam_id": -1})
+        self.users_asked = []
+
+    def find_user(self, email):
+        self.users_asked.append(email)
+        return {"id": 311, "email": email}
+
+
+def forged_return(attempt: Attempt, started_ago: timedelta) -> Attempt:
+    """The student pressed Start, never opened the exam on Testpress, and posted a return of
+    their own: 20 / 20, naming a Testpress attempt id of their choosing."""
+    attempt.started_at = utcnow() - started_ago
+    record_report(attempt, Report("return", "completed", "424242", **{**SCORES, "score": 200.0, "percentage": 100.0}))
+    db.session.commit()
+    return attempt
+
+
+def test_staff_ask_testpress_about_an_attempt_it_never_reported_by_student_and_exam(app, client, auth, launched,
+                                                                                    monkeypatch):
+    from portal.admin import trust as admin
+
+    forged_return(launched, timedelta(minutes=5))
+    # Testpress knows the launch (by the portal's reference) under its own id, with the true score.
+    api = ApiKnowingUsers(api_attempt(9001, "asha@example.com", 311, institute_attempt_id=100101, score=12,
+                                      percentage=6.0))
+    monkeypatch.setattr(admin.TestpressClient, "interactive", classmethod(lambda cls, settings: api))
+    make_staff("staff@example.com")
+    auth.login("staff@example.com")
+    assert "Ask Testpress" in client.get(f"/admin/attempts/{launched.id}").get_data(as_text=True)
+
+    response = client.post(f"/admin/attempts/{launched.id}/confirm", follow_redirects=True)
+
+    assert "Recorded what Testpress" in response.get_data(as_text=True)
+    assert api.users_asked == ["asha@example.com"]  # no Testpress user id yet: found by email
+    attempt = reload(launched)
+    assert (attempt.score, attempt.score_source, attempt.testpress_attempt_id) == (12.0, "api", "9001")
+    assert attempt.flagged  # the browser claimed 200
+
+
+def test_asking_testpress_about_an_attempt_it_does_not_know_says_so(app, client, auth, launched, monkeypatch):
+    from portal.admin import trust as admin
+
+    forged_return(launched, timedelta(minutes=5))
+    api = ApiKnowingUsers(None)
+    monkeypatch.setattr(admin.TestpressClient, "interactive", classmethod(lambda cls, settings: api))
+    make_staff("staff@example.com")
+    auth.login("staff@example.com")
+
+    response = client.post(f"/admin/attempts/{launched.id}/confirm", follow_redirects=True)
+
+    assert "has no record of this attempt" in response.get_data(as_text=True)
+    assert {"users": 311, "exams": 12} in [{k: v for k, v in asked.items() if k in ("users", "exams")}
+                                           for asked in api.asked]
+    assert (reload(launched).score, reload(launched).score_source) == (200.0, "return")
+
+
+def test_a_sync_flags_a_browser_only_score_testpress_has_no_record_of_after_the_grace_period(app, client, launched):
+    from portal.flags import resolve_flag
+    from portal.reconciliation import NO_RECORD_REASON
+    from portal.testpress.sync import sync_attempts
+
+    forged_return(launched, timedelta(hours=3))
+    recent = forged_return(make_attempt(launched.student, launched.exam, institute_attempt_id=100102),
+                           timedelta(minutes=30))  # within the grace period: the webhook may still come
+    elsewhere = forged_return(make_attempt(launched.student, make_exam("Not on Testpress"),
+                                           institute_attempt_id=100103), timedelta(hours=3))
+
+    sync_attempts(ApiKnowingUsers(None))
+
+    flagged = {attempt.id: attempt.flag_reason for attempt in db.session.scalars(
+        sa.select(Attempt).where(Attempt.flagged.is_(True)))}
+    assert flagged == {launched.id: NO_RECORD_REASON}  # not the recent one, nor one of an exam Testpress cannot list
+    assert recent.id not in flagged and elsewhere.id not in flagged
+
+    # Dismissed by staff, it is not raised again by the next sync.
+    resolve_flag(reload(launched), make_staff("staff@example.com"), "dismissed", "asked the student")
+    db.session.commit()
+    sync_attempts(ApiKnowingUsers(None))
+    assert not reload(launched).flagged
+
+
+def test_testpress_word_arriving_late_lowers_the_no_record_flag(app, client, launched):
+    from portal.testpress.sync import sync_attempts
+
+    forged_return(launched, timedelta(hours=3))
+    sync_attempts(ApiKnowingUsers(None))
+    assert reload(launched).flagged
+
+    honest = {**SCORES, "score": 200.0, "percentage": 100.0}  # the browser told the truth after all
+    record_report(reload(launched), Report("webhook", "completed", "424242", **honest))
+    db.session.commit()
+    attempt = reload(launched)
+    assert (attempt.flagged, attempt.flag_reason, attempt.score_source) == (False, None, "webhook")

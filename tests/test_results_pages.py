@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from portal import standings
 from portal.batches import add_members, create_batch
 from portal.extensions import db
-from portal.models import Standing, batch_members, exam_batches
+from portal.models import Attempt, Standing, batch_members, exam_batches
 from portal.reconciliation import Report, record_report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
@@ -22,7 +23,7 @@ def staff_client(client, auth):
     return client
 
 
-def scored(student, exam, score, *, days_ago=0, source="webhook", **fields):
+def scored(student, exam, score, *, days_ago=0, source="api", **fields):
     fields = {"max_score": 20, "percentage": score * 5, **fields}
     return make_attempt(student, exam, status="completed", score=score,
                         score_source=source, started_at=datetime(2026, 11, 20) + timedelta(days=10 - days_ago),
@@ -60,12 +61,13 @@ def test_standings_follow_every_recording_and_a_rule_change(app):
     assert standing(student, exam).attempt_id is None and standing(student, exam).attempts_used == 1
     record_report(attempt, Report(source="return", status="completed", score=10, max_score=20, percentage=50.0))
     db.session.commit()
-    assert (standing(student, exam).score, standing(student, exam).score_source) == (10, "return")
+    row = standing(student, exam)  # the browser's 10 alone: pending, counting for nothing
+    assert (row.attempt_id, row.score, row.pending_attempt_id) == (None, None, attempt.id)
     record_report(attempt, Report(source="webhook", status="completed", testpress_attempt_id="T1", score=14,
                                   percentage=70.0, correct_count=7))
     db.session.commit()
     row = standing(student, exam)
-    assert (row.score, row.verified, row.flagged) == (14, True, True)  # the return claimed 10
+    assert (row.score, row.verified, row.flagged, row.pending_attempt_id) == (14, True, True, None)  # the return claimed 10
     scored(student, exam, 16, days_ago=5)
     assert standing(student, exam).score == 16
     exam.counting_rule = "latest"
@@ -108,8 +110,9 @@ def test_the_gradebook_shows_each_students_counting_score_and_blanks(staff_clien
     page = staff_client.get(f"/admin/gradebook/?batch={physics.id}").get_data(as_text=True)
     assert "Outsider" not in page and "Draft exam" not in page
     assert "Mock 1" in page and "Mock 2" in page and "3 students" in page
-    assert "17 / 20" in page and "85.0% · 2 tried" in page  # Asha's best counts, an unverified one
-    assert "19 / 20" in page and "no score" in page  # Zoya has only an unfinished attempt
+    # Asha's best counts among Testpress's own scores; the browser's 17 is apart, pending.
+    assert "12 / 20" in page and "60.0% · 2 tried" in page and "pending: claims 17 / 20, 85.0%" in page
+    assert "19 / 20" in page and "no verified score" in page  # Zoya has only an unfinished attempt
     assert page.index("Asha") < page.index("Ravi")  # by name
 
 
@@ -168,9 +171,10 @@ def test_the_gradebook_csv_is_what_is_shown_and_formula_safe(staff_client):
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="gradebook-Physics-2027.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:6] == ["email", "name", "Mock 1: score", "Mock 1: percentage", "Mock 1: attempts", "Mock 1: verified"]
+    assert rows[0][:6] == ["email", "name", "Mock 1: score", "Mock 1: percentage", "Mock 1: attempts",
+                           "Mock 1: unverified claims"]
     assert [row[1] for row in rows[1:]] == ["Ravi", "Asha", "'=Zoya"]
-    assert rows[2][2:6] == ["17 / 20", "85.00", "2", "no"]
+    assert rows[2][2:6] == ["12 / 20", "60.00", "2", "pending 17 / 20, 85.0%"]
     assert rows[3][2:6] == ["", "", "1", ""]
 
 
@@ -182,7 +186,7 @@ def csv_of(response) -> list[list[str]]:
 def test_negative_marks_stay_numbers_in_the_gradebook_and_rank_csvs(staff_client):
     exam = make_exam("Negative Marking", published=True)
     make_attempt(make_user("neg@example.com", "Neg Student"), exam, status="completed", score=-2.0, max_score=20.0,
-                 percentage=-10.0, score_source="webhook", completed_at=datetime(2026, 11, 20, 12))
+                 percentage=-10.0, score_source="api", completed_at=datetime(2026, 11, 20, 12))
 
     header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
     assert row[header.index("Negative Marking: percentage")] == "-10.00"
@@ -311,3 +315,65 @@ def test_a_page_past_the_last_shows_the_last_page(staff_client, path, shown):
     physics, exam, *_ = seed_batch_results()
     response = staff_client.get(path.format(exam=exam.id))
     assert response.status_code == 200 and shown in response.get_data(as_text=True)
+
+
+def test_a_score_only_the_browser_reported_counts_nowhere_and_is_shown_pending(staff_client):
+    exam = make_exam("Mock 1", published=True)
+    honest, forger = make_user("asha@example.com", "Asha"), make_user("ravi@example.com", "Ravi")
+    scored(honest, exam, 12)
+    # Ravi pressed Start and posted a return of his own: 20 / 20, never seen by Testpress.
+    scored(forger, exam, 20, source="return")
+
+    ranks = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    header, *rows = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
+    assert [(row[0], row[2]) for row in rows] == [("1", "Asha"), ("", "Ravi")]  # unranked
+    assert rows[1][header.index("score")] == "" and rows[1][header.index("unverified claims")] == "pending 20 / 20, 100.0%"
+    assert "pending: claims 20 / 20, 100.0%" in ranks
+    figures = exam_report_figures(ranks)
+    assert figures["Top"] == "60.0%" and figures["Mean"] == "60.0%"
+    assert figures["Completed (with a verified score)"].startswith("1 ")
+    assert figures["Pending (a score only the browser reported, counted nowhere)"] == "1"
+
+    header, *rows = csv_of(staff_client.get("/admin/gradebook.csv?sort=" + str(exam.id)))
+    assert [row[1] for row in rows] == ["Asha", "Ravi"]  # by Testpress's scores: Ravi has none
+    assert rows[1][header.index("Mock 1: score")] == ""
+
+    # Testpress's own word replaces the claim: it counts, and nothing is pending.
+    attempt = db.session.scalar(sa.select(Attempt).where(Attempt.student_id == forger.id))
+    record_report(attempt, Report(source="webhook", status="completed", testpress_attempt_id="T9", score=6,
+                                  percentage=30.0))
+    db.session.commit()
+    header, *rows = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
+    assert [(row[0], row[2], row[header.index("percentage")]) for row in rows] == [
+        ("1", "Asha", "60.00"), ("2", "Ravi", "30.00")]
+
+
+def test_a_maximum_only_the_browser_reported_is_marked_and_ranks_nothing(staff_client):
+    exam = make_exam("Mock 1", published=True)
+    # A true 1 / 16 (6.25%) beside the browser's claim that the maximum was 1.
+    student = make_user("asha@example.com", "Asha")
+    scored(student, exam, 1, source="webhook", max_score=1, percentage=6.25)
+
+    page = staff_client.get("/admin/gradebook/").get_data(as_text=True)
+    assert "/ 1 by the browser" in page and "1 / 1<" not in page
+    header, row = csv_of(staff_client.get("/admin/gradebook.csv"))
+    assert (row[header.index("Mock 1: score")], row[header.index("Mock 1: unverified claims")]) == ("1", "max score 1")
+    header, row = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
+    assert (row[header.index("max score")], row[header.index("unverified claims")]) == ("", "max score 1")
+    assert "/ 1 by the browser" in staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("claimed_max", [1, 1000])
+def test_best_never_divides_by_a_maximum_the_browser_reported(app, claimed_max):
+    # Two attempts at the same rounded percentage: the exact share breaks the tie only by a
+    # maximum Testpress reported; the browser's maximum beside a webhook's score does not.
+    exam, student = make_exam(counting_rule="best"), make_user()
+    first = scored(student, exam, 10, days_ago=2, source="webhook", max_score=claimed_max, percentage=50.0)
+    scored(student, exam, 10, days_ago=1, source="webhook", max_score=20, percentage=50.0)
+    assert standing(student, exam).attempt_id == first.id  # a tie: the first to reach it
+
+
+def exam_report_figures(page: str) -> dict[str, str]:
+    """The exam report's figures as shown: {term: its value's text}."""
+    return {term: re.sub(r"<[^>]+>", "", value).strip()
+            for term, value in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page)}

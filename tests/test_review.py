@@ -81,7 +81,7 @@ def test_attempt_taken_outside_the_portal_has_no_review_link_and_says_where_to_r
 
 
 def test_staff_see_why_an_attempt_taken_outside_the_portal_has_no_review_link(client, auth):
-    attempt = make_attempt(make_user(), make_exam(), status="completed", testpress_attempt_id="4242",
+    attempt = make_attempt(make_user(), make_exam(testpress_id=12), status="completed", testpress_attempt_id="4242",
                            institute_attempt_id=None, launch_time=None, score=12.0, score_source="webhook")
     auth.login(make_staff().email)
 

@@ -92,8 +92,9 @@ def confirm_attempt(attempt_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     attempt = db.get_or_404(Attempt, attempt_id)
-    if attempt.testpress_attempt_id is None:
-        flash("Testpress has not reported this attempt yet, so there is nothing to ask it about.", "error")
+    if attempt.exam.testpress_id is None:
+        flash("This exam has no Testpress id yet, so Testpress cannot be asked about its attempts: "
+              "set it on the exam's page, or run a sync, which maps exams by their URL.", "error")
     else:
         try:
             client = TestpressClient.interactive(testpress_settings())
@@ -107,5 +108,6 @@ def confirm_attempt(attempt_id: int):
             flash(f"Could not reach Testpress, so nothing was changed: {error}", "error")
         else:
             flash("Recorded what Testpress's Admin API says of this attempt." if found
-                  else "Testpress's Admin API does not list this attempt.", "success" if found else "error")
+                  else "Testpress's Admin API has no record of this attempt (asked by its student and exam).",
+                  "success" if found else "error")
     return redirect(url_for("admin.attempt", attempt_id=attempt_id))

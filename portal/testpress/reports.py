@@ -318,6 +318,17 @@ API_RESULT_KEYS = {
 # score and rank beside a webhook's result, the rank beside the Admin API's) can only have
 # come from the browser return: see Attempt.claimed_fields.
 SIGNED_FIELDS = {ReportSource.WEBHOOK: frozenset(WEBHOOK_RESULT_KEYS), ReportSource.API: frozenset(API_RESULT_KEYS)}
+# The sources whose own word includes the maximum score: the Admin API's alone. Beside a
+# webhook's score the maximum is the browser's claim, which ranks nothing (portal.grading).
+SIGNS_MAX_SCORE = tuple(source for source, fields in SIGNED_FIELDS.items() if "max_score" in fields)
+
+
+def max_score_claimed(row) -> bool:
+    """Whether a verified result's maximum score (anything with score_source and max_score) is
+    the browser return's word alone: staff pages and CSVs say so."""
+    return row.max_score is not None and row.score_source in SIGNED_FIELDS and row.score_source not in SIGNS_MAX_SCORE
+
+
 API_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswered_count", "score", "percentage")
 
 

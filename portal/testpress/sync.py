@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
@@ -30,7 +31,7 @@ from portal.bulk import among
 from portal.database import write_transaction
 from portal.extensions import db
 from portal.models import RESULT_FIELDS, UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User, utcnow
-from portal.reconciliation import record_report
+from portal.reconciliation import flag_no_record, record_report
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher
 from portal.testpress.reports import BadReport, ReportedAttempt, from_api
@@ -183,6 +184,7 @@ def run_sync(
             if on_page is not None:
                 on_page(page)
         confirm_attempts(client, run, _awaiting_confirmation(run.exam_filter))
+        flag_unknown_to_testpress(run)
     summary = SyncSummary.of(run)
     log.info("Testpress sync %s: %s", run.id, summary.line())
     return summary
@@ -277,8 +279,11 @@ def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None =
 def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int], *,
                      actor: User | None = None) -> int:
     """Ask the Admin API, the most trusted source, for each of these attempts and record its
-    answer into `run`; answer how many Testpress knew. An attempt older than the sync's
-    window (a re-evaluation of last term's exam) is fetched by its student and exam. With an
+    answer into `run`; answer how many Testpress knew. Each is fetched by its student and
+    exam (an attempt older than the sync's window, a re-evaluation of last term's exam, is
+    found so too). One Testpress has not reported yet (only the browser has: its Testpress
+    id is a claim, not a key) is looked for among every attempt of its student at its exam,
+    all of them recorded, so that matching finds it by the portal's own reference. With an
     `actor` (a staff member asked), each result changed is audited as theirs."""
     pager = PageRecorder(client, run, moves_high_water=False, actor=actor)
     found = 0
@@ -286,21 +291,66 @@ def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterabl
         if run.lease_until is not None:
             _renew_lease(run)  # each confirmation may ask Testpress for a few pages
         attempt = db.session.get(Attempt, attempt_id)
-        if attempt is None or attempt.testpress_attempt_id is None:
+        if attempt is None:
             continue
-        user_id, exam_id = attempt.student.testpress_user_id, attempt.exam.testpress_id
+        exam_id, wanted = attempt.exam.testpress_id, attempt.testpress_attempt_id
         if exam_id is None:
             log.warning("Testpress sync: cannot confirm attempt %s: its exam has no Testpress id", attempt_id)
             continue
-        wanted = attempt.testpress_attempt_id
+        if (user_id := _testpress_user_id(client, attempt.student)) is None:
+            continue  # Testpress has no such user, so no attempt of theirs
+        reference = str(attempt.institute_attempt_id)
         for page in client.iter_attempts(users=user_id, exams=exam_id):
-            results = [result for result in page.results if isinstance(result, dict) and str(result.get("id")) == wanted]
+            results = [result for result in page.results
+                       if isinstance(result, dict) and (wanted is None or str(result.get("id")) == wanted)]
             if results:
                 record_page(pager, results, page=None)
+            if any(str(result.get("id")) == wanted or str(result.get("institute_attempt_id")) == reference
+                   for result in results):
                 found += 1
-                break
+                if wanted is not None:
+                    break
     db.session.commit()  # the run's counts, when nothing was found to record
     return found
+
+
+def _testpress_user_id(client: TestpressClient, student: User) -> int | None:
+    """The student's Testpress user id: as a signed report gave it, else by their email."""
+    if student.testpress_user_id is not None:
+        return student.testpress_user_id
+    user = client.find_user(student.email)
+    return user.get("id") if isinstance(user, dict) and isinstance(user.get("id"), int) else None
+
+
+# A run flags at most this many attempts Testpress does not know; the rest wait for the next.
+NO_RECORD_FLAGS_PER_RUN = 500
+
+
+def flag_unknown_to_testpress(run: SyncRun) -> int:
+    """After a run has read every attempt Testpress lists from its window: flag each score
+    only the browser reported, started in that window longer ago than the grace period, of
+    which Testpress sent no word at all (reconciliation.flag_no_record); answer how many.
+
+    Only at exams the portal knows by their Testpress id: another exam's attempts cannot have
+    been matched, so the run's silence says nothing of them. Under the recording lock, each
+    attempt read again: a webhook for it at the same moment is weighed before or after."""
+    grace = timedelta(seconds=current_app.config["TESTPRESS_CONFIRMATION_GRACE"])
+    window = [Attempt.score_source == ReportSource.RETURN, Attempt.flagged.is_(False),
+              Attempt.webhook_seen_at.is_(None), Attempt.api_seen_at.is_(None),
+              Attempt.started_at < min(run.started_at, utcnow()) - grace, Exam.testpress_id.is_not(None)]
+    if run.since is not None:  # the run asked from the date of `since`
+        window.append(Attempt.started_at >= datetime.combine(run.since.date(), datetime.min.time()))
+    if run.exam_filter is not None:
+        window.append(Exam.testpress_id == run.exam_filter)
+    flagged = 0
+    with write_transaction():
+        for attempt in db.session.scalars(sa.select(Attempt).join(Attempt.exam).where(*window)
+                                          .order_by(Attempt.id).limit(NO_RECORD_FLAGS_PER_RUN)):
+            flagged += flag_no_record(attempt)
+        run.flagged += flagged
+    if flagged:
+        log.info("Testpress sync %s: flagged %d attempt(s) Testpress has no record of", run.id, flagged)
+    return flagged
 
 
 def _renew_lease(run: SyncRun) -> None:
