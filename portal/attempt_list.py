@@ -32,6 +32,7 @@ from portal.database import lower_text
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
+from portal.testpress.reports import max_score_claimed
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
 
 PER_PAGE = 50
@@ -339,7 +340,8 @@ def count_attempts(filters: AttemptFilters) -> BoundedCount:
 def export_header() -> list[str]:
     zone = zone_name()
     return ["attempt id", "student email", "student name", "exam", "status", f"started ({zone})",
-            f"completed ({zone})", "score", "max score", "percentage", "source", "verified", "flagged"]
+            f"completed ({zone})", "score", "max score", "percentage", "source", "verified", "flagged",
+            "unverified claims"]
 
 
 EXPORT_CHUNK = 1000
@@ -371,10 +373,13 @@ def export_rows(filters: AttemptFilters, order: Order) -> Iterator[tuple]:
         return "" if moment is None else moment.replace(tzinfo=UTC).astimezone(zone).isoformat(" ", "seconds")[:19]
 
     for row in db.session.execute(query):
+        # A maximum beside a webhook's score is the browser's: apart, never as "verified".
+        claimed = max_score_claimed(row)
         yield (row.id, row.email, row.name, row.title, labels.get(row.status, row.status),
                local(row.started_at), local(row.completed_at), _number(row.score),
-               _number(row.max_score), _number(row.percentage), sources.get(row.score_source, ""),
-               "yes" if row.score_source in SIGNED_SOURCES else "no", "yes" if row.flagged else "no")
+               "" if claimed else _number(row.max_score), _number(row.percentage), sources.get(row.score_source, ""),
+               "yes" if row.score_source in SIGNED_SOURCES else "no", "yes" if row.flagged else "no",
+               f"max score {_number(row.max_score)}" if claimed else "")
 
 
 def _number(value: float | None) -> str:

@@ -198,15 +198,25 @@ def test_the_export_holds_the_filtered_attempts_in_the_institutes_time(staff, sc
     header, *rows = read_export(staff, f"exam={school['physics'].id}&sort=started&dir=asc")
     assert header == ["attempt id", "student email", "student name", "exam", "status",
                       "started (Asia/Kolkata)", "completed (Asia/Kolkata)", "score", "max score", "percentage",
-                      "source", "verified", "flagged"]
+                      "source", "verified", "flagged", "unverified claims"]
     assert rows == [
         [str(school["a1"].id), "asha@example.com", "Asha Rao", "Physics", "Completed", "2026-11-20 10:00:00", "",
-         "18", "20", "90", "Admin API", "yes", "no"],
+         "18", "20", "90", "Admin API", "yes", "no", ""],
         [str(school["r1"].id), "ravi@example.com", "Ravi Kumar", "Physics", "Started on Testpress",
-         "2026-11-20 12:00:00", "", "", "", "", "", "no", "no"],
+         "2026-11-20 12:00:00", "", "", "", "", "", "no", "no", ""],
         [str(school["m1"].id), "meera@example.com", "Meera Iyer", "Physics", "Paused (Take later)",
-         "2026-11-20 14:00:00", "", "", "", "", "", "no", "no"],
+         "2026-11-20 14:00:00", "", "", "", "", "", "no", "no", ""],
     ]
+
+
+def test_a_maximum_only_the_browser_reported_is_apart_in_the_table_and_its_export(staff, school):
+    # The webhook carries no maximum: beside Ravi's webhook score of 13, the 20 is the browser's claim.
+    page = staff.get(f"/admin/attempts/?exam={school['chemistry'].id}").get_data(as_text=True)
+    assert "13 <small" in page and "/ 20 by the browser" in page
+    assert "8 / 20" in page  # the browser's own score is marked by its source, as before
+    header, *rows = read_export(staff, f"exam={school['chemistry'].id}&sort=started&dir=asc")
+    [row] = [row for row in rows if row[0] == str(school["r2"].id)]
+    assert (row[header.index("max score")], row[header.index("verified")], row[-1]) == ("", "yes", "max score 20")
 
 
 def test_the_export_in_score_order_keeps_the_unscored_attempts_last(staff, school):
@@ -231,7 +241,7 @@ def test_the_export_is_named_by_the_institutes_day(staff, monkeypatch):
 
 def test_the_export_keeps_negative_scores_numbers(staff, school):
     make_attempt(make_user("neg@example.com", "Neg"), school["physics"], status="completed", score=-2.0,
-                 max_score=20.0, percentage=-10.0, score_source="webhook")
+                 max_score=20.0, percentage=-10.0, score_source="api")
     header, row = read_export(staff, "student=neg@")
     assert (row[header.index("score")], row[header.index("max score")], row[header.index("percentage")]) == \
         ("-2", "20", "-10")
