@@ -71,6 +71,12 @@ class Defaults:
     # Said explicitly: the limiter is one object per process and keeps the last app's value,
     # so an app that never says would inherit another's (tests build many apps).
     RATELIMIT_ENABLED = True
+    # Browser returns recorded per launch and per student (a return is sent once; the busy
+    # page's press and the back button may send it again). Past either, the return waits on a
+    # page that keeps its fields for one more press: a student replaying returns cannot take
+    # the recording lock from everyone else. In the same storage, shared by every server.
+    RETURN_LAUNCH_RATE_LIMIT = "10 per 10 minutes"
+    RETURN_STUDENT_RATE_LIMIT = "30 per 10 minutes"
     # Refused webhook deliveries per client address, before it gets 429 (verified ones are never limited).
     WEBHOOK_REFUSAL_RATE_LIMIT = "30 per minute"
     WEBHOOK_REFUSED_LOG_SIZE = 500  # refused deliveries kept for staff; older ones are deleted

@@ -256,6 +256,10 @@ class Attempt(ResultColumns, db.Model):
     # The disagreements that decision settled, as JSON keys (portal.reconciliation): the same
     # disagreement reported again does not raise the flag, a new one does.
     flag_settled: Mapped[str | None] = mapped_column(sa.Text)
+    # Browser returns with other values, received between the first and the latest kept in
+    # the history and then forgotten (portal.reconciliation keeps those two): a replayed
+    # return costs a counter, never a row, so no report's work grows with replays.
+    other_returns: Mapped[int] = mapped_column(default=0, server_default="0")
     return_seen_at: Mapped[datetime | None]
     webhook_seen_at: Mapped[datetime | None]
     api_seen_at: Mapped[datetime | None]

@@ -215,6 +215,13 @@ def _keep_history(attempt: Attempt, report: Report, now: datetime, repeat: bool)
     reassess the flag; answer whether it was appended."""
     if repeat:
         return False
+    if report.source == ReportSource.RETURN:
+        returns = [r for r in attempt.reports if r.source == ReportSource.RETURN]
+        if len(returns) >= 2:
+            # The first return and the latest are kept; the one between is counted and
+            # forgotten, so that an attempt holds two returns however often one is replayed.
+            attempt.reports.remove(returns[-1])
+            attempt.other_returns = (attempt.other_returns or 0) + 1
     fields = {"source": report.source, "status": report.status, "testpress_attempt_id": report.testpress_attempt_id,
               "received_at": now, **report.result()}
     attempt.reports.append(AttemptReport(**fields))
@@ -261,8 +268,9 @@ def _disagreements(attempt: Attempt) -> dict[str, str]:
     replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:] if not _same_result(first, r)]
     if replays:
         first, replayed = replays[0]
+        more = f" ({attempt.other_returns + 1} returns with other values)" if attempt.other_returns else ""
         found[f"replays:{','.join(sorted({_claim_key(r) for pair in replays for r in pair}))}"] = (
-            f"A browser return was replayed with score {replayed.score:g}; the first claimed {first.score:g}.")
+            f"A browser return was replayed with score {replayed.score:g}; the first claimed {first.score:g}{more}.")
     # A completed return is the student's word that the attempt is over; Testpress's latest
     # signed word, after it, that it is still running (and no signed result yet): staff look.
     latest_signed = next((r for r in reversed(attempt.reports) if r.source in SIGNED_SOURCES), None)

@@ -13,11 +13,16 @@ page is rendered without the portal's layout and context processors, which read
 
 from __future__ import annotations
 
+import math
+import time
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, redirect, request, url_for
+from limits import parse as parse_rate
 
 from portal.database import DatabaseBusy, write_transaction
-from portal.extensions import db
+from portal.errors import in_words
+from portal.extensions import db, limiter
 from portal.models import Attempt
 from portal.reconciliation import record_report
 from portal.testpress.reports import RETURN_REQUIRED, BadReport, from_return
@@ -52,10 +57,15 @@ def receive_return():
         return current_app.jinja_env.get_template("student/return_empty.html").render(), 400
     try:
         returned = from_return(fields)
-        # The launch is read under the write lock: the webhook for the same attempt may be
-        # being recorded this very moment, in another worker.
+        settings = testpress_settings()
+        # Counted against the verified launch and student, before the lock is taken: a
+        # return nobody signed counts against nobody.
+        if (wait := _rate_refusal(verified_attempt(returned.institute_attempt_id, fields, settings))) is not None:
+            return keep_for_later(fields, wait)
+        # The launch is read again under the write lock: the webhook for the same attempt may
+        # be being recorded this very moment, in another worker.
         with write_transaction():
-            attempt = verified_attempt(returned.institute_attempt_id, fields, testpress_settings())
+            attempt = verified_attempt(returned.institute_attempt_id, fields, settings)
             changed = record_report(attempt, returned.report)
             attempt_id = attempt.id
     except BadReport as bad:
@@ -71,6 +81,27 @@ def receive_return():
     return redirect(url_for("student.result", attempt_id=attempt_id), 303)
 
 
+RETURNS = "browser-returns"
+
+
+def _rate_refusal(attempt: Attempt) -> int | None:
+    """Count this return against its launch and its student; the seconds to wait when either
+    is past its limit (RETURN_LAUNCH_RATE_LIMIT, RETURN_STUDENT_RATE_LIMIT), else None."""
+    if not limiter.enabled:
+        return None
+    strategy, config = limiter.limiter, current_app.config
+    for setting, key in (("RETURN_LAUNCH_RATE_LIMIT", f"launch:{attempt.id}"),
+                         ("RETURN_STUDENT_RATE_LIMIT", f"student:{attempt.student_id}")):
+        limit = parse_rate(config[setting])
+        try:
+            counted = strategy.hit(limit, RETURNS, key)
+        except sa.exc.OperationalError as error:  # the counters' database stayed locked
+            raise DatabaseBusy("the rate limit's counter stayed locked") from error
+        if not counted:
+            return max(1, math.ceil(strategy.get_window_stats(limit, RETURNS, key).reset_time - time.time()))
+    return None
+
+
 def keep_for_retry(fields):
     """503 with a page that holds the returned fields, so the student's one press re-sends
     them: the browser return is sent once, and a result the portal dropped would be lost."""
@@ -78,6 +109,17 @@ def keep_for_retry(fields):
                                str(fields.get("institute_attempt_id", ""))[:32])
     page = current_app.jinja_env.get_template("student/return_busy.html").render(fields=list(fields.items(multi=True)))
     return page, 503, {"Retry-After": "5", "Cache-Control": "no-store"}
+
+
+def keep_for_later(fields, wait: int):
+    """429 with a page that holds the returned fields for one more press once `wait` seconds
+    have passed: this launch (or student) sent more returns than a student's browser does."""
+    current_app.logger.warning("return: too many returns for institute_attempt_id %r from %s; kept in the "
+                               "student's page for %ss", str(fields.get("institute_attempt_id", ""))[:32],
+                               request.remote_addr, wait)
+    page = current_app.jinja_env.get_template("student/return_wait.html").render(
+        fields=list(fields.items(multi=True)), wait=in_words(wait))
+    return page, 429, {"Retry-After": str(wait), "Cache-Control": "no-store"}
 
 
 def refuse(refusal: ReturnRefused, fields):
@@ -110,4 +152,7 @@ def verified_attempt(institute_attempt_id: int, fields, settings: TestpressSetti
         raise ReturnRefused("The hmac does not match the returned fields.")
     if email.strip().lower() != attempt.student.email.lower() or first_name != attempt.student.name:
         raise ReturnRefused("The returned student does not match the student who launched this attempt.")
+    if not attempt.student.active:
+        raise ReturnRefused("This account has been deactivated, so the portal does not record its results. "
+                            "Please ask your institute.", 403)
     return attempt
