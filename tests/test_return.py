@@ -352,3 +352,78 @@ def test_opening_the_return_by_hand_says_what_happened_and_where_to_go(client, m
     assert 'href="/"' in page and "Go to my exams" in page
     assert "Missing field" not in page
     assert "Set-Cookie" not in response.headers  # the return never touches the session
+
+
+def test_a_thousand_replays_keep_two_returns_and_their_work_does_not_grow(make_app):
+    """A student replaying their own return with new scores cannot grow the attempt's history,
+    nor the work each later report does inside the recording lock."""
+    app = make_app(RETURN_LAUNCH_RATE_LIMIT="5000 per minute", RETURN_STUDENT_RATE_LIMIT="5000 per minute")
+    with app.app_context():
+        attempt = make_attempt(make_user("ravi+tests@example.com", "Ravi Kumar"), make_exam())
+        fields = [signed_return(attempt, score=f"{n / 100:.2f}") for n in range(1000)]
+        attempt_id, engine = attempt.id, db.engine
+    statements = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    client, counts = app.test_client(), {}
+    for n, sent in enumerate(fields, start=1):
+        statements.clear()
+        assert client.post("/testpress/return", data=sent).status_code == 303
+        counts[n] = len(statements)
+
+    with app.app_context():
+        recorded = db.session.get(Attempt, attempt_id)
+        returns = [(report.source, report.score) for report in recorded.reports]
+        # The first return and the latest are kept; the 998 between are counted.
+        assert returns == [("return", 0.0), ("return", 9.99)]
+        assert recorded.other_returns == 998
+        assert recorded.flagged and "999 returns with other values" in recorded.flag_reason
+    assert counts[1000] <= counts[10], counts
+
+
+@pytest.mark.parametrize("setting,launches", [("RETURN_LAUNCH_RATE_LIMIT", 1), ("RETURN_STUDENT_RATE_LIMIT", 3)])
+def test_returns_past_the_limit_get_a_page_that_keeps_the_result_for_later(make_app, caplog, setting, launches):
+    app = make_app(**{setting: "4 per 10 minutes"})
+    with app.app_context():
+        student = make_user("ravi+tests@example.com", "Ravi Kumar")
+        attempts = [make_attempt(student, make_exam(f"Mock {n}")) for n in range(launches)]
+        sent = [signed_return(attempts[n % launches], score=str(n)) for n in range(5)]
+        ids = [attempt.id for attempt in attempts]
+    client = app.test_client()
+    assert [client.post("/testpress/return", data=fields).status_code for fields in sent[:4]] == [303] * 4
+
+    refused = client.post("/testpress/return", data=sent[4])
+
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 600
+    page = refused.get_data(as_text=True)
+    assert "Your result is not saved yet" in page and "Save my result" in page
+    for name, value in sent[4].items():  # every field kept, for one more press
+        assert f'name="{name}" value="{value}"' in page
+    assert "too many returns" in caplog.text and sent[4]["hmac"] not in caplog.text
+    with app.app_context():
+        # The refused return changed nothing: its score 4 is nowhere.
+        assert 4.0 not in {report.score for attempt_id in ids
+                           for report in db.session.get(Attempt, attempt_id).reports}
+
+
+def test_a_return_nobody_signed_counts_against_no_one(make_app):
+    app = make_app(RETURN_LAUNCH_RATE_LIMIT="2 per 10 minutes")
+    with app.app_context():
+        attempt = make_attempt(make_user("ravi+tests@example.com", "Ravi Kumar"), make_exam())
+        forged, genuine = signed_return(attempt, hmac="0" * 64), signed_return(attempt)
+    client = app.test_client()
+    assert [client.post("/testpress/return", data=forged).status_code for _ in range(5)] == [400] * 5
+
+    assert client.post("/testpress/return", data=genuine).status_code == 303
+
+
+def test_a_deactivated_students_return_is_refused_and_logged_with_nothing_recorded(client, attempt, caplog):
+    attempt.student.active = False
+    db.session.commit()
+
+    response = client.post("/testpress/return", data=signed_return(attempt))
+
+    assert response.status_code == 403
+    assert "This account has been deactivated" in response.get_data(as_text=True)
+    assert "deactivated" in caplog.text
+    assert reload(attempt).status == "launched" and report_count() == 0
