@@ -437,3 +437,38 @@ def test_a_file_whose_name_holds_a_nul_is_a_400_and_nothing_is_kept(staff_client
     response = upload(staff_client, "email,name\nnew@example.com,New Person\n", filename="people\x00.csv")
     assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(PeopleImport.id))) == 0
+
+
+def test_a_file_of_half_a_million_bad_rows_previews_in_a_bounded_page_and_downloads_them_all(staff_client, app):
+    lines = [f"x{n}" for n in range(app.config["IMPORT_MAX_BYTES"] // 9)]  # "x123456\n": a bad email, no name
+    good = ["asha@example.com,Asha Rao", "ravi@example.com,Ravi Kumar"]
+    import_id = uploaded(staff_client, "email,name\n" + "\n".join(good + lines) + "\n")
+
+    response = staff_client.get(f"/admin/people/import/{import_id}")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and len(page) < 250_000
+    assert f"<b>{len(lines):,}</b><span>rows with a problem" in page
+    assert f"The first 200 of {len(lines):,} rows with a problem are shown; the download holds them all." in page
+    assert page.count('data-label="Line"') == 200 + len(good)
+    assert "asha@example.com" in page and "ravi@example.com" in page
+    download = read_download(staff_client.get(f"/admin/people/import/{import_id}/problems.csv"))
+    assert len(download) == 1 + len(lines) and download[-1][0] == lines[-1]
+
+    staff_client.post(f"/admin/people/import/{import_id}/confirm")
+    summary = staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+    assert len(summary) < 250_000 and "2 people imported" in summary
+    assert f"The first 200 of {len(lines):,} are shown; the download holds them all." in summary
+
+
+def test_a_preview_shows_long_cells_cut_and_offers_a_bounded_number_of_new_batches(staff_client):
+    batches = [f"Batch {n:03}" for n in range(120)]
+    rows = [f"p{n}@example.com,Person {n},,{batch}" for n, batch in enumerate(batches)]
+    import_id = uploaded(staff_client, "email,name,password,batch\n" + "\n".join(rows)
+                         + "\nlong@example.com," + "N" * 5000 + ",,\n")
+
+    page = staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
+
+    assert page.count('name="new_batch"') == 50
+    assert "The file names 120 new batches; the first 50 are offered here." in page
+    assert "N" * 81 not in page and "name too long" in page

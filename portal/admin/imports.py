@@ -62,15 +62,22 @@ def upload_too_large(error):
 
 @bp.route("/people/import/<int:import_id>")
 def import_preview(import_id: int):
-    """A waiting import's preview (every row with its problems; nothing written), or a
-    confirmed one's summary. 404 for an unknown import, 410 for one expired."""
+    """A waiting import's preview (its counts, and the first rows with a problem and the first
+    good rows; nothing written), or a confirmed one's summary. 404 for an unknown import, 410 for one expired."""
     found = db.get_or_404(PeopleImport, import_id)
     if found.status == "confirmed":
         left = read_table(found.leftover_csv).rows if found.leftover_csv else []
-        return render_template("admin/import_done.html", people_import=found, left=[cells for _line, cells in left])
+        return render_template("admin/import_done.html", people_import=found, left_count=len(left),
+                               left=[cells for _line, cells in left[:SHOWN_ROWS]])
     if people_import.is_expired(found):
         return gone()
     return render_preview(found)
+
+
+# A preview shows this many rows of each kind, and offers this many new batches: a file of
+# 500,000 bad rows would otherwise be a page of hundreds of megabytes. The download holds them all.
+SHOWN_ROWS = 200
+OFFERED_BATCHES = 50
 
 
 def render_preview(found: PeopleImport, *, message: str | None = None, status: int = 200):
@@ -79,6 +86,9 @@ def render_preview(found: PeopleImport, *, message: str | None = None, status: i
     except people_import.ImportRefused as refused:  # the rules changed since the upload
         checked, message = None, str(refused)
     return render_template("admin/import_preview.html", people_import=found, preview=checked,
+                           problem_rows=checked.problem_rows if checked else [],
+                           good_rows=checked.good_rows if checked else [],
+                           shown_rows=SHOWN_ROWS, offered_batches=OFFERED_BATCHES,
                            message=message, action=ActionForm(),
                            max_passwords=current_app.config["IMPORT_MAX_PASSWORDS"]), status
 
