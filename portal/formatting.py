@@ -35,6 +35,18 @@ def status_badge(status: str, staff: bool = False) -> Markup:
     return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
 
 
+def confirmation(attempt, review_link: Markup | str = "") -> Markup:
+    """The one place a page says whether Testpress verified an attempt and why its review is
+    or is not there (anything with Attempt's `verification`, `review_note` and `verified`):
+    a badge, then the review's link when there is one (`review_link`), else why not."""
+    badge = ""
+    if attempt.verification:
+        badge = Markup('<span class="badge badge-{}">{}</span> ').format(
+            "verified" if attempt.verified else "unverified", attempt.verification)
+    why = Markup('<small class="muted review-note">{}</small>').format(attempt.review_note) if attempt.review_note else ""
+    return Markup('<span class="confirmation">{}{}</span>').format(badge, why or review_link)
+
+
 CLAIMED_WORDS = {"max_score": "the maximum score", "rank": "the rank", "max_rank": "the rank"}
 
 
@@ -101,4 +113,4 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 
 TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
                     "claimed_note": claimed_note, "staff_score": staff_score,
-                    "duration": duration}
+                    "duration": duration, "confirmation": confirmation}

@@ -19,7 +19,7 @@ from portal.errors import error_response
 from portal.exams import offered_to
 from portal.extensions import db
 from portal.forms import ActionForm
-from portal.formatting import percent, score, status_badge, when
+from portal.formatting import confirmation, percent, score, status_badge, when
 from portal.inputs import row_id
 from portal.models import Attempt, Batch, Exam, Standing, exam_batches, utcnow
 from portal.pagination import requested_page
@@ -243,7 +243,7 @@ def start(exam_id: int):
     return response
 
 
-READ_RULES = ("verified", "has_scores", "reviewable", "review_note")
+READ_RULES = ("verified", "has_scores", "verification", "reviewable", "review_note")
 
 
 def with_attempt_rules(*names: str):
@@ -347,22 +347,15 @@ class HistoryRow(NamedTuple):
     exam_title: str
 
 
-UNVERIFIED = Markup(' <span class="badge badge-unverified" title="Not yet verified by Testpress">unverified</span>')
-
-
 def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
     """One history row's cells, in the table's order. Written here rather than in the
     template, as the gradebook's cells are: a row's conditions, filters and attribute
     lookups in Jinja were most of the page's own time (bench/README.md). The title is the
     only text that is not the portal's own, and is escaped."""
     link, title = f"{result_url}{row.id}", escape(row.exam_title)
-    if row.reviewable:
-        review = Markup(f'<a href="{link}/review">Review<span class="visually-hidden"> {title}</span></a>')
-    else:
-        review = Markup(f'<small class="muted">{row.review_note}</small>')
+    review = Markup(f'<a href="{link}/review">Review<span class="visually-hidden"> {title}</span></a>')
     return (Markup(f'<a href="{link}">{when(row.started_at)}</a>'), title, status_badge(row.status),
-            escape(score(row)) + (UNVERIFIED if row.has_scores and not row.verified else ""),
-            percent(row.percentage), review)
+            escape(score(row)), percent(row.percentage), confirmation(row, review))
 
 
 # The select's columns, in HistoryRow's order.

@@ -265,8 +265,9 @@ def test_an_empty_history_at_any_page_is_the_friendly_empty_state(client, studen
     (dict(status="launched"), "Finish the attempt to review it."),
     (dict(status="started", testpress_attempt_id="77"), "Finish the attempt to review it."),
     (dict(status="cancelled", testpress_attempt_id="78"), "Finish the attempt to review it."),
-    (dict(status="pending", testpress_attempt_id="79"), "Review opens once Testpress has marked this attempt."),
-    ({**COMPLETED, "testpress_attempt_id": None}, "Review opens once Testpress confirms this attempt."),
+    (dict(status="pending", testpress_attempt_id="79"), "Testpress is still marking it; the review opens once it is marked."),
+    ({**COMPLETED, "testpress_attempt_id": None},
+     "These scores came back with your browser; the review opens once Testpress verifies them."),
 ])
 def test_no_review_link_without_a_review_and_the_pages_say_why(client, student, fields, note):
     attempt = make_attempt(student, make_exam("Physics"), **fields)
@@ -281,6 +282,36 @@ def test_no_review_link_without_a_review_and_the_pages_say_why(client, student, 
     assert note in page_text(review) and f'href="/attempts/{attempt.id}"' in review.get_data(as_text=True)
 
 
+VERIFIED = {**COMPLETED, "score_source": "webhook"}
+NO_ID = {"testpress_attempt_id": None}
+
+
+@pytest.mark.parametrize(("fields", "verification", "why"), [
+    (VERIFIED, "Verified by Testpress", ""),
+    ({**VERIFIED, **NO_ID}, "Verified by Testpress",  # the demo's history: no Testpress id kept
+     "Testpress has not said which of its attempts this is, so there is no review to open here."),
+    (COMPLETED, "Not yet verified by Testpress", ""),
+    ({**COMPLETED, **NO_ID}, "Not yet verified by Testpress",
+     "These scores came back with your browser; the review opens once Testpress verifies them."),
+    ({**VERIFIED, "institute_attempt_id": None}, "Verified by Testpress", "Taken on Testpress directly: review it there."),
+], ids=["verified", "verified without an id", "unverified", "unverified without an id", "taken on Testpress"])
+def test_each_page_says_once_and_in_the_same_words_whether_testpress_verified_it_and_why_a_review_is_there(
+        client, auth, student, fields, verification, why):
+    attempt = make_attempt(student, make_exam("Physics"), **fields)
+    statement = f"{verification} {why}".strip()
+    other = {"Verified by Testpress": "Not yet verified", "Not yet verified by Testpress": "Verified by"}[verification]
+
+    for url in ("/attempts/", f"/attempts/{attempt.id}"):
+        text = page_text(client.get(url))
+        assert text.count(statement) == 1, (url, text)
+        assert text.count(verification) == 1 and other not in text
+        assert ("Review" in text.split(verification, 1)[1][:40]) == (not why)
+    auth.logout()
+    make_staff("boss@example.com")
+    auth.login("boss@example.com")
+    assert statement in page_text(client.get(f"/admin/attempts/{attempt.id}"))
+
+
 def test_a_completed_attempt_testpress_reported_links_its_review(client, student):
     attempt = make_attempt(student, make_exam("Physics"), **COMPLETED)
 
@@ -288,7 +319,7 @@ def test_a_completed_attempt_testpress_reported_links_its_review(client, student
 
     assert f'href="/attempts/{attempt.id}/review"' in history.get_data(as_text=True)
     assert f'href="/attempts/{attempt.id}/review"' in result.get_data(as_text=True)
-    assert "Review opens once" not in page_text(history) + page_text(result)
+    assert "the review opens once" not in page_text(history) + page_text(result)
 
 
 def test_history_charts_the_percentage_over_time(client, student):
