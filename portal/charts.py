@@ -97,6 +97,7 @@ class Point:
 
     label: str  # shown on hover: the exam and the date
     percentage: float
+    day: date  # the institute's date of the attempt, for the axis
 
 
 def percentage_line_svg(points: Sequence[Point]) -> Markup:
@@ -148,12 +149,34 @@ def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
             f'<circle class="dot" cx="{cx}" cy="{cy}" r="6">'
             f"<title>{escape(point.label)}: {point.percentage:.1f}%</title></circle>"
         )
-    parts.append(
-        f'<text x="{PAD_LEFT}" y="{LINE_HEIGHT - 8}">oldest</text>'
-        f'<text x="{LINE_WIDTH - PAD_RIGHT}" y="{LINE_HEIGHT - 8}" text-anchor="end">newest</text>'
-    )
+    for centre, text in date_labels([(x(i), point.day) for i, point in enumerate(points)]):
+        parts.append(f'<text x="{_number(centre)}" y="{LINE_HEIGHT - 8}" text-anchor="middle">{text}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def date_labels(days: Sequence[tuple[float, date]]) -> list[tuple[float, str]]:
+    """The axis's dates under their points (x, day), as many as fit apart: always the first
+    and the last, so a student sees when the line starts and ends, and a day only once. The
+    year is shown when the points span more than one. Each label is kept inside the chart."""
+    with_year = len({day.year for _, day in days}) > 1
+    labels, previous = [], None
+    for centre, day in days:
+        text = f"{day.day} {day:%b}" + (f" {day.year}" if with_year else "")
+        if text != previous:
+            half = text_width(text) / 2 + LABEL_GAP
+            labels.append((min(max(centre, half), LINE_WIDTH - half), text))
+            previous = text
+    if len(labels) == 1:
+        return labels
+    kept, last = spaced_labels(labels[:-1]), labels[-1]
+    while len(kept) > 1 and _touch(kept[-1], last):
+        kept.pop()  # the last day wins over those it would touch, but not over the first
+    return [*kept, last]
+
+
+def _touch(left: tuple[float, str], right: tuple[float, str]) -> bool:
+    return left[0] + text_width(left[1]) / 2 + LABEL_GAP > right[0] - text_width(right[1]) / 2
 
 
 def progress_summary(values: Sequence[float]) -> str:

@@ -428,8 +428,8 @@ def attempts():
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = db.session.execute(PROGRESS[one_exam], params).all()
     # The day the institute's clock showed (as the table beside it), not UTC's.
-    points = [Point(f"{title}, {to_local(started):%d %b %Y}", percentage)
-              for title, started, percentage in reversed(completed)]
+    days = [(title, to_local(started).date(), percentage) for title, started, percentage in reversed(completed)]
+    points = [Point(f"{title}, {day:%d %b %Y}", percentage, day) for title, day, percentage in days]
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
                            rows=[history_cells(row, result_url) for row in page.items],

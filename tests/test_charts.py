@@ -1,6 +1,7 @@
 """The server-rendered SVG charts: shares drawn to scale, labels legible and apart, escaped, empty input handled."""
 
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from portal.charts import (BAR_WIDTH, CHART_FONT_UNITS, CHART_WIDTH, LABEL_WIDTH
                            answer_breakdown_svg, percentage_line_svg)
 
 TRACK = BAR_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+DAY = date(2026, 12, 1)
 
 
 def bar_widths(svg: str) -> dict[str, float]:
@@ -33,7 +35,7 @@ def test_no_points_draw_no_chart():
 
 
 def test_points_run_left_to_right_in_order_and_higher_is_up():
-    svg = percentage_line_svg([Point("first", 20.0), Point("second", 90.0), Point("third", 50.0)])
+    svg = percentage_line_svg([Point("first", 20.0, DAY), Point("second", 90.0, DAY), Point("third", 50.0, DAY)])
 
     dots = [(float(x), float(y)) for x, y in re.findall(r'<circle class="dot" cx="([\d.]+)" cy="([\d.]+)"', svg)]
     xs, ys = [x for x, _ in dots], [y for _, y in dots]
@@ -44,14 +46,14 @@ def test_points_run_left_to_right_in_order_and_higher_is_up():
 
 
 def test_a_single_point_sits_in_the_middle():
-    svg = percentage_line_svg([Point("only", 75.0)])
+    svg = percentage_line_svg([Point("only", 75.0, DAY)])
 
     [cx] = re.findall(r'<circle class="dot" cx="([\d.]+)"', svg)
     assert 200 < float(cx) < 440
 
 
 def test_a_negative_percentage_stretches_the_scale():
-    svg = percentage_line_svg([Point("negative marking", -25.0), Point("good", 100.0)])
+    svg = percentage_line_svg([Point("negative marking", -25.0, DAY), Point("good", 100.0, DAY)])
 
     assert ">-25%</text>" in svg and ">0%</text>" in svg and ">100%</text>" in svg
     ys = [float(y) for y in re.findall(r'<circle class="dot" cx="[\d.]+" cy="([\d.]+)"', svg)]
@@ -59,7 +61,7 @@ def test_a_negative_percentage_stretches_the_scale():
 
 
 def test_labels_are_escaped():
-    svg = percentage_line_svg([Point('<script>alert("x")</script> & co', 50.0)])
+    svg = percentage_line_svg([Point('<script>alert("x")</script> & co', 50.0, DAY)])
 
     assert "<script>" not in svg
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; co: 50.0%" in svg
@@ -111,7 +113,7 @@ def assert_labels_apart_and_inside(svg: str) -> None:
     [99.9, 100.0, 100.1],
 ])
 def test_progress_labels_never_overlap_and_fit_the_chart(values):
-    svg = percentage_line_svg([Point(f"attempt {i}", value) for i, value in enumerate(values)])
+    svg = percentage_line_svg([Point(f"attempt {i}", value, DAY) for i, value in enumerate(values)])
 
     assert_labels_apart_and_inside(svg)
     scale_labels = [text for text, *_ in label_boxes(svg) if text.endswith("%")]
@@ -120,7 +122,7 @@ def test_progress_labels_never_overlap_and_fit_the_chart(values):
 
 
 def test_the_scale_reaches_past_a_negative_value_to_a_round_mark():
-    svg = percentage_line_svg([Point("negative marking", -4.17), Point("good", 80.0)])
+    svg = percentage_line_svg([Point("negative marking", -4.17, DAY), Point("good", 80.0, DAY)])
 
     scale_labels = [text for text, *_ in label_boxes(svg) if text.endswith("%")]
     assert scale_labels == ["-25%", "0%", "25%", "50%", "75%", "100%"]
@@ -133,7 +135,7 @@ def test_answer_labels_never_overlap_and_fit_the_chart(counts):
 
 
 def test_charts_scale_to_their_card_from_one_width():
-    for svg in (answer_breakdown_svg(1, 2, 3), percentage_line_svg([Point("a", 10.0), Point("b", 20.0)])):
+    for svg in (answer_breakdown_svg(1, 2, 3), percentage_line_svg([Point("a", 10.0, DAY), Point("b", 20.0, DAY)])):
         assert view_box(svg)[0] == CHART_WIDTH
         assert " width=" not in svg.split(">")[0]  # no fixed size: the stylesheet makes it the card's width
 
@@ -148,8 +150,34 @@ def test_the_stylesheet_draws_chart_text_at_the_size_the_layout_assumes():
 
 
 def test_the_progress_chart_says_what_it_shows():
-    svg = percentage_line_svg([Point("Physics, 01 Dec 2026", 35.0), Point("Physics, 08 Dec 2026", 60.0)])
+    svg = percentage_line_svg([Point("Physics, 01 Dec 2026", 35.0, DAY), Point("Physics, 08 Dec 2026", 60.0, DAY)])
 
     assert ('aria-label="Percentage over 2 completed attempts, oldest first: from 35.0% to 60.0%, '
             'best 60.0%, lowest 35.0%"') in svg
     assert "<desc>Physics, 01 Dec 2026: 35.0%; Physics, 08 Dec 2026: 60.0%</desc>" in svg
+
+
+def axis_dates(svg: str) -> list[str]:
+    return [text for text, *_ in label_boxes(svg) if not text.endswith("%")]
+
+
+@pytest.mark.parametrize("count", [2, 3, 7, 50])
+def test_the_progress_axis_shows_when_the_line_starts_and_ends_and_dates_between_that_fit(count):
+    start = date(2026, 3, 1)
+    points = [Point(f"attempt {n}", 50.0, start + timedelta(days=3 * n)) for n in range(count)]
+
+    svg = percentage_line_svg(points)
+
+    dates, last = axis_dates(svg), start + timedelta(days=3 * (count - 1))
+    assert dates[0] == "1 Mar" and dates[-1] == f"{last.day} {last:%b}"
+    assert len(dates) == count if count <= 3 else len(dates) >= 4  # as many as fit between
+    assert_labels_apart_and_inside(svg)
+
+
+def test_the_progress_axis_names_a_day_once_and_the_year_when_the_line_spans_two():
+    same_day = percentage_line_svg([Point("a", 10.0, DAY), Point("b", 20.0, DAY)])
+    new_year = percentage_line_svg([Point("a", 10.0, date(2026, 12, 30)), Point("b", 20.0, date(2027, 1, 2))])
+
+    assert axis_dates(same_day) == ["1 Dec"]
+    assert axis_dates(new_year) == ["30 Dec 2026", "2 Jan 2027"]
+    assert_labels_apart_and_inside(new_year)

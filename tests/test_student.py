@@ -353,6 +353,20 @@ def test_history_chart_labels_a_point_with_the_institutes_day(make_app):
 
     assert "02 Dec 2026, 01:30 IST" in html  # the table
     assert re.findall(r"<title>(Late Night Mock, [^<:]*):", html) == ["Late Night Mock, 02 Dec 2026"]  # the chart
+    assert re.findall(r'<text [^>]*text-anchor="middle">([^<]*)</text>', html) == ["2 Dec"]  # and its axis
+
+
+def test_history_chart_dates_its_axis_from_the_first_attempt_to_the_latest(client, student):
+    from datetime import datetime
+    exam = make_exam("Physics")
+    for day, percentage in ((3, 40.0), (10, 55.0), (24, 80.0)):
+        make_attempt(student, exam, **{**COMPLETED, **NO_ID, "percentage": percentage,
+                                       "started_at": datetime(2026, 11, day, 9)})
+
+    html = client.get("/attempts/").get_data(as_text=True)
+
+    assert ">oldest<" not in html and ">newest<" not in html
+    assert re.findall(r'<text [^>]*text-anchor="middle">([^<]*)</text>', html) == ["3 Nov", "10 Nov", "24 Nov"]
 
 
 def test_history_without_completed_attempts_has_no_chart(client, student):
