@@ -110,6 +110,11 @@ class User(UserMixin, db.Model):
         working it would let whoever held it take the account back (the caller commits)."""
         self.password_hash = password_hash
         self.end_sessions()
+        self.spend_password_links()
+
+    def spend_password_links(self) -> None:
+        """Spend every password link of this person still open: a new password, or a new link
+        (portal.password_links.issue_link), replaces them (the caller commits)."""
         db.session.execute(sa.update(PasswordLink).where(PasswordLink.user_id == self.id, PasswordLink.used_at.is_(None))
                            .values(used_at=utcnow()))
 

@@ -3,7 +3,8 @@ imported without one, and the student sets a password there. No email server is 
 
 A link holds a random token (256 bits, so it cannot be guessed); the database keeps only its
 SHA-256, so a copy of the database opens no account. A link works once and for
-LINK_LIFETIME; issuing a new one for a person leaves older ones working until they expire.
+LINK_LIFETIME. Issuing a new one for a person spends their older open links: a link is made
+again because the last was lost or handed to the wrong person, and it must stop working.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def token_hash(token: str) -> str:
 
 
 def issue_link(person: User, *, by: User | None) -> str:
-    """A new link's token for `person` (the caller builds the URL and commits)."""
+    """A new link's token for `person`, which spends their older open links (the caller
+    builds the URL and commits)."""
+    person.spend_password_links()
     token = secrets.token_urlsafe(32)
     db.session.add(PasswordLink(user_id=person.id, token_hash=token_hash(token),
                                 created_by_id=by.id if by else None, expires_at=utcnow() + LINK_LIFETIME))

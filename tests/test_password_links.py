@@ -170,6 +170,20 @@ def test_setting_a_password_through_one_link_spends_the_persons_other_links(port
     assert asha_password_is(portal, "from the second")
 
 
+def test_a_new_link_replaces_the_persons_older_one(portal):
+    lost = issue_link(portal)
+    staff = browser(portal, "boss@example.com")
+    issued = staff.post(f"/admin/people/{portal.config['ASHA_ID']}/password-link").get_data(as_text=True)
+    assert "Any earlier link for Asha Rao no longer works." in issued
+    replacement = re.search(r'value="http://localhost(/password/[^"]+)"', issued).group(1)
+
+    refused = browser(portal).get(lost)
+    assert refused.status_code == 404 and EXPIRED in refused.get_data(as_text=True)
+    assert "1 unused link still valid." in staff.get(f"/admin/people/{portal.config['ASHA_ID']}").get_data(as_text=True)
+    assert set_through(browser(portal), replacement).status_code == 302
+    assert asha_password_is(portal, NEW_PASSWORD)
+
+
 def test_changing_a_password_on_the_account_page_spends_open_links(portal):
     link = issue_link(portal)
     student = browser(portal, "asha@example.com")
