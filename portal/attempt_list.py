@@ -32,7 +32,7 @@ from portal.database import lower_text
 from portal.extensions import db
 from portal.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
-from portal.testpress.reports import max_score_claimed
+from portal.results import max_score_claimed
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
 
 PER_PAGE = 50

@@ -32,7 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
 from portal.extensions import db
-from portal.models import PERCENTAGE_BOUND, Attempt, ExamStats
+from portal.models import Attempt, ExamStats
+from portal.results import PERCENTAGE_BOUND
 from portal.vocabulary import SIGNED_SOURCES
 
 _TABLE = ExamStats.__table__

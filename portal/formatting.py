@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from portal.clock import to_local
 from portal.models import utcnow
-from portal.testpress.reports import max_score_claimed
+from portal.results import max_score_claimed
 from portal.vocabulary import AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported

@@ -21,7 +21,7 @@ from portal.clock import to_local
 from portal.exams import for_batches_where
 from portal.extensions import db
 from portal.models import Attempt, Batch, Exam, Standing, User, batch_members, exam_batches
-from portal.testpress.reports import max_score_claimed
+from portal.results import max_score_claimed
 
 STUDENTS_PER_PAGE = 50
 RANKS_PER_PAGE = 100

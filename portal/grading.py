@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Attempt, Exam
-from portal.testpress.reports import SIGNS_MAX_SCORE
+from portal.results import SIGNS_MAX_SCORE
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ReportSource
 
 

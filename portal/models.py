@@ -10,6 +10,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
+from portal.results import RESULT_FIELDS, SIGNED_FIELDS
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, FlagResolution, ReportSource
 
 
@@ -176,7 +177,8 @@ class Exam(db.Model):
 
 
 class ResultColumns:
-    """The documented result fields, as columns (mixed into Attempt and AttemptReport)."""
+    """The documented result fields, as columns (mixed into Attempt and AttemptReport), in
+    the order of portal.results.RESULT_FIELDS (tests/test_results.py checks it)."""
 
     total_count: Mapped[int | None]
     correct_count: Mapped[int | None]
@@ -189,12 +191,6 @@ class ResultColumns:
     max_rank: Mapped[int | None]
 
 
-# The result fields' names, in the order above: the one list of them (Report's fields and
-# the readers in portal.testpress.reports are made from it).
-RESULT_FIELDS = tuple(ResultColumns.__annotations__)
-# How far a percentage can go either way, whatever the marking: negative marking can take it a
-# little below zero, never past -100 (portal.testpress.reports, portal.exam_stats).
-PERCENTAGE_BOUND = 100.0
 
 
 class Attempt(ResultColumns, db.Model):
@@ -292,8 +288,6 @@ class Attempt(ResultColumns, db.Model):
         """The result fields a verified result holds that its signed source never reports
         (a webhook has no max score or rank): the browser return's, which the student could
         have edited. Empty for an unverified result, every field of which is a claim."""
-        from portal.testpress.reports import SIGNED_FIELDS  # which reads this module
-
         if not self.verified:
             return ()
         signed = SIGNED_FIELDS[self.score_source]

@@ -22,48 +22,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import field, make_dataclass
 from datetime import datetime
 
-from portal.models import RESULT_FIELDS, Attempt, AttemptReport, utcnow
+from portal.models import Attempt, AttemptReport, utcnow
+from portal.results import RESULT_FIELDS, Report
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
-
-
-class _ReportBehaviour:
-    """What a Report can say of itself (its fields are made below, from RESULT_FIELDS)."""
-
-    __slots__ = ()
-
-    def __post_init__(self):
-        self.source = ReportSource(self.source)  # ValueError for a source or status the
-        self.status = AttemptStatus(self.status)  # vocabulary does not know
-
-    @property
-    def carries_result(self) -> bool:
-        return self.status == AttemptStatus.COMPLETED and self.score is not None
-
-    def result(self) -> dict:
-        return {name: getattr(self, name) for name in RESULT_FIELDS}
-
-
-# What one source said about one attempt, already parsed into plain values: who it is from,
-# the status, Testpress's id, the nine result fields and Testpress's times. The result
-# fields are those of models.ResultColumns, named once there. Slotted, not frozen: a frozen
-# dataclass's __init__ is five times slower, and a sync makes 100,000. Treated as immutable.
-Report = make_dataclass(
-    "Report",
-    [
-        ("source", ReportSource),  # a plain string is turned into its member, or refused
-        ("status", AttemptStatus),
-        ("testpress_attempt_id", str | None, field(default=None)),
-        *((name, int | float | None, field(default=None)) for name in RESULT_FIELDS),
-        ("started_at", datetime | None, field(default=None)),
-        ("completed_at", datetime | None, field(default=None)),
-    ],
-    bases=(_ReportBehaviour,),
-    slots=True,
-)
-Report.__module__ = __name__
 
 
 def record_report(attempt: Attempt, report: Report, now: datetime | None = None) -> bool:

@@ -34,7 +34,8 @@ from portal.extensions import db
 from portal.logs import loggable_target
 from portal.models import Attempt, Exam, User
 from portal.people import PersonExists, create_person
-from portal.reconciliation import Report, record_report
+from portal.reconciliation import record_report
+from portal.results import Report
 from portal.testpress.launch import record_launch
 from testpress_sandbox import create_app as create_sandbox_app
 from testpress_sandbox.config import DEFAULTS as SANDBOX

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from portal.database import RECORDING_LOCK
 from portal.extensions import db
 from portal.models import Attempt, UnmatchedReport, utcnow
-from portal.reconciliation import Report, record_report
+from portal.reconciliation import record_report
+from portal.results import Report
 from portal.testpress import browser_return, webhook
 from portal.testpress.client import Page, TestpressBusy, TestpressError
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user

@@ -12,7 +12,8 @@ import pytest
 
 from portal.extensions import db
 from portal.models import Attempt
-from portal.reconciliation import Report, record_report
+from portal.reconciliation import record_report
+from portal.results import Report
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user

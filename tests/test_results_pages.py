@@ -12,7 +12,8 @@ from portal import standings
 from portal.batches import add_members, create_batch
 from portal.extensions import db
 from portal.models import Attempt, Standing, batch_members, exam_batches
-from portal.reconciliation import Report, record_report
+from portal.reconciliation import record_report
+from portal.results import Report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 

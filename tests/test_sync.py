@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
-from portal.reconciliation import Report, record_report
+from portal.reconciliation import record_report
+from portal.results import Report
 from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.matching import AttemptMatcher

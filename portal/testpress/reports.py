@@ -24,8 +24,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.models import PERCENTAGE_BOUND, RESULT_FIELDS, AttemptReport, naive_utc, utcnow
-from portal.reconciliation import Report
+from portal.models import AttemptReport, naive_utc, utcnow
+from portal.results import PERCENTAGE_BOUND, RESULT_FIELDS, Report
 from portal.vocabulary import AttemptStatus, ReportSource
 
 # Plain decimals in ASCII digits only: float() alone would also take "1_000", "nan", "1e400"
@@ -314,19 +314,7 @@ API_RESULT_KEYS = {
     "max_score": "max_score",
     "percentage": "percentage",
 }
-# The result fields each signed source reports. A signed result's other fields (the max
-# score and rank beside a webhook's result, the rank beside the Admin API's) can only have
-# come from the browser return: see Attempt.claimed_fields.
-SIGNED_FIELDS = {ReportSource.WEBHOOK: frozenset(WEBHOOK_RESULT_KEYS), ReportSource.API: frozenset(API_RESULT_KEYS)}
-# The sources whose own word includes the maximum score: the Admin API's alone. Beside a
-# webhook's score the maximum is the browser's claim, which ranks nothing (portal.grading).
-SIGNS_MAX_SCORE = tuple(source for source, fields in SIGNED_FIELDS.items() if "max_score" in fields)
-
-
-def max_score_claimed(row) -> bool:
-    """Whether a verified result's maximum score (anything with score_source and max_score) is
-    the browser return's word alone: staff pages and CSVs say so."""
-    return row.max_score is not None and row.score_source in SIGNED_FIELDS and row.score_source not in SIGNS_MAX_SCORE
+# The result fields these two payloads hold are portal.results.SIGNED_FIELDS (tests/test_results.py).
 
 
 API_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswered_count", "score", "percentage")

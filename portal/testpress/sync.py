@@ -30,8 +30,9 @@ from portal import audit
 from portal.bulk import among
 from portal.database import write_transaction
 from portal.extensions import db
-from portal.models import RESULT_FIELDS, UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User, utcnow
+from portal.models import UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User, utcnow
 from portal.reconciliation import flag_no_record, record_report
+from portal.results import RESULT_FIELDS
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher
 from portal.testpress.reports import BadReport, ReportedAttempt, from_api
