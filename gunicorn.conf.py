@@ -10,7 +10,7 @@ import os
 
 from gunicorn.glogging import Logger
 
-from portal.logs import loggable_target
+from portal.core.logs import loggable_target
 
 # nginx, on the same machine, forwards to this; the portal never faces the internet itself.
 bind = "127.0.0.1:8000"
@@ -41,7 +41,7 @@ access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 
 class AccessLogger(Logger):
-    """gunicorn's logger, with what portal.logs.loggable_target hides (a password link's
+    """gunicorn's logger, with what portal.core.logs.loggable_target hides (a password link's
     token, a GET return's query) left out of every field that can carry it, whatever
     access_log_format is set to."""
 

@@ -3,7 +3,7 @@
 import sys
 
 from portal import create_app
-from portal.config import MissingSecretKey
+from portal.core.config import MissingSecretKey
 
 try:
     app = create_app()

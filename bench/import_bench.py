@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.core.database import create_database_file  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
+from portal.core.passwords import hash_password  # noqa: E402
 from portal.models import Batch, User  # noqa: E402
-from portal.passwords import hash_password  # noqa: E402
 
 STAFF_PASSWORD = "bench-staff-password"
 

@@ -47,11 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file, init_database  # noqa: E402
-from portal.extensions import db  # noqa: E402
-from portal.logs import default_logging  # noqa: E402
+from portal.core.database import create_database_file, init_database  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
+from portal.core.logs import default_logging  # noqa: E402
+from portal.core.passwords import hash_password  # noqa: E402
 from portal.models import Attempt, Exam, User, utcnow  # noqa: E402
-from portal.passwords import hash_password  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from hello_app import app as bare_app  # noqa: E402

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file, init_database  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.core.database import create_database_file, init_database  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
+from portal.core.passwords import hash_password  # noqa: E402
 from portal.models import Attempt, Batch, Exam, User, batch_members, utcnow  # noqa: E402
-from portal.passwords import hash_password  # noqa: E402
 
 SECRET_KEY = "people-bench-secret-key-not-for-production"
 PASSWORD = "bench password, not for production"

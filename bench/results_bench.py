@@ -7,7 +7,7 @@ Both pages read `standings` (one row per student and exam), so the number of att
 behind each cell should change neither their time nor their statements. To measure only
 that, both sizes have the same 50 students and 20 exams, every pair attempted: one attempt
 per pair at 1,000, a thousand per pair at 1,000,000. The attempts go straight into SQLite
-(one executemany), then `portal.standings.rebuild` derives the standings, as
+(one executemany), then `portal.attempts.standings.rebuild` derives the standings, as
 `flask rebuild-standings` does after a bulk load. A third set, 2,000 students x 50 exams with
 three attempts each, times the gradebook at a large institute's size, with its CSV export.
 
@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.attempts.standings import rebuild  # noqa: E402
+from portal.core.database import create_database_file  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
+from portal.core.passwords import hash_password  # noqa: E402
 from portal.models import Attempt, Exam, User  # noqa: E402
-from portal.passwords import hash_password  # noqa: E402
-from portal.standings import rebuild  # noqa: E402
 
 PASSWORD = "bench password, not for production"
 SOURCES = ("webhook", "api", "return")

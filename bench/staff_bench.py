@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file, init_database  # noqa: E402
-from portal.extensions import db  # noqa: E402
-from portal.passwords import hash_password  # noqa: E402
+from portal.core.database import create_database_file, init_database  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
+from portal.core.passwords import hash_password  # noqa: E402
 
 SECRET_KEY = "staff-bench-secret-key-not-for-production"
 PASSWORD = "bench password, not for production"

@@ -99,8 +99,8 @@ def seed_sandbox(database: Path, size: int) -> list[tuple[int, str]]:
 def prepare_portal(database: Path, users: list[tuple[int, str]]) -> None:
     """A fresh portal database with the sandbox's exams and every other student known by email."""
     from portal import create_app
-    from portal.database import create_database_file
-    from portal.extensions import db
+    from portal.core.database import create_database_file
+    from portal.core.extensions import db
     from portal.models import Exam, User
     from testpress_sandbox.seed import EXAMS
 

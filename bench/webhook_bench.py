@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from portal import create_app  # noqa: E402
-from portal.database import create_database_file  # noqa: E402
-from portal.extensions import db  # noqa: E402
+from portal.core.database import create_database_file  # noqa: E402
+from portal.core.extensions import db  # noqa: E402
 from portal.models import Attempt, Exam, User  # noqa: E402
 from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash  # noqa: E402
 

@@ -9,13 +9,13 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.clock import load_zone
-from portal.config import Defaults, require_secret_key
-from portal.database import configure_engine
-from portal.extensions import csrf, db, limiter, login_manager, migrate
-from portal.logs import configure_logging
-from portal.inputs import IdConverter, PortalRequest, refuse_nul_characters
+from portal.core.clock import load_zone
+from portal.core.config import Defaults, require_secret_key
+from portal.core.database import configure_engine
+from portal.core.extensions import csrf, db, limiter, login_manager, migrate
+from portal.core.logs import configure_logging
 from portal.testpress.settings import TestpressSettings
+from portal.web.inputs import IdConverter, PortalRequest, refuse_nul_characters
 
 PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS = PACKAGE / "migrations"
@@ -36,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ASSETS / "templates"),
         static_folder=str(ASSETS / "static"),
     )
-    app.request_class = PortalRequest  # a body limit per endpoint: see portal.inputs
+    app.request_class = PortalRequest  # a body limit per endpoint: see portal.web.inputs
     configure_settings(app, test_config)
     configure_logging(app)
     configure_extensions(app)
@@ -85,9 +85,9 @@ def configure_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
-    import portal.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
-    import portal.exam_stats  # noqa: F401  keeps exam_stats as attempts are flushed
-    import portal.standings  # noqa: F401  keeps the standings current at every flush
+    import portal.attempts.standings  # noqa: F401  keeps the standings current at every flush
+    import portal.core.ratelimit  # noqa: F401  registers the portal+sqlalchemy:// storage
+    import portal.exams.stats  # noqa: F401  keeps exam_stats as attempts are flushed
     limiter.init_app(app)
 
 
@@ -128,8 +128,8 @@ def configure_security(app: Flask) -> None:
 
 def configure_templates(app: Flask) -> None:
     """What every template may use, whichever blueprint renders it."""
-    from portal.formatting import TEMPLATE_FILTERS, claim
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
+    from portal.web.formatting import TEMPLATE_FILTERS, claim
 
     for name, function in TEMPLATE_FILTERS.items():
         app.add_template_filter(function, name)
@@ -139,8 +139,8 @@ def configure_templates(app: Flask) -> None:
 
 
 def configure_blueprints(app: Flask) -> None:
-    from portal import admin, auth, errors, health, student
-    from portal.testpress import browser_return, webhook
+    from portal.web import admin, auth, errors, health, student
+    from portal.web.testpress import browser_return, webhook
 
     app.url_map.converters["int"] = IdConverter  # before any rule is added: each binds its converter
 

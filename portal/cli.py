@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from portal.database import init_database, write_transaction
-from portal.exams import ExamError, InvalidExam, add_exam
-from portal.extensions import db
-from portal.people import InvalidPerson, PersonError, create_person, set_password
+from portal.core.database import init_database, write_transaction
+from portal.core.extensions import db
+from portal.exams.rules import ExamError, InvalidExam, add_exam
+from portal.people.accounts import InvalidPerson, PersonError, create_person, set_password
 
 
 def register(app: Flask) -> None:
@@ -42,7 +42,7 @@ def init_db_command():
 @with_appcontext
 def rebuild_exam_stats_command():
     """Recount the dashboard's per-exam figures from every attempt (after a restore, or as a repair)."""
-    from portal import exam_stats
+    from portal.exams import stats as exam_stats
 
     rows = exam_stats.rebuild()
     db.session.commit()
@@ -57,7 +57,7 @@ def rebuild_standings_command():
     The portal keeps them current by itself; this is for after loading attempts in bulk
     outside it (straight into the database), or as a repair.
     """
-    from portal.standings import rebuild
+    from portal.attempts.standings import rebuild
 
     with write_transaction():
         count = rebuild(db.session)
@@ -123,9 +123,9 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
     Prints every row that has a problem, and the counts; with --confirm, writes all the other
     rows in one transaction and prints where the one-time password links went.
     """
-    from portal import people_import
-    from portal.csvfiles import csv_lines
-    from portal.password_links import link_url
+    from portal.core.csvfiles import csv_lines
+    from portal.people import importing as people_import
+    from portal.people.password_links import link_url
 
     data = file.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
     if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
@@ -178,7 +178,7 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
 @with_appcontext
 def expire_imports_command():
     """Delete people imports left unconfirmed for a day (their text may hold passwords); for cron."""
-    from portal.people_import import delete_expired
+    from portal.people.importing import delete_expired
 
     deleted = delete_expired()
     db.session.commit()
@@ -203,7 +203,7 @@ def refusals_as_click_errors(parameters: dict[str, str]):
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(path: Path):
     """Copy the SQLite database to PATH, consistently, while the portal keeps running."""
-    from portal.backup import BackupRefused, backup_sqlite
+    from portal.core.backup import BackupRefused, backup_sqlite
 
     try:
         size = backup_sqlite(db.engine.url, path)

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.extensions import db
+from portal.core.clock import utcnow
+from portal.core.extensions import db
 from portal.results import RESULT_FIELDS, SIGNED_FIELDS
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, FlagResolution, ReportSource
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the form every timestamp is stored in (SQLite keeps no zone)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def naive_utc(text: str) -> datetime:
-    """An ISO 8601 time from Testpress as naive UTC; raises ValueError for anything else."""
-    # "Z", as Testpress writes its times, is UTC already: dropping it is five times faster
-    # than converting an aware time to UTC, and a sync reads two per attempt.
-    moment = datetime.fromisoformat(text.removesuffix("Z"))
-    try:
-        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    except OverflowError:  # "0001-01-01T00:00+05:30" is readable, but before year 1 in UTC
-        raise ValueError(f"{text!r} is outside the years a time can hold in UTC") from None
 
 
 def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
@@ -115,7 +100,7 @@ class User(UserMixin, db.Model):
 
     def spend_password_links(self) -> None:
         """Spend every password link of this person still open: a new password, or a new link
-        (portal.password_links.issue_link), replaces them (the caller commits)."""
+        (portal.people.password_links.issue_link), replaces them (the caller commits)."""
         db.session.execute(sa.update(PasswordLink).where(PasswordLink.user_id == self.id, PasswordLink.used_at.is_(None))
                            .values(used_at=utcnow()))
 
@@ -204,7 +189,7 @@ class Attempt(ResultColumns, db.Model):
     __table_args__ = (
         sa.Index("ix_attempts_student_started", "student_id", "started_at"),
         # The staff table's orders and filters, each ending in the tie-break its keyset pages
-        # by (portal.attempt_list), and MAX(percentage) per exam as one index seek (dashboard).
+        # by (portal.attempts.listing), and MAX(percentage) per exam as one index seek (dashboard).
         sa.Index("ix_attempts_exam_status_percentage", "exam_id", "status", "percentage"),
         # student_id too: a batch's or a name's attempts are picked out of the start order
         # from the index alone, without reading each other student's row.
@@ -222,7 +207,7 @@ class Attempt(ResultColumns, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     student_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    # active_history: portal.exam_stats needs the value an update replaces, loaded if expired.
+    # active_history: portal.exams.stats needs the value an update replaces, loaded if expired.
     exam_id: Mapped[int] = mapped_column(sa.ForeignKey("exams.id"), active_history=True)
     # The portal's reference for a launch; None for an attempt taken outside the portal.
     institute_attempt_id: Mapped[int | None] = mapped_column(sa.BigInteger, unique=True)
@@ -245,7 +230,7 @@ class Attempt(ResultColumns, db.Model):
     needs_confirmation: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     flagged: Mapped[bool] = mapped_column(default=False)  # a return disagreed with Testpress
     flag_reason: Mapped[str | None] = mapped_column(sa.String(300))
-    # A staff member's decision on the flag (portal.flags): the latest one, with its author,
+    # A staff member's decision on the flag (portal.attempts.flags): the latest one, with its author,
     # time and note; every decision is also in the audit log.
     flag_resolution: Mapped[str | None] = mapped_column(sa.String(16))  # a FlagResolution
     # No foreign key on purpose: a second one from attempts to users would make every plain
@@ -254,11 +239,11 @@ class Attempt(ResultColumns, db.Model):
     flag_resolved_by_id: Mapped[int | None]
     flag_resolved_at: Mapped[datetime | None]
     flag_note: Mapped[str | None] = mapped_column(sa.String(500))
-    # The disagreements that decision settled, as JSON keys (portal.reconciliation): the same
+    # The disagreements that decision settled, as JSON keys (portal.attempts.reconciliation): the same
     # disagreement reported again does not raise the flag, a new one does.
     flag_settled: Mapped[str | None] = mapped_column(sa.Text)
     # Browser returns with other values, received between the first and the latest kept in
-    # the history and then forgotten (portal.reconciliation keeps those two): a replayed
+    # the history and then forgotten (portal.attempts.reconciliation keeps those two): a replayed
     # return costs a counter, never a row, so no report's work grows with replays.
     other_returns: Mapped[int] = mapped_column(default=0, server_default="0")
     return_seen_at: Mapped[datetime | None]
@@ -307,7 +292,7 @@ class Attempt(ResultColumns, db.Model):
     @property
     def verification(self) -> str:
         """Whether Testpress vouches for this attempt's scores, in the words every page uses
-        (portal.formatting.confirmation); empty while there are none."""
+        (portal.web.formatting.confirmation); empty while there are none."""
         if not self.has_scores:
             return ""
         return "Verified by Testpress" if self.verified else "Not yet verified by Testpress"
@@ -335,7 +320,7 @@ class Attempt(ResultColumns, db.Model):
 
 
 class ExamStats(db.Model):
-    """Running counts of one exam's attempts at one status, kept by portal.exam_stats.
+    """Running counts of one exam's attempts at one status, kept by portal.exams.stats.
 
     Updated in the transaction that inserts or changes an attempt, so that the dashboard
     reads a few rows instead of every attempt; `flask rebuild-exam-stats` recounts them.
@@ -384,7 +369,7 @@ class WebhookDelivery(db.Model):
     testpress_attempt_id: Mapped[str | None] = mapped_column(sa.String(32))
     attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id"))
     remote_addr: Mapped[str | None] = mapped_column(sa.String(64))
-    # The body as received, as JSON without its `hash` (portal.testpress.webhook.stored_payload);
+    # The body as received, as JSON without its `hash` (portal.web.testpress.webhook.stored_payload);
     # a refused body's first few KiB only.
     payload: Mapped[str | None] = mapped_column(sa.Text)
 
@@ -464,7 +449,7 @@ class RateLimitCounter(db.Model):
     """One throttling counter (a login limit's window for one account or address).
 
     Kept in the database so that every worker and every app server counts the same
-    guesses; `portal.ratelimit` is the only code that reads or writes it.
+    guesses; `portal.core.ratelimit` is the only code that reads or writes it.
     """
 
     __tablename__ = "rate_limits"
@@ -494,7 +479,7 @@ class PasswordLink(db.Model):
 class AuditEntry(db.Model):
     """One staff action that changed data: who, what, when, the values before and after.
 
-    Written by portal.audit.record in the action's own transaction, never with a secret.
+    Written by portal.core.audit.record in the action's own transaction, never with a secret.
     """
 
     __tablename__ = "audit_log"
@@ -514,7 +499,7 @@ class AuditEntry(db.Model):
 
 
 class PeopleImport(db.Model):
-    """An uploaded CSV of people between its preview and its confirmation (portal.people_import).
+    """An uploaded CSV of people between its preview and its confirmation (portal.people.importing).
 
     `csv_text` may hold passwords, so it is kept only while the import waits: confirming
     deletes it, and a waiting import older than a day is deleted. A confirmed import keeps
@@ -539,7 +524,7 @@ class PeopleImport(db.Model):
 
 class Standing(db.Model):
     """A student's standing at one exam: the attempt that counts by the exam's rule, and the
-    attempts made. Derived from `attempts`, never written by hand: portal.standings keeps
+    attempts made. Derived from `attempts`, never written by hand: portal.attempts.standings keeps
     it current in every transaction that changes an attempt, so that the gradebook and an
     exam report read one row per student and exam however many attempts there are.
     """
@@ -559,7 +544,7 @@ class Standing(db.Model):
     flagged: Mapped[bool] = mapped_column(default=False)
     completed_at: Mapped[datetime | None]
     # The pair's latest score only the browser return reported: pending, it counts for nothing
-    # (portal.grading) and the pages show it apart, with what it claims.
+    # (portal.attempts.grading) and the pages show it apart, with what it claims.
     pending_attempt_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attempts.id", ondelete="SET NULL"))
 
     @property

@@ -15,7 +15,7 @@ from portal.vocabulary import AttemptStatus, ReportSource
 RESULT_FIELDS = ("total_count", "correct_count", "incorrect_count", "unanswered_count", "score", "max_score",
                  "percentage", "rank", "max_rank")
 # How far a percentage can go either way, whatever the marking: negative marking can take it a
-# little below zero, never past -100 (portal.testpress.reports, portal.exam_stats).
+# little below zero, never past -100 (portal.testpress.reports, portal.exams.stats).
 PERCENTAGE_BOUND = 100.0
 
 # The result fields each signed source reports (the webhook's and the Admin API's payloads,
@@ -29,7 +29,7 @@ SIGNED_FIELDS = {
                                  "max_score", "percentage"}),
 }
 # The sources whose own word includes the maximum score: the Admin API's alone. Beside a
-# webhook's score the maximum is the browser's claim, which ranks nothing (portal.grading).
+# webhook's score the maximum is the browser's claim, which ranks nothing (portal.attempts.grading).
 SIGNS_MAX_SCORE = tuple(source for source, fields in SIGNED_FIELDS.items() if "max_score" in fields)
 
 

@@ -121,7 +121,7 @@ class CountingRule(StrEnum):
 
 
 class FlagResolution(StrEnum):
-    """A staff member's decision on a flagged attempt (portal.flags)."""
+    """A staff member's decision on a flagged attempt (portal.attempts.flags)."""
 
     # value, label, what it means (see __new__)
     ACCEPTED = "accepted", "Signed score accepted", (

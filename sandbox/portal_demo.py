@@ -27,14 +27,14 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal import create_app
-from portal.batches import add_members, create_batch, find_batch
-from portal.database import init_database, write_transaction
-from portal.exams import add_exam, update_exam
-from portal.extensions import db
-from portal.logs import loggable_target
+from portal.attempts.reconciliation import record_report
+from portal.core.database import init_database, write_transaction
+from portal.core.extensions import db
+from portal.core.logs import loggable_target
+from portal.exams.rules import add_exam, update_exam
 from portal.models import Attempt, Exam, User
-from portal.people import PersonExists, create_person
-from portal.reconciliation import record_report
+from portal.people.accounts import PersonExists, create_person
+from portal.people.batches import add_members, create_batch, find_batch
 from portal.results import Report
 from portal.testpress.launch import record_launch
 from testpress_sandbox import create_app as create_sandbox_app
@@ -75,7 +75,7 @@ def demo_settings(sandbox_url: str) -> dict:
 
 
 class RequestLog(WSGIRequestHandler):
-    """The development server's request line, with what portal.logs.loggable_target hides (a
+    """The development server's request line, with what portal.core.logs.loggable_target hides (a
     password link's token, a GET return's query): the demo prints it to the terminal."""
 
     def log_request(self, code="-", size="-"):

@@ -14,8 +14,8 @@ import requests
 import sqlalchemy as sa
 
 from portal import create_app
-from portal.database import create_database_file
-from portal.extensions import db
+from portal.core.database import create_database_file
+from portal.core.extensions import db
 from testpress_sandbox import create_app as create_sandbox
 from testpress_sandbox import faults
 from testpress_sandbox.seed import seed_attempts

@@ -3,9 +3,10 @@
 from datetime import timedelta
 from itertools import count
 
-from portal.extensions import db
-from portal.models import Attempt, Exam, User, utcnow
-from portal.passwords import hash_password
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.core.passwords import hash_password
+from portal.models import Attempt, Exam, User
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once per run

@@ -5,9 +5,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from portal.batches import create_batch
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import Exam, PeopleImport, SyncRun, UnmatchedReport, User, WebhookDelivery
+from portal.people.batches import create_batch
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 

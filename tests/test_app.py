@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
-from portal.config import MissingSecretKey
-from portal.database import RECORDING_LOCK, write_transaction
-from portal.extensions import db
+from portal.core.config import MissingSecretKey
+from portal.core.database import RECORDING_LOCK, write_transaction
+from portal.core.extensions import db
 from portal.models import Attempt
 from tests import CHECKOUT
 from tests.conftest import ON_POSTGRESQL, TEST_SETTINGS
@@ -110,7 +110,8 @@ def test_postgresql_write_transactions_hold_the_recording_lock(app):
 def test_migrations_build_the_same_schema_as_the_models(database_uri):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from portal.database import init_database
+
+    from portal.core.database import init_database
 
     app = create_app({**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": database_uri})
     with app.app_context():

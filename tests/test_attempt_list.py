@@ -10,8 +10,8 @@ from types import GeneratorType
 
 import pytest
 
-from portal import attempt_list
-from portal.extensions import db
+from portal.attempts import listing as attempt_list
+from portal.core.extensions import db
 from portal.models import Batch
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
@@ -233,7 +233,7 @@ def test_the_export_neutralises_formulas(staff, school):
 
 
 def test_the_export_is_named_by_the_institutes_day(staff, monkeypatch):
-    from portal.admin import attempts
+    from portal.web.admin import dashboard as attempts
     monkeypatch.setattr(attempts, "utcnow", lambda: datetime(2026, 12, 1, 20, 0))  # 01:30 on 2 Dec in Kolkata
     response = staff.get("/admin/attempts/export.csv")
     assert response.headers["Content-Disposition"] == 'attachment; filename="attempts-2026-12-02.csv"'
@@ -254,7 +254,7 @@ def test_the_export_keeps_negative_scores_numbers(staff, school):
     ("=1+1", "'=1+1"), ("+5", "'+5"), ("@SUM(A1)", "'@SUM(A1)"), ("12", "12"),
 ])
 def test_only_a_plain_negative_number_escapes_the_formula_guard(cell, written):
-    from portal.csvfiles import safe_cell
+    from portal.core.csvfiles import safe_cell
     assert safe_cell(cell) == written
 
 
@@ -303,7 +303,7 @@ def namesakes(app):
 
 @pytest.mark.parametrize("page", ["/admin/people/", "/admin/people/{ravi}", "/admin/gradebook/"])
 def test_a_persons_attempts_link_lists_only_their_attempts(staff, namesakes, monkeypatch, page):
-    from portal.admin import people
+    from portal.web.admin import people
     monkeypatch.setattr(people, "ATTEMPTS_ON_PERSON_PAGE", 2)  # the person page links to "see them all"
     ravi, kravi = namesakes
     html = staff.get(page.format(ravi=ravi.id)).get_data(as_text=True)

@@ -5,8 +5,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from portal import audit
-from portal.extensions import db
+from portal.core import audit
+from portal.core.extensions import db
 from portal.models import AuditEntry
 from tests.factories import make_staff
 

@@ -49,7 +49,7 @@ def test_deactivated_user_cannot_log_in(client, auth):
 
 
 def test_deactivated_user_is_logged_out_on_next_request(app, client, auth):
-    from portal.extensions import db
+    from portal.core.extensions import db
 
     user = make_user("soon-gone@example.com")
     auth.login("soon-gone@example.com")

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from portal import create_app
-from portal.backup import BackupRefused, backup_sqlite
-from portal.extensions import db
+from portal.core.backup import BackupRefused, backup_sqlite
+from portal.core.extensions import db
 from portal.models import Exam, User
 from tests.conftest import TEST_SETTINGS
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from portal.batches import add_members, add_members_by_email, create_batch
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import AuditEntry, Batch, batch_members
+from portal.people.batches import add_members, add_members_by_email, create_batch
 from tests.factories import make_exam, make_staff, make_user
 from tests.test_student import page_text
 

@@ -2,8 +2,8 @@
 
 import sqlalchemy as sa
 
-from portal.bulk import LONG_LIST, among
-from portal.extensions import db
+from portal.core.bulk import LONG_LIST, among
+from portal.core.extensions import db
 from portal.models import Attempt, User
 from tests.factories import make_attempt, make_exam, make_user
 

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from portal.charts import (BAR_WIDTH, CHART_FONT_UNITS, CHART_WIDTH, LABEL_WIDTH, VALUE_WIDTH, Point,
-                           answer_breakdown_svg, percentage_line_svg)
+from portal.web.charts import (
+    BAR_WIDTH,
+    CHART_FONT_UNITS,
+    CHART_WIDTH,
+    LABEL_WIDTH,
+    VALUE_WIDTH,
+    Point,
+    answer_breakdown_svg,
+    percentage_line_svg,
+)
 
 TRACK = BAR_WIDTH - LABEL_WIDTH - VALUE_WIDTH
 DAY = date(2026, 12, 1)

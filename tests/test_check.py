@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portal.models import utcnow
+from portal.core.clock import utcnow
 from portal.testpress import check
 from portal.testpress import client as client_module
 from testpress_sandbox.config import DEFAULTS

@@ -2,9 +2,9 @@
 
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.passwords import check_password
 from portal.models import Exam, User
-from portal.passwords import check_password
 from tests.factories import make_exam, make_user
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 import portal_demo
 from portal import create_app
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import Attempt, SyncRun, User
 from tests import CHECKOUT
 

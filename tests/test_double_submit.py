@@ -12,10 +12,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from portal import audit
-from portal.batches import add_members, create_batch
-from portal.extensions import db
+from portal.core import audit
+from portal.core.extensions import db
 from portal.models import AuditEntry, Exam
+from portal.people.batches import add_members, create_batch
 from tests.factories import PASSWORD, make_exam, make_staff, make_user
 
 

@@ -28,8 +28,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from portal.database import init_database
-from portal.extensions import db
+from portal.core.database import init_database
+from portal.core.extensions import db
 from portal.models import Attempt, User
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS
@@ -166,7 +166,7 @@ def test_race_each_return_sent_with_its_webhook_ends_with_the_signed_score(insta
         for returned, webhook_body in pairs:
             together = threading.Barrier(2)
 
-            def send(request):
+            def send(request, together=together):
                 together.wait()
                 return clients.send(request)
 

@@ -10,10 +10,10 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from portal.admin import exam_import
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import AuditEntry, Exam
 from portal.testpress.client import Page, TestpressError
+from portal.web.admin import exam_import
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_exam, make_staff
 from tests.test_student import page_text as tagless_text

@@ -11,9 +11,10 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from portal.batches import create_batch
-from portal.extensions import db
-from portal.models import AuditEntry, Exam, utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import AuditEntry, Exam
+from portal.people.batches import create_batch
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_student import page_text
 

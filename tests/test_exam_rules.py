@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.batches import add_members, create_batch
-from portal.extensions import db
-from portal.grading import counting_attempts
-from portal.models import Attempt, utcnow
+from portal.attempts.grading import counting_attempts
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Attempt
+from portal.people.batches import add_members, create_batch
 from portal.testpress import launch
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_integrity import in_thread

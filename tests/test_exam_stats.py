@@ -3,8 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from portal import exam_stats
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.exams import stats as exam_stats
 from portal.models import Attempt, ExamStats, SyncRun
 from portal.testpress.launch import record_launch
 from portal.testpress.sync import PageRecorder, record_page

@@ -5,9 +5,9 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from portal import exams
-from portal.exams import BadExamUrl, DuplicateTestpressId, InvalidExam, add_exam, check_exam_url, update_exam
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.exams import rules as exams
+from portal.exams.rules import BadExamUrl, DuplicateTestpressId, InvalidExam, add_exam, check_exam_url, update_exam
 from portal.models import Exam
 from tests.factories import make_exam, make_staff
 

@@ -9,9 +9,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
 from portal.models import Attempt, AuditEntry
-from portal.reconciliation import record_report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 from tests.test_reconcile import RE_EVALUATED, SCORES, TAMPERED, report
 

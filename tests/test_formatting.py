@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from flask import render_template_string
 
-from portal.formatting import ago
+from portal.web.formatting import ago
 
 NOW = datetime(2026, 12, 1, 9, 0)
 
@@ -40,14 +40,14 @@ def test_times_are_shown_in_the_institutes_zone_which_is_named(make_app):
 
 
 def test_a_time_entered_in_the_institutes_zone_is_stored_in_utc(make_app):
-    from portal.clock import from_local
+    from portal.core.clock import from_local
 
     with make_app(TIMEZONE="Asia/Kolkata").app_context():
         assert from_local(datetime(2026, 12, 1, 14, 30)) == NOW
 
 
 def test_an_unknown_zone_stops_the_start_with_one_line(make_app):
-    from portal.clock import UnknownTimezone
+    from portal.core.clock import UnknownTimezone
 
     with pytest.raises(UnknownTimezone, match="Asia/Kolkatta"):
         make_app(TIMEZONE="Asia/Kolkatta")

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from portal import create_app
-from portal.database import create_database_file
-from portal.extensions import db
+from portal.core.database import create_database_file
+from portal.core.extensions import db
 from portal.models import WebhookDelivery
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS

@@ -6,8 +6,8 @@ from alembic.script import ScriptDirectory
 from flask import abort
 
 from portal import create_app
-from portal.database import init_database
-from portal.extensions import db
+from portal.core.database import init_database
+from portal.core.extensions import db
 from tests.conftest import ON_POSTGRESQL, TEST_SETTINGS, unreachable_database_uri
 from tests.factories import make_user
 

@@ -1,8 +1,8 @@
 """A person imported without a password can log in with none until they use their link."""
 
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.passwords import check_password, unusable_password_hash
 from portal.models import User
-from portal.passwords import check_password, unusable_password_hash
 from tests.factories import make_user
 
 

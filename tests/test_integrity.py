@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.database import RECORDING_LOCK
-from portal.extensions import db
-from portal.models import Attempt, UnmatchedReport, utcnow
-from portal.reconciliation import record_report
+from portal.attempts.reconciliation import record_report
+from portal.core.clock import utcnow
+from portal.core.database import RECORDING_LOCK
+from portal.core.extensions import db
+from portal.models import Attempt, UnmatchedReport
 from portal.results import Report
-from portal.testpress import browser_return, webhook
 from portal.testpress.client import Page, TestpressBusy, TestpressError
+from portal.web.testpress import browser_return, webhook
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_reconcile import SCORES, TAMPERED, return_fields
 from tests.test_webhook import completed_payload, post, signed_body
@@ -471,7 +472,7 @@ def test_the_next_sync_confirms_unordered_results_from_the_admin_api(app, launch
 
 
 def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched, monkeypatch):
-    from portal.admin import trust as admin
+    from portal.web.admin import attempt as admin
     from tests.factories import make_staff
 
     launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
@@ -498,8 +499,8 @@ def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched
 
 
 def test_asking_the_admin_api_again_with_nothing_new_adds_no_audit_entry(app, client, auth, launched, monkeypatch):
-    from portal.admin import trust as admin
     from portal.models import AuditEntry
+    from portal.web.admin import attempt as admin
     from tests.factories import make_staff
 
     launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
@@ -531,8 +532,8 @@ class FailingApi:
 ])
 def test_asking_the_admin_api_when_it_fails_says_so_and_finishes_its_run(app, client, auth, launched, monkeypatch,
                                                                          error, said):
-    from portal.admin import trust as admin
     from portal.models import SyncRun
+    from portal.web.admin import attempt as admin
     from tests.factories import make_staff
 
     launched.testpress_attempt_id, launched.student.testpress_user_id = "9001", 311
@@ -589,8 +590,9 @@ def test_a_page_the_database_refuses_still_records_every_other_attempt(app, laun
 
 
 def test_a_delivery_the_database_refuses_for_good_is_a_409_not_a_retry_loop(app, client, launched, monkeypatch):
-    from portal.models import WebhookDelivery
     from sqlalchemy.exc import IntegrityError
+
+    from portal.models import WebhookDelivery
 
     def contradicted(reported, remote_addr):
         raise IntegrityError("UPDATE", {}, Exception("UNIQUE constraint failed"))
@@ -658,7 +660,7 @@ def forged_return(attempt: Attempt, started_ago: timedelta) -> Attempt:
 
 def test_staff_ask_testpress_about_an_attempt_it_never_reported_by_student_and_exam(app, client, auth, launched,
                                                                                     monkeypatch):
-    from portal.admin import trust as admin
+    from portal.web.admin import attempt as admin
 
     forged_return(launched, timedelta(minutes=5))
     # Testpress knows the launch (by the portal's reference) under its own id, with the true score.
@@ -679,7 +681,7 @@ def test_staff_ask_testpress_about_an_attempt_it_never_reported_by_student_and_e
 
 
 def test_asking_testpress_about_an_attempt_it_does_not_know_says_so(app, client, auth, launched, monkeypatch):
-    from portal.admin import trust as admin
+    from portal.web.admin import attempt as admin
 
     forged_return(launched, timedelta(minutes=5))
     api = ApiKnowingUsers(None)
@@ -696,8 +698,8 @@ def test_asking_testpress_about_an_attempt_it_does_not_know_says_so(app, client,
 
 
 def test_a_sync_flags_a_browser_only_score_testpress_has_no_record_of_after_the_grace_period(app, client, launched):
-    from portal.flags import resolve_flag
-    from portal.reconciliation import NO_RECORD_REASON
+    from portal.attempts.flags import resolve_flag
+    from portal.attempts.reconciliation import NO_RECORD_REASON
     from portal.testpress.sync import sync_attempts
 
     forged_return(launched, timedelta(hours=3))

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
-from portal.models import Attempt, User, utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Attempt, User
 from portal.testpress import launch
 from portal.testpress.launch import LaunchFailed, clock_attempt_id, launch_fields, record_launch
 from portal.testpress.settings import TestpressSettings

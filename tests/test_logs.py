@@ -8,8 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
-from portal.database import create_database_file
-from portal.extensions import db
+from portal.core.database import create_database_file
+from portal.core.extensions import db
 from portal.models import User
 from portal.testpress import client as client_module
 from portal.testpress.client import TestpressClient

@@ -13,10 +13,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal import password_links
-from portal.extensions import db
-from portal.models import PasswordLink, User, utcnow
-from portal.passwords import check_password
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.core.passwords import check_password
+from portal.models import PasswordLink, User
+from portal.people import password_links
 from tests.factories import PASSWORD, make_staff, make_user
 
 NEW_PASSWORD = "a brand new password"

@@ -3,11 +3,11 @@
 import pytest
 import sqlalchemy as sa
 
-from portal import people
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.passwords import check_password, hash_password
 from portal.models import User
-from portal.passwords import check_password, hash_password
-from portal.people import (
+from portal.people import accounts as people
+from portal.people.accounts import (
     InvalidPerson,
     NoSuchPerson,
     OwnAccount,

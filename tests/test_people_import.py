@@ -7,11 +7,12 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from portal import people_import
-from portal.extensions import db
-from portal.models import AuditEntry, Batch, PasswordLink, PeopleImport, User, batch_members, utcnow
-from portal.password_links import redeem
-from portal.passwords import check_password, needs_rehash
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.core.passwords import check_password, needs_rehash
+from portal.models import AuditEntry, Batch, PasswordLink, PeopleImport, User, batch_members
+from portal.people import importing as people_import
+from portal.people.password_links import redeem
 from tests.factories import make_staff, make_user
 
 GOOD_AND_BAD = (

@@ -11,11 +11,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal import people
-from portal.batches import add_members, create_batch, set_archived
-from portal.extensions import db
-from portal.models import AuditEntry, PasswordLink, User, utcnow
-from portal.people_search import PeopleFilter, find_people
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import AuditEntry, PasswordLink, User
+from portal.people import accounts as people
+from portal.people.batches import add_members, create_batch, set_archived
+from portal.people.search import PeopleFilter, find_people
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 
 
@@ -263,7 +264,7 @@ def test_the_export_neutralises_spreadsheet_formulas(client, boss):
 
 
 def test_the_export_streams_every_person_across_chunks(client, boss, monkeypatch):
-    monkeypatch.setattr("portal.people_search.EXPORT_CHUNK", 7)
+    monkeypatch.setattr("portal.people.search.EXPORT_CHUNK", 7)
     for number in range(30):
         db.session.add(User(email=f"s{number:02}@example.com", name=f"S {number:02}", password_hash="x"))
     db.session.commit()

@@ -7,10 +7,11 @@ import pytest
 import sqlalchemy as sa
 
 from portal import create_app
-from portal.database import create_database_file
-from portal.extensions import db
-from portal.models import RateLimitCounter, utcnow
-from portal.ratelimit import DatabaseStorage
+from portal.core.clock import utcnow
+from portal.core.database import create_database_file
+from portal.core.extensions import db
+from portal.core.ratelimit import DatabaseStorage
+from portal.models import RateLimitCounter
 from tests.conftest import TEST_SETTINGS
 from tests.factories import PASSWORD, make_user
 

@@ -1,6 +1,6 @@
 """One trusted record from three sources: the return, the webhook and the Admin API.
 
-First `portal.reconciliation.record_report` directly, then the same stories through the
+First `portal.attempts.reconciliation.record_report` directly, then the same stories through the
 return and webhook endpoints and the student's result page.
 """
 
@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pytest
 
-from portal.extensions import db
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
 from portal.models import Attempt
-from portal.reconciliation import record_report
 from portal.results import Report
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS

@@ -3,8 +3,8 @@
 import re
 from datetime import date, timedelta
 
-from portal.charts import CHARACTER_WIDTH, histogram_svg, spaced_labels, timeline_svg
-from portal.gradebook import histogram_bins
+from portal.attempts.gradebook import histogram_bins
+from portal.web.charts import CHARACTER_WIDTH, histogram_svg, spaced_labels, timeline_svg
 
 
 def drawn_labels(svg: str) -> list[tuple[float, str]]:

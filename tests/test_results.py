@@ -1,7 +1,7 @@
 """`record_report` through the eyes of the results page: which values an attempt ends with."""
 
-from portal.extensions import db
-from portal.reconciliation import record_report
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
 from portal.results import Report
 from tests.factories import make_attempt, make_exam, make_user
 

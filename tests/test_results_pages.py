@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal import standings
-from portal.batches import add_members, create_batch
-from portal.extensions import db
-from portal.models import Attempt, Standing, batch_members, exam_batches
-from portal.reconciliation import record_report
+from portal.attempts import standings
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
+from portal.models import Attempt, Standing, exam_batches
+from portal.people.batches import add_members, create_batch
 from portal.results import Report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
@@ -276,7 +276,7 @@ def test_results_pages_use_the_same_statements_however_many_attempts(app, staff_
 def test_the_migration_derives_existing_attempts_standings_as_the_portal_keeps_them(make_app):
     from flask_migrate import downgrade, upgrade
 
-    from portal.database import init_database
+    from portal.core.database import init_database
 
     app = make_app()
     with app.app_context():

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import request
 from flask.globals import request_ctx
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import Attempt, AttemptReport
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS

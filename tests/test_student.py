@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from portal.models import utcnow
+from portal.core.clock import utcnow
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 

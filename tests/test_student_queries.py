@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
-from portal.models import utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
 from tests.factories import PASSWORD, make_attempt, make_exam, make_user
 
 COMPLETED = dict(status="completed", score=12.0, max_score=20.0, percentage=60.0, score_source="webhook")

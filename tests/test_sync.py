@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
 from portal.models import Attempt, Exam, SyncRun, UnmatchedReport, User
-from portal.reconciliation import record_report
 from portal.results import Report
 from portal.testpress import client as client_module
+from portal.testpress import sync as sync_module
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.matching import AttemptMatcher
-from portal.testpress import sync as sync_module
 from portal.testpress.reports import BadReport
 from portal.testpress.reports import from_api as parse_api_attempt
 from portal.testpress.sync import SAFETY_OVERLAP, sync_attempts
@@ -122,7 +122,9 @@ def test_a_crash_halfway_keeps_whole_pages_and_a_rerun_completes_them(portal, li
     live_sandbox.seed(40, users=8)
     know_students_and_exams(live_sandbox, skip_last=0)
 
-    def crash_after_the_second_page(page, pages_seen=[]):
+    pages_seen = []
+
+    def crash_after_the_second_page(page):
         pages_seen.append(page)
         if len(pages_seen) == 2:
             raise KeyboardInterrupt  # as if the operator pressed Ctrl-C, or the process was stopped
@@ -147,7 +149,9 @@ def test_an_exhausted_retry_budget_mid_sync_keeps_only_whole_pages(portal, live_
     live_sandbox.seed(40, users=8)
     know_students_and_exams(live_sandbox, skip_last=0)
 
-    def break_testpress_after_the_first_page(page, pages_seen=[]):
+    pages_seen = []
+
+    def break_testpress_after_the_first_page(page):
         pages_seen.append(page)
         if len(pages_seen) == 1:
             live_sandbox.set_faults(api_fail_next=100)
@@ -166,7 +170,9 @@ def test_a_token_expiring_mid_sync_is_renewed(portal, live_sandbox):  # noqa: F8
     live_sandbox.seed(30, users=6)
     know_students_and_exams(live_sandbox, skip_last=0)
 
-    def expire_tokens(page, pages_seen=[]):
+    pages_seen = []
+
+    def expire_tokens(page):
         pages_seen.append(page)
         if len(pages_seen) == 1:
             live_sandbox.set_faults(expire_tokens=True)
@@ -375,7 +381,9 @@ def test_a_webhook_arriving_mid_page_waits_for_the_page_and_then_finds_its_attem
                                                  content_type="application/json").status_code)
         webhook_done.set()
 
-    def webhook_arrives_mid_page(matcher, items, raced=[]):
+    raced = []
+
+    def webhook_arrives_mid_page(matcher, items):
         real_load(matcher, items)
         if not raced:  # the sync has looked for attempt 1 and not found it
             raced.append(True)
@@ -445,7 +453,7 @@ def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(
 
 
 def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one_attempt(app, client):
-    from portal.grading import attempts_used
+    from portal.attempts.grading import attempts_used
     from portal.testpress.launch import record_launch
     from tests.test_integrity import api_attempt
     from tests.test_return import signed_return

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 import portal_demo
-from portal.admin import testpress as admin_testpress
-from portal.extensions import db
-from portal.models import Attempt, AuditEntry, SyncRun, utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Attempt, AuditEntry, SyncRun
 from portal.testpress import sync
 from portal.testpress.client import Page
+from portal.web.admin import testpress as admin_testpress
 from tests.factories import PASSWORD, make_exam, make_staff, make_user
 
 WAIT = 20  # seconds, at most, for a background run to get somewhere

@@ -8,11 +8,17 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-from portal.database import init_database
-from portal.extensions import db
-from portal.models import Attempt, AttemptReport, UnmatchedReport, utcnow
+from portal.core.clock import utcnow
+from portal.core.database import init_database
+from portal.core.extensions import db
+from portal.models import Attempt, AttemptReport, UnmatchedReport
 from portal.vocabulary import (
-    OPEN_STATUSES, RESUMABLE_STATUSES, UNFINISHED_STATUSES, AttemptStatus, ExamState, ReportSource,
+    OPEN_STATUSES,
+    RESUMABLE_STATUSES,
+    UNFINISHED_STATUSES,
+    AttemptStatus,
+    ExamState,
+    ReportSource,
 )
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 

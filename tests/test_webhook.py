@@ -9,7 +9,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import Attempt, AttemptReport, UnmatchedReport, User, WebhookDelivery
 from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash
 from tests.conftest import TEST_SETTINGS
@@ -534,7 +534,7 @@ def test_a_resumed_take_later_attempt_reported_by_an_old_style_webhook_is_one_at
     """The documented payload has no institute_attempt_id and is sent on completion only. A
     launch left with "Take later" (a cancelled return, its attempt_id empty as the contract
     allows), then resumed and finished, is still the same Testpress attempt."""
-    from portal.grading import attempts_used
+    from portal.attempts.grading import attempts_used
     from portal.testpress.launch import record_launch
     from tests.test_return import signed_return
 

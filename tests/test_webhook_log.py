@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.core.extensions import db
 from portal.models import UnmatchedReport, WebhookDelivery
-from portal.testpress.webhook import REFUSED_PAYLOAD_CHARS
+from portal.web.testpress.webhook import REFUSED_PAYLOAD_CHARS
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 from tests.test_webhook import completed_payload, post, signed_body

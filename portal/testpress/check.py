@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from portal.extensions import db
-from portal.models import Exam, WebhookDelivery, utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Exam, WebhookDelivery
 from portal.testpress import signing
 from portal.testpress.client import REFUSED_CREDENTIALS, TestpressClient, TestpressError
 from portal.testpress.settings import TestpressSettings, testpress_settings

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.database import write_transaction
-from portal.extensions import db
-from portal.grading import attempts_used
+from portal.attempts.grading import attempts_used
+from portal.core.database import write_transaction
+from portal.core.extensions import db
 from portal.models import Attempt, Exam, User
 from portal.testpress.settings import TestpressSettings
 from portal.testpress.signing import launch_hmac

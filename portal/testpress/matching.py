@@ -35,9 +35,10 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from portal.bulk import among
-from portal.extensions import db
-from portal.models import Attempt, Exam, UnmatchedReport, User, utcnow
+from portal.core.bulk import among
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Attempt, Exam, UnmatchedReport, User
 from portal.testpress.reports import ReportedAttempt
 from portal.vocabulary import UNFINISHED_STATUSES, AttemptStatus, ReportSource
 

@@ -24,7 +24,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from portal.models import AttemptReport, naive_utc, utcnow
+from portal.core.clock import naive_utc, utcnow
+from portal.models import AttemptReport
 from portal.results import PERCENTAGE_BOUND, RESULT_FIELDS, Report
 from portal.vocabulary import AttemptStatus, ReportSource
 
@@ -179,7 +180,7 @@ def impossible_result(result: Mapping[str, float | int | None]) -> str | None:
     covers none of them). A signed report is Testpress's own arithmetic, and an exam's
     marking (bonus marks, unusual negative marking) is Testpress's to decide; refusing one
     would lose a real result, and an odd one cannot upset anyone else's figures (see
-    portal.exam_stats). Counts are already whole numbers from 0 and every number finite.
+    portal.exams.stats). Counts are already whole numbers from 0 and every number finite.
     """
     get = result.get
     percentage, score, max_score = get("percentage"), get("score"), get("max_score")

@@ -14,8 +14,8 @@ import hashlib
 import hmac
 import json
 import re
-from itertools import accumulate
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 from urllib.parse import quote, quote_plus, urlencode
 
 ENCODINGS = ("quote", "quote_plus", "none")

@@ -26,12 +26,13 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from portal import audit
-from portal.bulk import among
-from portal.database import write_transaction
-from portal.extensions import db
-from portal.models import UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User, utcnow
-from portal.reconciliation import flag_no_record, record_report
+from portal.attempts.reconciliation import flag_no_record, record_report
+from portal.core import audit
+from portal.core.bulk import among
+from portal.core.clock import utcnow
+from portal.core.database import write_transaction
+from portal.core.extensions import db
+from portal.models import UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User
 from portal.results import RESULT_FIELDS
 from portal.testpress.client import Page, TestpressClient
 from portal.testpress.matching import AttemptMatcher

@@ -14,15 +14,15 @@ from itertools import count
 import pytest
 
 from portal import create_app as create_portal
-from portal.database import create_database_file
+from portal.core.database import create_database_file
+from portal.core.extensions import db
 from portal_demo import demo_settings, seed_demo_data
-from portal.extensions import db
-from tests.conftest import fresh_database
-from tests.factories import PASSWORD, make_user
-from tests.live import serving
 from testpress_sandbox import create_app as create_sandbox
 from testpress_sandbox import faults
 from testpress_sandbox.server import start_in_thread
+from tests.conftest import fresh_database
+from tests.factories import PASSWORD, make_user
+from tests.live import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

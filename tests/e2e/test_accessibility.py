@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
-from portal.batches import add_members, create_batch
-from portal.models import Exam, PeopleImport, SyncRun, UnmatchedReport, WebhookDelivery, utcnow
+from portal.core.clock import utcnow
+from portal.core.extensions import db
+from portal.models import Exam, PeopleImport, SyncRun, UnmatchedReport, WebhookDelivery
+from portal.people.batches import add_members, create_batch
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 
 pytestmark = pytest.mark.e2e

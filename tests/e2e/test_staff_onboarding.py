@@ -8,9 +8,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from portal.extensions import db
+from portal.core.extensions import db
+from portal.core.passwords import check_password
 from portal.models import User
-from portal.passwords import check_password
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from portal.extensions import db
-from portal.reconciliation import record_report
+from portal.attempts.reconciliation import record_report
+from portal.core.extensions import db
 from tests.factories import make_attempt, make_exam, make_user
 from tests.test_reconcile import TAMPERED, report
 
@@ -61,7 +61,7 @@ def test_staff_press_sync_now_and_watch_it_finish(staff_page, portal):
 
 
 def test_staff_read_a_report_filter_by_batch_export_and_resolve_a_flag(staff_page, portal):
-    from portal.batches import add_members, create_batch
+    from portal.people.batches import add_members, create_batch
 
     app, url = portal
     with app.app_context():

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from testpress_sandbox import signing
 from testpress_sandbox.signing import LAUNCH, RETURN, REVIEW, WEBHOOK
-
 from tests import CHECKOUT
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors.json").read_text(encoding="utf-8"))

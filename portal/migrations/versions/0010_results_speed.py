@@ -54,7 +54,7 @@ def upgrade():
         "FROM attempts GROUP BY exam_id, status"
     )
     # The planner's statistics, so that SQLite chooses among the new indexes by what the
-    # tables hold (it keeps none unless told; see portal.exam_stats.rebuild).
+    # tables hold (it keeps none unless told; see portal.exams.stats.rebuild).
     op.execute("ANALYZE")
 
 

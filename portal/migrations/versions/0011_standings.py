@@ -62,7 +62,7 @@ def upgrade():
     )
     op.create_index('ix_standings_exam_percentage', 'standings', ['exam_id', 'percentage'])
     # Existing attempts' standings, by the counting rule as it is at this revision (spelt out
-    # in SQL: a migration must not change when portal.grading later does).
+    # in SQL: a migration must not change when portal.attempts.grading later does).
     op.execute(DERIVE)
 
 

@@ -1,7 +1,7 @@
 """standings: "best" is the highest percentage, not the highest raw score
 
 Derives every standing again by the rule as it is at this revision (spelt out in SQL, as in
-0011: a migration must not change when portal.grading later does).
+0011: a migration must not change when portal.attempts.grading later does).
 
 Revision ID: 0013_best_by_percentage
 Revises: 0012_status_percentage

@@ -4,7 +4,7 @@ Standings count Testpress's own (signed) scores alone, compare shares only by a 
 Admin API reported (beside a webhook's score the maximum is the browser's), and point at the
 pair's latest claim (`pending_attempt_id`); exam_stats' averages likewise count signed percentages only. Both
 are derived again here by the rule as it is at this revision, spelt out in SQL (as in 0011
-and 0013: a migration must not change when portal.grading later does).
+and 0013: a migration must not change when portal.attempts.grading later does).
 
 Revision ID: 0014_pending_scores
 Revises: 0013_best_by_percentage

@@ -1,7 +1,7 @@
 """attempts: a bounded history of browser returns
 
 An attempt keeps its first browser return and its latest; those between are counted in
-`other_returns` and forgotten (portal.reconciliation), so that a student replaying their
+`other_returns` and forgotten (portal.attempts.reconciliation), so that a student replaying their
 return with other values costs a counter, not a row, and no report's work grows with it.
 Histories that grew before are trimmed the same way here.
 

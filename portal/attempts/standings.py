@@ -1,0 +1,100 @@
+"""Standings: each student's counting attempt at each exam, kept current as attempts change.
+
+The gradebook and the exam reports read `standings`, one row per (student, exam), rather
+than ranking every attempt on every page view: at a million attempts that ranking was the
+page. The rows are derived by portal.attempts.grading's one counting rule and refreshed by a session
+hook after every flush that adds, changes or deletes an attempt (a launch, a return, a
+webhook, a sync page, a flag resolved) or changes an exam's rule, inside the same
+transaction: a result and its standing commit together or not at all, whoever records it.
+`rebuild` derives them all again (for a bulk load or a repair: `flask rebuild-standings`).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, aliased
+
+from portal.attempts.grading import counting_attempts
+from portal.core.bulk import among
+from portal.core.database import RECORDING_LOCK
+from portal.models import Attempt, Exam, Standing
+
+COLUMNS = ("student_id", "exam_id", "attempts_used", "attempt_id", "score", "max_score", "percentage",
+           "score_source", "flagged", "completed_at", "pending_attempt_id")
+
+
+def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
+    """The standings of the attempts meeting `conditions`, in COLUMNS' order."""
+    counting = counting_attempts(*conditions).subquery()
+    held = aliased(Attempt)
+    return (sa.select(counting.c.student_id, counting.c.exam_id, counting.c.attempts_used, counting.c.attempt_id,
+                      counting.c.score, counting.c.max_score, counting.c.percentage, held.score_source,
+                      sa.func.coalesce(held.flagged, sa.false()), held.completed_at, counting.c.pending_attempt_id)
+            .outerjoin(held, held.id == counting.c.attempt_id))
+
+
+def refresh(session: Session | sa.Connection, students: set[int], exams: set[int]) -> None:
+    """Derive again the standings of every pair of `students` x `exams`.
+
+    Pairs that did not change come out as they were, so a superset is harmless: two INs
+    keep the statements the same whatever the pairs (a sync page's thousand students).
+    """
+    if not students or not exams:
+        return
+    table = Standing.__table__
+    in_scope = (among(table.c.student_id, students), among(table.c.exam_id, exams))
+    session.execute(sa.delete(table).where(*in_scope))
+    session.execute(sa.insert(table).from_select(
+        COLUMNS, _derived(among(Attempt.student_id, students), among(Attempt.exam_id, exams))))
+
+
+def rebuild(session: Session) -> int:
+    """Derive every standing again from the attempts; the number of rows. The caller commits."""
+    session.execute(sa.delete(Standing.__table__))
+    session.execute(sa.insert(Standing.__table__).from_select(COLUMNS, _derived()))
+    return session.scalar(sa.select(sa.func.count()).select_from(Standing.__table__))
+
+
+def refresh_exam(session: Session | sa.Connection, exam_id: int) -> None:
+    """Derive again every standing at one exam (its counting rule changed)."""
+    table = Standing.__table__
+    session.execute(sa.delete(table).where(table.c.exam_id == exam_id))
+    session.execute(sa.insert(table).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
+
+
+def _pairs_touched(session: Session) -> tuple[set[int], set[int], set[int]]:
+    """The students and exams of attempts this flush wrote, and the exams whose rule changed."""
+    students, exams, rules_changed = set(), set(), set()
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, Attempt):
+            if instance in session.dirty and not session.is_modified(instance, include_collections=False):
+                continue
+            students.add(instance.student_id)
+            exams.add(instance.exam_id)
+            # And the old pair, should an attempt ever change hands.
+            state = sa.inspect(instance)
+            students.update(state.attrs.student_id.history.deleted)
+            exams.update(state.attrs.exam_id.history.deleted)
+        elif isinstance(instance, Exam) and instance.id is not None and instance in session.dirty:
+            if sa.inspect(instance).attrs.counting_rule.history.has_changes():
+                rules_changed.add(instance.id)
+    return students, exams, rules_changed
+
+
+@event.listens_for(Session, "after_flush")
+def _keep_standings_current(session: Session, flush_context) -> None:
+    # after_flush still shows what the flush wrote (new, dirty, deleted) and the rows are in
+    # the database, so the standings derive from the written attempts, in their transaction.
+    students, exams, rules_changed = _pairs_touched(session)
+    students.discard(None)
+    exams.discard(None)
+    connection = session.connection()  # Core statements: nothing here may flush again
+    if connection.dialect.name == "postgresql" and (students or rules_changed):
+        # Two transactions deriving the same pair (a result and a rule change, say) take turns,
+        # each then reading what the other committed. The recording lock: re-entrant, so a
+        # recording already holding it goes on. (SQLite's one writer already takes turns.)
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
+    refresh(connection, students, exams)
+    for exam_id in rules_changed:
+        refresh_exam(connection, exam_id)

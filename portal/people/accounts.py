@@ -1,0 +1,214 @@
+"""People: the one way to add a student or staff member, change a password, or (de)activate
+an account, used alike by the staff pages, the CLI and the demo.
+
+The functions add to the session and flush; the caller commits. A refusal is a
+`PersonError` naming the field at fault, which a page shows under that field and a
+command prints as one line.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+
+from portal.core.audit import changes
+from portal.core.extensions import db
+from portal.core.passwords import hash_password
+from portal.models import User
+
+MIN_PASSWORD_LENGTH = 8
+MAX_NAME_LENGTH = User.__table__.c.name.type.length
+MAX_EMAIL_LENGTH = User.__table__.c.email.type.length
+
+
+class PersonError(Exception):
+    """A person the portal will not store as asked; `field` is the value at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidPerson(PersonError):
+    """A value that no person may have (not an email, an empty name, a short password)."""
+
+
+class PersonExists(PersonError):
+    def __init__(self, email: str):
+        super().__init__("email", f"a user with email {email} already exists")
+        self.email = email
+
+
+class NoSuchPerson(PersonError):
+    def __init__(self, email: str):
+        super().__init__("email", f"nobody has the email {email}")
+        self.email = email
+
+
+class OwnAccount(PersonError):
+    def __init__(self):
+        super().__init__("active", "You cannot deactivate your own account.")
+
+
+class OwnRole(PersonError):
+    """Staff may not make themselves a student: the portal could be left with no staff at all."""
+
+    def __init__(self):
+        super().__init__("is_staff", "You cannot make yourself a student: ask another staff member to do it.")
+
+
+class LastStaff(PersonError):
+    """The change would leave the portal with no active staff member, and nobody to undo it."""
+
+    def __init__(self, field: str):
+        super().__init__(field, "The portal must keep at least one active staff member: "
+                                "make someone else staff before this change.")
+
+
+def normalise_email(email: str) -> str:
+    """The form an email is stored and looked up in; the login form uses it too, so that what
+    a person types at login finds what staff typed when adding them."""
+    return email.strip().lower()
+
+
+def find_person(email: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def email_in_use(email: str, *, besides: User | None = None) -> bool:
+    """Whether someone (other than `besides`) has this email."""
+    query = sa.select(User.id).where(User.email == normalise_email(email))
+    if besides is not None:
+        query = query.where(User.id != besides.id)
+    return db.session.scalar(query) is not None
+
+
+def create_person(email: str, name: str, password: str, *, staff: bool = False) -> User:
+    """Add a student (or, with `staff`, a staff member) who can log in with `password`.
+
+    Raises InvalidPerson for a bad value and PersonExists when the email is taken. When the
+    database's unique constraint is what refuses it (someone else added the same email
+    since the check), the session is rolled back before PersonExists is raised.
+    """
+    email = check_email(email)
+    name = check_name(name)
+    check_password(password)
+    if email_in_use(email):
+        raise PersonExists(email)
+    person = User(email=email, name=name, is_staff=staff, password_hash=hash_password(password))
+    db.session.add(person)
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        # No savepoint: under pysqlite's own transaction handling (see portal.core.database) a
+        # savepoint outside write_transaction would commit when released.
+        db.session.rollback()
+        if email_in_use(email):
+            raise PersonExists(email) from None
+        raise
+    return person
+
+
+def snapshot(person: User) -> dict:
+    """What staff edit of a person, as the audit log keeps it."""
+    return {"name": person.name, "email": person.email}
+
+
+def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
+    """Give `person` a new name and email; (before, after) of the fields that changed, for the audit log.
+
+    Raises InvalidPerson for a bad value and PersonExists when another person has the email
+    (checked first, and again by the unique constraint, after which the session is rolled back).
+    """
+    email, name = check_email(email), check_name(name)
+    if email_in_use(email, besides=person):
+        raise PersonExists(email)
+    before = snapshot(person)
+    person.name, person.email = name, email
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()  # no savepoint, as in create_person
+        raise PersonExists(email) from None
+    return changes(before, {"name": name, "email": email})
+
+
+def keep_another_active_staff_member(person: User, field: str) -> None:
+    """Raise LastStaff if `person` is the only active staff member.
+
+    Decides on a count that another request could change: call it under write_transaction,
+    or two staff demoting each other at once would both see the other still there.
+    """
+    if not (person.is_staff and person.active):
+        return
+    others = sa.select(sa.func.count()).where(User.is_staff.is_(True), User.active.is_(True), User.id != person.id)
+    if not db.session.scalar(others):
+        raise LastStaff(field)
+
+
+def set_staff(person: User, staff: bool, *, by: User) -> None:
+    """Make `person` staff or a student; raises OwnRole when `by` would make themselves a
+    student, LastStaff when no active staff member would be left. Call under write_transaction.
+
+    Sessions go on: the staff guard reads the role on every request, so a demoted person's
+    next staff page is already refused.
+    """
+    if not staff and person.id == by.id:
+        raise OwnRole()
+    if not staff:
+        keep_another_active_staff_member(person, "is_staff")
+    person.is_staff = staff
+    db.session.flush()
+
+
+def set_password(email: str, password: str) -> User:
+    """Give the person with `email` a new password, ending every session they have open.
+
+    Raises InvalidPerson for a password too short, NoSuchPerson for an unknown email.
+    """
+    check_password(password)
+    person = find_person(email)
+    if person is None:
+        raise NoSuchPerson(normalise_email(email))
+    person.set_password(hash_password(password))
+    db.session.flush()
+    return person
+
+
+def deactivate(person: User, *, by: User) -> None:
+    """Stop `person` logging in and end their sessions; raises OwnAccount if `by` is they,
+    LastStaff when no active staff member would be left. Call under write_transaction."""
+    if person.id == by.id:
+        raise OwnAccount()
+    keep_another_active_staff_member(person, "active")
+    person.set_active(False)
+    db.session.flush()
+
+
+def reactivate(person: User) -> None:
+    person.set_active(True)
+    db.session.flush()
+
+
+def check_email(email: str) -> str:
+    """The email as stored; raises InvalidPerson if it is not an email address."""
+    try:
+        validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidPerson("email", str(error)) from None
+    email = normalise_email(email)
+    if len(email) > MAX_EMAIL_LENGTH:  # lower() can lengthen a few non-ASCII letters
+        raise InvalidPerson("email", f"must be at most {MAX_EMAIL_LENGTH} characters")
+    return email
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise InvalidPerson("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidPerson("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")

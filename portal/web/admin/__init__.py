@@ -1,0 +1,21 @@
+"""Staff pages: one blueprint (blueprint.py, with its guard), one module per area: the
+dashboard, one attempt, the gradebook and reports, people and their import, batches, exams
+and their import from Testpress, the audit log, Testpress's traffic.
+"""
+
+# The areas add their routes to bp when imported.
+from portal.web.admin import (  # noqa: F401
+    attempt,
+    audit,
+    batches,
+    dashboard,
+    exam_import,
+    exams,
+    gradebook,
+    people,
+    people_import,
+    testpress,
+)
+from portal.web.admin.blueprint import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,115 @@
+"""How the pages write scores, percentages and times: plain functions, used as Jinja filters.
+
+Filters rather than template macros because a page calls them once per table row, and a
+Jinja macro call costs about ten times a Python call: on a history of twenty rows that was
+a tenth of the page. The macros of templates/macros.html of the same names call these, so
+every page writes them the same way. The factory registers them (`configure_templates`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from markupsafe import Markup
+
+from portal.core.clock import to_local, utcnow
+from portal.results import max_score_claimed
+from portal.vocabulary import AttemptStatus
+
+DASH = "—"  # a value Testpress has not reported
+
+
+def score(attempt) -> str:
+    """'12 / 20', '12' without a maximum, a dash without a score (anything with score, max_score)."""
+    if attempt.score is None:
+        return DASH
+    if attempt.max_score is None:
+        return f"{attempt.score:g}"
+    return f"{attempt.score:g} / {attempt.max_score:g}"
+
+
+def status_badge(status: str, staff: bool = False) -> Markup:
+    """An attempt's status as a badge: the student's word for it, or with `staff` the precise one."""
+    status = AttemptStatus(status)
+    return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
+
+
+def confirmation(attempt, review_link: Markup | str = "") -> Markup:
+    """The one place a page says whether Testpress verified an attempt and why its review is
+    or is not there (anything with Attempt's `verification`, `review_note` and `verified`):
+    a badge, then the review's link when there is one (`review_link`), else why not."""
+    badge = ""
+    if attempt.verification:
+        badge = Markup('<span class="badge badge-{}">{}</span> ').format(
+            "verified" if attempt.verified else "unverified", attempt.verification)
+    why = Markup('<small class="muted review-note">{}</small>').format(attempt.review_note) if attempt.review_note else ""
+    return Markup('<span class="confirmation">{}{}</span>').format(badge, why or review_link)
+
+
+CLAIMED_WORDS = {"max_score": "the maximum score", "rank": "the rank", "max_rank": "the rank"}
+
+
+def claimed_note(attempt, staff: bool = False) -> str:
+    """What a verified result shows on the browser return's word alone (Attempt.claimed_fields),
+    in a sentence: to its student, or with `staff` to staff."""
+    words = list(dict.fromkeys(CLAIMED_WORDS.get(name, name.replace("_", " ")) for name in attempt.claimed_fields))
+    if not words:
+        return ""
+    listed = " and ".join(words)
+    it, they = ("it", "it is") if len(words) == 1 else ("them", "they are")
+    came = "came from the browser return only" if staff else "came back with your browser only"
+    return (f"{listed[0].upper()}{listed[1:]} {came}: Testpress's signed report does not include {it}, "
+            f"so {they} not verified.")
+
+
+def staff_score(row) -> Markup:
+    """A verified result's score for staff (anything with score, max_score and score_source):
+    a maximum only the browser return reported is marked as its word, not Testpress's."""
+    if max_score_claimed(row):
+        return Markup(f'{row.score:g} <small class="claim" title="The maximum came from the browser return only: '
+                      f'Testpress\'s signed report does not include it">/ {row.max_score:g} by the browser</small>')
+    return Markup(score(row))
+
+
+def claim(score_value: float, max_score: float | None, percentage: float | None) -> str:
+    """What a score only the browser reported claims: "17 / 20, 85.0%"."""
+    claimed = f"{score_value:g}" + (f" / {max_score:g}" if max_score is not None else "")
+    return claimed + (f", {percentage:.1f}%" if percentage is not None else "")
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{value:.1f}%"
+
+
+def when(moment: datetime | None) -> Markup | str:
+    """A stored naive-UTC time as a <time> element in the institute's zone, which it names."""
+    if not moment:
+        return DASH
+    local = to_local(moment)
+    return Markup(f'<time datetime="{moment.isoformat()}Z">{local:%d %b %Y, %H:%M} {local:%Z}</time>')
+
+
+def duration(period: timedelta) -> str:
+    """A period in the largest whole unit that states it: "2 hours", "90 minutes"."""
+    seconds = int(period.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}{'s' if seconds != size else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """A stored (naive UTC) time as how long ago it was: "3 hours ago", "just now", "never"."""
+    if moment is None:
+        return "never"
+    seconds = int(((now or utcnow()) - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
+                    "claimed_note": claimed_note, "staff_score": staff_score,
+                    "duration": duration, "confirmation": confirmation}

@@ -1,0 +1,71 @@
+"""The portal's layout: a package per concern, a few modules at the top, and no import cycle.
+
+The imports are read from the source (every `import` and `from ... import`, those inside
+functions included), not by importing it: an import placed inside a function to dodge a
+cycle is still a cycle.
+"""
+
+import ast
+from pathlib import Path
+
+PORTAL = Path(__file__).parents[1] / "portal"
+TOP_LEVEL_MODULES = 8
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PORTAL.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PORTAL.rglob("*.py") if "migrations" not in path.parts}
+
+
+def imported(path: Path) -> set[str]:
+    """The portal modules `path` imports: `from portal.x import y` is portal.x.y when that is a
+    module, else portal.x."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("portal"):
+            for alias in node.names:
+                found.add(f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in MODULES else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("portal"))
+    return found - {module_name(path), "portal"}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each import cycle, as the path around it (a depth-first walk)."""
+    found, done, path = [], set(), []
+
+    def visit(name):
+        if name in path:
+            found.append(path[path.index(name):] + [name])
+            return
+        if name in done:
+            return
+        path.append(name)
+        for other in sorted(graph.get(name, ())):
+            visit(other)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    return found
+
+
+def test_no_module_of_the_portal_imports_itself_round_a_cycle():
+    graph = {name: imported(path) for name, path in MODULES.items()}
+    assert all(dependency in MODULES for dependencies in graph.values() for dependency in dependencies)
+    assert cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_one():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_the_top_of_the_portal_holds_a_few_modules_and_a_package_per_concern():
+    top = sorted(path.name for path in PORTAL.glob("*.py"))
+    packages = sorted(path.name for path in PORTAL.iterdir() if (path / "__init__.py").exists())
+    assert len(top) <= TOP_LEVEL_MODULES, top
+    assert packages == ["attempts", "core", "exams", "people", "testpress", "web"]
