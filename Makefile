@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-postgres load bench bench-pages clean
+.PHONY: run test test-postgres lint load bench bench-pages clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
@@ -21,6 +21,10 @@ test: $(VENV)/installed-dev
 # the slowest part of the suite (every page at two sizes), which CI's 30 minutes cannot run twice.
 test-postgres: $(VENV)/installed-dev
 	.ci/with-postgres $(BIN)/python -m pytest --ignore=tests/e2e/test_accessibility.py
+
+## lint: ruff, configured in pyproject.toml (CI runs it before the tests)
+lint: $(VENV)/installed-dev
+	$(BIN)/ruff check .
 
 ## load: the exam-day race and load suites against gunicorn, with their figures
 load: $(VENV)/installed-dev

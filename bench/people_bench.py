@@ -160,7 +160,8 @@ def measure(app, size: int) -> dict[str, tuple[float, float, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000])
-    parser.add_argument("--database", help="an empty PostgreSQL database's URL (default: SQLite files in a temporary folder)")
+    parser.add_argument("--database",
+                        help="an empty PostgreSQL database's URL (default: SQLite files in a temporary folder)")
     options = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="people-bench-") as folder:

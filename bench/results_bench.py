@@ -123,7 +123,8 @@ def main() -> None:
             seed(database, 50, 20, attempts // 1_000)
             print(f"seeded {attempts:,} attempts in {time.perf_counter() - begin:.1f} s", flush=True)
             results[attempts] = measure(database, pages, options.runs)
-        print(f"\n{'page':34} {'1,000 cpu ms':>12} {'stmts':>5} {f'{options.large:,} cpu ms':>16} {'stmts':>5} {'ratio':>6}")
+        print(f"\n{'page':34} {'1,000 cpu ms':>12} {'stmts':>5} "
+              f"{f'{options.large:,} cpu ms':>16} {'stmts':>5} {'ratio':>6}")
         for (url, small_ms, small_n), (_, large_ms, large_n) in zip(results[1_000], results[options.large]):
             print(f"{url:34} {small_ms:12.1f} {small_n:5d} {large_ms:16.1f} {large_n:5d} {large_ms / small_ms:6.2f}")
 

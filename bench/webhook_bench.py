@@ -53,7 +53,8 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="portal-webhook-bench-"))
     app = create_app({
-        "SECRET_KEY": "bench-secret-key-not-for-production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'p.sqlite'}",
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'p.sqlite'}",
         "TESTPRESS_PUBLIC_KEY": PUBLIC_KEY, "TESTPRESS_SECRET": "bench-secret", "TESTPRESS_PRIVATE_KEY": PRIVATE_KEY,
     })
     app.logger.disabled = True  # one log line per delivery is real work, but not what this measures

@@ -101,7 +101,8 @@ class User(UserMixin, db.Model):
     def spend_password_links(self) -> None:
         """Spend every password link of this person still open: a new password, or a new link
         (portal.people.password_links.issue_link), replaces them (the caller commits)."""
-        db.session.execute(sa.update(PasswordLink).where(PasswordLink.user_id == self.id, PasswordLink.used_at.is_(None))
+        db.session.execute(sa.update(PasswordLink)
+                           .where(PasswordLink.user_id == self.id, PasswordLink.used_at.is_(None))
                            .values(used_at=utcnow()))
 
     def set_active(self, active: bool) -> None:

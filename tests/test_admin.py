@@ -55,7 +55,8 @@ def test_every_admin_page_opens_for_staff(app, client, auth):
     db.session.add(PeopleImport(csv_text="email,name\nnew@example.com,New\n"))  # import 1
     # and delivery 1, unmatched report 1 and sync run 1
     db.session.add_all([WebhookDelivery(outcome="rejected", reason="missing hash", payload="{}"),
-                        UnmatchedReport(source="webhook", testpress_attempt_id="1", reason="unknown exam", payload="{}"),
+                        UnmatchedReport(source="webhook", testpress_attempt_id="1", reason="unknown exam",
+                                        payload="{}"),
                         SyncRun(status="ok")])
     db.session.commit()
     auth.login("boss@example.com")
@@ -107,7 +108,8 @@ def test_exam_form_shows_errors_and_saves_nothing(staff_client):
 
 def test_duplicate_testpress_id_is_refused(staff_client):
     make_exam(testpress_id=3)
-    response = staff_client.post("/admin/exams/new", data={"title": "X", "exam_url": "https://t.example/x", "testpress_id": "3"})
+    response = staff_client.post("/admin/exams/new",
+                                 data={"title": "X", "exam_url": "https://t.example/x", "testpress_id": "3"})
     assert response.status_code == 422
     assert "Another exam already has this Testpress id." in response.get_data(as_text=True)
 
@@ -204,7 +206,8 @@ def test_the_largest_row_id_filters_to_nothing(staff_client):
 
 @pytest.mark.parametrize("cursor", ["x", "!!!", "bm90IGpzb24", "WyJzdGFydGVkIix0cnVlLFtdXQ",  # not JSON; no values
                                     "WyJzdGFydGVkIixmYWxzZSxbWyJ0IiwibW9uZGF5Il0sWyJpIiwiMSJdXV0",  # a bad time
-                                    "WyJzdGFydGVkIixmYWxzZSxbWyJzIiwiMjAyNi0wMS0wMSJdLFsiaSIsIjEiXV1d",  # text, not a time
+                                    # text, not a time
+                                    "WyJzdGFydGVkIixmYWxzZSxbWyJzIiwiMjAyNi0wMS0wMSJdLFsiaSIsIjEiXV1d",
                                     "WyJzdGFydGVkIixmYWxzZSxbWyJ0IiwiMjAyNi0wMS0wMVQwMDowMDowMCswNTowMCJdLFsiaSIsIjEiXV1d"])
 def test_a_page_link_the_table_did_not_make_is_a_400(staff_client, cursor):
     response = staff_client.get(f"/admin/attempts/?cursor={cursor}")

@@ -143,6 +143,7 @@ def test_cli_prints_one_line_and_fails_without_secret_key(tmp_path):
 
 def test_every_page_names_the_portals_icon(client):
     for url in ("/login", "/testpress/return"):
-        assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in client.get(url).get_data(as_text=True)
+        assert ('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+                in client.get(url).get_data(as_text=True))
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"

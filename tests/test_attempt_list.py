@@ -166,7 +166,8 @@ def test_attempts_added_between_pages_neither_repeat_nor_vanish(staff, monkeypat
     shown = first_ids + sum(rest, [])
     assert len(shown) == len(set(shown))  # nothing twice
     assert {attempt.id for attempt in old} <= set(shown)  # nothing that was there vanished
-    assert squeezed.id in shown and not {attempt.id for attempt in new} & set(shown)  # later rows: only after the cursor
+    # later rows: only after the cursor
+    assert squeezed.id in shown and not {attempt.id for attempt in new} & set(shown)
 
     newer = re.search(r'<a href="([^"]+)">← Newer</a>', staff.get(older).get_data(as_text=True)).group(1)
     back = staff.get(newer.replace("&amp;", "&")).get_data(as_text=True)
@@ -248,7 +249,8 @@ def test_the_export_keeps_negative_scores_numbers(staff, school):
 
 
 @pytest.mark.parametrize("cell, written", [
-    (-2, "-2"), ("-10.00", "-10.00"), ("-1e+06", "-1e+06"), (-2.5, "-2.5"), ("-0.5", "-0.5"),  # negative numbers, as they are
+    # negative numbers, as they are
+    (-2, "-2"), ("-10.00", "-10.00"), ("-1e+06", "-1e+06"), (-2.5, "-2.5"), ("-0.5", "-0.5"),
     ("-2 / 20", "'-2 / 20"), ("-2+3", "'-2+3"), ("-cmd", "'-cmd"), ("-", "'-"), ("-2.", "'-2."),
     ("-1e+06+cmd|' /C calc'!A0", "'-1e+06+cmd|' /C calc'!A0"), ("-2\n", "'-2\n"), ("-٣", "'-٣"),
     ("=1+1", "'=1+1"), ("+5", "'+5"), ("@SUM(A1)", "'@SUM(A1)"), ("12", "12"),

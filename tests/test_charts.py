@@ -80,7 +80,8 @@ def test_labels_are_escaped():
 # (the portal's sans-serif fonts average about 0.55 em). At the desktop size every box is
 # smaller around the same anchor, so boxes apart here are apart there too.
 ASCENT, DESCENT, CHARACTER = 0.8 * CHART_FONT_UNITS, 0.25 * CHART_FONT_UNITS, 0.62 * CHART_FONT_UNITS
-TEXT = re.compile(r'<text x="(?P<x>[-\d.]+)" y="(?P<y>[-\d.]+)"(?: text-anchor="(?P<anchor>\w+)")?>(?P<text>[^<]*)</text>')
+TEXT = re.compile(r'<text x="(?P<x>[-\d.]+)" y="(?P<y>[-\d.]+)"(?: text-anchor="(?P<anchor>\w+)")?>'
+                  r'(?P<text>[^<]*)</text>')
 
 
 def label_boxes(svg: str) -> list[tuple[str, float, float, float, float]]:

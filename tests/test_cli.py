@@ -23,7 +23,8 @@ def test_init_db_applies_the_migrations(make_app):
 
 
 def test_create_user(app, runner):
-    result = runner.invoke(args=["create-user", "Ravi@Example.com", "--name", "Ravi Kumar", "--password", "longenough1"])
+    result = runner.invoke(args=["create-user", "Ravi@Example.com", "--name", "Ravi Kumar",
+                                 "--password", "longenough1"])
     assert result.exit_code == 0, result.output
     user = db.session.scalar(sa.select(User).where(User.email == "ravi@example.com"))
     assert user.name == "Ravi Kumar" and not user.is_staff
@@ -32,7 +33,8 @@ def test_create_user(app, runner):
 
 
 def test_create_staff_user(app, runner):
-    result = runner.invoke(args=["create-user", "boss@example.com", "--name", "Boss", "--password", "longenough1", "--staff"])
+    result = runner.invoke(args=["create-user", "boss@example.com", "--name", "Boss", "--password", "longenough1",
+                                 "--staff"])
     assert result.exit_code == 0
     assert "staff member" in result.output
     assert db.session.scalar(sa.select(User.is_staff).where(User.email == "boss@example.com")) is True
@@ -77,7 +79,8 @@ def test_add_exam(app, runner):
 
 def test_add_exam_refuses_a_duplicate_testpress_id(app, runner):
     make_exam(testpress_id=12)
-    result = runner.invoke(args=["add-exam", "--title", "Again", "--url", "https://t.example/x", "--testpress-id", "12"])
+    result = runner.invoke(args=["add-exam", "--title", "Again", "--url", "https://t.example/x",
+                                 "--testpress-id", "12"])
     assert result.exit_code == 1
     assert "already exists" in result.output and "Traceback" not in result.output
 

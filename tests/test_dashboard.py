@@ -47,7 +47,8 @@ def test_the_figures_count_attempts_students_and_what_needs_attention(app):
         WebhookDelivery(outcome="rejected", reason="bad hash", received_at=now - timedelta(hours=25)),  # too old
         WebhookDelivery(outcome="recorded", verified=True, received_at=now - timedelta(hours=1)),
     ])
-    db.session.add_all([SyncRun(started_at=now - timedelta(days=1)), SyncRun(status="failed", error="Testpress said 500")])
+    db.session.add_all([SyncRun(started_at=now - timedelta(days=1)),
+                        SyncRun(status="failed", error="Testpress said 500")])
     db.session.commit()
 
     figures = dashboard_figures()

@@ -96,7 +96,8 @@ def test_the_demos_batch_exam_is_shown_to_its_member_only(instance):
     seen = {}
     for email, password in (("asha@example.com", "asha-demo-pass"), ("ravi@example.com", "ravi-demo-pass")):
         client = app.test_client()
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                          client.get("/login").get_data(as_text=True))
         client.post("/login", data={"email": email, "password": password, "csrf_token": token[1]})
         seen[email] = client.get("/exams/").get_data(as_text=True)
 

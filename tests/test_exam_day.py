@@ -97,7 +97,8 @@ def installation(make_app, tmp_path):
 
 def signed_return(attempt: Attempt) -> dict:
     fields = {"email": attempt.student.email, "first_name": attempt.student.name, "status": "completed",
-              "attempt_id": str(attempt.institute_attempt_id % 10**9), "institute_attempt_id": str(attempt.institute_attempt_id),
+              "attempt_id": str(attempt.institute_attempt_id % 10**9),
+              "institute_attempt_id": str(attempt.institute_attempt_id),
               "total_count": "50", "correct_count": "50", "incorrect_count": "0", "unanswered_count": "0",
               "score": f"{RETURNED_SCORE:g}", "max_score": "200", "percentage": "99.5", "rank": "1", "max_rank": "9"}
     fields["hmac"] = launch_hmac(TEST_SETTINGS["TESTPRESS_SECRET"], email=fields["email"],

@@ -63,7 +63,8 @@ def test_the_list_shows_state_batches_attempts_and_one_publish_button_per_row(cl
     assert "Publish" in row_of(response, "Draft mock") and "Unpublish" not in row_of(response, "Draft mock")
     assert "Published Open Morning" in row_of(response, "Open mock")
     assert "Published Upcoming Everyone" in row_of(response, "Future mock")
-    assert "Published Closed Everyone" in row_of(response, "Closed mock") and " 2 Unpublish" in row_of(response, "Closed mock")
+    assert ("Published Closed Everyone" in row_of(response, "Closed mock")
+            and " 2 Unpublish" in row_of(response, "Closed mock"))
     assert f'action="/admin/exams/{draft.id}/publish"' in html
     assert html.count('name="published" value=') == 4
 
@@ -113,7 +114,8 @@ def test_the_exam_page_shows_details_rules_batches_and_its_attempts(client, staf
     assert "90 minutes." in text
     assert f'href="/admin/attempts/?exam={exam.id}">1 attempt</a>' in response.get_data(as_text=True)
     assert f'href="/admin/exams/{exam.id}/report">Results report</a>' in response.get_data(as_text=True)
-    assert "cannot be deleted: archive it" in text and f"/admin/exams/{exam.id}/delete" not in response.get_data(as_text=True)
+    assert ("cannot be deleted: archive it" in text
+            and f"/admin/exams/{exam.id}/delete" not in response.get_data(as_text=True))
     assert client.get("/admin/exams/999").status_code == 404
 
 

@@ -316,7 +316,8 @@ def test_the_exam_list_runs_as_many_statements_for_many_exams_with_rules_as_for_
         student = db.session.merge(student)
         batch = db.session.merge(batch)
         for n in range(1, 12):
-            exam = make_exam(f"Mock {n}", attempts_allowed=n % 3 or None, counting_rule=("best", "latest", "first")[n % 3],
+            exam = make_exam(f"Mock {n}", attempts_allowed=n % 3 or None,
+                             counting_rule=("best", "latest", "first")[n % 3],
                              batches=[batch] if n % 2 else [])
             make_attempt(student, exam, **SCORED, score=float(n))
     many = count_page()

@@ -468,7 +468,8 @@ def test_the_next_sync_confirms_unordered_results_from_the_admin_api(app, launch
 
     attempt = reload(launched)
     assert (attempt.score, attempt.score_source, attempt.needs_confirmation) == (10.0, "api", False)
-    assert {"users": 311, "exams": 12} in [{k: v for k, v in asked.items() if k in ("users", "exams")} for asked in api.asked]
+    assert {"users": 311, "exams": 12} in [{k: v for k, v in asked.items() if k in ("users", "exams")}
+                                           for asked in api.asked]
 
 
 def test_staff_can_ask_the_admin_api_for_one_attempt(app, client, auth, launched, monkeypatch):

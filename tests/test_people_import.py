@@ -193,13 +193,15 @@ def test_a_failure_midway_writes_nothing(staff_client, monkeypatch):
 
 
 def test_a_row_that_became_a_problem_since_the_preview_is_reported_not_written(staff_client):
-    import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\nb@example.com,Bala,longenough1\n")
+    import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\n"
+                                       "b@example.com,Bala,longenough1\n")
     assert "<b>2</b><span>good rows" in staff_client.get(f"/admin/people/import/{import_id}").get_data(as_text=True)
     make_user("b@example.com", name="Added Meanwhile")
     response = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "1 row not imported" in page
-    assert '<td data-label="Email">b@example.com</td><td data-label="Name">Bala</td><td data-label="Problem">already exists</td>' in page
+    assert ('<td data-label="Email">b@example.com</td><td data-label="Name">Bala</td>'
+            '<td data-label="Problem">already exists</td>' in page)
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Added Meanwhile"
     rows = read_download(staff_client.get(f"/admin/people/import/{import_id}/problems.csv"))
     assert rows == [["email", "name", "password", "problem"],
@@ -304,7 +306,8 @@ def test_an_old_upload_expires(staff_client):
 
 
 def test_the_import_is_audited_without_secrets(staff_client):
-    import_id = uploaded(staff_client, "email,name,password,batch\na@example.com,Anu,,X\nb@example.com,Bala,longenough1,\n"
+    import_id = uploaded(staff_client, "email,name,password,batch\na@example.com,Anu,,X\n"
+                                       "b@example.com,Bala,longenough1,\n"
                                        "bad,Bad,,\n")
     staff_client.post(f"/admin/people/import/{import_id}/confirm", data={"new_batch": "X"})
     entry = db.session.scalar(sa.select(AuditEntry))
@@ -419,7 +422,8 @@ def test_an_upload_without_a_file_is_refused(staff_client):
 
 
 def test_an_email_taken_while_the_passwords_hash_is_left_and_the_rest_written(staff_client, monkeypatch):
-    import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\nb@example.com,Bala,longenough1\n")
+    import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,longenough1\n"
+                                       "b@example.com,Bala,longenough1\n")
     real_hash = people_import.hash_imported_passwords
 
     def hash_while_someone_adds_anu(passwords):
@@ -429,7 +433,8 @@ def test_an_email_taken_while_the_passwords_hash_is_left_and_the_rest_written(st
     monkeypatch.setattr(people_import, "hash_imported_passwords", hash_while_someone_adds_anu)
     page = staff_client.post(f"/admin/people/import/{import_id}/confirm", follow_redirects=True).get_data(as_text=True)
     assert "Imported 1 person from people.csv; 1 row not imported" in page
-    assert '<td data-label="Email">a@example.com</td><td data-label="Name">Anu</td><td data-label="Problem">already exists</td>' in page
+    assert ('<td data-label="Email">a@example.com</td><td data-label="Name">Anu</td>'
+            '<td data-label="Problem">already exists</td>' in page)
     assert db.session.scalar(sa.select(User.name).where(User.email == "a@example.com")) == "Someone Else"
     assert db.session.scalar(sa.select(User.name).where(User.email == "b@example.com")) == "Bala"
 

@@ -569,7 +569,8 @@ def test_a_page_opened_before_a_colleagues_edit_does_not_undo_it(make_app):
                      data={"name": "Ravi", "email": "ravi.k@example.com", "shown": opened})
 
     assert refused.status_code == 409
-    assert "Someone changed this person&#39;s name or email after you opened this page" in refused.get_data(as_text=True)
+    assert ("Someone changed this person&#39;s name or email after you opened this page"
+            in refused.get_data(as_text=True))
     with app.app_context():
         assert (db.session.get(User, student_id).name, db.session.get(User, student_id).email) == (
             "Ravi Kumar", "ravi@example.com")

@@ -8,7 +8,8 @@ from portal.web.charts import CHARACTER_WIDTH, histogram_svg, spaced_labels, tim
 
 
 def drawn_labels(svg: str) -> list[tuple[float, str]]:
-    return [(float(x), text) for x, text in re.findall(r'<text class="axis-label" x="([\d.]+)"[^>]*>([^<]*)</text>', svg)]
+    return [(float(x), text)
+            for x, text in re.findall(r'<text class="axis-label" x="([\d.]+)"[^>]*>([^<]*)</text>', svg)]
 
 
 def assert_no_overlap(labels):

@@ -68,7 +68,8 @@ def test_standings_follow_every_recording_and_a_rule_change(app):
                                   percentage=70.0, correct_count=7))
     db.session.commit()
     row = standing(student, exam)
-    assert (row.score, row.verified, row.flagged, row.pending_attempt_id) == (14, True, True, None)  # the return claimed 10
+    assert (row.score, row.verified, row.flagged, row.pending_attempt_id) == (
+        14, True, True, None)  # the return claimed 10
     scored(student, exam, 16, days_ago=5)
     assert standing(student, exam).score == 16
     exam.counting_rule = "latest"
@@ -328,7 +329,8 @@ def test_a_score_only_the_browser_reported_counts_nowhere_and_is_shown_pending(s
     ranks = staff_client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
     header, *rows = csv_of(staff_client.get(f"/admin/exams/{exam.id}/report.csv"))
     assert [(row[0], row[2]) for row in rows] == [("1", "Asha"), ("", "Ravi")]  # unranked
-    assert rows[1][header.index("score")] == "" and rows[1][header.index("unverified claims")] == "pending 20 / 20, 100.0%"
+    assert (rows[1][header.index("score")] == ""
+            and rows[1][header.index("unverified claims")] == "pending 20 / 20, 100.0%")
     assert "pending: claims 20 / 20, 100.0%" in ranks
     figures = exam_report_figures(ranks)
     assert figures["Top"] == "60.0%" and figures["Mean"] == "60.0%"

@@ -59,7 +59,8 @@ def test_webhook_vectors(vector):
 
 def test_review_url_carries_all_five_parameters_signed():
     url = signing.review_url(
-        "https://institute.testpress.in/", SECRET, attempt_id=68701, institute_attempt_id=100101, key=PUBLIC_KEY, time=1763700000
+        "https://institute.testpress.in/", SECRET, attempt_id=68701, institute_attempt_id=100101, key=PUBLIC_KEY,
+        time=1763700000
     )
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "institute.testpress.in", "/exams/attempts/")
@@ -74,7 +75,8 @@ def test_review_url_carries_all_five_parameters_signed():
 
 
 def test_review_url_encodes_values_in_the_query():
-    url = signing.review_url("http://localhost:5001", SECRET, attempt_id="1", institute_attempt_id="a&b=c", key="k+/", time=5)
+    url = signing.review_url("http://localhost:5001", SECRET, attempt_id="1", institute_attempt_id="a&b=c", key="k+/",
+                             time=5)
     query = parse_qs(urlsplit(url).query)
     assert query["institute_attempt_id"] == ["a&b=c"]
     assert query["key"] == ["k+/"]
@@ -113,7 +115,8 @@ def test_integer_and_float_times_sign_like_their_integer_text():
 
 # --- launch verification ----------------------------------------------------------------------
 
-LAUNCH = dict(email="student@example.com", first_name="Asha", institute_attempt_id="100101", key=PUBLIC_KEY, time="1763700000")
+LAUNCH = dict(email="student@example.com", first_name="Asha", institute_attempt_id="100101", key=PUBLIC_KEY,
+              time="1763700000")
 LAUNCH_DIGEST = "b134eb7e25de033672e5a1b0592d86f84d939fc553424a599c299488904701ff"
 
 
@@ -346,4 +349,5 @@ def test_webhook_body_depth_counts_brackets_outside_strings_only():
     assert signing.parse_webhook_body(inside_a_string.encode())["note"].startswith("[{[{")
     with pytest.raises(signing.WebhookMalformed, match="nested deeper than 20 levels"):
         signing.parse_webhook_body(b'{"a": ' + b"[" * 20 + b"]" * 20 + b"}")
-    assert signing.parse_webhook_body(b'{"a": ' + b"[" * 19 + b"]" * 19 + b"}")["a"] == [[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]
+    assert signing.parse_webhook_body(b'{"a": ' + b"[" * 19 + b"]" * 19 + b"}")["a"] == (
+        [[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]])

@@ -265,7 +265,8 @@ def test_an_empty_history_at_any_page_is_the_friendly_empty_state(client, studen
     (dict(status="launched"), "Finish the attempt to review it."),
     (dict(status="started", testpress_attempt_id="77"), "Finish the attempt to review it."),
     (dict(status="cancelled", testpress_attempt_id="78"), "Finish the attempt to review it."),
-    (dict(status="pending", testpress_attempt_id="79"), "Testpress is still marking it; the review opens once it is marked."),
+    (dict(status="pending", testpress_attempt_id="79"),
+     "Testpress is still marking it; the review opens once it is marked."),
     ({**COMPLETED, "testpress_attempt_id": None},
      "These scores came back with your browser; the review opens once Testpress verifies them."),
 ])
@@ -293,7 +294,8 @@ NO_ID = {"testpress_attempt_id": None}
     (COMPLETED, "Not yet verified by Testpress", ""),
     ({**COMPLETED, **NO_ID}, "Not yet verified by Testpress",
      "These scores came back with your browser; the review opens once Testpress verifies them."),
-    ({**VERIFIED, "institute_attempt_id": None}, "Verified by Testpress", "Taken on Testpress directly: review it there."),
+    ({**VERIFIED, "institute_attempt_id": None}, "Verified by Testpress",
+     "Taken on Testpress directly: review it there."),
 ], ids=["verified", "verified without an id", "unverified", "unverified without an id", "taken on Testpress"])
 def test_each_page_says_once_and_in_the_same_words_whether_testpress_verified_it_and_why_a_review_is_there(
         client, auth, student, fields, verification, why):
@@ -346,7 +348,8 @@ def test_history_chart_labels_a_point_with_the_institutes_day(make_app):
         owl = make_user("owl@example.com", "Night Owl")
         # 20:00 UTC on 1 December is 01:30 on 2 December in Kolkata.
         make_attempt(owl, make_exam("Late Night Mock"), status="completed", score=10.0, max_score=20.0,
-                     percentage=50.0, started_at=datetime(2026, 12, 1, 20, 0), completed_at=datetime(2026, 12, 1, 20, 30))
+                     percentage=50.0, started_at=datetime(2026, 12, 1, 20, 0),
+                     completed_at=datetime(2026, 12, 1, 20, 30))
     client.post("/login", data={"email": "owl@example.com", "password": "correct horse battery staple"})
 
     html = client.get("/attempts/").get_data(as_text=True)

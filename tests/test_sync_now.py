@@ -106,7 +106,8 @@ def wait_for(app, run_id: int, condition) -> SyncRun:
         if condition(run):
             return run
         time.sleep(0.05)
-    raise AssertionError(f"run {run_id} never got there: {run.status}, {run.pages_done} pages, {run.error}, {run.lease_until}")
+    raise AssertionError(f"run {run_id} never got there: {run.status}, {run.pages_done} pages, "
+                         f"{run.error}, {run.lease_until}")
 
 
 def press(client):
@@ -266,7 +267,8 @@ def test_sync_now_without_testpress_settings_says_so(make_app):
     client = logged_in_client(app)
     response = press(client)
     assert response.headers["Location"] == "/admin/testpress/"
-    assert "Cannot sync: TESTPRESS_API_USERNAME and TESTPRESS_API_PASSWORD" in client.get("/admin/testpress/").get_data(as_text=True)
+    assert ("Cannot sync: TESTPRESS_API_USERNAME and TESTPRESS_API_PASSWORD"
+            in client.get("/admin/testpress/").get_data(as_text=True))
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncRun)) == 0
 

@@ -93,12 +93,14 @@ def test_launched_attempt_is_completed_by_its_institute_attempt_id(client, asha,
     assert response.status_code == 200
     assert response.get_json() == {"status": "recorded"}
     db.session.refresh(launch)
-    assert (launch.status, launch.testpress_attempt_id, launch.score, launch.percentage) == ("completed", "9001", 163.0, 81.5)
+    assert (launch.status, launch.testpress_attempt_id, launch.score, launch.percentage) == (
+        "completed", "9001", 163.0, 81.5)
     assert (launch.correct_count, launch.incorrect_count, launch.unanswered_count, launch.total_count) == (42, 5, 3, 50)
     assert launch.score_source == "webhook" and launch.verified
     assert launch.webhook_seen_at is not None
     [delivery] = deliveries()
-    assert (delivery.verified, delivery.outcome, delivery.attempt_id, delivery.attempt_state) == (True, "recorded", launch.id, "completed")
+    assert (delivery.verified, delivery.outcome, delivery.attempt_id, delivery.attempt_state) == (
+        True, "recorded", launch.id, "completed")
     assert delivery.testpress_attempt_id == "9001"
 
 
@@ -272,7 +274,8 @@ def test_unknown_student_is_accepted_logged_and_shown_to_staff(client, physics, 
     assert response.get_json() == {"status": "unmatched"}
     assert attempts() == []
     [row] = db.session.scalars(sa.select(UnmatchedReport)).all()
-    assert (row.source, row.testpress_attempt_id, row.email, row.testpress_exam_id) == ("webhook", "9001", "stranger@example.com", 12)
+    assert (row.source, row.testpress_attempt_id, row.email, row.testpress_exam_id) == (
+        "webhook", "9001", "stranger@example.com", 12)
     assert "stranger@example.com" in row.reason
     assert "hash" not in json.loads(row.payload)
     assert [d.outcome for d in deliveries()] == ["unmatched", "unmatched"]

@@ -98,8 +98,10 @@ def test_the_log_filters_by_outcome(client, staff):
 
     assert listed(client.get("/admin/testpress/deliveries/").get_data(as_text=True)) == {
         str(recorded.id), str(rejected.id), str(unmatched.id)}
-    assert listed(client.get("/admin/testpress/deliveries/?outcome=rejected").get_data(as_text=True)) == {str(rejected.id)}
-    assert listed(client.get("/admin/testpress/deliveries/?outcome=unmatched").get_data(as_text=True)) == {str(unmatched.id)}
+    assert listed(client.get("/admin/testpress/deliveries/?outcome=rejected").get_data(as_text=True)) == {
+        str(rejected.id)}
+    assert listed(client.get("/admin/testpress/deliveries/?outcome=unmatched").get_data(as_text=True)) == {
+        str(unmatched.id)}
     assert listed(client.get("/admin/testpress/deliveries/?outcome=unchanged").get_data(as_text=True)) == set()
 
 

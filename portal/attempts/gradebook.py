@@ -52,7 +52,8 @@ def gradebook_students(batch_id: int | None, sort_exam: int | None) -> sa.Select
     percentage at `sort_exam`, highest first, those without one last."""
     query = sa.select(User).where(User.is_staff.is_(False))
     if batch_id is not None:
-        query = query.join(batch_members, batch_members.c.user_id == User.id).where(batch_members.c.batch_id == batch_id)
+        query = (query.join(batch_members, batch_members.c.user_id == User.id)
+                 .where(batch_members.c.batch_id == batch_id))
     if sort_exam is None:
         return query.order_by(User.name, User.id)
     standing = sa.orm.aliased(Standing)

@@ -1,7 +1,8 @@
 """Which attempt counts: the one place an exam's counting rule (best, latest or first) is applied.
 
 One statement ranks every attempt of each (student, exam) pair: scored attempts (completed,
-with a score Testpress gave: see verified_score) first, then by the exam's rule (best by percentage, see _counting_order), so that the first row of each pair is the
+with a score Testpress gave: see verified_score) first, then by the exam's rule (best by percentage,
+see _counting_order), so that the first row of each pair is the
 attempt that counts, or an unscored one when none has a score yet. The same row carries how
 many attempts the student has made at the exam. It is a window (`row_number() OVER
 (PARTITION BY student, exam ...)`), which SQLite and PostgreSQL both evaluate, and it is
@@ -97,7 +98,8 @@ def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
             sa.case((scored, Attempt.score)).label("score"),
             sa.case((scored, Attempt.max_score)).label("max_score"),
             sa.case((scored, Attempt.percentage)).label("percentage"),
-            sa.func.max(sa.case((pending_score(), Attempt.id))).over(partition_by=partition).label("pending_attempt_id"),
+            sa.func.max(sa.case((pending_score(), Attempt.id))).over(partition_by=partition).label(
+                "pending_attempt_id"),
             sa.func.row_number().over(partition_by=partition, order_by=_counting_order()).label("place"),
         )
         .join(Exam, Exam.id == Attempt.exam_id)

@@ -135,7 +135,8 @@ def _repeats_an_earlier_report(attempt: Attempt, report: Report) -> bool:
     """Whether the same source already reported this very result: a duplicate delivery, a
     late copy of an earlier one, or Testpress changing a result back. (Compared within the
     same status: a late "started" between two copies of one completion changes nothing.)"""
-    return any(r.source == report.source and r.status == report.status and _same_result(r, report) and _same_id(r, report)
+    return any(r.source == report.source and r.status == report.status
+               and _same_result(r, report) and _same_id(r, report)
                for r in attempt.reports)
 
 

@@ -231,8 +231,9 @@ def check_webhooks() -> list[Finding]:
         return [Finding(Level.WARNING, "Webhooks", "no webhook has ever arrived: in Testpress's webhook "
                                                    "settings enter https://<this portal>/testpress/webhook, make "
                                                    "sure Testpress can reach it, then take an exam to try it.")]
-    findings = [Finding(Level.OK, "Webhooks", f"the last arrived {moment(last.received_at)} "
-                                              f"({'verified' if last.verified else 'refused: ' + (last.reason or '')}).")]
+    findings = [Finding(Level.OK, "Webhooks",
+                        f"the last arrived {moment(last.received_at)} "
+                        f"({'verified' if last.verified else 'refused: ' + (last.reason or '')}).")]
 
     since = utcnow() - RECENT
     day = db.session.execute(

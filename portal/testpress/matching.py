@@ -134,7 +134,8 @@ class AttemptMatcher:
         if student_ids and portal_exam_ids and without_reference:
             unconfirmed = sa.and_(Attempt.testpress_attempt_id.is_(None), among(Attempt.student_id, student_ids),
                                   among(Attempt.exam_id, portal_exam_ids))
-            claimed = among(Attempt.claimed_testpress_attempt_id, {item.testpress_attempt_id for item in without_reference})
+            claimed = among(Attempt.claimed_testpress_attempt_id,
+                            {item.testpress_attempt_id for item in without_reference})
             for attempt in orm_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
                 self._claimed.setdefault(attempt.claimed_testpress_attempt_id, []).append(attempt)
             launches = orm_attempts(

@@ -29,10 +29,12 @@ class TestpressSettings:
         encoding = config["TESTPRESS_PERCENT_ENCODING"]
         if encoding not in ENCODINGS:
             raise ValueError(f"TESTPRESS_PERCENT_ENCODING must be one of {', '.join(ENCODINGS)}, not {encoding!r}")
-        algorithms = tuple(a.strip().lower() for a in str(config["TESTPRESS_WEBHOOK_ALGORITHMS"]).split(",") if a.strip())
+        algorithms = tuple(a.strip().lower() for a in str(config["TESTPRESS_WEBHOOK_ALGORITHMS"]).split(",")
+                           if a.strip())
         unknown = [a for a in algorithms if a not in WEBHOOK_DIGEST_LENGTHS]
         if unknown or not algorithms:
-            raise ValueError(f"TESTPRESS_WEBHOOK_ALGORITHMS must list some of sha512, sha256, not {unknown or 'nothing'}")
+            raise ValueError("TESTPRESS_WEBHOOK_ALGORITHMS must list some of sha512, sha256, "
+                             f"not {unknown or 'nothing'}")
         return cls(
             base_url=str(config["TESTPRESS_BASE_URL"]).rstrip("/"),
             public_key=config["TESTPRESS_PUBLIC_KEY"],

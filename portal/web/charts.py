@@ -138,7 +138,8 @@ def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
     ]
     for mark in marks:
         level = _number(y(mark))
-        parts.append(f'<line class="grid-line" x1="{PAD_LEFT}" x2="{LINE_WIDTH - PAD_RIGHT}" y1="{level}" y2="{level}"></line>')
+        parts.append(f'<line class="grid-line" x1="{PAD_LEFT}" x2="{LINE_WIDTH - PAD_RIGHT}" '
+                     f'y1="{level}" y2="{level}"></line>')
         parts.append(f'<text x="{PAD_LEFT - 10}" y="{_number(y(mark) + CHART_FONT_UNITS / 3)}" '
                      f'text-anchor="end">{_number(mark)}%</text>')
     coordinates = [(_number(x(i)), _number(y(p.percentage))) for i, p in enumerate(points)]
@@ -291,4 +292,5 @@ def timeline_svg(days: Sequence[tuple[date, int]]) -> Markup:
     labels = [(index + 0.5, f"{day:%d %b}") for index, day in enumerate(slots)]
     total = sum(counts.values())
     return bar_chart_svg(bars, labels, css="chart-timeline",
-                         summary=f"{total} completion{'s' if total != 1 else ''} from {first:%d %b %Y} to {last:%d %b %Y}")
+                         summary=f"{total} completion{'s' if total != 1 else ''} "
+                                 f"from {first:%d %b %Y} to {last:%d %b %Y}")

@@ -21,7 +21,8 @@ MESSAGES = {
                          "Please go back, reload the page and try again."),
     401: ("Not logged in", "Please log in to see this page."),
     403: ("Not open to you", "You do not have access to this page. Your own exams and results "
-                             "are on the portal's home page; if you think you should see this, ask the institute's staff."),
+                             "are on the portal's home page; if you think you should see this, "
+                             "ask the institute's staff."),
     404: ("Page not found", "There is nothing at this address: the link may be old or mistyped. "
                             "Your exams and results are on the portal's home page."),
     405: ("Method not allowed", "This page cannot be used that way. Please go back and use the page's own buttons."),

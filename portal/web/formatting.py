@@ -42,7 +42,8 @@ def confirmation(attempt, review_link: Markup | str = "") -> Markup:
     if attempt.verification:
         badge = Markup('<span class="badge badge-{}">{}</span> ').format(
             "verified" if attempt.verified else "unverified", attempt.verification)
-    why = Markup('<small class="muted review-note">{}</small>').format(attempt.review_note) if attempt.review_note else ""
+    why = (Markup('<small class="muted review-note">{}</small>').format(attempt.review_note) if attempt.review_note
+           else "")
     return Markup('<span class="confirmation">{}{}</span>').format(badge, why or review_link)
 
 

@@ -401,7 +401,8 @@ HISTORY_ROWS = {
     for one_exam in (False, True)
 }
 PROGRESS = {
-    one_exam: _students(sa.select(_exams.c.title, _attempts.c.started_at, _attempts.c.percentage).select_from(_WITH_EXAM),
+    one_exam: _students(sa.select(_exams.c.title, _attempts.c.started_at, _attempts.c.percentage)
+                        .select_from(_WITH_EXAM),
               one_exam)
     .where(_attempts.c.status == AttemptStatus.COMPLETED, _attempts.c.percentage.is_not(None))
     .order_by(*NEWEST_FIRST).limit(PROGRESS_POINTS)

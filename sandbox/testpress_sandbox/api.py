@@ -94,7 +94,8 @@ def auth_token():
     if not isinstance(data, dict):
         data = {}
     username, password = str(data.get("username") or ""), str(data.get("password") or "")
-    missing = {name: ["This field is required."] for name, value in (("username", username), ("password", password)) if not value}
+    missing = {name: ["This field is required."] for name, value in (("username", username), ("password", password))
+               if not value}
     if missing:
         raise ApiError(400, missing)
     config = current_app.config
@@ -184,7 +185,8 @@ def attempts():
     statement = sa.select(*ATTEMPT_COLUMNS)
     if "state" in args:
         if args["state"] not in STATES:
-            raise ApiError(400, {"state": [f"Select a valid choice. {args['state']} is not one of the available choices."]})
+            raise ApiError(400, {"state": [f"Select a valid choice. {args['state']} is not one of the available "
+                                           "choices."]})
         statement = statement.where(Attempt.state == STATES[args["state"]])
     if args.get("date_0"):
         statement = statement.where(Attempt.date >= _moment(args["date_0"], "date_0", end_of_day=False))

@@ -44,7 +44,8 @@ def _free_username(email: str) -> str:
     return username
 
 
-def launch_attempt(exam: Exam, *, email: str, first_name: str, institute_attempt_id: str, time: str, surl: str) -> Attempt:
+def launch_attempt(exam: Exam, *, email: str, first_name: str, institute_attempt_id: str, time: str,
+                   surl: str) -> Attempt:
     """Start (or resume) the attempt a verified launch asks for, and send the "started" webhook.
 
     Raises LaunchRefused when ``institute_attempt_id`` already belongs to a submitted attempt,
@@ -179,7 +180,8 @@ def _get_attempt(attempt_id: int) -> Attempt:
 
 def rank(attempt: Attempt) -> tuple[int, int]:
     """(rank, max_rank) among the exam's completed attempts; equal scores share a rank."""
-    completed = sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == attempt.exam_id, Attempt.state == COMPLETED)
+    completed = sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == attempt.exam_id,
+                                                           Attempt.state == COMPLETED)
     better = db.session.scalar(completed.where(Attempt.score > attempt.score))
     return better + 1, db.session.scalar(completed)
 

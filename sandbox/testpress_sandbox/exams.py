@@ -29,7 +29,8 @@ def check_signed_time(text: str, what: str) -> None:
     age = int(time.time()) - int(text)
     config = current_app.config
     if age > config["LAUNCH_TTL"]:
-        raise LaunchRefused(f"This {what} has expired: it was signed more than {config['LAUNCH_TTL'] // 60} minutes ago.", 403)
+        raise LaunchRefused(f"This {what} has expired: it was signed more than "
+                            f"{config['LAUNCH_TTL'] // 60} minutes ago.", 403)
     if age < -config["CLOCK_SKEW"]:
         raise LaunchRefused(f"This {what}'s time is in the future: check the institute server's clock.", 403)
 

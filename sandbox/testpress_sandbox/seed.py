@@ -185,6 +185,7 @@ def _generate_users(count: int) -> list[int]:
     _insert_many(
         "user",
         USER_COLUMNS,
-        [(user_id, f"seeded-{user_id}", f"seeded-{user_id}@sandbox.testpress.local", f"Student {user_id}", False, now) for user_id in ids],
+        [(user_id, f"seeded-{user_id}", f"seeded-{user_id}@sandbox.testpress.local", f"Student {user_id}", False, now)
+         for user_id in ids],
     )
     return list(ids)

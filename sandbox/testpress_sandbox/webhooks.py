@@ -68,7 +68,8 @@ def send_webhook(attempt: Attempt, event: str) -> None:
         return
     fault = faults.current()
     config = current_app.config
-    body = signed_webhook_body(webhook_payload(attempt, event), config["PRIVATE_KEY"], encoding=config["PERCENT_ENCODING"])
+    body = signed_webhook_body(webhook_payload(attempt, event), config["PRIVATE_KEY"],
+                               encoding=config["PERCENT_ENCODING"])
     dispatcher().submit(
         event,
         attempt.id,

@@ -221,7 +221,8 @@ def violations_report(violations: list[dict]) -> str:
     for violation in violations:
         lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']} <{violation['helpUrl']}>")
         for node in violation["nodes"][:8]:
-            lines.append(f"    {', '.join(map(str, node['target']))}: {node['failureSummary'].splitlines()[-1].strip()}")
+            lines.append(f"    {', '.join(map(str, node['target']))}: "
+                         f"{node['failureSummary'].splitlines()[-1].strip()}")
     return "\n".join(lines)
 
 
@@ -262,7 +263,8 @@ def test_student_page_fits_a_phone_and_its_charts_are_legible(open_page, spec):
         [svg.getBoundingClientRect().width, svg.parentElement.clientWidth
          - parseFloat(getComputedStyle(svg.parentElement).paddingLeft)
          - parseFloat(getComputedStyle(svg.parentElement).paddingRight)])""")
-    assert all(abs(width - card) <= 1 for width, card in charts), f"{spec.name}: charts narrower than their card: {charts}"
+    assert all(abs(width - card) <= 1 for width, card in charts), (
+        f"{spec.name}: charts narrower than their card: {charts}")
 
 
 def test_tables_become_labelled_rows_on_a_phone(open_page):
@@ -281,7 +283,8 @@ def test_tables_become_labelled_rows_on_a_phone(open_page):
 @pytest.mark.parametrize("spec", [page for page in PAGES if not page.press], ids=lambda spec: slug(spec.name))
 def test_keyboard_starts_at_the_skip_link_and_shows_the_focus(open_page, spec):
     page = open_page(spec, "desktop")
-    autofocused = page.evaluate("document.activeElement.closest('main') ? document.activeElement.labels[0].textContent : null")
+    autofocused = page.evaluate("document.activeElement.closest('main') ? "
+                                "document.activeElement.labels[0].textContent : null")
     if autofocused:  # the login form starts in its first field: already past the header
         assert autofocused.strip() == "Email"
         return
@@ -302,7 +305,8 @@ def test_keyboard_starts_at_the_skip_link_and_shows_the_focus(open_page, spec):
                     parseFloat(getComputedStyle(el).outlineWidth)]; })()""")
         if stop[0] == "BODY":  # past the last control
             break
-        assert stop[1] and stop[2] != "none" and stop[3] >= 2, f"{spec.name}: a Tab stop without a visible focus: {stop}"
+        assert stop[1] and stop[2] != "none" and stop[3] >= 2, (
+            f"{spec.name}: a Tab stop without a visible focus: {stop}")
 
 
 def test_every_state_reads_the_same_on_the_students_pages(open_page, rows):

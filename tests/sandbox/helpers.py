@@ -46,7 +46,8 @@ class _FormReader(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": attrs.get("action"), "method": attrs.get("method"), "attrs": attrs, "fields": {}})
+            self.forms.append({"action": attrs.get("action"), "method": attrs.get("method"), "attrs": attrs,
+                               "fields": {}})
         elif tag == "input" and self.forms and attrs.get("type") == "hidden":
             self.forms[-1]["fields"][attrs["name"]] = attrs.get("value", "")
 

@@ -47,10 +47,12 @@ def follow_all(client, auth, url, **params) -> list[dict]:
     return results
 
 
-def add_attempt(app, *, user: int, exam: int, state="Completed", date="2025-03-01T10:00:00", correct=0, incorrect=0, unanswered=5):
+def add_attempt(app, *, user: int, exam: int, state="Completed", date="2025-03-01T10:00:00", correct=0, incorrect=0,
+                unanswered=5):
     with app.app_context():
         if db.session.get(User, user) is None:
-            db.session.add(User(id=user, username=f"user{user}", email=f"user{user}@example.com", first_name=f"User {user}"))
+            db.session.add(User(id=user, username=f"user{user}", email=f"user{user}@example.com",
+                                first_name=f"User {user}"))
         attempt = Attempt(
             user_id=user,
             exam_id=exam,
@@ -187,7 +189,8 @@ def test_result_fields(client, app, auth):
     [result] = get(client, auth, "/api/v2.5/admin/attempts/")["results"]
     assert DOCUMENTED_FIELDS | {"institute_attempt_id", "total_count", "max_score", "completed_on"} == set(result)
     assert result["id"] == attempt_id
-    assert (result["exam_id"], result["user_id"], result["email"], result["state"]) == (2, 50, "user50@example.com", "Completed")
+    assert (result["exam_id"], result["user_id"], result["email"], result["state"]) == (
+        2, 50, "user50@example.com", "Completed")
     assert (result["score"], result["percentage"], result["max_score"]) == ("11.00", 68.75, "16.00")
     assert result["date"] == "2025-03-01T10:00:00.000000Z"
     assert result["exam_url"] == "http://localhost/api/v2.5/admin/exams/2/"
@@ -249,7 +252,8 @@ def test_ordering_with_a_stable_tie_break(client, app, auth, field, descending):
     ]
     for row in rows:
         add_attempt(app, user=50, exam=1, **row)
-    results = follow_all(client, auth, "/api/v2.5/admin/attempts/", ordering=("-" if descending else "") + field, page_size=2)
+    results = follow_all(client, auth, "/api/v2.5/admin/attempts/", ordering=("-" if descending else "") + field,
+                         page_size=2)
     keys = [(r[field], r["id"]) for r in results]
     expected = sorted(keys, key=lambda key: (key[0], -key[1]) if descending else key, reverse=descending)
     assert keys == expected and len(keys) == 4

@@ -65,7 +65,8 @@ def test_a_json_array_is_refused(client):
 def test_admin_form(client):
     page = client.get("/sandbox/faults", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "Faults on demand" in page.get_data(as_text=True)
-    answer = client.post("/sandbox/faults", data={"api_throttle_next": "3", "api_retry_after": "9", "webhook_duplicate": "on"})
+    answer = client.post("/sandbox/faults",
+                         data={"api_throttle_next": "3", "api_retry_after": "9", "webhook_duplicate": "on"})
     assert answer.status_code == 302
     state = faults.as_json()
     assert (state["api_throttle_next"], state["api_retry_after"], state["webhook_duplicate"]) == (3, 9, True)

@@ -84,7 +84,8 @@ def test_rank_among_completed_attempts_of_the_exam(client):
     )
     third = answer_and_leave(client, take_path(launch(client, institute_attempt_id="3", email="zoe@example.com")), {})
     assert (first["fields"]["rank"], first["fields"]["max_rank"]) == ("1", "1")
-    assert (second["fields"]["rank"], second["fields"]["max_rank"], second["fields"]["percentage"]) == ("1", "2", "100.00")
+    assert (second["fields"]["rank"], second["fields"]["max_rank"], second["fields"]["percentage"]) == (
+        "1", "2", "100.00")
     assert (third["fields"]["rank"], third["fields"]["max_rank"], third["fields"]["score"]) == ("3", "3", "0.00")
 
 

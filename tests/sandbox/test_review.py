@@ -19,7 +19,8 @@ def completed_attempt(client) -> str:
     return answer_and_leave(client, take_path(launch(client)), ANSWERS)["fields"]["attempt_id"]
 
 
-def signed_review(attempt_id, *, institute_attempt_id="100101", signed_at=None, secret=DEFAULTS["SECRET"], key=DEFAULTS["PUBLIC_KEY"]):
+def signed_review(attempt_id, *, institute_attempt_id="100101", signed_at=None, secret=DEFAULTS["SECRET"],
+                  key=DEFAULTS["PUBLIC_KEY"]):
     url = review_url(
         "http://localhost",
         secret,

@@ -31,7 +31,8 @@ def test_completed_webhook_is_hashed_as_the_contract_reads(client, app, receiver
 
     started, completed = receiver.bodies
     for body in (started, completed):
-        verify_webhook(body, public_key=DEFAULTS["PUBLIC_KEY"], private_key=DEFAULTS["PRIVATE_KEY"], algorithms=("sha512",))
+        verify_webhook(body, public_key=DEFAULTS["PUBLIC_KEY"], private_key=DEFAULTS["PRIVATE_KEY"],
+                       algorithms=("sha512",))
     payload = json.loads(completed)
     assert len(payload["hash"]) == 128
     assert payload["attempt_id"] == int(attempt_id)

@@ -46,7 +46,8 @@ def audit():
     if since:
         query = query.where(AuditEntry.at >= from_local(datetime.combine(since, datetime.min.time())))
     if until:  # the whole of the last day
-        query = query.where(AuditEntry.at < from_local(datetime.combine(until + timedelta(days=1), datetime.min.time())))
+        query = query.where(AuditEntry.at < from_local(datetime.combine(until + timedelta(days=1),
+                                                                        datetime.min.time())))
     page = paginate(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), ENTRIES_PER_PAGE)
     filters = {"actor": actor_id or "", "action": action, "target": target_type,
                "from": since.isoformat() if since else "", "to": until.isoformat() if until else ""}

@@ -153,7 +153,8 @@ def archive_exam(exam_id: int):
             audit.record(current_user, "exam.archive" if archived else "exam.restore", "exam", exam.id,
                          f"{'Archived' if archived else 'Restored'} exam “{exam.title}”",
                          before={"archived": not archived}, after={"archived": archived})
-    flash(f"“{exam.title}” is {'archived: students no longer see it, and its history is kept' if archived else 'restored'}.",
+    flash(f"“{exam.title}” is "
+          f"{'archived: students no longer see it, and its history is kept' if archived else 'restored'}.",
           "success")
     return redirect(url_for("admin.exam", exam_id=exam.id))
 
