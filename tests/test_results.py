@@ -1,8 +1,13 @@
 """`record_report` through the eyes of the results page: which values an attempt ends with."""
 
+from dataclasses import fields
+
 from portal.attempts.reconciliation import record_report
 from portal.core.extensions import db
-from portal.results import Report
+from portal.models import ResultColumns
+from portal.results import RESULT_FIELDS, SIGNED_FIELDS, Report
+from portal.testpress.reports import API_RESULT_KEYS, WEBHOOK_RESULT_KEYS
+from portal.vocabulary import ReportSource
 from tests.factories import make_attempt, make_exam, make_user
 
 
@@ -38,3 +43,13 @@ def test_a_later_return_never_overwrites_signed_scores(app):
     db.session.commit()
     assert (attempt.score, attempt.correct_count, attempt.percentage) == (1.0, 1, 6.25)
     assert attempt.flagged
+
+
+def test_a_report_holds_the_result_fields_between_who_said_it_and_testpress_times():
+    assert tuple(field.name for field in fields(Report)) == (
+        "source", "status", "testpress_attempt_id", *RESULT_FIELDS, "started_at", "completed_at")
+    assert tuple(ResultColumns.__annotations__) == RESULT_FIELDS  # the columns, in the same order
+
+
+def test_what_each_signed_source_vouches_for_is_what_its_payload_carries():
+    assert SIGNED_FIELDS == {ReportSource.WEBHOOK: set(WEBHOOK_RESULT_KEYS), ReportSource.API: set(API_RESULT_KEYS)}
