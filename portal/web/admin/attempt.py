@@ -34,7 +34,7 @@ def _attempt_page(attempt: Attempt, *, status: int = 200, accept_form=None, dism
     dismiss_form = dismiss_form or FlagNoteForm(formdata=None, prefix=FORM_PREFIXES[FlagResolution.DISMISSED])
     accept_form.note.label.text, dismiss_form.note.label.text = "Note (optional)", "Note (required)"
     return render_template(
-        "admin/attempt.html", attempt=attempt, action=ActionForm(), decisions=decisions,
+        "admin/attempts/attempt.html", attempt=attempt, action=ActionForm(), decisions=decisions,
         accept_form=accept_form, dismiss_form=dismiss_form,
         can_accept=can_accept(attempt), FlagResolution=FlagResolution,
     ), status

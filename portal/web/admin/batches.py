@@ -32,7 +32,7 @@ UNKNOWN_SHOWN = 20
 @bp.route("/batches/")
 def batches():
     """Every batch with its member and exam counts, and a form to create one."""
-    return render_template("admin/batches.html", rows=batch_rows(), form=BatchForm(), action=ActionForm())
+    return render_template("admin/batches/batches.html", rows=batch_rows(), form=BatchForm(), action=ActionForm())
 
 
 @bp.route("/batches/new", methods=["POST"])
@@ -50,13 +50,13 @@ def add_batch():
         else:
             flash(f"Created batch “{batch.name}”.", "success")
             return redirect(url_for("admin.batch", batch_id=batch.id))
-    return render_template("admin/batches.html", rows=batch_rows(), form=form, action=ActionForm()), 422
+    return render_template("admin/batches/batches.html", rows=batch_rows(), form=form, action=ActionForm()), 422
 
 
 def render_batch(batch: Batch, *, rename: BatchForm | None = None, members: AddMembersForm | None = None,
                  status: int = 200):
     page = paginate(members_query(batch), MEMBERS_PER_PAGE)
-    return render_template("admin/batch.html", batch=batch, page=page,
+    return render_template("admin/batches/batch.html", batch=batch, page=page,
                            rename=rename or BatchForm(name=batch.name), members=members or AddMembersForm(),
                            action=ActionForm()), status
 

@@ -25,7 +25,7 @@ from portal.web.admin.blueprint import bp
 @bp.route("/")
 def dashboard():
     """Totals, per-exam analytics and what needs a staff member's attention."""
-    return render_template("admin/dashboard.html", local_input=local_input, **dashboard_figures().as_context())
+    return render_template("admin/attempts/dashboard.html", local_input=local_input, **dashboard_figures().as_context())
 
 
 @bp.route("/attempts/")
@@ -38,7 +38,7 @@ def attempts():
     cursor = request.args.get("cursor", "").strip()
     page = attempts_page(filters, order, Cursor.decode(cursor, order) if cursor else None)
     return render_template(
-        "admin/attempts.html", page=page, filters=filters, order=order, sorts=SORTS,
+        "admin/attempts/attempts.html", page=page, filters=filters, order=order, sorts=SORTS,
         student=db.session.get(User, filters.student_id) if filters.student_id else None,
         verified_choices=VERIFIED_CHOICES, local_input=local_input, zone=zone_name(),
         exams=db.session.execute(sa.select(Exam.id, Exam.title).order_by(Exam.title, Exam.id)).all(),

@@ -89,7 +89,7 @@ def render_import(page: int, *, error: str | None = None, fetch: bool = True, st
     unlinked = db.session.execute(sa.select(Exam.id, Exam.title).where(
         Exam.testpress_id.is_(None), Exam.archived_at.is_(None)).order_by(Exam.title)).all()
     pages = max(1, -(-total // PER_PAGE))
-    return render_template("admin/exam_import.html", exams=exams, skipped=skipped, total=total, page=page,
+    return render_template("admin/exams/exam_import.html", exams=exams, skipped=skipped, total=total, page=page,
                            pages=pages, linked=linked, unlinked=unlinked, error=error, action=ActionForm(),
                            new=NEW), status
 

@@ -39,7 +39,7 @@ def exams():
         .group_by(Exam.id).order_by(Exam.title)
     ).all()
     archived_count = db.session.scalar(sa.select(sa.func.count(Exam.id)).where(Exam.archived_at.is_not(None)))
-    return render_template("admin/exams.html", rows=rows, now=utcnow(), archived=archived,
+    return render_template("admin/exams/exams.html", rows=rows, now=utcnow(), archived=archived,
                            archived_count=archived_count, batches=exam_batch_names([exam.id for exam, _ in rows]),
                            action=ActionForm())
 
@@ -49,7 +49,7 @@ def exam(exam_id: int):
     """One exam: details, rules, batches, its attempts and actions. 404 for an unknown exam."""
     found = db.get_or_404(Exam, exam_id)
     count = db.session.scalar(sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == found.id))
-    return render_template("admin/exam.html", exam=found, attempt_count=count, now=utcnow(), action=ActionForm())
+    return render_template("admin/exams/exam.html", exam=found, attempt_count=count, now=utcnow(), action=ActionForm())
 
 
 @bp.route("/exams/new", methods=["GET", "POST"])
@@ -61,7 +61,7 @@ def edit_exam(exam_id: int | None = None):
     exam = db.get_or_404(Exam, exam_id) if exam_id else None
     form = ExamForm(exam)
     if not form.validate_on_submit():
-        return render_template("admin/exam_form.html", form=form, exam=exam), 422 if form.errors else 200
+        return render_template("admin/exams/exam_form.html", form=form, exam=exam), 422 if form.errors else 200
     try:
         with write_transaction():  # owns the exam from the comparison below to the commit
             if exam:
@@ -74,10 +74,10 @@ def edit_exam(exam_id: int | None = None):
             f"Someone saved a change to “{exam.title}” after you opened this form, so nothing was saved: "
             "saving this form would undo theirs. Your version is below; open the exam's page in another "
             "tab to see the one saved, then save again to replace it.")
-        return render_template("admin/exam_form.html", form=form, exam=exam), 409
+        return render_template("admin/exams/exam_form.html", form=form, exam=exam), 409
     except ExamError as error:  # the database's word, when another request won a race
         (form[error.field].errors if error.field in form else form.title.errors).append(str(error))
-        return render_template("admin/exam_form.html", form=form, exam=exam), 422
+        return render_template("admin/exams/exam_form.html", form=form, exam=exam), 422
     flash(f"Saved “{exam.title}”." if exam_id else
           f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
     return redirect(url_for("admin.exam", exam_id=exam.id))

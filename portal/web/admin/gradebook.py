@@ -30,7 +30,7 @@ def gradebook():
     batch_id = batch.id if batch else None
     page = paginate(results.gradebook_students(batch_id, sort_exam), results.STUDENTS_PER_PAGE)
     found = results.cells([student.id for student in page.items], [exam.id for exam in exams])
-    return render_template("admin/gradebook.html", batch=batch, exams=exams, sort_exam=sort_exam, page=page,
+    return render_template("admin/attempts/gradebook.html", batch=batch, exams=exams, sort_exam=sort_exam, page=page,
                            cells=found, batches=results.batch_choices(),
                            # "/admin/attempts/<id>" is this and an id: a url_for per cell was a third of the page.
                            attempts_url=url_for("admin.attempts"), cell_html=results.cell_html)
@@ -51,7 +51,7 @@ def exam_report(exam_id: int):
     exam = db.get_or_404(Exam, exam_id)
     figures = results.exam_report(exam)
     ranks = results.rank_page(exam, page_number(results.RANKS_PER_PAGE), figures.students)
-    return render_template("admin/exam_report.html", exam=exam, figures=figures, ranks=ranks,
+    return render_template("admin/exams/exam_report.html", exam=exam, figures=figures, ranks=ranks,
                            histogram=histogram_svg(figures.bins), timeline=timeline_svg(figures.timeline))
 
 

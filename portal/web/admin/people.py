@@ -44,7 +44,7 @@ def people():
     role, status and batch. 400 for a filter value the form does not offer."""
     filters = PeopleFilter.from_args(request.args)
     page = find_people(filters, after=row_id("after"), before=row_id("before"))
-    return render_template("admin/people.html", page=page, filters=filters, roles=ROLES, statuses=STATUSES,
+    return render_template("admin/people/people.html", page=page, filters=filters, roles=ROLES, statuses=STATUSES,
                            batches=batch_choices())
 
 
@@ -71,7 +71,7 @@ def add_person():
             db.session.commit()
             flash(f"Added {person.email}.", "success")
             return redirect(url_for("admin.person", user_id=person.id))
-    return render_template("admin/person_new.html", form=form), 422 if form.errors else 200
+    return render_template("admin/people/person_new.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/people/<int:user_id>")
@@ -88,7 +88,7 @@ def render_person(person: User, edit_form: PersonForm) -> str:
     attempt_total = db.session.scalar(sa.select(sa.func.count(Attempt.id)).where(Attempt.student_id == person.id))
     open_links = db.session.scalar(sa.select(sa.func.count(PasswordLink.id)).where(
         PasswordLink.user_id == person.id, PasswordLink.used_at.is_(None), PasswordLink.expires_at > utcnow()))
-    return render_template("admin/person.html", person=person, edit_form=edit_form,
+    return render_template("admin/people/person.html", person=person, edit_form=edit_form,
                            batch_form=batch_form_for(person), action=ActionForm(),
                            attempts=attempts, attempt_total=attempt_total, open_links=open_links)
 
@@ -207,7 +207,7 @@ def change_role(user_id: int):
     person = db.get_or_404(User, user_id)
     form = ActionForm()
     if request.method == "GET":
-        return render_template("admin/person_role.html", person=person, form=form,
+        return render_template("admin/people/person_role.html", person=person, form=form,
                                own_account=person.id == current_user.id)
     wanted = request.form.get("staff")
     if not form.validate_on_submit() or wanted not in ("0", "1"):
@@ -245,7 +245,7 @@ def issue_password_link(user_id: int):
                  after={"expires_in_hours": password_links.LINK_LIFETIME.total_seconds() / 3600})
     db.session.commit()
     current_app.logger.info("people: user %s issued a password link for person %s", current_user.id, person.id)
-    return render_template("admin/password_link.html", person=person,
+    return render_template("admin/people/password_link.html", person=person,
                            link=password_links.link_url(token),
                            hours=int(password_links.LINK_LIFETIME.total_seconds() // 3600))
 

@@ -46,7 +46,7 @@ def import_people():
         else:
             db.session.commit()
             return redirect(url_for("admin.import_preview", import_id=pending.id), 303)
-    return render_template("admin/import.html", form=form), 422 if form.errors else 200
+    return render_template("admin/people/import.html", form=form), 422 if form.errors else 200
 
 
 @bp.errorhandler(413)
@@ -67,7 +67,7 @@ def import_preview(import_id: int):
     found = db.get_or_404(PeopleImport, import_id)
     if found.status == "confirmed":
         left = read_table(found.leftover_csv).rows if found.leftover_csv else []
-        return render_template("admin/import_done.html", people_import=found, left_count=len(left),
+        return render_template("admin/people/import_done.html", people_import=found, left_count=len(left),
                                left=[cells for _line, cells in left[:SHOWN_ROWS]])
     if people_import.is_expired(found):
         return gone()
@@ -85,7 +85,7 @@ def render_preview(found: PeopleImport, *, message: str | None = None, status: i
         checked = people_import.preview(found.csv_text)
     except people_import.ImportRefused as refused:  # the rules changed since the upload
         checked, message = None, str(refused)
-    return render_template("admin/import_preview.html", people_import=found, preview=checked,
+    return render_template("admin/people/import_preview.html", people_import=found, preview=checked,
                            problem_rows=checked.problem_rows if checked else [],
                            good_rows=checked.good_rows if checked else [],
                            shown_rows=SHOWN_ROWS, offered_batches=OFFERED_BATCHES,
@@ -94,7 +94,7 @@ def render_preview(found: PeopleImport, *, message: str | None = None, status: i
 
 
 def gone():
-    return render_template("admin/import.html", form=ImportForm(formdata=None), expired=True), 410
+    return render_template("admin/people/import.html", form=ImportForm(formdata=None), expired=True), 410
 
 
 @bp.post("/people/import/<int:import_id>/confirm")

@@ -33,7 +33,7 @@ def testpress():
         sa.select(UnmatchedReport).order_by(UnmatchedReport.id.desc()).limit(100)).all()
     runs = db.session.scalars(sa.select(SyncRun).options(joinedload(SyncRun.started_by))
                               .order_by(SyncRun.id.desc()).limit(RECENT)).all()
-    return render_template("admin/testpress.html", deliveries=deliveries, unmatched=unmatched, runs=runs,
+    return render_template("admin/testpress/testpress.html", deliveries=deliveries, unmatched=unmatched, runs=runs,
                            running=sync.running_sync(), now=utcnow(), action=ActionForm())
 
 
@@ -59,7 +59,7 @@ def deliveries():
     filters = {"outcome": outcome, "from": request.args.get("from", "").strip(),
                "to": request.args.get("to", "").strip()}
     older = rows[DELIVERIES_PER_PAGE - 1].id if len(rows) > DELIVERIES_PER_PAGE else None
-    return render_template("admin/deliveries.html", deliveries=rows[:DELIVERIES_PER_PAGE], filters=filters,
+    return render_template("admin/testpress/deliveries.html", deliveries=rows[:DELIVERIES_PER_PAGE], filters=filters,
                            kept={name: value for name, value in filters.items() if value},
                            outcomes=DELIVERY_OUTCOMES, older=older, paged=before is not None, zone=zone_name())
 
@@ -69,14 +69,14 @@ def delivery(delivery_id: int):
     """One webhook delivery: when, from where, its verification and outcome, the attempt it
     matched and its payload as received (without its hash). 404 if unknown."""
     delivery = db.get_or_404(WebhookDelivery, delivery_id)
-    return render_template("admin/delivery.html", delivery=delivery, payload=pretty_json(delivery.payload))
+    return render_template("admin/testpress/delivery.html", delivery=delivery, payload=pretty_json(delivery.payload))
 
 
 @bp.route("/testpress/unmatched/<int:report_id>")
 def unmatched_report(report_id: int):
     """One verified report the portal could not match to a student or exam. 404 if unknown."""
     report = db.get_or_404(UnmatchedReport, report_id)
-    return render_template("admin/unmatched.html", report=report, payload=pretty_json(report.payload))
+    return render_template("admin/testpress/unmatched.html", report=report, payload=pretty_json(report.payload))
 
 
 @bp.route("/testpress/runs/")
@@ -88,14 +88,14 @@ def runs():
         query = query.where(SyncRun.id < before)
     rows = db.session.scalars(query.order_by(SyncRun.id.desc()).limit(RUNS_PER_PAGE + 1)).all()
     older = rows[RUNS_PER_PAGE - 1].id if len(rows) > RUNS_PER_PAGE else None
-    return render_template("admin/runs.html", runs=rows[:RUNS_PER_PAGE], older=older, paged=before is not None,
-                           now=utcnow())
+    return render_template("admin/testpress/runs.html", runs=rows[:RUNS_PER_PAGE], older=older,
+                           paged=before is not None, now=utcnow())
 
 
 @bp.route("/testpress/runs/<int:run_id>")
 def run(run_id: int):
     """One sync run and its progress (the page refreshes itself while it runs). 404 if unknown."""
-    return render_template("admin/run.html", run=db.get_or_404(SyncRun, run_id), now=utcnow())
+    return render_template("admin/testpress/run.html", run=db.get_or_404(SyncRun, run_id), now=utcnow())
 
 
 @bp.post("/testpress/sync")
@@ -145,4 +145,4 @@ def testpress_check():
 
     form = ActionForm()
     report = run_checks() if form.validate_on_submit() else None
-    return render_template("admin/testpress_check.html", form=form, report=report)
+    return render_template("admin/testpress/testpress_check.html", form=form, report=report)
