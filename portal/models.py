@@ -290,32 +290,6 @@ class Attempt(ResultColumns, db.Model):
         return (self.status == AttemptStatus.COMPLETED and self.testpress_attempt_id is not None
                 and self.institute_attempt_id is not None)
 
-    @property
-    def verification(self) -> str:
-        """Whether Testpress vouches for this attempt's scores, in the words every page uses
-        (portal.web.formatting.confirmation); empty while there are none."""
-        if not self.has_scores:
-            return ""
-        return "Verified by Testpress" if self.verified else "Not yet verified by Testpress"
-
-    @property
-    def review_note(self) -> str:
-        """Why there is no review to open yet, in a student's words; empty when there is one.
-        Said beside `verification`, never against it: a verified attempt is never "awaiting"."""
-        if self.reviewable:
-            return ""
-        if self.institute_attempt_id is None:
-            return "Taken on Testpress directly: review it there."
-        if AttemptStatus(self.status).resumable:
-            return "Finish the attempt to review it."
-        if self.status == AttemptStatus.PENDING:
-            return "Testpress is still marking it; the review opens once it is marked."
-        if self.verified:
-            # Verified without Testpress's attempt id (an attempt recorded before the portal
-            # kept it, or the demo's history): there is nothing to sign a review for.
-            return "Testpress has not said which of its attempts this is, so there is no review to open here."
-        return "These scores came back with your browser; the review opens once Testpress verifies them."
-
     def __repr__(self) -> str:
         return f"<Attempt {self.id} {self.status}>"
 

@@ -34,16 +34,41 @@ def status_badge(status: str, staff: bool = False) -> Markup:
     return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
 
 
+def verification(attempt) -> str:
+    """Whether Testpress vouches for an attempt's scores (anything with Attempt's `has_scores`
+    and `verified`), in the words every page uses; empty while there are none."""
+    if not attempt.has_scores:
+        return ""
+    return "Verified by Testpress" if attempt.verified else "Not yet verified by Testpress"
+
+
+def review_note(attempt) -> str:
+    """Why an attempt has no review to open yet, in a student's words (anything with Attempt's
+    rules); empty when there is one. Said beside `verification`, never against it: a verified
+    attempt is never "awaiting" Testpress."""
+    if attempt.reviewable:
+        return ""
+    if attempt.institute_attempt_id is None:
+        return "Taken on Testpress directly: review it there."
+    if AttemptStatus(attempt.status).resumable:
+        return "Finish the attempt to review it."
+    if attempt.status == AttemptStatus.PENDING:
+        return "Testpress is still marking it; the review opens once it is marked."
+    if attempt.verified:
+        # Verified without Testpress's attempt id (an attempt recorded before the portal kept
+        # it, or the demo's history): there is nothing to sign a review for.
+        return "Testpress has not said which of its attempts this is, so there is no review to open here."
+    return "These scores came back with your browser; the review opens once Testpress verifies them."
+
+
 def confirmation(attempt, review_link: Markup | str = "") -> Markup:
     """The one place a page says whether Testpress verified an attempt and why its review is
-    or is not there (anything with Attempt's `verification`, `review_note` and `verified`):
-    a badge, then the review's link when there is one (`review_link`), else why not."""
-    badge = ""
-    if attempt.verification:
+    or is not there: a badge, then the review's link when there is one (`review_link`), else why not."""
+    badge, why = verification(attempt), review_note(attempt)
+    if badge:
         badge = Markup('<span class="badge badge-{}">{}</span> ').format(
-            "verified" if attempt.verified else "unverified", attempt.verification)
-    why = (Markup('<small class="muted review-note">{}</small>').format(attempt.review_note) if attempt.review_note
-           else "")
+            "verified" if attempt.verified else "unverified", badge)
+    why = Markup('<small class="muted review-note">{}</small>').format(why) if why else ""
     return Markup('<span class="confirmation">{}{}</span>').format(badge, why or review_link)
 
 

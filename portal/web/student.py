@@ -29,7 +29,7 @@ from portal.testpress.signing import review_url
 from portal.vocabulary import AttemptStatus, CountingRule
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
-from portal.web.formatting import confirmation, percent, score, status_badge, when
+from portal.web.formatting import confirmation, percent, review_note, score, status_badge, when
 from portal.web.forms import ActionForm
 from portal.web.inputs import row_id
 from portal.web.pagination import requested_page
@@ -243,7 +243,7 @@ def start(exam_id: int):
     return response
 
 
-READ_RULES = ("verified", "has_scores", "verification", "reviewable", "review_note")
+READ_RULES = ("verified", "has_scores", "reviewable")
 
 
 def with_attempt_rules(*names: str):
@@ -450,7 +450,7 @@ def review(attempt_id: int):
     attempt = own_attempt(attempt_id)
     if not attempt.reviewable:
         not_here = "here" if attempt.institute_attempt_id is None else "yet"
-        return error_response(404, f"There is no review of this attempt {not_here}. {attempt.review_note}",
+        return error_response(404, f"There is no review of this attempt {not_here}. {review_note(attempt)}",
                               back=(url_for("student.result", attempt_id=attempt.id), "Back to this attempt"))
     settings = testpress_settings()
     # Signed at click time: a review signature lives only 30 minutes.
