@@ -394,7 +394,7 @@ def test_returns_past_the_limit_get_a_page_that_keeps_the_result_for_later(make_
     refused = client.post("/testpress/return", data=sent[4])
 
     assert refused.status_code == 429
-    assert 0 < int(refused.headers["Retry-After"]) <= 600
+    assert 0 < int(refused.headers["Retry-After"]) <= 600 and refused.headers["Cache-Control"] == "no-store"
     page = refused.get_data(as_text=True)
     assert "Your result is not saved yet" in page and "Save my result" in page
     for name, value in sent[4].items():  # every field kept, for one more press

@@ -130,7 +130,7 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-@bp.route("/")
+@bp.get("/")
 def home():
     """Send students to their exams, staff to the dashboard, others to the login page."""
     if not current_user.is_authenticated:
@@ -176,7 +176,7 @@ def login():
     return render_template("auth/login.html", form=form)
 
 
-@bp.route("/logout", methods=["POST"])
+@bp.post("/logout")
 @login_required
 def logout():
     """Log out (POST only, with a CSRF token, so no link on another site can do it).

@@ -9,7 +9,7 @@ from portal.core.extensions import db
 bp = Blueprint("health", __name__)
 
 
-@bp.route("/healthz")
+@bp.get("/healthz")
 def healthz():
     """200 when the database answers with the portal's current schema, else 503 naming the problem."""
     try:

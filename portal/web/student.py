@@ -154,7 +154,7 @@ def attempts_note(used: int, allowed: int | None) -> str:
     return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
-@bp.route("/exams/")
+@bp.get("/exams/")
 def exams():
     """The student's home: the exams for them (for everyone or one of their batches), open
     now or upcoming, each with the student's state, attempts used and counting score.
@@ -190,7 +190,7 @@ def exams():
     )
 
 
-@bp.route("/exams/<int:exam_id>/start", methods=["POST"])
+@bp.post("/exams/<int:exam_id>/start")
 def start(exam_id: int):
     """Record a launch and answer the self-submitting form signed for Testpress.
 
@@ -237,10 +237,8 @@ def start(exam_id: int):
     current_app.logger.info("start: user %s launched exam %s as institute_attempt_id %s",
                             current_user.id, exam.id, attempt.institute_attempt_id)
     fields = launch_fields(attempt, url_for("testpress_return.receive_return", _external=True), testpress_settings())
-    response = current_app.make_response(render_template("student/launch.html", exam=exam, fields=fields))
-    # The page holds a live signature: keep it out of every cache and the back-forward history.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # The page holds a live signature: like every page, it is sent no-store (create_app).
+    return render_template("student/launch.html", exam=exam, fields=fields)
 
 
 READ_RULES = ("verified", "has_scores", "reviewable")
@@ -312,7 +310,7 @@ def own_attempt(attempt_id: int) -> ResultRow:
     return ResultRow(*row[:split], AttemptsExam(*row[split:]))
 
 
-@bp.route("/attempts/<int:attempt_id>")
+@bp.get("/attempts/<int:attempt_id>")
 def result(attempt_id: int):
     """One attempt's result, where the return lands. 404 unless it is the student's own (or staff's view)."""
     attempt = own_attempt(attempt_id)
@@ -413,7 +411,7 @@ ATTEMPTED_EXAMS = (sa.select(_exams.c.id, _exams.c.title)
                    .order_by(_exams.c.title))
 
 
-@bp.route("/attempts/")
+@bp.get("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
 
@@ -438,7 +436,7 @@ def attempts():
                            chart=percentage_line_svg(points))
 
 
-@bp.route("/attempts/<int:attempt_id>/review")
+@bp.get("/attempts/<int:attempt_id>/review")
 def review(attempt_id: int):
     """Sign Testpress's review link now and redirect (302) to it.
 
@@ -463,7 +461,5 @@ def review(attempt_id: int):
         encoding=settings.encoding,
     )
     current_app.logger.info("review: user %s opened attempt %s", current_user.id, attempt.id)
-    response = redirect(target, 302)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return redirect(target, 302)  # no-store, as every response but a static file (create_app)
 

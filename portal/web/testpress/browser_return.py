@@ -108,7 +108,7 @@ def keep_for_retry(fields):
     current_app.logger.warning("return: database busy for institute_attempt_id %r; kept in the student's page",
                                str(fields.get("institute_attempt_id", ""))[:32])
     page = current_app.jinja_env.get_template("student/return_busy.html").render(fields=list(fields.items(multi=True)))
-    return page, 503, {"Retry-After": "5", "Cache-Control": "no-store"}
+    return page, 503, {"Retry-After": "5"}
 
 
 def keep_for_later(fields, wait: int):
@@ -119,7 +119,7 @@ def keep_for_later(fields, wait: int):
                                request.remote_addr, wait)
     page = current_app.jinja_env.get_template("student/return_wait.html").render(
         fields=list(fields.items(multi=True)), wait=in_words(wait))
-    return page, 429, {"Retry-After": str(wait), "Cache-Control": "no-store"}
+    return page, 429, {"Retry-After": str(wait)}
 
 
 def refuse(refusal: ReturnRefused, fields):
