@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import datetime
 
 from portal.core.clock import utcnow
@@ -205,7 +206,7 @@ def _flag_disagreement(attempt: Attempt) -> None:
     settled (portal.attempts.flags) raises no flag again; a new one does.
     """
     found = _disagreements(attempt)
-    settled = set(json.loads(attempt.flag_settled)) if attempt.flag_settled else set()
+    settled = _settled(attempt)
     unsettled = [reason for key, reason in found.items() if key not in settled]
     if unsettled or not settled:
         attempt.flagged = bool(unsettled)
@@ -225,29 +226,29 @@ def _disagreements(attempt: Attempt) -> dict[str, str]:
     claims = list(dict.fromkeys(r.testpress_attempt_id for r in returns if r.testpress_attempt_id))
     found = {}
     if len(claims) > 1:
-        found[f"claims:{','.join(sorted(claims))}"] = (
+        found[_key("claims", claims)] = (
             f"Browser returns named different Testpress attempts ({', '.join(claims)}).")
     elif claims and attempt.testpress_attempt_id and claims[0] != attempt.testpress_attempt_id:
-        found[f"claim:{claims[0]}"] = (f"The browser return named Testpress attempt {claims[0]}, "
-                                       f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
+        found[_key("claim", claims)] = (f"The browser return named Testpress attempt {claims[0]}, "
+                                        f"but Testpress reported attempt {attempt.testpress_attempt_id}.")
     replays = [(first, r) for i, first in enumerate(scored) for r in scored[i + 1:] if not _same_result(first, r)]
     if replays:
         first, replayed = replays[0]
         more = f" ({attempt.other_returns + 1} returns with other values)" if attempt.other_returns else ""
-        found[f"replays:{','.join(sorted({_claim_key(r) for pair in replays for r in pair}))}"] = (
+        found[_key("replays", (_claim_key(r) for pair in replays for r in pair))] = (
             f"A browser return was replayed with score {replayed.score:g}; the first claimed {first.score:g}{more}.")
     # A completed return is the student's word that the attempt is over; Testpress's latest
     # signed word, after it, that it is still running (and no signed result yet): staff look.
     latest_signed = next((r for r in reversed(attempt.reports) if r.source in SIGNED_SOURCES), None)
     if (scored and not signed and latest_signed is not None and latest_signed.status == AttemptStatus.STARTED
             and attempt.reports.index(latest_signed) > attempt.reports.index(scored[0])):
-        found[f"running:{','.join(sorted({_claim_key(r) for r in scored}))}"] = (
+        found[_key("running", map(_claim_key, scored))] = (
             f"The browser return said the attempt was completed with score {scored[-1].score:g}, but "
             f"Testpress reported it still in progress afterwards.")
     suspicious = [r for r in scored if signed and not any(_same_result(r, s) for s in signed)]
     if suspicious:
         claimed, trusted = suspicious[-1], signed[-1]
-        found[f"unsigned:{','.join(sorted({_claim_key(r) for r in suspicious}))}"] = (
+        found[_key("unsigned", map(_claim_key, suspicious))] = (
             f"The browser return claimed score {claimed.score:g} "
             f"({claimed.correct_count} correct), but Testpress reported "
             f"{trusted.score:g} ({trusted.correct_count} correct)."
@@ -264,7 +265,8 @@ def settle_disagreements(attempt: Attempt) -> None:
     attempt.flag_settled = json.dumps(sorted(found))
 
 
-# A score only the browser reported that Testpress never confirmed: see flag_no_record.
+# A score only the browser reported that Testpress never confirmed: see flag_no_record. The
+# key has no evidence (the attempt is the evidence).
 NO_RECORD = "no-record"
 NO_RECORD_REASON = ("Testpress has no record of this attempt: its score is the browser return's alone, "
                     "and a sync covering its start found nothing.")
@@ -275,11 +277,21 @@ def flag_no_record(attempt: Attempt) -> bool:
     been asked about its time and knows nothing of it (portal.testpress.sync); answer whether
     it was flagged now. Not over another flag, nor again once staff settled it. Testpress's
     word arriving later lowers it, as any new report reassesses the flag."""
-    settled = set(json.loads(attempt.flag_settled)) if attempt.flag_settled else set()
-    if attempt.flagged or attempt.verified or NO_RECORD in settled:
+    if attempt.flagged or attempt.verified or NO_RECORD in _settled(attempt):
         return False
     attempt.flagged, attempt.flag_reason = True, NO_RECORD_REASON
     return True
+
+
+def _key(kind: str, evidence: Iterable[str]) -> str:
+    """A disagreement's key, as attempts.flag_settled keeps it: its kind and the evidence (the
+    claims or returns involved), so that the same disagreement seen again is the same key."""
+    return f"{kind}:{','.join(sorted(set(evidence)))}"
+
+
+def _settled(attempt: Attempt) -> set[str]:
+    """The keys of the disagreements staff have settled on this attempt (settle_disagreements)."""
+    return set(json.loads(attempt.flag_settled)) if attempt.flag_settled else set()
 
 
 def _claim_key(report) -> str:
