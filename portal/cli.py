@@ -74,7 +74,7 @@ def rebuild_standings_command():
 def create_user_command(email: str, name: str, password: str, staff: bool):
     """Create a student (or, with --staff, a staff member) who can log in."""
     with refusals_as_click_errors({"email": "EMAIL", "name": "--name", "password": "--password"}):
-        user = create_person(email, name, password, staff=staff)
+        user = create_person(email, name, password, staff=staff, by=None)
     db.session.commit()
     click.echo(f"Created {'staff member' if staff else 'student'} {user.email}.")
 
@@ -102,7 +102,7 @@ def add_exam_command(title: str, exam_url: str, testpress_id: int | None, descri
     """Offer a Testpress exam to students (published at once)."""
     with refusals_as_click_errors({"title": "--title", "exam_url": "--url", "testpress_id": "--testpress-id",
                                    "description": "--description"}):
-        exam = add_exam(title, exam_url, testpress_id=testpress_id, description=description)
+        exam = add_exam(title, exam_url, testpress_id=testpress_id, description=description, by=None)
     db.session.commit()
     click.echo(f"Added exam {exam.id}: {exam.title}")
 

@@ -114,15 +114,15 @@ def seed_demo_data(sandbox_url: str) -> None:
     """Add the demo people and the sandbox's exams, leaving anything already there alone."""
     for email, name, password, staff in DEMO_PEOPLE:
         with suppress(PersonExists):  # from an earlier run
-            create_person(email, name, password, staff=staff)
+            create_person(email, name, password, staff=staff, by=None)
     for spec in SANDBOX_EXAMS:
         # The sandbox's port may differ between runs; keep the launch URL pointing at it.
         exam_url = f"{sandbox_url}/exams/run/{spec['slug']}/start/"
         exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == spec["id"]))
         if exam is None:
-            add_exam(spec["title"], exam_url, testpress_id=spec["id"], description=spec["description"])
+            add_exam(spec["title"], exam_url, testpress_id=spec["id"], description=spec["description"], by=None)
         else:
-            update_exam(exam, exam_url=exam_url)
+            update_exam(exam, exam_url=exam_url, by=None)
     db.session.commit()
 
 
@@ -139,10 +139,10 @@ def seed_demo_batch() -> None:
     """
     if find_batch(DEMO_BATCH) is not None:
         return
-    batch = create_batch(DEMO_BATCH)
+    batch = create_batch(DEMO_BATCH, by=None)
     add_members(batch, db.session.scalars(sa.select(User).where(User.email.in_(DEMO_BATCH_MEMBERS))))
     exam = db.session.scalar(sa.select(Exam).where(Exam.testpress_id == DEMO_BATCH_EXAM))
-    update_exam(exam, batches=[batch], attempts_allowed=10, counting_rule="best",
+    update_exam(exam, batches=[batch], attempts_allowed=10, counting_rule="best", by=None,
                 instructions="Only for the Morning batch. 10 attempts allowed; your best one counts.")
     db.session.commit()
 

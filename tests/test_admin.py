@@ -51,7 +51,7 @@ def test_every_admin_endpoint_sends_a_visitor_to_login(app, client):
 def test_every_admin_page_opens_for_staff(app, client, auth):
     make_staff("boss@example.com")
     make_attempt(make_user(), make_exam())  # so that exam 1 and attempt 1 exist
-    create_batch("Batch 1")  # and batch 1
+    create_batch("Batch 1", by=None)  # and batch 1
     db.session.add(PeopleImport(csv_text="email,name\nnew@example.com,New\n"))  # import 1
     # and delivery 1, unmatched report 1 and sync run 1
     db.session.add_all([WebhookDelivery(outcome="rejected", reason="missing hash", payload="{}"),

@@ -20,7 +20,7 @@ from tests.factories import PASSWORD, make_exam, make_staff, make_user
 
 
 def with_batch(members=()):
-    batch = create_batch("Morning")
+    batch = create_batch("Morning", by=None)
     add_members(batch, members)
     return batch
 

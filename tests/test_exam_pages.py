@@ -48,7 +48,7 @@ def row_of(response, title: str) -> str:
 
 def test_the_list_shows_state_batches_attempts_and_one_publish_button_per_row(client, staff):
     now = utcnow()
-    morning = create_batch("Morning")
+    morning = create_batch("Morning", by=None)
     draft = make_exam("Draft mock", published=False)
     make_exam("Open mock", batches=[morning])
     make_exam("Future mock", opens_at=now + timedelta(days=1))
@@ -99,7 +99,7 @@ def test_publishing_without_a_url_or_a_published_value_is_refused(client, staff)
 
 
 def test_the_exam_page_shows_details_rules_batches_and_its_attempts(client, staff):
-    morning, evening = create_batch("Morning"), create_batch("Evening")
+    morning, evening = create_batch("Morning", by=None), create_batch("Evening", by=None)
     exam = make_exam("Mock", exam_url=URL, testpress_id=12, attempts_allowed=2, counting_rule="latest",
                      instructions="90 minutes.", batches=[morning, evening])
     make_attempt(make_user(), exam)
@@ -137,7 +137,7 @@ def test_archiving_lists_an_exam_apart_and_restoring_brings_it_back(client, staf
 
 
 def test_an_exam_without_attempts_may_be_deleted_and_one_with_attempts_may_not(client, staff):
-    unused, used = make_exam("Unused", batches=[create_batch("Morning")]), make_exam("Used")
+    unused, used = make_exam("Unused", batches=[create_batch("Morning", by=None)]), make_exam("Used")
     make_attempt(make_user(), used)
     unused_id, used_id = unused.id, used.id
 
@@ -152,8 +152,8 @@ def test_an_exam_without_attempts_may_be_deleted_and_one_with_attempts_may_not(c
 
 
 def test_the_form_saves_the_rules_and_batches_as_a_draft_with_an_audit_entry(client, staff):
-    create_batch("Evening")
-    morning = create_batch("Morning")
+    create_batch("Evening", by=None)
+    morning = create_batch("Morning", by=None)
     db.session.commit()
 
     response = client.post("/admin/exams/new", data={
@@ -190,7 +190,7 @@ def test_a_form_opened_before_a_colleagues_save_does_not_undo_it(make_app):
     app = make_app()
     with app.app_context():
         make_staff("a@example.com", name="Staff A"), make_staff("b@example.com", name="Staff B")
-        exam, morning = make_exam("Finals", exam_url=URL), create_batch("Morning")
+        exam, morning = make_exam("Finals", exam_url=URL), create_batch("Morning", by=None)
         db.session.commit()
         exam_id, morning_id = exam.id, morning.id
     a, b = app.test_client(), app.test_client()

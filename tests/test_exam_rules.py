@@ -31,7 +31,7 @@ def student(auth):
 
 
 def batch_of(name, *people):
-    batch = create_batch(name)
+    batch = create_batch(name, by=None)
     add_members(batch, people)
     db.session.commit()
     return batch

@@ -20,7 +20,7 @@ def stored_exams():
 
 
 def test_a_new_exam_is_stored_published_with_its_values(app):
-    add_exam("  Physics Mock 1 ", URL, testpress_id=12)
+    add_exam("  Physics Mock 1 ", URL, testpress_id=12, by=None)
     db.session.commit()
 
     [exam] = stored_exams()
@@ -46,7 +46,7 @@ def test_exam_urls_testpress_shows_are_accepted(url):
 ])
 def test_other_urls_are_refused(app, url):
     with pytest.raises(BadExamUrl) as refusal:
-        add_exam("Physics", url)
+        add_exam("Physics", url, by=None)
     assert refusal.value.field == "exam_url"
     db.session.commit()
     assert stored_exams() == []
@@ -76,17 +76,17 @@ def test_the_pages_and_the_cli_refuse_a_url_by_the_same_rule_in_the_same_words(a
 def test_bad_values_are_refused_at_their_field_and_change_nothing(app, values, field):
     exam = make_exam("Physics", exam_url=URL)
     with pytest.raises(InvalidExam) as refusal:
-        update_exam(exam, **values)
+        update_exam(exam, **values, by=None)
     assert refusal.value.field == field
     with pytest.raises(InvalidExam):
-        add_exam(**{"title": "Chemistry", "exam_url": URL, **values})
+        add_exam(**{"title": "Chemistry", "exam_url": URL, **values}, by=None)
     db.session.commit()
     assert [(exam.title, exam.testpress_id, exam.closes_at) for exam in stored_exams()] == [("Physics", None, None)]
 
 
 def test_an_update_changes_only_what_it_names(app):
     exam = make_exam("Physics", exam_url=URL, testpress_id=3, description="Chapters 1-3")
-    update_exam(exam, exam_url="http://localhost:5001/exams/run/physics/start/", published=False)
+    update_exam(exam, exam_url="http://localhost:5001/exams/run/physics/start/", published=False, by=None)
     db.session.commit()
 
     [stored] = stored_exams()
@@ -96,7 +96,7 @@ def test_an_update_changes_only_what_it_names(app):
 
 def test_an_unknown_field_is_a_programming_error(app):
     with pytest.raises(TypeError, match="colour"):
-        update_exam(make_exam(), colour="red")
+        update_exam(make_exam(), colour="red", by=None)
 
 
 def test_a_testpress_id_belongs_to_one_exam(app):
@@ -104,11 +104,11 @@ def test_a_testpress_id_belongs_to_one_exam(app):
     chemistry = make_exam("Chemistry", testpress_id=4)
 
     with pytest.raises(DuplicateTestpressId, match="an exam with Testpress id 3 already exists"):
-        add_exam("Biology", URL, testpress_id=3)
+        add_exam("Biology", URL, testpress_id=3, by=None)
     with pytest.raises(DuplicateTestpressId) as refusal:
-        update_exam(chemistry, testpress_id=3)
+        update_exam(chemistry, testpress_id=3, by=None)
     assert refusal.value.field == "testpress_id"
-    update_exam(physics, title="Physics, again", testpress_id=3)  # its own id is no conflict
+    update_exam(physics, title="Physics, again", testpress_id=3, by=None)  # its own id is no conflict
     db.session.commit()
 
     assert [(exam.title, exam.testpress_id) for exam in stored_exams()] == [("Physics, again", 3), ("Chemistry", 4)]
@@ -126,7 +126,7 @@ def test_the_database_has_the_last_word_on_a_taken_testpress_id(app, monkeypatch
 
     monkeypatch.setattr(exams, "testpress_id_in_use", check_then_a_rival_commits)
     with pytest.raises(DuplicateTestpressId):
-        add_exam("Physics", URL, testpress_id=7)
+        add_exam("Physics", URL, testpress_id=7, by=None)
     db.session.commit()  # the session is usable again
 
     assert [(exam.title, exam.testpress_id) for exam in stored_exams()] == [("Rival", 7)]

@@ -25,7 +25,7 @@ def people_with(email):
 
 
 def test_a_new_person_is_stored_as_they_will_log_in(app, client, auth):
-    create_person("  Meera@Example.COM ", "  Meera Iyer ", "meera-pass-1")
+    create_person("  Meera@Example.COM ", "  Meera Iyer ", "meera-pass-1", by=None)
     db.session.commit()
 
     [meera] = people_with("meera@example.com")
@@ -37,7 +37,7 @@ def test_a_new_person_is_stored_as_they_will_log_in(app, client, auth):
 
 
 def test_a_staff_member_is_staff(app):
-    create_person("boss@example.com", "Boss", "long enough", staff=True)
+    create_person("boss@example.com", "Boss", "long enough", staff=True, by=None)
     db.session.commit()
     assert people_with("boss@example.com")[0].is_staff is True
 
@@ -45,7 +45,7 @@ def test_a_staff_member_is_staff(app):
 def test_a_taken_email_is_refused_whatever_its_case(app):
     make_user("asha@example.com", "Asha")
     with pytest.raises(PersonExists) as refusal:
-        create_person(" ASHA@example.com", "Another Asha", "long enough")
+        create_person(" ASHA@example.com", "Another Asha", "long enough", by=None)
     assert refusal.value.field == "email"
     assert str(refusal.value) == "a user with email asha@example.com already exists"
     db.session.commit()
@@ -60,7 +60,7 @@ def test_a_taken_email_is_refused_whatever_its_case(app):
 ])
 def test_bad_values_are_refused_at_their_field_and_store_nothing(app, email, name, password, field, complaint):
     with pytest.raises(InvalidPerson) as refusal:
-        create_person(email, name, password)
+        create_person(email, name, password, by=None)
     assert refusal.value.field == field
     assert complaint in str(refusal.value)
     db.session.commit()
@@ -81,7 +81,7 @@ def add_a_rival_while_hashing(monkeypatch, email):
 def test_the_database_has_the_last_word_on_a_taken_email(app, monkeypatch):
     add_a_rival_while_hashing(monkeypatch, "ravi@example.com")
     with pytest.raises(PersonExists):
-        create_person("ravi@example.com", "Ravi", "long enough")
+        create_person("ravi@example.com", "Ravi", "long enough", by=None)
     db.session.commit()  # the session is usable again
     assert [user.name for user in people_with("ravi@example.com")] == ["Rival"]
 
@@ -148,7 +148,7 @@ def test_a_deactivated_person_is_logged_out_and_cannot_log_in_until_reactivated(
     assert app.test_client().post("/login", data=login).status_code == 401
 
     with app.app_context():
-        reactivate(db.session.get(User, asha_id))
+        reactivate(db.session.get(User, asha_id), by=db.session.get(User, staff_id))
         db.session.commit()
     assert browser.post("/login", data=login).status_code == 302
     assert browser.get("/exams/").status_code == 200

@@ -12,7 +12,7 @@ from portal.attempts import standings
 from portal.attempts.reconciliation import record_report
 from portal.core.extensions import db
 from portal.models import Attempt, Standing, exam_batches
-from portal.people.batches import add_members, create_batch
+from portal.people.batches import add_members, create_batch, new_batch
 from portal.results import Report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
@@ -89,7 +89,7 @@ def test_a_rolled_back_recording_leaves_the_standing_as_it_was(app):
 
 
 def seed_batch_results():
-    physics = create_batch("Physics 2027")
+    physics = new_batch("Physics 2027")  # unaudited: a test pages past the end of an empty audit log
     exam = make_exam("Mock 1")
     other_exam = make_exam("Mock 2")
     draft = make_exam("Draft exam", published=False)
@@ -160,7 +160,7 @@ def test_the_gradebook_sorts_by_an_exams_score_highest_first(staff_client):
 
 def test_the_gradebook_for_a_batch_has_only_the_exams_offered_to_it(staff_client):
     physics, exam, other_exam, _ = seed_batch_results()
-    chemistry = create_batch("Chemistry")
+    chemistry = create_batch("Chemistry", by=None)
     db.session.execute(sa.insert(exam_batches), [{"exam_id": other_exam.id, "batch_id": chemistry.id}])
     db.session.commit()
     page = staff_client.get(f"/admin/gradebook/?batch={physics.id}").get_data(as_text=True)

@@ -3,7 +3,8 @@ staff pages, the CLI and the demo, with the rules an exam's values follow.
 
 The functions add to the session and flush; the caller commits. A refusal is an
 `ExamError` naming the field at fault, which a page shows under that field and a command
-prints as one line.
+prints as one line. Each change writes its audit entry (portal.core.audit) in the same session,
+so that it commits with the change; `by` is who made it (None for the command line or the demo).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.extensions import db
-from portal.models import Attempt, Batch, Exam, batch_members, exam_batches
+from portal.models import Attempt, Batch, Exam, User, batch_members, exam_batches
 from portal.vocabulary import CountingRule
 from portal.web.inputs import LARGEST_ID
 
@@ -63,25 +65,64 @@ class ExamHasAttempts(ExamError):
                                  "which hides it from students and keeps its history")
 
 
-def add_exam(title: str, exam_url: str, *, testpress_id: int | None = None, description: str | None = "",
-             opens_at: datetime | None = None, closes_at: datetime | None = None, published: bool = True,
-             **rules) -> Exam:
+def add_exam(title: str, exam_url: str, *, by: User | None, testpress_id: int | None = None,
+             description: str | None = "", opens_at: datetime | None = None, closes_at: datetime | None = None,
+             published: bool = True, **rules) -> Exam:
     """Offer a new exam. Raises InvalidExam for a bad value, DuplicateTestpressId when another
     exam has `testpress_id` (see update_exam for a refusal by the database). `rules` are the
     other FIELDS (instructions, attempts_allowed, counting_rule, batches)."""
-    exam = Exam(counting_rule=CountingRule.BEST, instructions="", batches=[])
-    update_exam(exam, title=title, exam_url=exam_url, testpress_id=testpress_id, description=description,
-                opens_at=opens_at, closes_at=closes_at, published=published, **rules)
+    exam = _new_exam(title=title, exam_url=exam_url, testpress_id=testpress_id, description=description,
+                     opens_at=opens_at, closes_at=closes_at, published=published, **rules)
+    audit.record(by, "exam.create", "exam", exam.id,
+                 f"Added exam “{exam.title}”" + ("" if exam.published else " (a draft)"), after=snapshot(exam))
     return exam
 
 
-def update_exam(exam: Exam, **changes) -> Exam:
-    """Change some of an exam's FIELDS, all checked before any is set.
+def import_exam(testpress_id: int, title: str, exam_url: str | None, *, by: User | None) -> Exam:
+    """A portal exam, as a draft, for a Testpress exam of the Admin API's list (`exam_url` None
+    where the list gives none: the draft waits for it). Raises as add_exam does."""
+    exam = _new_exam(title=title, exam_url=exam_url or "", testpress_id=testpress_id, published=False)
+    audit.record(by, "exam.import", "exam", exam.id,
+                 f"Imported exam “{exam.title}” from Testpress (id {testpress_id}), as a draft", after=snapshot(exam))
+    return exam
+
+
+def link_exam(exam: Exam, testpress_id: int, exam_url: str | None, *, by: User | None) -> Exam:
+    """Link a portal exam not linked yet to a Testpress exam, taking its URL (`exam_url`) only
+    if the portal exam has none. Raises as update_exam does."""
+    before = snapshot(exam)
+    _set_fields(exam, {"testpress_id": testpress_id, "exam_url": exam.exam_url or exam_url or ""})
+    old, new = audit.changes(before, snapshot(exam))
+    audit.record(by, "exam.link", "exam", exam.id, f"Linked exam “{exam.title}” to Testpress exam {testpress_id}",
+                 before=old, after=new)
+    return exam
+
+
+def _new_exam(**values) -> Exam:
+    """An exam of these FIELDS, checked and added, without an audit entry: add_exam and import_exam
+    write theirs, each saying how the exam came."""
+    exam = Exam(counting_rule=CountingRule.BEST, instructions="", batches=[])
+    return _set_fields(exam, values)
+
+
+def update_exam(exam: Exam, *, by: User | None, **changes) -> Exam:
+    """Change some of an exam's FIELDS, all checked before any is set; audited when a value changed.
 
     Raises InvalidExam for a bad value, DuplicateTestpressId when another exam has the Testpress
     id. When the database's unique constraint is what refuses it (someone else took the id
     since the check), the session is rolled back before DuplicateTestpressId is raised.
     """
+    before = snapshot(exam)
+    _set_fields(exam, changes)
+    old, new = audit.changes(before, snapshot(exam))
+    if new:
+        audit.record(by, "exam.update", "exam", exam.id, f"Edited exam “{exam.title}”: {', '.join(new)}",
+                     before=old, after=new)
+    return exam
+
+
+def _set_fields(exam: Exam, changes: dict) -> Exam:
+    """update_exam without its audit entry (see there), for the services that write their own."""
     unknown = set(changes) - set(FIELDS)
     if unknown:
         raise TypeError(f"update_exam() got unknown fields: {', '.join(sorted(unknown))}")
@@ -119,22 +160,33 @@ def update_exam(exam: Exam, **changes) -> Exam:
     return exam
 
 
-def set_published(exam: Exam, published: bool) -> Exam:
-    """Publish or unpublish. Raises InvalidExam for an archived exam or, to publish, one
-    without its URL (students would be sent nowhere)."""
+def set_published(exam: Exam, published: bool, *, by: User | None) -> Exam:
+    """Publish or unpublish, audited when the state changes. Raises InvalidExam for an archived
+    exam or, to publish, one without its URL (students would be sent nowhere)."""
     if exam.archived_at is not None:
         raise InvalidExam("published", "an archived exam cannot be published: restore it first")
     if published and not exam.exam_url:
         raise InvalidExam("exam_url", "paste the exam's URL from Testpress before publishing it")
+    was = exam.published
     exam.published = published
     db.session.flush()
+    if was != published:
+        audit.record(by, "exam.publish" if published else "exam.unpublish", "exam", exam.id,
+                     f"{'Published' if published else 'Unpublished'} exam “{exam.title}”",
+                     before={"published": not published}, after={"published": published})
     return exam
 
 
-def set_archived(exam: Exam, archived: bool) -> Exam:
-    """Archive (hidden from students for good, its attempts and results kept) or restore."""
+def set_archived(exam: Exam, archived: bool, *, by: User | None) -> Exam:
+    """Archive (hidden from students for good, its attempts and results kept) or restore,
+    audited when the state changes."""
+    was = exam.archived_at is not None
     exam.archived_at = (exam.archived_at or utcnow()) if archived else None
     db.session.flush()
+    if was != archived:
+        audit.record(by, "exam.archive" if archived else "exam.restore", "exam", exam.id,
+                     f"{'Archived' if archived else 'Restored'} exam “{exam.title}”",
+                     before={"archived": not archived}, after={"archived": archived})
     return exam
 
 
@@ -142,13 +194,16 @@ def attempt_count(exam: Exam) -> int:
     return db.session.scalar(sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == exam.id))
 
 
-def delete_exam(exam: Exam) -> None:
-    """Delete an exam nobody has attempted; raises ExamHasAttempts otherwise (archive it)."""
+def delete_exam(exam: Exam, *, by: User | None) -> None:
+    """Delete an exam nobody has attempted, audited with its values; raises ExamHasAttempts
+    otherwise (archive it)."""
     count = attempt_count(exam)
     if count:
         raise ExamHasAttempts(count)
+    exam_id, title, before = exam.id, exam.title, snapshot(exam)  # read while the row is there
     db.session.delete(exam)
     db.session.flush()
+    audit.record(by, "exam.delete", "exam", exam_id, f"Deleted exam “{title}”", before=before)
 
 
 # Table columns rather than the model's attributes, so that the student pages' plain selects

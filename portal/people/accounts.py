@@ -3,7 +3,9 @@ an account, used alike by the staff pages, the CLI and the demo.
 
 The functions add to the session and flush; the caller commits. A refusal is a
 `PersonError` naming the field at fault, which a page shows under that field and a
-command prints as one line.
+command prints as one line. Each change but set_password (the command line's own) writes its
+audit entry (portal.core.audit) in the same session, so that it commits with the change; `by`
+is who made it (None for the command line or the demo).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
-from portal.core.audit import changes
+from portal.core import audit
 from portal.core.extensions import db
 from portal.core.passwords import hash_password
 from portal.models import User
@@ -83,7 +85,7 @@ def email_in_use(email: str, *, besides: User | None = None) -> bool:
     return db.session.scalar(query) is not None
 
 
-def create_person(email: str, name: str, password: str, *, staff: bool = False) -> User:
+def create_person(email: str, name: str, password: str, *, staff: bool = False, by: User | None) -> User:
     """Add a student (or, with `staff`, a staff member) who can log in with `password`.
 
     Raises InvalidPerson for a bad value and PersonExists when the email is taken. When the
@@ -106,6 +108,8 @@ def create_person(email: str, name: str, password: str, *, staff: bool = False) 
         if email_in_use(email):
             raise PersonExists(email) from None
         raise
+    audit.record(by, "person.create", "person", person.id, f"Added {person.email}",
+                 after={"email": person.email, "name": person.name, "is_staff": person.is_staff})
     return person
 
 
@@ -114,8 +118,9 @@ def snapshot(person: User) -> dict:
     return {"name": person.name, "email": person.email}
 
 
-def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
-    """Give `person` a new name and email; (before, after) of the fields that changed, for the audit log.
+def update_person(person: User, *, name: str, email: str, by: User | None) -> tuple[dict, dict]:
+    """Give `person` a new name and email, audited when either changes; (before, after) of the
+    fields that changed.
 
     Raises InvalidPerson for a bad value and PersonExists when another person has the email
     (checked first, and again by the unique constraint, after which the session is rolled back).
@@ -130,7 +135,10 @@ def update_person(person: User, *, name: str, email: str) -> tuple[dict, dict]:
     except sa.exc.IntegrityError:
         db.session.rollback()  # no savepoint, as in create_person
         raise PersonExists(email) from None
-    return changes(before, {"name": name, "email": email})
+    old, new = audit.changes(before, {"name": name, "email": email})
+    if new:
+        audit.record(by, "person.edit", "person", person.id, f"Edited {person.email}", before=old, after=new)
+    return old, new
 
 
 def keep_another_active_staff_member(person: User, field: str) -> None:
@@ -147,8 +155,9 @@ def keep_another_active_staff_member(person: User, field: str) -> None:
 
 
 def set_staff(person: User, staff: bool, *, by: User) -> None:
-    """Make `person` staff or a student; raises OwnRole when `by` would make themselves a
-    student, LastStaff when no active staff member would be left. Call under write_transaction.
+    """Make `person` staff or a student, audited when the role changes; raises OwnRole when
+    `by` would make themselves a student, LastStaff when no active staff member would be left.
+    Call under write_transaction.
 
     Sessions go on: the staff guard reads the role on every request, so a demoted person's
     next staff page is already refused.
@@ -157,8 +166,13 @@ def set_staff(person: User, staff: bool, *, by: User) -> None:
         raise OwnRole()
     if not staff:
         keep_another_active_staff_member(person, "is_staff")
+    was = person.is_staff
     person.is_staff = staff
     db.session.flush()
+    if was != staff:
+        audit.record(by, "person.make_staff" if staff else "person.make_student", "person", person.id,
+                     f"Made {person.email} {'staff' if staff else 'a student'}",
+                     before={"is_staff": not staff}, after={"is_staff": staff})
 
 
 def set_password(email: str, password: str) -> User:
@@ -176,18 +190,32 @@ def set_password(email: str, password: str) -> User:
 
 
 def deactivate(person: User, *, by: User) -> None:
-    """Stop `person` logging in and end their sessions; raises OwnAccount if `by` is they,
-    LastStaff when no active staff member would be left. Call under write_transaction."""
+    """Stop `person` logging in and end their sessions, audited if they were active; raises
+    OwnAccount if `by` is they, LastStaff when no active staff member would be left. Call
+    under write_transaction."""
     if person.id == by.id:
         raise OwnAccount()
     keep_another_active_staff_member(person, "active")
+    was = person.active
     person.set_active(False)
     db.session.flush()
+    if was:
+        _record_activity(person, False, by)
 
 
-def reactivate(person: User) -> None:
+def reactivate(person: User, *, by: User | None) -> None:
+    """Let `person` log in again, audited if they were deactivated."""
+    was = person.active
     person.set_active(True)
     db.session.flush()
+    if not was:
+        _record_activity(person, True, by)
+
+
+def _record_activity(person: User, active: bool, by: User | None) -> None:
+    audit.record(by, "person.reactivate" if active else "person.deactivate", "person", person.id,
+                 f"{'Reactivated' if active else 'Deactivated'} {person.email}",
+                 before={"active": not active}, after={"active": active})
 
 
 def check_email(email: str) -> str:

@@ -2,7 +2,9 @@
 used alike by the staff pages, the CSV import, the CLI and the demo.
 
 The functions add to the session and flush; the caller commits. A refusal is a BatchError
-naming the field at fault.
+naming the field at fault. Each change writes its audit entry (portal.core.audit) in the same
+session, so that it commits with the change; `by` is who made it (None for the command line or
+the demo).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from portal.core import audit
 from portal.core.bulk import among
 from portal.core.clock import utcnow
 from portal.core.database import lower_text
@@ -41,7 +44,15 @@ def find_batch(name: str) -> Batch | None:
     return db.session.scalar(sa.select(Batch).where(lower_text(Batch.name) == check_batch_name(name).lower()))
 
 
-def create_batch(name: str) -> Batch:
+def create_batch(name: str, *, by: User | None) -> Batch:
+    batch = new_batch(name)
+    audit.record(by, "batch.create", "batch", batch.id, f"Created batch “{batch.name}”", after={"name": batch.name})
+    return batch
+
+
+def new_batch(name: str) -> Batch:
+    """create_batch without its audit entry, for a service whose own entry names the batches it
+    makes (the CSV import: one entry for the whole file)."""
     name = check_batch_name(name)
     if find_batch(name) is not None:
         raise BatchError("name", f"a batch named {name} already exists")
@@ -51,23 +62,35 @@ def create_batch(name: str) -> Batch:
     return batch
 
 
-def rename_batch(batch: Batch, name: str) -> Batch:
+def rename_batch(batch: Batch, name: str, *, by: User | None) -> Batch:
+    """Rename `batch`; audited only when the name changes (the same name again is no change)."""
     name = check_batch_name(name)
     other = find_batch(name)
     if other is not None and other.id != batch.id:
         raise BatchError("name", f"a batch named {name} already exists")
+    before = batch.name
     batch.name = name
     db.session.flush()
+    if batch.name != before:
+        audit.record(by, "batch.rename", "batch", batch.id, f"Renamed batch “{before}” to “{batch.name}”",
+                     before={"name": before}, after={"name": batch.name})
     return batch
 
 
-def set_archived(batch: Batch, archived: bool) -> None:
+def set_archived(batch: Batch, archived: bool, *, by: User | None) -> None:
+    """Archive or unarchive `batch`; one already so is left as it is, unaudited (a second press)."""
+    if (batch.archived_at is not None) == archived:
+        return
     batch.archived_at = utcnow() if archived else None
     db.session.flush()
+    audit.record(by, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
+                 f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
+                 before={"archived": not archived}, after={"archived": archived})
 
 
 def add_members(batch: Batch, people: Iterable[User | int]) -> int:
-    """Put people in `batch` (those already in it stay once); the number added."""
+    """Put people in `batch` (those already in it stay once); the number added. No audit entry:
+    the building block of the services below, which write theirs, and of the demo's seeding."""
     ids = {person if isinstance(person, int) else person.id for person in people}
     present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(
         batch_members.c.batch_id == batch.id, batch_members.c.user_id.in_(ids)))) if ids else set()
@@ -78,12 +101,40 @@ def add_members(batch: Batch, people: Iterable[User | int]) -> int:
     return len(new)
 
 
-def remove_member(batch: Batch, person: User) -> bool:
+def _delete_membership(batch: Batch, person: User) -> bool:
     removed = db.session.execute(sa.delete(batch_members).where(
         batch_members.c.batch_id == batch.id, batch_members.c.user_id == person.id)).rowcount
     db.session.expire(batch, ["members"])
     db.session.expire(person, ["batches"])
     return removed == 1
+
+
+def remove_member(batch: Batch, person: User, *, by: User | None) -> bool:
+    """Take `person` out of `batch`, from the batch's page; whether they were in it (audited if so)."""
+    removed = _delete_membership(batch, person)
+    if removed:
+        audit.record(by, "batch.remove_member", "batch", batch.id, f"Removed {person.email} from batch “{batch.name}”",
+                     before={"member": person.email})
+    return removed
+
+
+def add_person_to_batch(person: User, batch: Batch, *, by: User | None) -> bool:
+    """Put `person` in `batch`, from the person's page; whether they were not in it yet (audited
+    if so, as a change to the person)."""
+    added = add_members(batch, [person]) == 1
+    if added:
+        audit.record(by, "person.batch_add", "person", person.id, f"Added {person.email} to {batch.name}",
+                     after={"batch": batch.name, "batch_id": batch.id})
+    return added
+
+
+def remove_person_from_batch(person: User, batch: Batch, *, by: User | None) -> bool:
+    """Take `person` out of `batch`, from the person's page; whether they were in it (audited if so)."""
+    removed = _delete_membership(batch, person)
+    if removed:
+        audit.record(by, "person.batch_remove", "person", person.id, f"Removed {person.email} from {batch.name}",
+                     before={"batch": batch.name, "batch_id": batch.id})
+    return removed
 
 
 class BatchRow(NamedTuple):
@@ -135,9 +186,10 @@ def pasted_emails(text: str) -> list[str]:
     return list(dict.fromkeys(email.strip().lower() for email in found if email.strip()))
 
 
-def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
+def add_members_by_email(batch: Batch, text: str, *, by: User | None) -> EmailsAdded:
     """Put the people whose emails are pasted in `text` (see pasted_emails: a spreadsheet's
-    column or a mail client's list) in `batch`. Raises BatchError over MAX_PASTED_EMAILS."""
+    column or a mail client's list) in `batch`, audited when anyone was added. Raises
+    BatchError over MAX_PASTED_EMAILS."""
     emails = pasted_emails(text)
     if not emails:
         raise BatchError("emails", "paste at least one email, one a line")
@@ -148,6 +200,10 @@ def add_members_by_email(batch: Batch, text: str) -> EmailsAdded:
     present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(
         batch_members.c.batch_id == batch.id, among(batch_members.c.user_id, found.values())))) if found else set()
     add_members(batch, [user_id for user_id in found.values() if user_id not in present])
-    return EmailsAdded(added=[email for email in emails if email in found and found[email] not in present],
-                       already=[email for email in emails if email in found and found[email] in present],
-                       unknown=[email for email in emails if email not in found])
+    outcome = EmailsAdded(added=[email for email in emails if email in found and found[email] not in present],
+                          already=[email for email in emails if email in found and found[email] in present],
+                          unknown=[email for email in emails if email not in found])
+    if outcome.added:
+        audit.record(by, "batch.add_members", "batch", batch.id, f"Added {len(outcome.added)} to batch “{batch.name}”",
+                     after={"added": outcome.added})
+    return outcome

@@ -40,7 +40,7 @@ from portal.core.extensions import db
 from portal.core.passwords import hash_imported_passwords, unusable_password_hash
 from portal.models import Batch, PeopleImport, User, batch_members
 from portal.people.accounts import InvalidPerson, check_email, check_name, check_password
-from portal.people.batches import BatchError, check_batch_name, create_batch
+from portal.people.batches import BatchError, check_batch_name, new_batch
 from portal.people.password_links import issue_links
 
 REQUIRED_COLUMNS = ("email", "name")
@@ -338,8 +338,9 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     now = utcnow()
     try:
         # A chosen batch someone created since the preview is found above and used, not made twice.
+        # new_batch, not create_batch: the import's one entry below names the batches it made.
         for name in created_batches:
-            batch_ids[name.lower()] = create_batch(name).id
+            batch_ids[name.lower()] = new_batch(name).id
         # The table's insert, not the ORM's bulk insert: the same executemany (batched into
         # multi-row VALUES with RETURNING), without the ORM's bookkeeping per row.
         users = User.__table__

@@ -17,6 +17,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import url_for
 
+from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.extensions import db
 from portal.core.passwords import hash_password
@@ -31,17 +32,20 @@ def token_hash(token: str) -> str:
 
 
 def issue_link(person: User, *, by: User | None) -> str:
-    """A new link's token for `person`, which spends their older open links (the caller
-    builds the URL and commits)."""
+    """A new link's token for `person`, which spends their older open links, audited (never
+    the token: the entry is shown to every staff member). The caller builds the URL and commits."""
     person.spend_password_links()
     token = secrets.token_urlsafe(32)
     db.session.add(PasswordLink(user_id=person.id, token_hash=token_hash(token),
                                 created_by_id=by.id if by else None, expires_at=utcnow() + LINK_LIFETIME))
+    audit.record(by, "password_link.issue", "person", person.id, f"Created a one-time password link for {person.email}",
+                 after={"expires_in_hours": LINK_LIFETIME.total_seconds() / 3600})
     return token
 
 
 def issue_links(person_ids: Sequence[int], *, by: User | None) -> list[str]:
-    """New links' tokens for many people at once (in order), in one executemany; the caller commits."""
+    """New links' tokens for many people at once (in order), in one executemany; the caller
+    commits. No audit entry of its own: the CSV import's one entry counts the links it made."""
     tokens = [secrets.token_urlsafe(32) for _ in person_ids]
     if tokens:
         created_at, expires_at = utcnow(), utcnow() + LINK_LIFETIME

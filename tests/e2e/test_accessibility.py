@@ -151,7 +151,7 @@ def rows(portal, sandbox):
             "others": make_attempt(make_user(), physics, status="completed").id,
             "student": student.id,
         }
-        batch = create_batch("Axe Batch")
+        batch = create_batch("Axe Batch", by=None)
         add_members(batch, [student])
         delivery = WebhookDelivery(outcome="rejected", reason="missing hash", payload='{"attempt_id": 1}')
         unmatched = UnmatchedReport(source="webhook", testpress_attempt_id="axe-unmatched", reason="unknown exam",

@@ -67,7 +67,7 @@ def test_staff_read_a_report_filter_by_batch_export_and_resolve_a_flag(staff_pag
     with app.app_context():
         exam = make_exam("Report Quiz")
         inside, outside = make_user(name="Batch Insider"), make_user(name="Batch Outsider")
-        batch = create_batch("Report Batch")
+        batch = create_batch("Report Batch", by=None)
         add_members(batch, [inside])
         tampered = make_attempt(inside, exam)
         record_report(tampered, report("return", scores=TAMPERED, testpress_attempt_id="77101"))

@@ -1,12 +1,12 @@
 """Batches: the list with its counts, creating, renaming and archiving one, and its members.
-Every change is recorded in the audit log, in the change's own transaction."""
+Each change is one service of portal.people.batches, which writes its audit entry; the view
+commits it with the change, in one transaction."""
 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.core import audit
 from portal.core.database import write_transaction
 from portal.core.extensions import db
 from portal.models import Batch, User
@@ -42,9 +42,7 @@ def add_batch():
     if form.validate_on_submit():
         try:
             with write_transaction():  # owns the name's check to the commit: a second press finds it taken
-                batch = create_batch(form.name.data)
-                audit.record(current_user, "batch.create", "batch", batch.id, f"Created batch “{batch.name}”",
-                             after={"name": batch.name})
+                batch = create_batch(form.name.data, by=current_user)
         except BatchError as error:
             form.name.errors.append(str(error))
         else:
@@ -76,13 +74,7 @@ def rename_a_batch(batch_id: int):
     if form.validate_on_submit():
         try:
             with write_transaction():  # owns the name's check to the commit
-                batch = db.get_or_404(Batch, batch_id)
-                before = batch.name
-                rename_batch(batch, form.name.data)
-                if batch.name != before:
-                    audit.record(current_user, "batch.rename", "batch", batch.id,
-                                 f"Renamed batch “{before}” to “{batch.name}”",
-                                 before={"name": before}, after={"name": batch.name})
+                batch = rename_batch(db.get_or_404(Batch, batch_id), form.name.data, by=current_user)
         except BatchError as error:
             form.name.errors.append(str(error))
         else:
@@ -110,10 +102,7 @@ def archive_batch(batch_id: int):
         if (batch.archived_at is not None) == archived:
             flash(f"“{batch.name}” is already {'archived' if archived else 'in use'}.", "success")
             return redirect(url_for("admin.batch", batch_id=batch.id))
-        set_archived(batch, archived)
-        audit.record(current_user, "batch.archive" if archived else "batch.unarchive", "batch", batch.id,
-                     f"{'Archived' if archived else 'Unarchived'} batch “{batch.name}”",
-                     before={"archived": not archived}, after={"archived": archived})
+        set_archived(batch, archived, by=current_user)
     flash(f"“{batch.name}” is {'archived' if archived else 'back in use'}.", "success")
     return redirect(url_for("admin.batch", batch_id=batch.id))
 
@@ -129,10 +118,7 @@ def add_members(batch_id: int):
     try:
         with write_transaction():  # owns who is in the batch to the commit: a second press finds them in it
             batch = db.get_or_404(Batch, batch_id)
-            outcome = add_members_by_email(batch, form.emails.data)
-            if outcome.added:
-                audit.record(current_user, "batch.add_members", "batch", batch.id,
-                             f"Added {len(outcome.added)} to batch “{batch.name}”", after={"added": outcome.added})
+            outcome = add_members_by_email(batch, form.emails.data, by=current_user)
     except BatchError as error:
         form.emails.errors.append(str(error))
         return render_batch(db.get_or_404(Batch, batch_id), members=form, status=422)
@@ -158,10 +144,7 @@ def remove_from_batch(batch_id: int, user_id: int):
     with write_transaction():  # owns the membership read to the commit: a second press finds it gone
         batch = db.get_or_404(Batch, batch_id)
         person = db.get_or_404(User, user_id)
-        removed = remove_member(batch, person)
-        if removed:
-            audit.record(current_user, "batch.remove_member", "batch", batch.id,
-                         f"Removed {person.email} from batch “{batch.name}”", before={"member": person.email})
+        removed = remove_member(batch, person, by=current_user)
     if removed:
         flash(f"Removed {person.email} from “{batch.name}”.", "success")
     else:

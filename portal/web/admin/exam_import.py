@@ -13,17 +13,15 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.core import audit
 from portal.core.database import write_transaction
 from portal.core.extensions import db
 from portal.exams.rules import (
     MAX_TITLE_LENGTH,
     BadExamUrl,
     ExamError,
-    add_exam,
     check_exam_url,
-    snapshot,
-    update_exam,
+    import_exam,
+    link_exam,
 )
 from portal.models import Exam
 from portal.testpress.client import TestpressClient, TestpressError
@@ -134,8 +132,9 @@ def import_exams_save():
 
 
 def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str]]:
-    """Create or link a portal exam for each chosen Testpress exam, each audited; the titles
-    created and linked. Raises ExamError, for the caller to roll all of them back."""
+    """Create or link a portal exam for each chosen Testpress exam (each service writes its
+    audit entry); the titles created and linked. Raises ExamError, for the caller to roll all
+    of them back."""
     created, linked = [], []
     for testpress_id in chosen:
         found = on_page.get(testpress_id)
@@ -143,10 +142,7 @@ def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str
             raise ExamError("choose", f"Testpress exam {testpress_id} is no longer on this page of Testpress's list")
         target = request.form.get(f"target-{testpress_id}", NEW)
         if target == NEW:
-            exam = add_exam(found.title, found.url or "", testpress_id=testpress_id, published=False)
-            audit.record(current_user, "exam.import", "exam", exam.id,
-                         f"Imported exam “{exam.title}” from Testpress (id {testpress_id}), as a draft",
-                         after=snapshot(exam))
+            exam = import_exam(testpress_id, found.title, found.url, by=current_user)
             created.append(exam.title)
         else:
             exam_id = whole_number(target)
@@ -154,10 +150,6 @@ def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str
             if exam is None or exam.testpress_id is not None:
                 raise ExamError("target", f"the portal exam chosen for Testpress exam {testpress_id} "
                                           "is gone or linked already")
-            before = snapshot(exam)
-            update_exam(exam, testpress_id=testpress_id, exam_url=exam.exam_url or found.url or "")
-            old, new = audit.changes(before, snapshot(exam))
-            audit.record(current_user, "exam.link", "exam", exam.id,
-                         f"Linked exam “{exam.title}” to Testpress exam {testpress_id}", before=old, after=new)
+            link_exam(exam, testpress_id, found.url, by=current_user)
             linked.append(exam.title)
     return created, linked

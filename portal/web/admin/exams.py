@@ -1,5 +1,6 @@
 """Exams: the list with its publish buttons, an exam's page, adding or editing one, archiving
-and deleting. Every change is recorded in the audit log, in the change's own transaction."""
+and deleting. Each change is one service of portal.exams.rules, which writes its audit entry; the
+view commits it with the change, in one transaction."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.database import write_transaction
 from portal.core.extensions import db
@@ -84,19 +84,10 @@ def edit_exam(exam_id: int | None = None):
 
 
 def save_exam(exam: Exam | None, form: ExamForm) -> Exam:
-    """Add the form's exam (as a draft), or change `exam` to it, with the audit entry."""
+    """Add the form's exam (as a draft), or change `exam` to it."""
     if exam is None:
-        exam = add_exam(**{**form.exam_fields(), "published": False})
-        audit.record(current_user, "exam.create", "exam", exam.id, f"Added exam “{exam.title}” (a draft)",
-                     after=snapshot(exam))
-        return exam
-    before = snapshot(exam)
-    exam = update_exam(exam, **form.exam_fields())
-    old, new = audit.changes(before, snapshot(exam))
-    if new:
-        audit.record(current_user, "exam.update", "exam", exam.id, f"Edited exam “{exam.title}”: {', '.join(new)}",
-                     before=old, after=new)
-    return exam
+        return add_exam(**{**form.exam_fields(), "published": False}, by=current_user)
+    return update_exam(exam, **form.exam_fields(), by=current_user)
 
 
 def acted_on(exam_id: int) -> Exam:
@@ -129,10 +120,7 @@ def publish_exam(exam_id: int):
             if exam.published == published:  # a second press, or another tab: nothing to change
                 flash(f"“{exam.title}” is already {'published' if published else 'a draft'}.", "success")
                 return back_to(exam)
-            set_published(exam, published)
-            audit.record(current_user, "exam.publish" if published else "exam.unpublish", "exam", exam.id,
-                         f"{'Published' if published else 'Unpublished'} exam “{exam.title}”",
-                         before={"published": not published}, after={"published": published})
+            set_published(exam, published, by=current_user)
     except ExamError as refusal:
         flash(f"“{exam.title}” was not published: {refusal}.", "error")
         return back_to(exam)
@@ -148,11 +136,7 @@ def archive_exam(exam_id: int):
     archived = request.form.get("archived", "1") != "0"
     with write_transaction():  # owns the state read to the commit: a second press finds it done
         exam = db.get_or_404(Exam, exam_id)
-        if (exam.archived_at is not None) != archived:
-            set_archived(exam, archived)
-            audit.record(current_user, "exam.archive" if archived else "exam.restore", "exam", exam.id,
-                         f"{'Archived' if archived else 'Restored'} exam “{exam.title}”",
-                         before={"archived": not archived}, after={"archived": archived})
+        set_archived(exam, archived, by=current_user)  # as it is already (a second press): unchanged, unaudited
     flash(f"“{exam.title}” is "
           f"{'archived: students no longer see it, and its history is kept' if archived else 'restored'}.",
           "success")
@@ -167,9 +151,8 @@ def remove_exam(exam_id: int):
         # Owns the count of attempts to the commit: a Start pressed meanwhile waits, then finds no exam.
         with write_transaction():
             exam = db.get_or_404(Exam, exam_id)
-            before, title = snapshot(exam), exam.title
-            delete_exam(exam)
-            audit.record(current_user, "exam.delete", "exam", exam_id, f"Deleted exam “{title}”", before=before)
+            title = exam.title
+            delete_exam(exam, by=current_user)
     except ExamError as refusal:
         flash(f"“{title}” was not deleted: {refusal}.", "error")
         return redirect(url_for("admin.exam", exam_id=exam_id))

@@ -1,7 +1,8 @@
 """People: the list (search, filters, export), adding a person, and a page per person with
 what staff do to an account: edit, (de)activate, batches, role, a one-time password link.
 
-Every change is recorded in the audit log in its own transaction (portal.core.audit.record).
+Each change is one service of portal.people (accounts, batches, password_links), which writes
+its audit entry; the view commits it with the change, in one transaction.
 """
 
 import sqlalchemy as sa
@@ -9,7 +10,6 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.csvfiles import csv_download
 from portal.core.database import write_transaction
@@ -29,7 +29,7 @@ from portal.people.accounts import (
     snapshot,
     update_person,
 )
-from portal.people.batches import add_members, remove_member
+from portal.people.batches import add_person_to_batch, remove_person_from_batch
 from portal.people.search import EXPORT_HEADER, ROLES, STATUSES, PeopleFilter, batch_choices, export_rows, find_people
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm, BatchChoiceForm, ChangedMeanwhile, PersonForm, StudentForm, require_unchanged
@@ -62,12 +62,11 @@ def add_person():
     form = StudentForm()
     if form.validate_on_submit():
         try:
-            person = create_person(form.email.data, form.name.data, form.password.data, staff=form.is_staff.data)
+            person = create_person(form.email.data, form.name.data, form.password.data, staff=form.is_staff.data,
+                                   by=current_user)
         except PersonError as error:  # the database's word, when another request won a race
             form[error.field].errors.append(str(error))
         else:
-            audit.record(current_user, "person.create", "person", person.id, f"Added {person.email}",
-                         after={"email": person.email, "name": person.name, "is_staff": person.is_staff})
             db.session.commit()
             flash(f"Added {person.email}.", "success")
             return redirect(url_for("admin.person", user_id=person.id))
@@ -115,10 +114,7 @@ def edit_person(user_id: int):
             with write_transaction():  # owns the person from the comparison below to the commit
                 person = db.get_or_404(User, user_id)
                 require_unchanged(form, snapshot(person))
-                before, after = update_person(person, name=form.name.data, email=form.email.data)
-                if after:
-                    audit.record(current_user, "person.edit", "person", person.id, f"Edited {person.email}",
-                                 before=before, after=after)
+                _before, after = update_person(person, name=form.name.data, email=form.email.data, by=current_user)
         except ChangedMeanwhile:
             status = 409
             form.form_errors.append(
@@ -154,12 +150,9 @@ def toggle_active(user_id: int):
                 flash(f"{person.email} is already {'active' if active else 'deactivated'}.", "success")
                 return redirect(url_for("admin.person", user_id=person.id))
             if active:
-                reactivate(person)
+                reactivate(person, by=current_user)
             else:
                 deactivate(person, by=current_user)
-            audit.record(current_user, "person.reactivate" if active else "person.deactivate", "person",
-                         person.id, f"{'Reactivated' if active else 'Deactivated'} {person.email}",
-                         before={"active": not active}, after={"active": active})
     except (OwnAccount, LastStaff) as refusal:
         current_app.logger.info("people: (de)activation of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
@@ -178,10 +171,7 @@ def add_to_batch(user_id: int):
         abort(400)
     with write_transaction():  # owns the membership read to the commit: a second press finds it done
         person, batch = db.get_or_404(User, user_id), db.get_or_404(Batch, form.batch.data)
-        added = add_members(batch, [person])
-        if added:
-            audit.record(current_user, "person.batch_add", "person", person.id,
-                         f"Added {person.email} to {batch.name}", after={"batch": batch.name, "batch_id": batch.id})
+        added = add_person_to_batch(person, batch, by=current_user)
     flash(f"Added to {batch.name}." if added else f"Already in {batch.name}.", "success")
     return redirect(url_for("admin.person", user_id=person.id))
 
@@ -192,10 +182,7 @@ def leave_batch(user_id: int, batch_id: int):
     person_for_action(user_id)
     with write_transaction():  # owns the membership read to the commit: a second press finds it done
         person, batch = db.get_or_404(User, user_id), db.get_or_404(Batch, batch_id)
-        removed = remove_member(batch, person)
-        if removed:
-            audit.record(current_user, "person.batch_remove", "person", person.id, f"Removed {person.email} "
-                         f"from {batch.name}", before={"batch": batch.name, "batch_id": batch.id})
+        removed = remove_person_from_batch(person, batch, by=current_user)
     flash(f"Removed from {batch.name}." if removed else f"Not in {batch.name}.", "success")
     return redirect(url_for("admin.person", user_id=person.id))
 
@@ -220,9 +207,6 @@ def change_role(user_id: int):
                 flash(f"{person.email} is already {'staff' if staff else 'a student'}.", "info")
                 return redirect(url_for("admin.person", user_id=person.id))
             set_staff(person, staff, by=current_user)
-            audit.record(current_user, "person.make_staff" if staff else "person.make_student", "person",
-                         person.id, f"Made {person.email} {'staff' if staff else 'a student'}",
-                         before={"is_staff": not staff}, after={"is_staff": staff})
     except (OwnRole, LastStaff) as refusal:
         current_app.logger.info("people: role change of person %s refused: %s", user_id, refusal)
         flash(str(refusal), "error")
@@ -240,9 +224,6 @@ def issue_password_link(user_id: int):
         flash("Reactivate this account first: a deactivated person's link would not work.", "error")
         return redirect(url_for("admin.person", user_id=person.id))
     token = password_links.issue_link(person, by=current_user)
-    audit.record(current_user, "password_link.issue", "person", person.id,
-                 f"Created a one-time password link for {person.email}",
-                 after={"expires_in_hours": password_links.LINK_LIFETIME.total_seconds() / 3600})
     db.session.commit()
     current_app.logger.info("people: user %s issued a password link for person %s", current_user.id, person.id)
     return render_template("admin/people/password_link.html", person=person,
