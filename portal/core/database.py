@@ -36,7 +36,7 @@ demo) and the tests create it, and /healthz asks for the migrations' head revisi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -147,6 +147,24 @@ def write_transaction() -> Iterator[None]:
         session.commit()
     except BaseException:
         session.rollback()
+        raise
+
+
+def flush_or_refuse(taken: Callable[[], Exception | None]) -> None:
+    """Flush the session; when a unique constraint refuses it (someone took the value since
+    the service checked), roll back and raise what `taken()` answers, looked up again after
+    the rollback, or the IntegrityError itself when it answers None.
+
+    No savepoint: under pysqlite's own transaction handling a savepoint outside
+    write_transaction would commit when released, so the whole session is rolled back.
+    """
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        refusal = taken()
+        if refusal is not None:
+            raise refusal from None
         raise
 
 

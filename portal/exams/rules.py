@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from portal.core import audit
 from portal.core.clock import utcnow
+from portal.core.database import flush_or_refuse
 from portal.core.extensions import db
 from portal.models import Attempt, Batch, Exam, User, batch_members, exam_batches
 from portal.vocabulary import CountingRule
@@ -148,15 +149,8 @@ def _set_fields(exam: Exam, changes: dict) -> Exam:
     for name, value in values.items():
         setattr(exam, name, value)
     db.session.add(exam)
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError:
-        # No savepoint: under pysqlite's own transaction handling (see portal.core.database) a
-        # savepoint outside write_transaction would commit when released.
-        db.session.rollback()
-        if testpress_id_in_use(testpress_id, besides=exam):
-            raise DuplicateTestpressId(testpress_id) from None
-        raise
+    flush_or_refuse(lambda: DuplicateTestpressId(testpress_id) if testpress_id_in_use(testpress_id, besides=exam)
+                    else None)
     return exam
 
 

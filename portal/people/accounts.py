@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from portal.core import audit
+from portal.core.database import flush_or_refuse
 from portal.core.extensions import db
 from portal.core.passwords import hash_password
 from portal.models import User
@@ -99,15 +100,7 @@ def create_person(email: str, name: str, password: str, *, staff: bool = False, 
         raise PersonExists(email)
     person = User(email=email, name=name, is_staff=staff, password_hash=hash_password(password))
     db.session.add(person)
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError:
-        # No savepoint: under pysqlite's own transaction handling (see portal.core.database) a
-        # savepoint outside write_transaction would commit when released.
-        db.session.rollback()
-        if email_in_use(email):
-            raise PersonExists(email) from None
-        raise
+    flush_or_refuse(lambda: PersonExists(email) if email_in_use(email) else None)
     audit.record(by, "person.create", "person", person.id, f"Added {person.email}",
                  after={"email": person.email, "name": person.name, "is_staff": person.is_staff})
     return person
@@ -130,11 +123,7 @@ def update_person(person: User, *, name: str, email: str, by: User | None) -> tu
         raise PersonExists(email)
     before = snapshot(person)
     person.name, person.email = name, email
-    try:
-        db.session.flush()
-    except sa.exc.IntegrityError:
-        db.session.rollback()  # no savepoint, as in create_person
-        raise PersonExists(email) from None
+    flush_or_refuse(lambda: PersonExists(email))
     old, new = audit.changes(before, {"name": name, "email": email})
     if new:
         audit.record(by, "person.edit", "person", person.id, f"Edited {person.email}", before=old, after=new)
