@@ -13,8 +13,9 @@ from flask.cli import AppGroup, with_appcontext
 
 from portal.core.database import init_database, write_transaction
 from portal.core.extensions import db
-from portal.exams.rules import ExamError, InvalidExam, add_exam
-from portal.people.accounts import InvalidPerson, PersonError, create_person, set_password
+from portal.core.refusals import DomainError
+from portal.exams.rules import InvalidExam, add_exam
+from portal.people.accounts import InvalidPerson, create_person, set_password
 
 
 def register(app: Flask) -> None:
@@ -194,7 +195,7 @@ def refusals_as_click_errors(parameters: dict[str, str]):
         yield
     except (InvalidPerson, InvalidExam) as error:
         raise click.BadParameter(str(error), param_hint=parameters.get(error.field)) from None
-    except (PersonError, ExamError) as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -18,18 +18,11 @@ from __future__ import annotations
 from portal.attempts.reconciliation import settle_disagreements
 from portal.core import audit
 from portal.core.clock import utcnow
+from portal.core.refusals import DomainError
 from portal.models import Attempt, User
 from portal.vocabulary import FlagResolution
 
 MAX_NOTE_LENGTH = Attempt.__table__.c.flag_note.type.length
-
-
-class FlagError(ValueError):
-    """The decision cannot be taken; `field` names the form field at fault (or None)."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 def can_accept(attempt: Attempt) -> bool:
@@ -40,20 +33,20 @@ def can_accept(attempt: Attempt) -> bool:
 def resolve_flag(attempt: Attempt, actor: User, resolution: FlagResolution | str, note: str = "") -> None:
     """Resolve `attempt`'s flag as `resolution`, by `actor`, with `note` (required to dismiss).
 
-    Raises FlagError when the attempt is not flagged (someone resolved it a moment ago),
+    Raises DomainError when the attempt is not flagged (someone resolved it a moment ago),
     when accepting without a signed score, or for a missing or over-long note.
     """
     resolution = FlagResolution(resolution)
     note = (note or "").strip()
     if not attempt.flagged:
-        raise FlagError("This attempt is not flagged (any more): someone may have resolved it a moment ago.")
+        raise DomainError(None, "This attempt is not flagged (any more): someone may have resolved it a moment ago.")
     if resolution == FlagResolution.ACCEPTED and not can_accept(attempt):
-        raise FlagError("There is no signed score to accept yet: the score held is the browser return's. "
+        raise DomainError(None, "There is no signed score to accept yet: the score held is the browser return's. "
                         "Ask Testpress's Admin API first, or dismiss the flag with a note.")
     if resolution == FlagResolution.DISMISSED and not note:
-        raise FlagError("Say why the flag is dismissed: a note is required.", "note")
+        raise DomainError("note", "Say why the flag is dismissed: a note is required.")
     if len(note) > MAX_NOTE_LENGTH:
-        raise FlagError(f"Keep the note within {MAX_NOTE_LENGTH} characters.", "note")
+        raise DomainError("note", f"Keep the note within {MAX_NOTE_LENGTH} characters.")
     before = {"flagged": True, "flag_reason": attempt.flag_reason}
     settle_disagreements(attempt)
     attempt.flagged = False

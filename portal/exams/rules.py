@@ -2,7 +2,7 @@
 staff pages, the CLI and the demo, with the rules an exam's values follow.
 
 The functions add to the session and flush; the caller commits. A refusal is an
-`ExamError` naming the field at fault, which a page shows under that field and a command
+`DomainError` naming the field at fault, which a page shows under that field and a command
 prints as one line. Each change writes its audit entry (portal.core.audit) in the same session,
 so that it commits with the change; `by` is who made it (None for the command line or the demo).
 """
@@ -20,6 +20,7 @@ from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.database import flush_or_refuse
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Attempt, Batch, Exam, User, batch_members, exam_batches
 from portal.vocabulary import CountingRule
 from portal.web.inputs import LARGEST_ID
@@ -37,15 +38,7 @@ FIELDS = ("title", "description", "instructions", "exam_url", "testpress_id", "o
 HOST_NAME = re.compile(r"[a-z0-9._-]+", re.IGNORECASE)
 
 
-class ExamError(Exception):
-    """An exam the portal will not store as asked; `field` is the value at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-class InvalidExam(ExamError):
+class InvalidExam(DomainError):
     """A value that no exam may have."""
 
 
@@ -54,13 +47,13 @@ class BadExamUrl(InvalidExam):
         super().__init__("exam_url", "The exam URL must be an http:// or https:// address copied from Testpress.")
 
 
-class DuplicateTestpressId(ExamError):
+class DuplicateTestpressId(DomainError):
     def __init__(self, testpress_id: int):
         super().__init__("testpress_id", f"an exam with Testpress id {testpress_id} already exists")
         self.testpress_id = testpress_id
 
 
-class ExamHasAttempts(ExamError):
+class ExamHasAttempts(DomainError):
     def __init__(self, count: int):
         super().__init__("exam", f"this exam has {count} attempt{'s' if count != 1 else ''}: archive it instead, "
                                  "which hides it from students and keeps its history")

@@ -2,7 +2,7 @@
 an account, used alike by the staff pages, the CLI and the demo.
 
 The functions add to the session and flush; the caller commits. A refusal is a
-`PersonError` naming the field at fault, which a page shows under that field and a
+`DomainError` naming the field at fault, which a page shows under that field and a
 command prints as one line. Each change but set_password (the command line's own) writes its
 audit entry (portal.core.audit) in the same session, so that it commits with the change; `by`
 is who made it (None for the command line or the demo).
@@ -17,6 +17,7 @@ from portal.core import audit
 from portal.core.database import flush_or_refuse
 from portal.core.extensions import db
 from portal.core.passwords import hash_password
+from portal.core.refusals import DomainError
 from portal.models import User
 
 MIN_PASSWORD_LENGTH = 8
@@ -24,43 +25,35 @@ MAX_NAME_LENGTH = User.__table__.c.name.type.length
 MAX_EMAIL_LENGTH = User.__table__.c.email.type.length
 
 
-class PersonError(Exception):
-    """A person the portal will not store as asked; `field` is the value at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
-class InvalidPerson(PersonError):
+class InvalidPerson(DomainError):
     """A value that no person may have (not an email, an empty name, a short password)."""
 
 
-class PersonExists(PersonError):
+class PersonExists(DomainError):
     def __init__(self, email: str):
         super().__init__("email", f"a user with email {email} already exists")
         self.email = email
 
 
-class NoSuchPerson(PersonError):
+class NoSuchPerson(DomainError):
     def __init__(self, email: str):
         super().__init__("email", f"nobody has the email {email}")
         self.email = email
 
 
-class OwnAccount(PersonError):
+class OwnAccount(DomainError):
     def __init__(self):
         super().__init__("active", "You cannot deactivate your own account.")
 
 
-class OwnRole(PersonError):
+class OwnRole(DomainError):
     """Staff may not make themselves a student: the portal could be left with no staff at all."""
 
     def __init__(self):
         super().__init__("is_staff", "You cannot make yourself a student: ask another staff member to do it.")
 
 
-class LastStaff(PersonError):
+class LastStaff(DomainError):
     """The change would leave the portal with no active staff member, and nobody to undo it."""
 
     def __init__(self, field: str):

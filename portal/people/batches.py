@@ -1,7 +1,7 @@
 """Batches: the one way to create, rename or archive a batch and to change its members,
 used alike by the staff pages, the CSV import, the CLI and the demo.
 
-The functions add to the session and flush; the caller commits. A refusal is a BatchError
+The functions add to the session and flush; the caller commits. A refusal is a DomainError
 naming the field at fault. Each change writes its audit entry (portal.core.audit) in the same
 session, so that it commits with the change; `by` is who made it (None for the command line or
 the demo).
@@ -21,21 +21,16 @@ from portal.core.bulk import among
 from portal.core.clock import utcnow
 from portal.core.database import lower_text
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Batch, User, batch_members, exam_batches
 
 MAX_NAME_LENGTH = Batch.__table__.c.name.type.length
 
 
-class BatchError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-
-
 def check_batch_name(name: str | None) -> str:
     name = " ".join((name or "").split())  # one space between words, as people read it
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise BatchError("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
+        raise DomainError("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
     return name
 
 
@@ -55,7 +50,7 @@ def new_batch(name: str) -> Batch:
     makes (the CSV import: one entry for the whole file)."""
     name = check_batch_name(name)
     if find_batch(name) is not None:
-        raise BatchError("name", f"a batch named {name} already exists")
+        raise DomainError("name", f"a batch named {name} already exists")
     batch = Batch(name=name)
     db.session.add(batch)
     db.session.flush()
@@ -67,7 +62,7 @@ def rename_batch(batch: Batch, name: str, *, by: User | None) -> Batch:
     name = check_batch_name(name)
     other = find_batch(name)
     if other is not None and other.id != batch.id:
-        raise BatchError("name", f"a batch named {name} already exists")
+        raise DomainError("name", f"a batch named {name} already exists")
     before = batch.name
     batch.name = name
     db.session.flush()
@@ -189,12 +184,12 @@ def pasted_emails(text: str) -> list[str]:
 def add_members_by_email(batch: Batch, text: str, *, by: User | None) -> EmailsAdded:
     """Put the people whose emails are pasted in `text` (see pasted_emails: a spreadsheet's
     column or a mail client's list) in `batch`, audited when anyone was added. Raises
-    BatchError over MAX_PASTED_EMAILS."""
+    DomainError over MAX_PASTED_EMAILS."""
     emails = pasted_emails(text)
     if not emails:
-        raise BatchError("emails", "paste at least one email, one a line")
+        raise DomainError("emails", "paste at least one email, one a line")
     if len(emails) > MAX_PASTED_EMAILS:
-        raise BatchError("emails", f"paste at most {MAX_PASTED_EMAILS} emails at a time")
+        raise DomainError("emails", f"paste at most {MAX_PASTED_EMAILS} emails at a time")
     found = dict(db.session.execute(sa.select(sa.func.lower(User.email), User.id)
                                     .where(among(sa.func.lower(User.email, type_=sa.String), emails))).all())
     present = set(db.session.scalars(sa.select(batch_members.c.user_id).where(

@@ -38,9 +38,10 @@ from portal.core.csvfiles import CsvTable, NotCsv, csv_lines, decode_upload, rea
 from portal.core.database import lower_text
 from portal.core.extensions import db
 from portal.core.passwords import hash_imported_passwords, unusable_password_hash
+from portal.core.refusals import DomainError
 from portal.models import Batch, PeopleImport, User, batch_members
 from portal.people.accounts import InvalidPerson, check_email, check_name, check_password
-from portal.people.batches import BatchError, check_batch_name, new_batch
+from portal.people.batches import check_batch_name, new_batch
 from portal.people.password_links import issue_links
 
 REQUIRED_COLUMNS = ("email", "name")
@@ -208,7 +209,7 @@ def check_row(line: int, cells: dict[str, str]) -> ImportRow:
     if cells.get("batch"):
         try:
             row.batch = check_batch_name(cells["batch"])
-        except BatchError as error:
+        except DomainError as error:
             row.problems.append(f"bad batch name: {error}")
     return row
 
@@ -350,7 +351,7 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
               "session_version": 1,
               "password_hash": hashes.get(row.line) or unusable_password_hash()} for row in rows],
         ).all()) if rows else {}
-    except (sa.exc.IntegrityError, BatchError):  # an email or a batch name taken meanwhile
+    except (sa.exc.IntegrityError, DomainError):  # an email or a batch name taken meanwhile
         db.session.rollback()
         raise ImportRaced() from None
     memberships = [{"batch_id": batch_ids[row.batch_key], "user_id": ids[row.email]} for row in rows if row.batch]

@@ -7,9 +7,10 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
-from portal.attempts.flags import FlagError, can_accept, resolve_flag
+from portal.attempts.flags import can_accept, resolve_flag
 from portal.core.database import write_transaction
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Attempt, AuditEntry
 from portal.testpress import sync
 from portal.testpress.client import TestpressBusy, TestpressClient, TestpressError
@@ -67,7 +68,7 @@ def resolve_attempt_flag(attempt_id: int, resolution: str):
         with write_transaction():
             attempt = db.session.get(Attempt, attempt_id)  # read again, under the lock
             resolve_flag(attempt, current_user, resolution, form.note.data or "")
-    except FlagError as error:
+    except DomainError as error:
         current_app.logger.info("flag of attempt %s: refused %s (%s)", attempt_id, resolution, error)
         db.session.rollback()
         attempt = db.session.get(Attempt, attempt_id)

@@ -9,9 +9,9 @@ from flask_login import current_user
 
 from portal.core.database import write_transaction
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Batch, User
 from portal.people.batches import (
-    BatchError,
     add_members_by_email,
     batch_rows,
     create_batch,
@@ -43,7 +43,7 @@ def add_batch():
         try:
             with write_transaction():  # owns the name's check to the commit: a second press finds it taken
                 batch = create_batch(form.name.data, by=current_user)
-        except BatchError as error:
+        except DomainError as error:
             form.name.errors.append(str(error))
         else:
             flash(f"Created batch “{batch.name}”.", "success")
@@ -75,7 +75,7 @@ def rename_a_batch(batch_id: int):
         try:
             with write_transaction():  # owns the name's check to the commit
                 batch = rename_batch(db.get_or_404(Batch, batch_id), form.name.data, by=current_user)
-        except BatchError as error:
+        except DomainError as error:
             form.name.errors.append(str(error))
         else:
             flash(f"The batch is called “{batch.name}”.", "success")
@@ -119,7 +119,7 @@ def add_members(batch_id: int):
         with write_transaction():  # owns who is in the batch to the commit: a second press finds them in it
             batch = db.get_or_404(Batch, batch_id)
             outcome = add_members_by_email(batch, form.emails.data, by=current_user)
-    except BatchError as error:
+    except DomainError as error:
         form.emails.errors.append(str(error))
         return render_batch(db.get_or_404(Batch, batch_id), members=form, status=422)
     current_app.logger.info("batches: %s added to batch %s, %s already in it, %s unknown",

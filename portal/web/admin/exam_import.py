@@ -15,10 +15,10 @@ from flask_login import current_user
 
 from portal.core.database import write_transaction
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.exams.rules import (
     MAX_TITLE_LENGTH,
     BadExamUrl,
-    ExamError,
     check_exam_url,
     import_exam,
     link_exam,
@@ -121,7 +121,7 @@ def import_exams_save():
     try:
         with write_transaction():  # owns which exams are linked to the commit: a second press finds them so
             created, linked = import_chosen(chosen, on_page)
-    except ExamError as refusal:
+    except DomainError as refusal:
         current_app.logger.info("import: refused: %s", refusal)
         return render_import(page, error=f"Nothing was imported: {refusal}.", status=422)
     parts = [f"created {len(created)} draft exam{'s' if len(created) != 1 else ''}"] if created else []
@@ -133,13 +133,13 @@ def import_exams_save():
 
 def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str]]:
     """Create or link a portal exam for each chosen Testpress exam (each service writes its
-    audit entry); the titles created and linked. Raises ExamError, for the caller to roll all
+    audit entry); the titles created and linked. Raises DomainError, for the caller to roll all
     of them back."""
     created, linked = [], []
     for testpress_id in chosen:
         found = on_page.get(testpress_id)
         if found is None:
-            raise ExamError("choose", f"Testpress exam {testpress_id} is no longer on this page of Testpress's list")
+            raise DomainError("choose", f"Testpress exam {testpress_id} is no longer on this page of Testpress's list")
         target = request.form.get(f"target-{testpress_id}", NEW)
         if target == NEW:
             exam = import_exam(testpress_id, found.title, found.url, by=current_user)
@@ -148,7 +148,7 @@ def import_chosen(chosen: list[int], on_page: dict) -> tuple[list[str], list[str
             exam_id = whole_number(target)
             exam = db.session.get(Exam, exam_id) if exam_id else None
             if exam is None or exam.testpress_id is not None:
-                raise ExamError("target", f"the portal exam chosen for Testpress exam {testpress_id} "
+                raise DomainError("target", f"the portal exam chosen for Testpress exam {testpress_id} "
                                           "is gone or linked already")
             link_exam(exam, testpress_id, found.url, by=current_user)
             linked.append(exam.title)

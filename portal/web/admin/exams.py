@@ -11,7 +11,8 @@ from flask_login import current_user
 from portal.core.clock import utcnow
 from portal.core.database import write_transaction
 from portal.core.extensions import db
-from portal.exams.rules import ExamError, add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
+from portal.core.refusals import DomainError
+from portal.exams.rules import add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
 from portal.models import Attempt, Batch, Exam, exam_batches
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm, ChangedMeanwhile, ExamForm, require_unchanged
@@ -75,7 +76,7 @@ def edit_exam(exam_id: int | None = None):
             "saving this form would undo theirs. Your version is below; open the exam's page in another "
             "tab to see the one saved, then save again to replace it.")
         return render_template("admin/exams/exam_form.html", form=form, exam=exam), 409
-    except ExamError as error:  # the database's word, when another request won a race
+    except DomainError as error:  # the database's word, when another request won a race
         (form[error.field].errors if error.field in form else form.title.errors).append(str(error))
         return render_template("admin/exams/exam_form.html", form=form, exam=exam), 422
     flash(f"Saved “{exam.title}”." if exam_id else
@@ -121,7 +122,7 @@ def publish_exam(exam_id: int):
                 flash(f"“{exam.title}” is already {'published' if published else 'a draft'}.", "success")
                 return back_to(exam)
             set_published(exam, published, by=current_user)
-    except ExamError as refusal:
+    except DomainError as refusal:
         flash(f"“{exam.title}” was not published: {refusal}.", "error")
         return back_to(exam)
     flash(f"“{exam.title}” is {'published: students it is for can see it' if published else 'a draft again'}.",
@@ -153,7 +154,7 @@ def remove_exam(exam_id: int):
             exam = db.get_or_404(Exam, exam_id)
             title = exam.title
             delete_exam(exam, by=current_user)
-    except ExamError as refusal:
+    except DomainError as refusal:
         flash(f"“{title}” was not deleted: {refusal}.", "error")
         return redirect(url_for("admin.exam", exam_id=exam_id))
     flash(f"Deleted “{title}”.", "success")

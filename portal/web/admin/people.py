@@ -14,13 +14,13 @@ from portal.core.clock import utcnow
 from portal.core.csvfiles import csv_download
 from portal.core.database import write_transaction
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Attempt, Batch, PasswordLink, User
 from portal.people import password_links
 from portal.people.accounts import (
     LastStaff,
     OwnAccount,
     OwnRole,
-    PersonError,
     PersonExists,
     create_person,
     deactivate,
@@ -64,7 +64,7 @@ def add_person():
         try:
             person = create_person(form.email.data, form.name.data, form.password.data, staff=form.is_staff.data,
                                    by=current_user)
-        except PersonError as error:  # the database's word, when another request won a race
+        except DomainError as error:  # the database's word, when another request won a race
             form[error.field].errors.append(str(error))
         else:
             db.session.commit()
@@ -120,7 +120,7 @@ def edit_person(user_id: int):
             form.form_errors.append(
                 "Someone changed this person's name or email after you opened this page, so nothing was "
                 "saved: saving your version would undo theirs. Theirs is shown above; save again to replace it.")
-        except PersonError as error:
+        except DomainError as error:
             form[error.field].errors.append(
                 "Someone else already has this email." if isinstance(error, PersonExists) else str(error))
         else:
