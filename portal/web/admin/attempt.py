@@ -41,7 +41,7 @@ def _attempt_page(attempt: Attempt, *, status: int = 200, accept_form=None, dism
     ), status
 
 
-@bp.route("/attempts/<int:attempt_id>")
+@bp.get("/attempts/<int:attempt_id>")
 def attempt(attempt_id: int):
     """One attempt with every report each source made of it and every staff decision on it. 404 if unknown."""
     return _attempt_page(db.get_or_404(Attempt, attempt_id))

@@ -28,7 +28,7 @@ class Change:
     after: str
 
 
-@bp.route("/audit")
+@bp.get("/audit")
 def audit():
     """The audit log, newest first, filtered by actor, action, target type and a date range
     (days in the institute's zone). 400 for a filter value that is not one."""

@@ -29,13 +29,13 @@ MEMBERS_PER_PAGE = 50
 UNKNOWN_SHOWN = 20
 
 
-@bp.route("/batches/")
+@bp.get("/batches/")
 def batches():
     """Every batch with its member and exam counts, and a form to create one."""
     return render_template("admin/batches/batches.html", rows=batch_rows(), form=BatchForm(), action=ActionForm())
 
 
-@bp.route("/batches/new", methods=["POST"])
+@bp.post("/batches/new")
 def add_batch():
     """Create a batch; the list again (422) with the error on a bad or taken name."""
     form = BatchForm()
@@ -59,14 +59,14 @@ def render_batch(batch: Batch, *, rename: BatchForm | None = None, members: AddM
                            action=ActionForm()), status
 
 
-@bp.route("/batches/<int:batch_id>")
+@bp.get("/batches/<int:batch_id>")
 def batch(batch_id: int):
     """One batch: its members (paginated), renaming, archiving, adding and removing members.
     404 for an unknown batch."""
     return render_batch(db.get_or_404(Batch, batch_id))
 
 
-@bp.route("/batches/<int:batch_id>/rename", methods=["POST"], endpoint="rename_batch")
+@bp.post("/batches/<int:batch_id>/rename", endpoint="rename_batch")
 def rename_a_batch(batch_id: int):
     """Rename a batch; its page again (422) with the error on a bad or taken name."""
     db.get_or_404(Batch, batch_id)
@@ -84,7 +84,7 @@ def rename_a_batch(batch_id: int):
     return render_batch(db.get_or_404(Batch, batch_id), rename=form, status=422)
 
 
-@bp.route("/batches/<int:batch_id>/archive", methods=["POST"])
+@bp.post("/batches/<int:batch_id>/archive")
 def archive_batch(batch_id: int):
     """Archive (archived=1) a batch (hidden from the exam form's choices, members kept) or
     unarchive it (archived=0). 400 without a CSRF token or archived=0 or 1. The form says the
@@ -107,7 +107,7 @@ def archive_batch(batch_id: int):
     return redirect(url_for("admin.batch", batch_id=batch.id))
 
 
-@bp.route("/batches/<int:batch_id>/members", methods=["POST"])
+@bp.post("/batches/<int:batch_id>/members")
 def add_members(batch_id: int):
     """Add the people whose emails are pasted (portal.people.batches.pasted_emails); unknown emails are listed back
     (nothing done for them), the rest are added."""
@@ -136,7 +136,7 @@ def add_members(batch_id: int):
     return redirect(url_for("admin.batch", batch_id=batch.id))
 
 
-@bp.route("/batches/<int:batch_id>/members/<int:user_id>/remove", methods=["POST"])
+@bp.post("/batches/<int:batch_id>/members/<int:user_id>/remove")
 def remove_from_batch(batch_id: int, user_id: int):
     """Take one person out of the batch. 404 for an unknown batch or person."""
     if not ActionForm().validate_on_submit():

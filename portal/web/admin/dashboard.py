@@ -22,13 +22,13 @@ from portal.models import Batch, Exam, User
 from portal.web.admin.blueprint import bp
 
 
-@bp.route("/")
+@bp.get("/")
 def dashboard():
     """Totals, per-exam analytics and what needs a staff member's attention."""
     return render_template("admin/attempts/dashboard.html", local_input=local_input, **dashboard_figures().as_context())
 
 
-@bp.route("/attempts/")
+@bp.get("/attempts/")
 def attempts():
     """Every attempt, filtered, sorted and paged by keyset (see portal.attempts.listing).
 
@@ -46,7 +46,7 @@ def attempts():
     )
 
 
-@bp.route("/attempts/export.csv")
+@bp.get("/attempts/export.csv")
 def export_attempts():
     """The attempts the table's filters select, in its order, as a streamed CSV download.
 

@@ -92,13 +92,13 @@ def render_import(page: int, *, error: str | None = None, fetch: bool = True, st
                            new=NEW), status
 
 
-@bp.route("/exams/import", methods=["GET"], endpoint="import_exams")
+@bp.get("/exams/import", endpoint="import_exams")
 def import_exams():
     """Testpress's exams, ?page=N of them, each linked or offered to link or create."""
     return render_import(query_int("page", maximum=LARGEST_ID // PER_PAGE) or 1)
 
 
-@bp.route("/exams/import", methods=["POST"], endpoint="import_exams_save")
+@bp.post("/exams/import", endpoint="import_exams_save")
 def import_exams_save():
     """Link or create portal exams for the chosen Testpress exams of the page, in one
     transaction: all or, on any refusal, none. 400 without a CSRF token; Testpress failing

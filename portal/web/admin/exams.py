@@ -30,7 +30,7 @@ def exam_batch_names(exam_ids: list[int]) -> dict[int, list[str]]:
     return names
 
 
-@bp.route("/exams/")
+@bp.get("/exams/")
 def exams():
     """Every exam (the archived ones with ?archived=1) with its state, batches and attempt count."""
     archived = request.args.get("archived") == "1"
@@ -45,7 +45,7 @@ def exams():
                            action=ActionForm())
 
 
-@bp.route("/exams/<int:exam_id>")
+@bp.get("/exams/<int:exam_id>")
 def exam(exam_id: int):
     """One exam: details, rules, batches, its attempts and actions. 404 for an unknown exam."""
     found = db.get_or_404(Exam, exam_id)
@@ -106,7 +106,7 @@ def back_to(exam: Exam):
     return redirect(url_for("admin.exam", exam_id=exam.id))
 
 
-@bp.route("/exams/<int:exam_id>/publish", methods=["POST"])
+@bp.post("/exams/<int:exam_id>/publish")
 def publish_exam(exam_id: int):
     """Publish (published=1) or unpublish (published=0) an exam: the list's one button per row."""
     acted_on(exam_id)
@@ -130,7 +130,7 @@ def publish_exam(exam_id: int):
     return back_to(exam)
 
 
-@bp.route("/exams/<int:exam_id>/archive", methods=["POST"])
+@bp.post("/exams/<int:exam_id>/archive")
 def archive_exam(exam_id: int):
     """Archive an exam (hidden from students, its attempts kept), or restore it with archived=0."""
     acted_on(exam_id)
@@ -144,7 +144,7 @@ def archive_exam(exam_id: int):
     return redirect(url_for("admin.exam", exam_id=exam.id))
 
 
-@bp.route("/exams/<int:exam_id>/delete", methods=["POST"])
+@bp.post("/exams/<int:exam_id>/delete")
 def remove_exam(exam_id: int):
     """Delete an exam nobody has attempted; one with attempts is refused (a message: archive it)."""
     acted_on(exam_id)

@@ -23,7 +23,7 @@ def _gradebook_view():
     return batch, exams, sort_exam
 
 
-@bp.route("/gradebook/")
+@bp.get("/gradebook/")
 def gradebook():
     """Students x exams: the counting attempt's score per cell, for a batch or everyone."""
     batch, exams, sort_exam = _gradebook_view()
@@ -36,7 +36,7 @@ def gradebook():
                            attempts_url=url_for("admin.attempts"), cell_html=results.cell_html)
 
 
-@bp.route("/gradebook.csv")
+@bp.get("/gradebook.csv")
 def gradebook_csv():
     """The gradebook as shown (batch, sort), every page of it."""
     batch, exams, sort_exam = _gradebook_view()
@@ -45,7 +45,7 @@ def gradebook_csv():
     return csv_download(_file_name(name), results.gradebook_csv_header(exams), rows)
 
 
-@bp.route("/exams/<int:exam_id>/report")
+@bp.get("/exams/<int:exam_id>/report")
 def exam_report(exam_id: int):
     """One exam's results: figures, distribution, timeline, trust split and rank list."""
     exam = db.get_or_404(Exam, exam_id)
@@ -55,7 +55,7 @@ def exam_report(exam_id: int):
                            histogram=histogram_svg(figures.bins), timeline=timeline_svg(figures.timeline))
 
 
-@bp.route("/exams/<int:exam_id>/report.csv")
+@bp.get("/exams/<int:exam_id>/report.csv")
 def exam_report_csv(exam_id: int):
     exam = db.get_or_404(Exam, exam_id)
     return csv_download(_file_name(f"{exam.title}-ranks.csv"), results.RANK_CSV_HEADER, results.rank_csv_rows(exam))

@@ -38,7 +38,7 @@ from portal.web.inputs import row_id
 ATTEMPTS_ON_PERSON_PAGE = 50
 
 
-@bp.route("/people/")
+@bp.get("/people/")
 def people():
     """Students and staff in name order, 50 a page, found by name or email and filtered by
     role, status and batch. 400 for a filter value the form does not offer."""
@@ -48,7 +48,7 @@ def people():
                            batches=batch_choices())
 
 
-@bp.route("/people/export.csv")
+@bp.get("/people/export.csv")
 def export_people():
     """The people the list's current filters find, as a streamed, formula-safe CSV."""
     filters = PeopleFilter.from_args(request.args)
@@ -73,7 +73,7 @@ def add_person():
     return render_template("admin/people/person_new.html", form=form), 422 if form.errors else 200
 
 
-@bp.route("/people/<int:user_id>")
+@bp.get("/people/<int:user_id>")
 def person(user_id: int):
     """One person: details, batches, latest attempts and the actions. 404 if unknown."""
     person = db.get_or_404(User, user_id)

@@ -60,7 +60,7 @@ def upload_too_large(error):
                                "Split it into smaller files and import each.")
 
 
-@bp.route("/people/import/<int:import_id>")
+@bp.get("/people/import/<int:import_id>")
 def import_preview(import_id: int):
     """A waiting import's preview (its counts, and the first rows with a problem and the first
     good rows; nothing written), or a confirmed one's summary. 404 for an unknown import, 410 for one expired."""
@@ -133,7 +133,7 @@ def confirm_import(import_id: int):
     return csv_download(f"people-import-{import_id}-links.csv", ["email", "name", "link"], links)
 
 
-@bp.route("/people/import/<int:import_id>/problems.csv")
+@bp.get("/people/import/<int:import_id>/problems.csv")
 def import_problems(import_id: int):
     """The rows not imported (or, before the confirmation, those with a problem) as a CSV:
     the file's own columns and a "problem" column, to fix and upload again. 404 unknown, 410 expired."""

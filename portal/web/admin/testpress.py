@@ -24,7 +24,7 @@ RUNS_PER_PAGE = 50
 RECENT = 20  # of each kind, on the overview
 
 
-@bp.route("/testpress/")
+@bp.get("/testpress/")
 def testpress():
     """Recent webhook deliveries, unmatched reports and sync runs, and Sync now."""
     deliveries = db.session.scalars(
@@ -37,7 +37,7 @@ def testpress():
                            running=sync.running_sync(), now=utcnow(), action=ActionForm())
 
 
-@bp.route("/testpress/deliveries/")
+@bp.get("/testpress/deliveries/")
 def deliveries():
     """The webhook log, newest first, by outcome and time received (typed in the institute's
     zone); pages of DELIVERIES_PER_PAGE by id (`before`), so every page costs one bounded
@@ -64,7 +64,7 @@ def deliveries():
                            outcomes=DELIVERY_OUTCOMES, older=older, paged=before is not None, zone=zone_name())
 
 
-@bp.route("/testpress/deliveries/<int:delivery_id>")
+@bp.get("/testpress/deliveries/<int:delivery_id>")
 def delivery(delivery_id: int):
     """One webhook delivery: when, from where, its verification and outcome, the attempt it
     matched and its payload as received (without its hash). 404 if unknown."""
@@ -72,14 +72,14 @@ def delivery(delivery_id: int):
     return render_template("admin/testpress/delivery.html", delivery=delivery, payload=pretty_json(delivery.payload))
 
 
-@bp.route("/testpress/unmatched/<int:report_id>")
+@bp.get("/testpress/unmatched/<int:report_id>")
 def unmatched_report(report_id: int):
     """One verified report the portal could not match to a student or exam. 404 if unknown."""
     report = db.get_or_404(UnmatchedReport, report_id)
     return render_template("admin/testpress/unmatched.html", report=report, payload=pretty_json(report.payload))
 
 
-@bp.route("/testpress/runs/")
+@bp.get("/testpress/runs/")
 def runs():
     """Every sync run, newest first, with how it ended; pages by id (`before`)."""
     before = row_id("before")
@@ -92,7 +92,7 @@ def runs():
                            paged=before is not None, now=utcnow())
 
 
-@bp.route("/testpress/runs/<int:run_id>")
+@bp.get("/testpress/runs/<int:run_id>")
 def run(run_id: int):
     """One sync run and its progress (the page refreshes itself while it runs). 404 if unknown."""
     return render_template("admin/testpress/run.html", run=db.get_or_404(SyncRun, run_id), now=utcnow())
