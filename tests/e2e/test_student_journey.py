@@ -100,6 +100,8 @@ def test_take_later_comes_back_in_progress_and_resume_keeps_the_answers(logged_i
     page.wait_for_url(re.compile(re.escape(portal_url) + r"/attempts/\d+$"))
     assert "Status Completed" in " ".join(page.locator("dl.facts").inner_text().split())
     page.get_by_role("link", name="My attempts", exact=True).click()
+    # count() does not wait: the history must have loaded first (it raced on a loaded machine).
+    page.wait_for_url(re.compile(re.escape(portal_url) + r"/attempts/$"))
     chemistry_rows = page.locator("tbody tr", has_text="Chemistry Quiz")
     assert chemistry_rows.count() == 1 and "Completed" in chemistry_rows.inner_text()
 
