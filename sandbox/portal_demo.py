@@ -27,6 +27,7 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal import create_app
+from portal.attempts.launching import record_launch
 from portal.attempts.reconciliation import record_report
 from portal.core.database import init_database, write_transaction
 from portal.core.extensions import db
@@ -36,7 +37,6 @@ from portal.models import Attempt, Exam, User
 from portal.people.accounts import PersonExists, create_person
 from portal.people.batches import add_members, create_batch, find_batch
 from portal.results import Report
-from portal.testpress.launch import record_launch
 from testpress_sandbox import create_app as create_sandbox_app
 from testpress_sandbox.config import DEFAULTS as SANDBOX
 from testpress_sandbox.seed import EXAMS as SANDBOX_EXAMS

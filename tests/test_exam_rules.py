@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal.attempts import launching as launch
 from portal.attempts.grading import counting_attempts
 from portal.core.clock import utcnow
 from portal.core.extensions import db
 from portal.models import Attempt
 from portal.people.batches import add_members, create_batch
-from portal.testpress import launch
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
 from tests.test_integrity import in_thread
 from tests.test_student import exam_card, page_text

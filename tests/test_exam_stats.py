@@ -3,10 +3,10 @@
 import pytest
 import sqlalchemy as sa
 
+from portal.attempts.launching import record_launch
 from portal.core.extensions import db
 from portal.exams import stats as exam_stats
 from portal.models import Attempt, ExamStats, SyncRun
-from portal.testpress.launch import record_launch
 from portal.testpress.sync import PageRecorder, record_page
 from tests.factories import make_attempt, make_exam, make_user
 from tests.test_integrity import api_attempt

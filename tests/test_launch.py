@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from portal.attempts import launching as launch
+from portal.attempts.launching import LaunchFailed, clock_attempt_id, record_launch
 from portal.core.clock import utcnow
 from portal.core.extensions import db
 from portal.models import Attempt, User
-from portal.testpress import launch
-from portal.testpress.launch import LaunchFailed, clock_attempt_id, launch_fields, record_launch
+from portal.testpress.launch import launch_fields
 from portal.testpress.settings import TestpressSettings
 from portal.testpress.signing import launch_hmac, verify_launch_hmac
 from tests.conftest import TEST_SETTINGS

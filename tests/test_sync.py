@@ -454,7 +454,7 @@ def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(
 
 def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one_attempt(app, client):
     from portal.attempts.grading import attempts_used
-    from portal.testpress.launch import record_launch
+    from portal.attempts.launching import record_launch
     from tests.test_integrity import api_attempt
     from tests.test_return import signed_return
 

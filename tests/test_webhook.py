@@ -538,7 +538,7 @@ def test_a_resumed_take_later_attempt_reported_by_an_old_style_webhook_is_one_at
     launch left with "Take later" (a cancelled return, its attempt_id empty as the contract
     allows), then resumed and finished, is still the same Testpress attempt."""
     from portal.attempts.grading import attempts_used
-    from portal.testpress.launch import record_launch
+    from portal.attempts.launching import record_launch
     from tests.test_return import signed_return
 
     launched = record_launch(asha, physics)

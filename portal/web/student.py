@@ -12,18 +12,18 @@ from flask_login import current_user, login_required
 from flask_sqlalchemy.pagination import SelectPagination
 from markupsafe import Markup, escape
 
+from portal.attempts.launching import (
+    AttemptsUsedUp,
+    LaunchFailed,
+    resumable,
+    resume_or_launch,
+)
 from portal.core.clock import to_local, utcnow
 from portal.core.database import DatabaseBusy
 from portal.core.extensions import db
 from portal.exams.rules import offered_to
 from portal.models import Attempt, Batch, Exam, Standing, exam_batches
-from portal.testpress.launch import (
-    AttemptsUsedUp,
-    LaunchFailed,
-    launch_fields,
-    resumable,
-    resume_or_launch,
-)
+from portal.testpress.launch import launch_fields
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
 from portal.vocabulary import AttemptStatus, CountingRule
