@@ -28,12 +28,12 @@ from werkzeug.datastructures import MultiDict
 
 from portal.attempts.dashboard import BoundedCount, bounded_count
 from portal.core.clock import TimeOutOfRange, from_local, institute_zone, to_local, zone_name
-from portal.core.database import lower_text
+from portal.core.database import LARGEST_ID, LARGEST_ROW_ID, lower_text
 from portal.core.extensions import db
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
 from portal.results import max_score_claimed
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
-from portal.web.inputs import LARGEST_ID, LARGEST_ROW_ID, BadInput, whole_number
+from portal.web.inputs import BadInput, whole_number
 
 PER_PAGE = 50
 COUNT_CAP = 1000

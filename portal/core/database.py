@@ -55,6 +55,12 @@ _WRITE = "portal_write_transaction"  # the connection's execution option that as
 RECORDING_LOCK = 0x7E57_0001
 
 
+# The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
+# PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
+LARGEST_ID = 2**63 - 1
+LARGEST_ROW_ID = 2**31 - 1
+
+
 class DatabaseBusy(Exception):
     """The write lock could not be had within the busy timeout; the caller answers 503."""
 

@@ -18,12 +18,11 @@ import sqlalchemy as sa
 
 from portal.core import audit
 from portal.core.clock import utcnow
-from portal.core.database import flush_or_refuse
+from portal.core.database import LARGEST_ID, flush_or_refuse
 from portal.core.extensions import db
 from portal.core.refusals import DomainError
 from portal.models import Attempt, Batch, Exam, User, batch_members, exam_batches
 from portal.vocabulary import CountingRule
-from portal.web.inputs import LARGEST_ID
 
 MAX_TITLE_LENGTH = Exam.__table__.c.title.type.length
 MAX_URL_LENGTH = Exam.__table__.c.exam_url.type.length

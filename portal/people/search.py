@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.core.clock import to_local
-from portal.core.database import lower_text
+from portal.core.database import LARGEST_ROW_ID, lower_text
 from portal.core.extensions import db
 from portal.models import Attempt, Batch, User, batch_members
-from portal.web.inputs import LARGEST_ROW_ID, BadInput, whole_number
+from portal.web.inputs import BadInput, whole_number
 
 PEOPLE_PER_PAGE = 50
 EXPORT_CHUNK = 1000  # people per statement while an export streams: memory stays flat

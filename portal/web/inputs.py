@@ -20,11 +20,8 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from portal.core.clock import TimeOutOfRange, from_local
+from portal.core.database import LARGEST_ID, LARGEST_ROW_ID
 
-# The widest integer column is a signed 64-bit BIGINT (Testpress's ids), on SQLite and
-# PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
-LARGEST_ID = 2**63 - 1
-LARGEST_ROW_ID = 2**31 - 1
 # ASCII digits only: int() also reads "٥", "5_5", "+5" and surrounding spaces.
 DIGITS = re.compile(r"[0-9]{1,19}")
 

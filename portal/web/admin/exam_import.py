@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.core.database import write_transaction
+from portal.core.database import LARGEST_ID, write_transaction
 from portal.core.extensions import db
 from portal.core.refusals import DomainError
 from portal.exams.rules import (
@@ -28,7 +28,7 @@ from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm
-from portal.web.inputs import LARGEST_ID, query_int, whole_number
+from portal.web.inputs import query_int, whole_number
 
 PER_PAGE = 25
 NEW = "new"  # the target that creates a portal exam rather than linking one
