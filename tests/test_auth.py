@@ -1,5 +1,7 @@
 """Logging in and out, as a person at the login form sees it."""
 
+from urllib.parse import quote
+
 import pytest
 
 from tests.factories import PASSWORD, make_staff, make_user
@@ -99,6 +101,15 @@ def test_protected_page_sends_anonymous_visitor_to_login_with_next(client):
     response = client.get("/admin/people/")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("page", ["/exams/", "/attempts/?exam=1", "/admin/people/", "/account"])
+def test_every_guard_answers_an_anonymous_visitor_alike(client, page):
+    """One login guard: the student's, the staff's and the account page's say the same thing."""
+    response = client.get(page)
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/login?next={quote(page, safe='')}"
+    assert "Please log in to continue." in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_logged_in_visitor_to_login_is_sent_home(client, auth):

@@ -118,7 +118,10 @@ def test_the_wheel_carries_templates_static_files_and_migrations_and_no_sandbox(
     migrations = {f"portal/migrations/{path.relative_to(CHECKOUT / 'portal' / 'migrations').as_posix()}"
                   for path in (CHECKOUT / "portal" / "migrations").rglob("*")
                   if path.is_file() and "__pycache__" not in path.parts}
+    # Every module of every package: a new package left out of pyproject's list is missed here.
+    modules = {path.relative_to(CHECKOUT).as_posix() for path in (CHECKOUT / "portal").rglob("*.py")}
 
+    assert modules <= names, sorted(modules - names)
     assert checkout <= names, sorted(checkout - names)
     assert migrations <= names, sorted(migrations - names)
     assert "wsgi.py" in names

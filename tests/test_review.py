@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from portal.testpress.signing import verify_review_hmac
-from portal.web import student as student_views
+from portal.web.student import views as student_views
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 

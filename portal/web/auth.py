@@ -57,6 +57,17 @@ _users = User.__table__
 SIGNED_IN = sa.select(*(_users.c[name] for name in SignedIn.__slots__)).where(_users.c.id == sa.bindparam("id"))
 
 
+def require_login():
+    """The one login guard: anyone not logged in is sent to the login page, with `next` to
+    come back, exactly as Flask-Login's `login_required` does (it is its own answer,
+    `unauthorized()`). A before_request hook of the student and the staff blueprints, where
+    every page needs a person; the two signed-in pages of this blueprint, which is public
+    otherwise, carry `login_required` itself."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
 @login_manager.user_loader
 def load_user(session_id: str) -> SignedIn | None:
     """The person of a session or remember-me cookie, if it is still current ("<id>:<version>", see User.get_id)."""
