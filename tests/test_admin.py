@@ -255,3 +255,31 @@ def test_an_id_past_64_bits_in_a_url_is_a_404(staff_client, method, url):
 def test_the_largest_row_id_in_a_url_is_an_ordinary_404(staff_client):
     assert staff_client.get(f"/admin/attempts/{2**31 - 1}").status_code == 404
     assert staff_client.get(f"/admin/attempts/{2**31}").status_code == 404
+
+
+@pytest.mark.parametrize("url, field", [
+    ("/admin/exams/{exam}/publish", "published"),
+    ("/admin/exams/{exam}/archive", "archived"),
+    ("/admin/batches/{batch}/archive", "archived"),
+    ("/admin/people/{person}/active", "active"),
+    ("/admin/people/{person}/role", "staff"),
+])
+def test_every_toggle_refuses_a_state_that_is_not_0_or_1_and_changes_nothing(client, auth, url, field):
+    make_staff("boss@example.com")
+    auth.login("boss@example.com")
+    ids = {"exam": make_exam().id, "batch": create_batch("Batch A", by=None).id, "person": make_user().id}
+    db.session.commit()
+    before = toggled_states()
+
+    response = client.post(url.format(**ids), data={field: "yes"})
+
+    assert response.status_code == 400
+    assert f"“{field}” must be 0 or 1." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert toggled_states() == before
+
+
+def toggled_states() -> list[tuple]:
+    return [tuple(row) for table, columns in (("exams", "published, archived_at"), ("batches", "archived_at"),
+                                              ("users", "active, is_staff"))
+            for row in db.session.execute(sa.text(f"SELECT {columns} FROM {table} ORDER BY id"))]

@@ -1,6 +1,8 @@
-"""Staff pages: one blueprint (blueprint.py, with its guard), one module per area: the
-dashboard, one attempt, the gradebook and reports, people and their import, batches, exams
-and their import from Testpress, the audit log, Testpress's traffic.
+"""Staff pages: one blueprint (blueprint.py, with its guard); one helper module for what
+every action shares (actions.py: the row a button acts on, the state a toggle asks for);
+one module per area: the dashboard, one attempt, the gradebook and reports, people and
+their import, batches, exams and their import from Testpress, the audit log, Testpress's
+traffic.
 """
 
 # The areas add their routes to bp when imported.

@@ -16,6 +16,7 @@ from portal.testpress import sync
 from portal.testpress.client import TestpressBusy, TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
 from portal.vocabulary import FlagResolution
+from portal.web.admin.actions import acted_on
 from portal.web.admin.blueprint import bp
 from portal.web.errors import in_words
 from portal.web.forms import ActionForm, FlagNoteForm
@@ -90,9 +91,7 @@ def confirm_attempt(attempt_id: int):
     a message on the attempt's page. Testpress is asked once, for a few seconds at most
     (TestpressClient.interactive): the request must answer inside gunicorn's timeout.
     """
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    attempt = db.get_or_404(Attempt, attempt_id)
+    attempt = acted_on(Attempt, attempt_id)
     if attempt.exam.testpress_id is None:
         flash("This exam has no Testpress id yet, so Testpress cannot be asked about its attempts: "
               "set it on the exam's page, or run a sync, which maps exams by their URL.", "error")

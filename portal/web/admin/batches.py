@@ -4,7 +4,7 @@ commits it with the change, in one transaction."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal.core.database import write_transaction
@@ -20,6 +20,7 @@ from portal.people.batches import (
     rename_batch,
     set_archived,
 )
+from portal.web.admin.actions import acted_on, require_button, wanted_state
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm, AddMembersForm, BatchForm
 from portal.web.pagination import paginate
@@ -89,14 +90,8 @@ def archive_batch(batch_id: int):
     """Archive (archived=1) a batch (hidden from the exam form's choices, members kept) or
     unarchive it (archived=0). 400 without a CSRF token or archived=0 or 1. The form says the
     state wanted: a second press, a resent POST or a stale tab changes nothing."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    batch = db.get_or_404(Batch, batch_id)
-    wanted = request.form.get("archived")
-    if wanted not in ("0", "1"):
-        current_app.logger.info("batches: archive of batch %s without archived=0 or 1", batch_id)
-        abort(400)
-    archived = wanted == "1"
+    acted_on(Batch, batch_id)
+    archived = wanted_state("archived")
     with write_transaction():  # owns the state read to the commit: a second press finds it done
         batch = db.get_or_404(Batch, batch_id)
         if (batch.archived_at is not None) == archived:
@@ -139,8 +134,7 @@ def add_members(batch_id: int):
 @bp.post("/batches/<int:batch_id>/members/<int:user_id>/remove")
 def remove_from_batch(batch_id: int, user_id: int):
     """Take one person out of the batch. 404 for an unknown batch or person."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    require_button()
     with write_transaction():  # owns the membership read to the commit: a second press finds it gone
         batch = db.get_or_404(Batch, batch_id)
         person = db.get_or_404(User, user_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.core.database import LARGEST_ID, write_transaction
@@ -26,6 +26,7 @@ from portal.exams.rules import (
 from portal.models import Exam
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
+from portal.web.admin.actions import require_button
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm
 from portal.web.inputs import query_int, whole_number
@@ -103,8 +104,7 @@ def import_exams_save():
     """Link or create portal exams for the chosen Testpress exams of the page, in one
     transaction: all or, on any refusal, none. 400 without a CSRF token; Testpress failing
     now is said on the page (502), nothing written."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    require_button()
     page = whole_number(request.form.get("page", "1"), maximum=LARGEST_ID // PER_PAGE) or 1
     chosen = list(dict.fromkeys(number for text in request.form.getlist("choose")
                                 if (number := whole_number(text)) is not None))

@@ -5,7 +5,7 @@ view commits it with the change, in one transaction."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal.core.clock import utcnow
@@ -14,6 +14,7 @@ from portal.core.extensions import db
 from portal.core.refusals import DomainError
 from portal.exams.rules import add_exam, delete_exam, set_archived, set_published, snapshot, update_exam
 from portal.models import Attempt, Batch, Exam, exam_batches
+from portal.web.admin.actions import acted_on, wanted_state
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm, ChangedMeanwhile, ExamForm, require_unchanged
 
@@ -91,14 +92,6 @@ def save_exam(exam: Exam | None, form: ExamForm) -> Exam:
     return update_exam(exam, **form.exam_fields(), by=current_user)
 
 
-def acted_on(exam_id: int) -> Exam:
-    """The exam a button names; 400 without a valid CSRF token, 404 for an unknown exam
-    (the action loads it again under the lock, to decide on what it reads there)."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    return db.get_or_404(Exam, exam_id)
-
-
 def back_to(exam: Exam):
     """Where a button returns: the page it was pressed on (the list or the exam's page)."""
     if request.form.get("back") == "list":
@@ -109,12 +102,8 @@ def back_to(exam: Exam):
 @bp.post("/exams/<int:exam_id>/publish")
 def publish_exam(exam_id: int):
     """Publish (published=1) or unpublish (published=0) an exam: the list's one button per row."""
-    acted_on(exam_id)
-    wanted = request.form.get("published")
-    if wanted not in ("0", "1"):
-        current_app.logger.info("exams: publish of exam %s without published=0 or 1", exam_id)
-        abort(400)
-    published = wanted == "1"
+    acted_on(Exam, exam_id)
+    published = wanted_state("published")
     try:
         with write_transaction():  # owns the state read to the commit: a second press finds it done
             exam = db.get_or_404(Exam, exam_id)
@@ -133,8 +122,8 @@ def publish_exam(exam_id: int):
 @bp.post("/exams/<int:exam_id>/archive")
 def archive_exam(exam_id: int):
     """Archive an exam (hidden from students, its attempts kept), or restore it with archived=0."""
-    acted_on(exam_id)
-    archived = request.form.get("archived", "1") != "0"
+    acted_on(Exam, exam_id)
+    archived = wanted_state("archived", default=True)
     with write_transaction():  # owns the state read to the commit: a second press finds it done
         exam = db.get_or_404(Exam, exam_id)
         set_archived(exam, archived, by=current_user)  # as it is already (a second press): unchanged, unaudited
@@ -147,7 +136,7 @@ def archive_exam(exam_id: int):
 @bp.post("/exams/<int:exam_id>/delete")
 def remove_exam(exam_id: int):
     """Delete an exam nobody has attempted; one with attempts is refused (a message: archive it)."""
-    acted_on(exam_id)
+    acted_on(Exam, exam_id)
     try:
         # Owns the count of attempts to the commit: a Start pressed meanwhile waits, then finds no exam.
         with write_transaction():

@@ -31,6 +31,7 @@ from portal.people.accounts import (
 )
 from portal.people.batches import add_person_to_batch, remove_person_from_batch
 from portal.people.search import EXPORT_HEADER, ROLES, STATUSES, PeopleFilter, batch_choices, export_rows, find_people
+from portal.web.admin.actions import acted_on, wanted_state
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm, BatchChoiceForm, ChangedMeanwhile, PersonForm, StudentForm, require_unchanged
 from portal.web.inputs import row_id
@@ -137,12 +138,8 @@ def toggle_active(user_id: int):
     without active=0 or 1, 404 for an unknown person; staff cannot deactivate themselves (a
     message on the person's page). The form says the state wanted, not "the other one": a
     second press, a resent POST or a stale tab changes nothing."""
-    person_for_action(user_id)
-    wanted = request.form.get("active")
-    if wanted not in ("0", "1"):
-        current_app.logger.info("people: (de)activation of person %s without active=0 or 1", user_id)
-        abort(400)
-    active = wanted == "1"
+    acted_on(User, user_id)
+    active = wanted_state("active")
     try:
         with write_transaction():  # owns the count of active staff from the check to the commit
             person = db.get_or_404(User, user_id)
@@ -179,7 +176,7 @@ def add_to_batch(user_id: int):
 @bp.post("/people/<int:user_id>/batches/<int:batch_id>/remove")
 def leave_batch(user_id: int, batch_id: int):
     """Take the person out of a batch (archived ones too). 404 for an unknown person or batch."""
-    person_for_action(user_id)
+    acted_on(User, user_id)
     with write_transaction():  # owns the membership read to the commit: a second press finds it done
         person, batch = db.get_or_404(User, user_id), db.get_or_404(Batch, batch_id)
         removed = remove_person_from_batch(person, batch, by=current_user)
@@ -191,15 +188,12 @@ def leave_batch(user_id: int, batch_id: int):
 def change_role(user_id: int):
     """Make a student staff, or a staff member a student: a confirmation page, then the POST
     (with `staff` 1 or 0). Staff cannot make themselves students (said on the page)."""
-    person = db.get_or_404(User, user_id)
-    form = ActionForm()
     if request.method == "GET":
-        return render_template("admin/people/person_role.html", person=person, form=form,
+        person = db.get_or_404(User, user_id)
+        return render_template("admin/people/person_role.html", person=person, form=ActionForm(),
                                own_account=person.id == current_user.id)
-    wanted = request.form.get("staff")
-    if not form.validate_on_submit() or wanted not in ("0", "1"):
-        abort(400)
-    staff = wanted == "1"
+    acted_on(User, user_id)
+    staff = wanted_state("staff")
     try:
         with write_transaction():  # owns the count of active staff from the check to the commit
             person = db.get_or_404(User, user_id)
@@ -219,7 +213,7 @@ def change_role(user_id: int):
 def issue_password_link(user_id: int):
     """A new one-time password link for the person, shown on this response only (the
     database keeps its hash, so no page can show it again). 404 if unknown."""
-    person = person_for_action(user_id)
+    person = acted_on(User, user_id)
     if not person.active:
         flash("Reactivate this account first: a deactivated person's link would not work.", "error")
         return redirect(url_for("admin.person", user_id=person.id))
@@ -230,9 +224,3 @@ def issue_password_link(user_id: int):
                            link=password_links.link_url(token),
                            hours=int(password_links.LINK_LIFETIME.total_seconds() // 3600))
 
-
-def person_for_action(user_id: int) -> User:
-    """The person a bare-button POST acts on: 400 without a valid CSRF token, 404 if unknown."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    return db.get_or_404(User, user_id)

@@ -7,7 +7,7 @@ from the tokens the confirmation has just issued, which the database keeps only 
 No page shows them again; staff make a new link from a person's page if the file is lost.
 """
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -17,6 +17,7 @@ from portal.core.extensions import db
 from portal.models import PeopleImport
 from portal.people import importing as people_import
 from portal.people.password_links import link_url
+from portal.web.admin.actions import acted_on
 from portal.web.admin.blueprint import bp
 from portal.web.errors import error_response
 from portal.web.forms import ActionForm
@@ -106,9 +107,7 @@ def confirm_import(import_id: int):
     its summary; 409 with the preview again when someone added one of its emails meanwhile
     (nothing written), 422 for a file refused whole.
     """
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    found = db.get_or_404(PeopleImport, import_id)
+    found = acted_on(PeopleImport, import_id)
     if people_import.is_expired(found):
         return gone()
     try:

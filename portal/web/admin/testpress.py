@@ -4,7 +4,7 @@ integration check."""
 import json
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -14,6 +14,7 @@ from portal.models import SyncRun, UnmatchedReport, WebhookDelivery
 from portal.testpress import sync
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
+from portal.web.admin.actions import require_button
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm
 from portal.web.inputs import BadInput, query_local_time, row_id
@@ -103,8 +104,7 @@ def sync_now():
     """Start a sync in the background (one at a time, across every worker and server) and
     show its page. 400 without a valid CSRF token; a sync already running is a message
     linking to it; Testpress settings that cannot make a client are a message too."""
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    require_button()
     try:
         client = TestpressClient.from_settings(testpress_settings())
     except TestpressError as error:
