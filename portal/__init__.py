@@ -128,8 +128,9 @@ def configure_security(app: Flask) -> None:
 
 def configure_templates(app: Flask) -> None:
     """What every template may use, whichever blueprint renders it."""
+    from portal.results import claim
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
-    from portal.web.formatting import TEMPLATE_FILTERS, claim
+    from portal.web.formatting import TEMPLATE_FILTERS
 
     for name, function in TEMPLATE_FILTERS.items():
         app.add_template_filter(function, name)

@@ -71,3 +71,9 @@ class Report:
 
     def result(self) -> dict:
         return {name: getattr(self, name) for name in RESULT_FIELDS}
+
+
+def claim(score_value: float, max_score: float | None, percentage: float | None) -> str:
+    """What a score only the browser reported claims, in words a page and a CSV both show: "17 / 20, 85.0%"."""
+    claimed = f"{score_value:g}" + (f" / {max_score:g}" if max_score is not None else "")
+    return claimed + (f", {percentage:.1f}%" if percentage is not None else "")

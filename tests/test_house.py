@@ -69,3 +69,18 @@ def test_the_top_of_the_portal_holds_a_few_modules_and_a_package_per_concern():
     packages = sorted(path.name for path in PORTAL.iterdir() if (path / "__init__.py").exists())
     assert len(top) <= TOP_LEVEL_MODULES, top
     assert packages == ["attempts", "core", "exams", "people", "testpress", "web"]
+
+
+def test_only_the_web_layer_and_create_app_import_the_web_layer():
+    """The domain (people, exams, attempts, testpress) and core serve the pages, the command
+    line and the worker alike: they never read a request or build a page's markup."""
+    reaching_in = {name: sorted(dependency for dependency in imported(path) if dependency.startswith("portal.web"))
+                   for name, path in MODULES.items()
+                   if not name.startswith("portal.web") and name != "portal"}
+    assert {name: found for name, found in reaching_in.items() if found} == {}
+    reading_requests = [name for name, path in MODULES.items()
+                        if name.split(".")[1:2] in (["people"], ["exams"], ["attempts"], ["testpress"])
+                        and any(isinstance(node, ast.ImportFrom) and node.module == "flask"
+                                and "request" in {alias.name for alias in node.names}
+                                for node in ast.walk(ast.parse(path.read_text())))]
+    assert reading_requests == []

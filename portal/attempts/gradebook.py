@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from markupsafe import Markup
 
 from portal.core.clock import to_local
 from portal.core.extensions import db
 from portal.exams.rules import for_batches_where
 from portal.models import Attempt, Batch, Exam, Standing, User, batch_members, exam_batches
-from portal.results import max_score_claimed
-from portal.web import formatting
+from portal.results import claim, max_score_claimed
 
 STUDENTS_PER_PAGE = 50
 RANKS_PER_PAGE = 100
@@ -86,24 +84,6 @@ def cells(student_ids: list[int], exam_ids: list[int]) -> dict[tuple[int, int], 
     return {(row.student_id, row.exam_id): row for row in rows}
 
 
-def cell_html(cell: sa.Row | None, attempts_url: str) -> Markup:
-    """One gradebook cell's markup. Written here rather than in the template: a page has up to
-    2,500 cells, and the template's conditions and filters per cell were most of its time.
-    Everything in it is a number or a fixed word, so nothing needs escaping."""
-    if cell is None:
-        return Markup("")
-    tried = f'<small class="muted">{cell.attempts_used} tried</small>'
-    pending = "" if cell.pending_attempt_id is None else (
-        f'<br><a class="badge badge-unverified" href="{attempts_url}{cell.pending_attempt_id}">pending: claims '
-        f'{formatting.claim(cell.pending_score, cell.pending_max_score, cell.pending_percentage)}</a>')
-    if cell.score is None:
-        return Markup(f'<span class="muted">no verified score</span>{pending}<br>{tried}')
-    flagged = ' <span class="badge badge-flagged">flagged</span>' if cell.flagged else ""
-    return Markup(f'<a href="{attempts_url}{cell.attempt_id}">{formatting.staff_score(cell)}</a>{flagged}<br>'
-                  f'<small class="muted">{formatting.percent(cell.percentage)} · {cell.attempts_used} tried</small>'
-                  f'{pending}')
-
-
 def gradebook_csv_rows(batch_id: int | None, sort_exam: int | None, exams: list[Exam]) -> Iterator[list]:
     """Every row of the gradebook as shown (all pages), a chunk of students at a time."""
     exam_ids = [exam.id for exam in exams]
@@ -149,7 +129,7 @@ def unverified_claims(row: sa.Row) -> str:
     score, and a pending score (none of it counts or ranks)."""
     claims = [f"max score {row.max_score:g}"] if row.score is not None and max_score_claimed(row) else []
     if row.pending_attempt_id is not None:
-        claims.append(f"pending {formatting.claim(row.pending_score, row.pending_max_score, row.pending_percentage)}")
+        claims.append(f"pending {claim(row.pending_score, row.pending_max_score, row.pending_percentage)}")
     return "; ".join(claims)
 
 

@@ -28,12 +28,12 @@ from werkzeug.datastructures import MultiDict
 
 from portal.attempts.dashboard import BoundedCount, bounded_count
 from portal.core.clock import TimeOutOfRange, from_local, institute_zone, to_local, zone_name
-from portal.core.database import LARGEST_ID, LARGEST_ROW_ID, lower_text
+from portal.core.database import LARGEST_ID, LARGEST_ROW_ID, lower_text, whole_number
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Attempt, Exam, ExamStats, User, batch_members
 from portal.results import max_score_claimed
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
-from portal.web.inputs import BadInput, whole_number
 
 PER_PAGE = 50
 COUNT_CAP = 1000
@@ -60,11 +60,11 @@ def _local_time(args: MultiDict, name: str, label: str) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is not None:
-        raise BadInput(f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).")
+        raise DomainError(name, f"“{label}” must be a date and time such as 2026-12-01T09:30 ({zone_name()}).")
     try:
         return from_local(moment)
     except TimeOutOfRange as error:
-        raise BadInput(f"“{label}” must be a date and time within the calendar: {error}") from None
+        raise DomainError(name, f"“{label}” must be a date and time within the calendar: {error}") from None
 
 
 def _row_id(args: MultiDict, name: str) -> int | None:
@@ -73,7 +73,7 @@ def _row_id(args: MultiDict, name: str) -> int | None:
         return None
     number = whole_number(text, maximum=LARGEST_ROW_ID)
     if number is None:
-        raise BadInput(f"“{name}” must be a whole number from 1 to {LARGEST_ROW_ID}.")
+        raise DomainError(name, f"“{name}” must be a whole number from 1 to {LARGEST_ROW_ID}.")
     return number
 
 
@@ -93,13 +93,13 @@ class AttemptFilters:
 
     @classmethod
     def from_args(cls, args: MultiDict) -> AttemptFilters:
-        """The filters of a query string; BadInput (400) naming the field for a value none takes."""
+        """The filters of a query string; DomainError naming the field for a value none takes."""
         status = args.get("status", "").strip()
         if status and status not in AttemptStatus.__members__.values():
-            raise BadInput(f"“status” must be one of {', '.join(AttemptStatus)}.")
+            raise DomainError("status", f"“status” must be one of {', '.join(AttemptStatus)}.")
         verified = args.get("verified", "").strip()
         if verified and verified not in VERIFIED_CHOICES:
-            raise BadInput(f"“verified” must be one of {', '.join(VERIFIED_CHOICES)}.")
+            raise DomainError("verified", f"“verified” must be one of {', '.join(VERIFIED_CHOICES)}.")
         return cls(
             exam=_row_id(args, "exam"),
             batch=_row_id(args, "batch"),
@@ -206,10 +206,10 @@ class Order:
     def from_args(cls, args: MultiDict) -> Order:
         name = args.get("sort", "").strip() or "started"
         if name not in SORTS:
-            raise BadInput(f"“sort” must be one of {', '.join(SORTS)}.")
+            raise DomainError("sort", f"“sort” must be one of {', '.join(SORTS)}.")
         direction = args.get("dir", "").strip()
         if direction not in ("", "asc", "desc"):
-            raise BadInput("“dir” must be asc or desc.")
+            raise DomainError("dir", "“dir” must be asc or desc.")
         return cls(name, direction == "desc" if direction else SORTS[name].descending_first)
 
     @property
@@ -246,7 +246,7 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str, order: Order) -> Cursor:
-        """The cursor in a page link; BadInput (400) for one that was not made here or for another order."""
+        """The cursor in a page link; DomainError for one that was not made here or for another order."""
         try:
             name, before, values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
             decoded = tuple(_DECODERS[tag](value) for tag, value in values)
@@ -265,8 +265,8 @@ class Cursor:
                     if "\x00" in value:
                         raise ValueError(value)
         except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
-            raise BadInput("This page link is not one the attempts table made (or it is for another order): "
-                           "start again from the first page.") from None
+            raise DomainError("cursor", "This page link is not one the attempts table made (or it is for another "
+                                        "order): start again from the first page.") from None
         return cls(name, before, decoded)
 
 

@@ -36,6 +36,7 @@ demo) and the tests create it, and /healthz asks for the migrations' head revisi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -59,6 +60,16 @@ RECORDING_LOCK = 0x7E57_0001
 # PostgreSQL alike; the portal's own row ids are INTEGER, which PostgreSQL keeps in 32 bits.
 LARGEST_ID = 2**63 - 1
 LARGEST_ROW_ID = 2**31 - 1
+# ASCII digits only: int() also reads "٥", "5_5", "+5" and surrounding spaces.
+DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:
+    """`text` as an integer in [minimum, maximum], or None if it is not plain digits in range."""
+    if not DIGITS.fullmatch(text):
+        return None
+    number = int(text)
+    return number if minimum <= number <= maximum else None
 
 
 class DatabaseBusy(Exception):

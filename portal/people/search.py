@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from portal.core.clock import to_local
-from portal.core.database import LARGEST_ROW_ID, lower_text
+from portal.core.database import LARGEST_ROW_ID, lower_text, whole_number
 from portal.core.extensions import db
+from portal.core.refusals import DomainError
 from portal.models import Attempt, Batch, User, batch_members
-from portal.web.inputs import BadInput, whole_number
 
 PEOPLE_PER_PAGE = 50
 EXPORT_CHUNK = 1000  # people per statement while an export streams: memory stays flat
@@ -42,17 +42,17 @@ class PeopleFilter:
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> PeopleFilter:
-        """The filter a request's query string names; BadInput (400) for a value no form offers."""
+        """The filter a request's query string names; DomainError for a value no form offers."""
         q = " ".join(args.get("q", "").split())[:MAX_QUERY_LENGTH]
         role, status = args.get("role", ""), args.get("status", "")
         if role and role not in ROLES:
-            raise BadInput(f"“role” must be one of {', '.join(ROLES)}.")
+            raise DomainError("role", f"“role” must be one of {', '.join(ROLES)}.")
         if status and status not in STATUSES:
-            raise BadInput(f"“status” must be one of {', '.join(STATUSES)}.")
+            raise DomainError("status", f"“status” must be one of {', '.join(STATUSES)}.")
         batch = args.get("batch", "").strip()
         batch_id = whole_number(batch, maximum=LARGEST_ROW_ID) if batch else None
         if batch and batch_id is None:
-            raise BadInput(f"“batch” must be a whole number from 1 to {LARGEST_ROW_ID}.")
+            raise DomainError("batch", f"“batch” must be a whole number from 1 to {LARGEST_ROW_ID}.")
         return cls(q=q, role=role, status=status, batch_id=batch_id)
 
     def conditions(self) -> list[sa.ColumnElement[bool]]:

@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from limits import parse as parse_rate
 
+from portal.core.database import whole_number
 from portal.core.extensions import db, limiter, login_manager
 from portal.core.passwords import check_password, hash_password, needs_rehash
 from portal.models import User
@@ -25,7 +26,6 @@ from portal.people import password_links
 from portal.people.accounts import MIN_PASSWORD_LENGTH, InvalidPerson, find_person, normalise_email, set_password
 from portal.web.errors import too_many
 from portal.web.forms import ChangePasswordForm, LoginForm, NewPasswordForm
-from portal.web.inputs import whole_number
 
 bp = Blueprint("auth", __name__)
 

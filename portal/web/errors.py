@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from portal.core.database import DatabaseBusy
 from portal.core.extensions import db, limiter
 from portal.core.logs import logged_path
+from portal.core.refusals import DomainError
 from portal.web.inputs import BadInput
 
 # Worded for whoever meets them, most often a student: what happened, and where to go next
@@ -43,6 +44,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     app.register_error_handler(DatabaseBusy, handle_database_busy)
     app.register_error_handler(sa.exc.IntegrityError, handle_collision)
+    app.register_error_handler(DomainError, handle_refusal)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected_error)
 
@@ -98,6 +100,15 @@ def handle_collision(error: sa.exc.IntegrityError):
     current_app.logger.warning("collision: %s %s refused by a constraint: %s", request.method, logged_path(),
                                type(error.orig).__name__)
     return error_response(409)
+
+
+def handle_refusal(refusal: DomainError):
+    """A service refused the request as a whole and no view answered for it (the filters of a
+    list, read by the domain, refusing a value no form offers): a 400 in the service's words,
+    nothing written. A view that can show the refusal beside its field catches it itself."""
+    db.session.rollback()
+    current_app.logger.info("http 400: %s %s refused: %s", request.method, logged_path(), refusal)
+    return error_response(400, str(refusal))
 
 
 def handle_rate_limited(error: RateLimitExceeded):

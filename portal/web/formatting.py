@@ -97,12 +97,6 @@ def staff_score(row) -> Markup:
     return Markup(score(row))
 
 
-def claim(score_value: float, max_score: float | None, percentage: float | None) -> str:
-    """What a score only the browser reported claims: "17 / 20, 85.0%"."""
-    claimed = f"{score_value:g}" + (f" / {max_score:g}" if max_score is not None else "")
-    return claimed + (f", {percentage:.1f}%" if percentage is not None else "")
-
-
 def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}%"
 

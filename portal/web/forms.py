@@ -22,14 +22,13 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.audit import fingerprint
 from portal.core.clock import TimeOutOfRange, from_local, to_local, zone_name
-from portal.core.database import LARGEST_ID
+from portal.core.database import LARGEST_ID, whole_number
 from portal.core.extensions import db
 from portal.exams import rules as exams
 from portal.models import Batch, Exam
 from portal.people import accounts as people
 from portal.people import batches
 from portal.vocabulary import CountingRule
-from portal.web.inputs import whole_number
 
 
 class ChangedMeanwhile(Exception):

@@ -4,7 +4,7 @@ Every integer a view reads from `request.args` goes through `query_int` (or `row
 takes "5_5" and " 7", and lets 2**63 through to the database driver, which raises
 OverflowError (a 500). A bad value is a 400 naming the parameter, never a 500. For the
 same reason `IdConverter` bounds every `<int:...>` in a URL: a larger id is a 404. Forms
-use `portal.web.forms.IdField`, built on `whole_number`.
+use `portal.web.forms.IdField`, built on `portal.core.database.whole_number`.
 
 No field takes a NUL character: PostgreSQL refuses one in any text (a 500 if it got that
 far), so `refuse_nul_characters` turns such a request away first, on every page.
@@ -12,7 +12,6 @@ far), so `refuse_nul_characters` turns such a request away first, on every page.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from flask import Request, current_app, request
@@ -20,10 +19,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
 from portal.core.clock import TimeOutOfRange, from_local
-from portal.core.database import LARGEST_ID, LARGEST_ROW_ID
-
-# ASCII digits only: int() also reads "٥", "5_5", "+5" and surrounding spaces.
-DIGITS = re.compile(r"[0-9]{1,19}")
+from portal.core.database import LARGEST_ID, LARGEST_ROW_ID, whole_number
 
 
 class IdConverter(IntegerConverter):
@@ -55,14 +51,6 @@ def refuse_nul_characters() -> None:
     for name, upload in request.files.items(multi=True):
         if "\x00" in name or "\x00" in (upload.filename or ""):
             raise BadInput("A file's name holds a NUL character, which no field accepts.")
-
-
-def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:
-    """`text` as an integer in [minimum, maximum], or None if it is not plain digits in range."""
-    if not DIGITS.fullmatch(text):
-        return None
-    number = int(text)
-    return number if minimum <= number <= maximum else None
 
 
 def query_int(name: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> int | None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from portal.core.database import LARGEST_ID, write_transaction
+from portal.core.database import LARGEST_ID, whole_number, write_transaction
 from portal.core.extensions import db
 from portal.core.refusals import DomainError
 from portal.exams.rules import (
@@ -29,7 +29,7 @@ from portal.testpress.settings import testpress_settings
 from portal.web.admin.actions import require_button
 from portal.web.admin.blueprint import bp
 from portal.web.forms import ActionForm
-from portal.web.inputs import query_int, whole_number
+from portal.web.inputs import query_int
 
 PER_PAGE = 25
 NEW = "new"  # the target that creates a portal exam rather than linking one
