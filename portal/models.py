@@ -164,7 +164,7 @@ class Exam(db.Model):
 
 class ResultColumns:
     """The documented result fields, as columns (mixed into Attempt and AttemptReport), in
-    the order of portal.results.RESULT_FIELDS (tests/test_results.py checks it)."""
+    the order of portal.results.RESULT_FIELDS (tests/attempts/test_results.py checks it)."""
 
     total_count: Mapped[int | None]
     correct_count: Mapped[int | None]

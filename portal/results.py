@@ -40,7 +40,7 @@ def max_score_claimed(row) -> bool:
 
 
 # Slotted, not frozen: a frozen dataclass's __init__ is five times slower, and a sync makes
-# 100,000. Treated as immutable. tests/test_results.py checks its fields are RESULT_FIELDS.
+# 100,000. Treated as immutable. tests/attempts/test_results.py checks its fields are RESULT_FIELDS.
 @dataclass(slots=True)
 class Report:
     """What one source said about one attempt, already parsed into plain values: who it is

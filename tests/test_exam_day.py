@@ -32,12 +32,13 @@ from portal.core.database import init_database
 from portal.core.extensions import db
 from portal.models import Attempt, User
 from portal.testpress.signing import launch_hmac
+from tests import CHECKOUT
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_webhook import completed_payload, signed_body
+from tests.web.testpress.test_webhook import completed_payload, signed_body
 
 pytestmark = pytest.mark.load
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = CHECKOUT
 RETURNED_SCORE = 199.0  # what every return claims: never the signed score, so an overwrite shows
 
 

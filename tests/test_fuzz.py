@@ -28,7 +28,7 @@ from portal.models import WebhookDelivery
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
-from tests.test_webhook import completed_payload, signed_body
+from tests.web.testpress.test_webhook import completed_payload, signed_body
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)),  # FUZZ_EXAMPLES=1000 for a deeper run

@@ -8,7 +8,9 @@ cycle is still a cycle.
 import ast
 from pathlib import Path
 
-PORTAL = Path(__file__).parents[1] / "portal"
+from tests import CHECKOUT
+
+PORTAL = CHECKOUT / "portal"
 TOP_LEVEL_MODULES = 8
 
 
@@ -84,3 +86,12 @@ def test_only_the_web_layer_and_create_app_import_the_web_layer():
                                 and "request" in {alias.name for alias in node.names}
                                 for node in ast.walk(ast.parse(path.read_text())))]
     assert reading_requests == []
+
+
+def test_the_tests_mirror_the_packages():
+    """A folder of tests per package (and e2e/ and sandbox/ beside them), so that a test is
+    found where the code it tests is."""
+    tests = CHECKOUT / "tests"
+    folders = {path.parent.relative_to(tests).as_posix() for path in tests.rglob("test_*.py")} - {"."}
+    packages = {path.parent.relative_to(PORTAL).as_posix() for path in PORTAL.rglob("__init__.py")}
+    assert folders - {"e2e", "sandbox"} <= packages, sorted(folders - packages)

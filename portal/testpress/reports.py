@@ -315,7 +315,7 @@ API_RESULT_KEYS = {
     "max_score": "max_score",
     "percentage": "percentage",
 }
-# The result fields these two payloads hold are portal.results.SIGNED_FIELDS (tests/test_results.py).
+# The result fields these two payloads hold are portal.results.SIGNED_FIELDS (tests/attempts/test_results.py).
 
 
 API_REQUIRED = ("correct_answers_count", "incorrect_answers_count", "unanswered_count", "score", "percentage")

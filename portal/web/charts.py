@@ -17,12 +17,12 @@ from markupsafe import Markup, escape
 # Every chart is 640 user units wide (its viewBox) and drawn as wide as its card
 # (static/style.css: .chart). Its text is 14 units on a wide screen and 24 on a phone, where
 # the card is about 310 CSS px wide: 24 units are then about 11.5 CSS px. Labels are laid out
-# for the larger size, so they are apart at both; tests/test_charts.py checks it from the
+# for the larger size, so they are apart at both; tests/web/test_charts.py checks it from the
 # positions drawn, and that the stylesheet's phone size is this one.
 CHART_WIDTH = 640
 CHART_FONT_UNITS = 24
 # The widths laid out for a label: about 0.6 em a character in the portal's sans-serif fonts,
-# digits and lowercase narrower; tests/test_charts.py measures boxes with the same figure.
+# digits and lowercase narrower; tests/web/test_charts.py measures boxes with the same figure.
 CHARACTER_WIDTH = 0.6 * CHART_FONT_UNITS
 
 BAR_WIDTH = CHART_WIDTH

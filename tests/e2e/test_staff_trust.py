@@ -9,8 +9,8 @@ import pytest
 
 from portal.attempts.reconciliation import record_report
 from portal.core.extensions import db
+from tests.attempts.test_reconcile import TAMPERED, report
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_reconcile import TAMPERED, report
 
 pytestmark = pytest.mark.e2e
 

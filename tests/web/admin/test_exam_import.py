@@ -16,7 +16,7 @@ from portal.testpress.client import Page, TestpressError
 from portal.web.admin import exam_import
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_exam, make_staff
-from tests.test_student import page_text as tagless_text
+from tests.web.student.test_student import page_text as tagless_text
 
 
 def page_text(response) -> str:

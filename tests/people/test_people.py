@@ -99,7 +99,7 @@ def test_the_add_person_page_shows_the_database_refusal_as_a_form_error(app, cli
     assert [user.name for user in people_with("ravi@example.com")] == ["Rival"]
 
 
-# These make their requests with no app context pushed, as tests/test_auth.py explains: a
+# These make their requests with no app context pushed, as tests/web/test_auth.py explains: a
 # pushed one would share Flask-Login's cached user between the test's "browsers".
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.factories import make_attempt, make_exam, make_staff, make_user
-from tests.test_return import signed_return
+from tests.web.testpress.test_return import signed_return
 
 
 def test_hsts_is_sent_over_https(client):

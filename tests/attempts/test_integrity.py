@@ -25,9 +25,9 @@ from portal.models import Attempt, UnmatchedReport
 from portal.results import Report
 from portal.testpress.client import Page, TestpressBusy, TestpressError
 from portal.web.testpress import browser_return, webhook
+from tests.attempts.test_reconcile import SCORES, TAMPERED, return_fields
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
-from tests.test_reconcile import SCORES, TAMPERED, return_fields
-from tests.test_webhook import completed_payload, post, signed_body
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body
 
 RE_EVALUATED = {**SCORES, "correct_count": 44, "incorrect_count": 3, "score": 173.0, "percentage": 86.5}
 

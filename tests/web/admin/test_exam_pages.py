@@ -16,7 +16,7 @@ from portal.core.extensions import db
 from portal.models import AuditEntry, Exam
 from portal.people.batches import create_batch
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
-from tests.test_student import page_text
+from tests.web.student.test_student import page_text
 
 URL = "https://inst.testpress.in/exams/run/physics/start/"
 

@@ -17,8 +17,8 @@ from portal.testpress.sync import sync_attempts
 from testpress_sandbox.config import DEFAULTS
 from tests.conftest import TEST_SETTINGS
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
-from tests.test_return import signed_return
-from tests.test_webhook import completed_payload, signed_body
+from tests.web.testpress.test_return import signed_return
+from tests.web.testpress.test_webhook import completed_payload, signed_body
 
 REQUEST_LINE = re.compile(r"request ([0-9a-f]{16}): (\S+) (\S+) (\d{3}) (\d+)ms user (\S+)")
 

@@ -23,7 +23,7 @@ from portal.testpress.sync import SAFETY_OVERLAP, sync_attempts
 from testpress_sandbox import models as sandbox_models
 from testpress_sandbox.config import DEFAULTS
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_webhook import signed_body, started_payload
+from tests.web.testpress.test_webhook import signed_body, started_payload
 
 
 @pytest.fixture(autouse=True)
@@ -434,7 +434,7 @@ def test_an_integrity_error_is_one_line_without_the_sql_or_its_data(portal, live
 
 def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(app, caplog):
     # PostgreSQL holds no NUL in any text: one such attempt failed the whole page, every run.
-    from tests.test_integrity import api_attempt
+    from tests.attempts.test_integrity import api_attempt
 
     make_user("asha@example.com", "Asha", testpress_user_id=311)
     make_user("ravi@example.com", "Ravi", testpress_user_id=533)
@@ -455,8 +455,8 @@ def test_an_api_attempt_with_a_nul_is_skipped_and_the_rest_of_its_page_recorded(
 def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one_attempt(app, client):
     from portal.attempts.grading import attempts_used
     from portal.attempts.launching import record_launch
-    from tests.test_integrity import api_attempt
-    from tests.test_return import signed_return
+    from tests.attempts.test_integrity import api_attempt
+    from tests.web.testpress.test_return import signed_return
 
     asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
     physics = make_exam("Physics Mock 1", testpress_id=12)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-TEMPLATES = Path(__file__).parents[1] / "templates"
+from tests import CHECKOUT
+
+TEMPLATES = CHECKOUT / "templates"
 WITH_TABLES = sorted(path for path in TEMPLATES.rglob("*.html") if "<table" in path.read_text())
 
 

@@ -11,7 +11,7 @@ from portal.core.extensions import db
 from portal.models import AuditEntry, Batch, batch_members
 from portal.people.batches import add_members, add_members_by_email, create_batch, new_batch
 from tests.factories import make_exam, make_staff, make_user
-from tests.test_student import page_text
+from tests.web.student.test_student import page_text
 
 
 @pytest.fixture

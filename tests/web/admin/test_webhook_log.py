@@ -15,7 +15,7 @@ from portal.models import UnmatchedReport, WebhookDelivery
 from portal.web.testpress.webhook import REFUSED_PAYLOAD_CHARS
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_staff, make_user
-from tests.test_webhook import completed_payload, post, signed_body
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body
 
 SECRETS = [TEST_SETTINGS[name] for name in ("TESTPRESS_SECRET", "TESTPRESS_PRIVATE_KEY", "TESTPRESS_API_PASSWORD")]
 

@@ -2,7 +2,6 @@
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,9 @@ from portal.core.clock import utcnow
 from portal.testpress import check
 from portal.testpress import client as client_module
 from testpress_sandbox.config import DEFAULTS
+from tests import VECTORS_FILE
 from tests.factories import make_exam, make_staff, make_user
-from tests.test_webhook import completed_payload, signed_body
+from tests.web.testpress.test_webhook import completed_payload, signed_body
 
 
 @pytest.fixture(autouse=True)
@@ -176,5 +176,5 @@ def test_a_student_cannot_run_the_check(connect):
 
 
 def test_the_packaged_vectors_are_the_tests_golden_vectors():
-    tests_copy = json.loads((Path(__file__).with_name("vectors.json")).read_text(encoding="utf-8"))
+    tests_copy = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
     assert json.loads(check.VECTORS_PATH.read_text(encoding="utf-8")) == tests_copy

@@ -4,7 +4,6 @@ import json
 import re
 from datetime import UTC, timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,10 +16,11 @@ from portal.models import Attempt, User
 from portal.testpress.launch import launch_fields
 from portal.testpress.settings import TestpressSettings
 from portal.testpress.signing import launch_hmac, verify_launch_hmac
+from tests import VECTORS_FILE
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user
 
-VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
+VECTORS = json.loads(VECTORS_FILE.read_text())
 
 
 class FormReader(HTMLParser):

@@ -2,7 +2,6 @@
 
 import re
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from portal.web.charts import (
     answer_breakdown_svg,
     percentage_line_svg,
 )
+from tests import CHECKOUT
 
 TRACK = BAR_WIDTH - LABEL_WIDTH - VALUE_WIDTH
 DAY = date(2026, 12, 1)
@@ -150,7 +150,7 @@ def test_charts_scale_to_their_card_from_one_width():
 
 
 def test_the_stylesheet_draws_chart_text_at_the_size_the_layout_assumes():
-    css = (Path(__file__).parents[1] / "static" / "style.css").read_text()
+    css = (CHECKOUT / "static" / "style.css").read_text()
     phone = css[css.index("@media (max-width: 640px)"):]
     sizes = re.findall(r"\.chart text \{ font-size: (\d+)px", phone)
     assert sizes and int(sizes[0]) == CHART_FONT_UNITS

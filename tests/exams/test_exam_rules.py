@@ -16,9 +16,9 @@ from portal.core.clock import utcnow
 from portal.core.extensions import db
 from portal.models import Attempt
 from portal.people.batches import add_members, create_batch
+from tests.attempts.test_integrity import in_thread
 from tests.factories import PASSWORD, make_attempt, make_exam, make_staff, make_user
-from tests.test_integrity import in_thread
-from tests.test_student import exam_card, page_text
+from tests.web.student.test_student import exam_card, page_text
 
 SCORED = dict(status="completed", max_score=20.0, score_source="webhook")
 

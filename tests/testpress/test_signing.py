@@ -1,7 +1,6 @@
 """The signing rules against Testpress's golden vectors, and their properties."""
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -9,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.testpress import signing
+from tests import VECTORS_FILE
 
-VECTORS = json.loads((Path(__file__).with_name("vectors.json")).read_text(encoding="utf-8"))
+VECTORS = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
 SECRET = "s3cr3t-Hm4c+/="
 PUBLIC_KEY = "sxe7uKykEUT7WSnh"
 PRIVATE_KEY = "pr1v4te/Key+=="

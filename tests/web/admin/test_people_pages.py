@@ -440,7 +440,7 @@ def test_a_role_post_without_a_clear_choice_is_a_400(client, boss):
 
 
 def test_a_demoted_staff_member_loses_the_staff_pages_at_once(make_app):
-    # No app context held around the requests (see tests/test_people.py): two browsers.
+    # No app context held around the requests (see tests/people/test_people.py): two browsers.
     app = make_app()
     with app.app_context():
         make_staff("boss@example.com")

@@ -1,6 +1,6 @@
 """One-time password links, as a student meets them, and the account page's own password change.
 
-The requests run with no app context pushed (see tests/test_people.py): several "browsers"
+The requests run with no app context pushed (see tests/people/test_people.py): several "browsers"
 must not share Flask-Login's cached user.
 """
 

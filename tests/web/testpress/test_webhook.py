@@ -3,7 +3,6 @@
 import json
 import logging
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -12,12 +11,13 @@ import sqlalchemy as sa
 from portal.core.extensions import db
 from portal.models import Attempt, AttemptReport, UnmatchedReport, User, WebhookDelivery
 from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash
+from tests import VECTORS_FILE
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user
 from tests.live import serving
 
 URL = "/testpress/webhook"
-VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())["webhook"]
+VECTORS = json.loads(VECTORS_FILE.read_text())["webhook"]
 PRIVATE_KEY = TEST_SETTINGS["TESTPRESS_PRIVATE_KEY"]
 PUBLIC_KEY = TEST_SETTINGS["TESTPRESS_PUBLIC_KEY"]
 
@@ -539,7 +539,7 @@ def test_a_resumed_take_later_attempt_reported_by_an_old_style_webhook_is_one_at
     allows), then resumed and finished, is still the same Testpress attempt."""
     from portal.attempts.grading import attempts_used
     from portal.attempts.launching import record_launch
-    from tests.test_return import signed_return
+    from tests.web.testpress.test_return import signed_return
 
     launched = record_launch(asha, physics)
     cancelled = signed_return(launched, status="cancelled", attempt_id="", score="", percentage="",

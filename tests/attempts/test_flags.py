@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from portal.attempts.reconciliation import record_report
 from portal.core.extensions import db
 from portal.models import Attempt, AuditEntry
+from tests.attempts.test_reconcile import RE_EVALUATED, SCORES, TAMPERED, report
 from tests.factories import make_attempt, make_exam, make_staff, make_user
-from tests.test_reconcile import RE_EVALUATED, SCORES, TAMPERED, report
 
 
 def flagged_count() -> int:

@@ -8,10 +8,10 @@ from portal.core.extensions import db
 from portal.exams import stats as exam_stats
 from portal.models import Attempt, ExamStats, SyncRun
 from portal.testpress.sync import PageRecorder, record_page
+from tests.attempts.test_integrity import api_attempt
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_integrity import api_attempt
-from tests.test_return import signed_return
-from tests.test_webhook import completed_payload, post, signed_body, started_payload
+from tests.web.testpress.test_return import signed_return
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body, started_payload
 
 
 def assert_counts_match_a_recount():

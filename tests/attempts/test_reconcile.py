@@ -17,7 +17,7 @@ from portal.results import Report
 from portal.testpress.signing import launch_hmac
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_user
-from tests.test_webhook import completed_payload, post, signed_body, started_payload
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body, started_payload
 
 SCORES = {"total_count": 50, "correct_count": 42, "incorrect_count": 5, "unanswered_count": 3,
           "score": 163.0, "percentage": 81.5}

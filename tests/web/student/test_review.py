@@ -1,17 +1,17 @@
 """The review link: /attempts/<id>/review signs at click time and redirects to Testpress."""
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from portal.testpress.signing import verify_review_hmac
 from portal.web.student import views as student_views
+from tests import VECTORS_FILE
 from tests.conftest import TEST_SETTINGS
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
-VECTORS = json.loads((Path(__file__).parent / "vectors.json").read_text())
+VECTORS = json.loads(VECTORS_FILE.read_text())
 
 
 @pytest.fixture
