@@ -245,6 +245,10 @@ def log_in(url: str, email: str) -> str:
     response = session.post(f"{url}/login", data={"csrf_token": token, "email": email, "password": PASSWORD},
                             allow_redirects=False, timeout=30)
     assert response.status_code == 302, f"could not log in {email}: {response.status_code}"
+    # The login starts a fresh session (portal.web.auth.login), whose CSRF secret the first page
+    # with a form adds: follow the redirect, as a browser does, so that the measured requests
+    # carry the session a browser holds from then on.
+    session.get(f"{url}/", timeout=30)
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
