@@ -16,11 +16,9 @@ run: $(VENV)/installed
 test: $(VENV)/installed-dev
 	$(BIN)/python -m pytest
 
-## test-postgres: the whole suite again, on a throwaway PostgreSQL cluster (.ci/with-postgres)
-# But the accessibility sweep: it checks the pages' markup, the same on either database, and is
-# the slowest part of the suite (every page at two sizes), which CI's 30 minutes cannot run twice.
+## test-postgres: the whole suite again, accessibility sweep included, on a throwaway PostgreSQL cluster (.ci/with-postgres)
 test-postgres: $(VENV)/installed-dev
-	.ci/with-postgres $(BIN)/python -m pytest --ignore=tests/e2e/test_accessibility.py
+	.ci/with-postgres $(BIN)/python -m pytest
 
 ## lint: ruff, configured in pyproject.toml (CI runs it before the tests)
 lint: $(VENV)/installed-dev
