@@ -54,7 +54,7 @@ def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Att
     before the signed form leaves the portal: the return is verified against it. Raises
     LaunchFailed if no unique id could be stored after a few draws, and DatabaseBusy.
     """
-    with write_transaction():
+    with write_transaction(keys=[("student", student.id)]):
         return _new_launch(student, exam, now)
 
 
@@ -122,8 +122,8 @@ def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> 
     unfinished one is not a new attempt).
     """
     # Two presses of Start at once must not make two launches, nor two attempts where one
-    # is left: the count and the insert are decided under the same lock.
-    with write_transaction():
+    # is left: the count and the insert are decided under the same lock, the student's.
+    with write_transaction(keys=[("student", student.id)]):
         latest = latest_attempts(student.id, [exam.id]).get(exam.id)
         if not resumable(latest):
             allowed = exam.attempts_allowed  # read again under the lock (write_transaction expired it)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 
 from portal.attempts.grading import counting_attempts
 from portal.core.bulk import among
-from portal.core.database import RECORDING_LOCK
+from portal.core.database import RECORDING_LOCK, KeysChanged, holds_every_key, require_key
 from portal.models import Attempt, Exam, Standing
 
 COLUMNS = ("student_id", "exam_id", "attempts_used", "attempt_id", "score", "max_score", "percentage",
@@ -90,7 +90,15 @@ def _keep_standings_current(session: Session, flush_context) -> None:
     students.discard(None)
     exams.discard(None)
     connection = session.connection()  # Core statements: nothing here may flush again
-    if connection.dialect.name == "postgresql" and (students or rules_changed):
+    if not holds_every_key():
+        # A keyed recording (PostgreSQL) derives only its own students' standings: their
+        # locks make two transactions deriving the same pair take turns. Anything else it
+        # would write is done again under the whole lock (keyed_write).
+        if rules_changed:
+            raise KeysChanged(("exam", min(rules_changed)))
+        for student_id in sorted(students):
+            require_key(("student", student_id))
+    elif connection.dialect.name == "postgresql" and (students or rules_changed):
         # Two transactions deriving the same pair (a result and a rule change, say) take turns,
         # each then reading what the other committed. The recording lock: re-entrant, so a
         # recording already holding it goes on. (SQLite's one writer already takes turns.)

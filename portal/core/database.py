@@ -11,8 +11,8 @@ second to commit silently undoes the first. `write_transaction` serialises them:
 - on SQLite it begins `BEGIN IMMEDIATE`, taking the database's write lock before the first
   read, so that a second writer waits (up to `DATABASE_BUSY_TIMEOUT`) instead of reading a
   state that is about to change;
-- on PostgreSQL it takes a transaction-scoped advisory lock, the same single writer's lock
-  for recording; readers are never blocked on either database.
+- on PostgreSQL it takes transaction-scoped advisory locks (below); readers are never
+  blocked on either database.
 
 Every other transaction on SQLite is left to pysqlite, which begins one (deferred) only at
 the first write. SQLAlchemy's recipe for IMMEDIATE turns pysqlite's handling off for every
@@ -22,9 +22,20 @@ snapshot, and any later write in that request would fail at once with "database 
 committed in between. Savepoints are used only inside write transactions, where the
 explicit BEGIN IMMEDIATE makes them work under pysqlite's handling too.
 
-One lock for all recording, rather than a lock per attempt row, because a report may create
-its attempt (no row to lock yet) and a sync page touches a thousand: each holder keeps it
-for a few milliseconds.
+A lock per thing a recording decides on, not per attempt row, because a report may create
+its attempt (no row to lock yet). On PostgreSQL a recording names its keys
+(`write_transaction(keys=...)`): the students its reports are for, and their Testpress
+attempts, so that one whose student is not known yet still takes turns with the other
+reports of its attempt. It then holds the recording lock *shared*, with an exclusive lock per
+key, taken in sorted order (two sync pages and a webhook never deadlock). Results for
+different students are recorded in parallel, by any number of workers and servers; two for
+the same student take turns. A transaction without keys (a staff change, a rule) holds the
+recording lock exclusively, as before: it waits for the recordings under way and they wait
+for it. A recording that finds under its locks that it needs a key it does not hold (a
+student's email changed between the two reads) raises KeysChanged; `keyed_write` then does
+it again under the whole lock. SQLite has one writer whatever the keys: the lock is the
+database's, and a recording keeps it only as long as its decision and write take (the
+verification and the parsing come before).
 
 ## The database file and its schema
 
@@ -36,11 +47,13 @@ demo) and the tests create it, and /healthz asks for the migrations' head revisi
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -74,6 +87,22 @@ def whole_number(text: str, *, minimum: int = 1, maximum: int = LARGEST_ID) -> i
 
 class DatabaseBusy(Exception):
     """The write lock could not be had within the busy timeout; the caller answers 503."""
+
+
+class KeysChanged(Exception):
+    """A keyed write transaction needs a key it does not hold (see keyed_write)."""
+
+
+Key = tuple[str, Hashable]  # what a recording owns: ("student", 7), ("testpress attempt", "A-12")
+_HELD = "portal_held_keys"  # the session's info: the keys its write transaction holds, or ALL
+ALL = "the whole recording lock"
+T = TypeVar("T")
+
+
+def lock_key(key: Key) -> int:
+    """The advisory lock number of `key`: a signed 64-bit digest (the same in every process)."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class lower_text(sa.sql.functions.GenericFunction):  # noqa: N801 (an SQL function's name)
@@ -135,10 +164,11 @@ def configure_engine(engine: sa.Engine, busy_timeout: float) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[None]:
+def write_transaction(keys: Iterable[Key] | None = None) -> Iterator[None]:
     """A transaction that holds the recording lock from before its first read; commits on
     success, rolls back on any error. Raises DatabaseBusy when the lock stays taken for
-    longer than the busy timeout.
+    longer than the busy timeout. With `keys`, on PostgreSQL, only what they name is owned
+    (see the module's docstring): name every student and Testpress attempt decided on.
 
     Whatever the session read before is ended first: a decision must rest on reads made
     under the lock, and SQLite cannot turn a reading transaction into a writing one once
@@ -151,20 +181,61 @@ def write_transaction() -> Iterator[None]:
     timeout = current_app.config["DATABASE_BUSY_TIMEOUT"]
     try:
         connection = session.connection(execution_options={_WRITE: True})
+        held = ALL
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'")
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
+            if keys is None:
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
+            else:
+                held = frozenset(keys)
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(RECORDING_LOCK)))
+                for number in sorted({lock_key(key) for key in held}):
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
     except sa.exc.OperationalError as error:
         session.rollback()
         if _is_lock_timeout(error):
             raise DatabaseBusy("the database stayed locked by another writer") from None
         raise
+    session.info[_HELD] = held
     try:
         yield
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.info.pop(_HELD, None)
+
+
+def keyed_write(work: Callable[[], T], keys: Callable[[], Iterable[Key]]) -> T:
+    """`work()` in a write transaction holding the keys `keys()` names (asked for only on
+    PostgreSQL: SQLite's one writer holds every key); should the work need one more
+    (KeysChanged), once again under the whole recording lock, which holds every key."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        with write_transaction():
+            return work()
+    try:
+        with write_transaction(keys=keys()):
+            return work()
+    except KeysChanged as needed:
+        current_app.logger.info("recording: needed %s, which it did not hold: done again under the whole lock",
+                                needed)
+        with write_transaction():
+            return work()
+
+
+def require_key(key: Key) -> None:
+    """KeysChanged unless the write transaction under way holds `key` (the whole lock, or
+    SQLite's, holds every key)."""
+    held = db.session.info.get(_HELD, ALL)
+    if held is not ALL and key not in held:
+        raise KeysChanged(key)
+
+
+def holds_every_key() -> bool:
+    """Whether this session's writes are serialised with every other recording: outside a
+    keyed write transaction (SQLite's, or the whole recording lock)."""
+    return db.session.info.get(_HELD, ALL) is ALL
 
 
 def flush_or_refuse(taken: Callable[[], Exception | None]) -> None:

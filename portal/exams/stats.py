@@ -118,6 +118,12 @@ def _keep_exam_stats(session: Session, flush_context) -> None:
     if rows:
         connection.execute(_upsert(connection.dialect.name), rows)
     if recount_sums:
+        # Each recount's row locked first, by a statement of its own: the recount, a later
+        # statement, then sees the attempts of the recordings it waited for (PostgreSQL's
+        # READ COMMITTED), which record different students' results in parallel.
+        for exam_id, status in sorted(recount_sums, key=str):
+            connection.execute(sa.select(_TABLE.c.exam_id).where(
+                _TABLE.c.exam_id == exam_id, _TABLE.c.status == str(status)).with_for_update())
         connection.execute(_RECOUNT_SUM, [{"key_exam_id": exam_id, "key_status": str(status)}
                                           for exam_id, status in sorted(recount_sums, key=str)])
 

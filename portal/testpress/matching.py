@@ -37,6 +37,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.bulk import among
 from portal.core.clock import utcnow
+from portal.core.database import Key
 from portal.core.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User
 from portal.testpress.reports import ReportedAttempt
@@ -73,6 +74,36 @@ def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attem
     return attempt
 
 
+def _named_attempts(items: list[ReportedAttempt]) -> sa.ColumnElement[bool]:
+    """The attempts the reports' own ids name (Testpress's attempt id, the portal's reference)."""
+    condition = among(Attempt.testpress_attempt_id, {item.testpress_attempt_id for item in items})
+    institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
+    return sa.or_(condition, among(Attempt.institute_attempt_id, institute_ids)) if institute_ids else condition
+
+
+def _named_students(items: list[ReportedAttempt]) -> sa.ColumnElement[bool] | None:
+    """The portal students the reports name (Testpress user id or email), or None if none do."""
+    user_ids = {item.testpress_user_id for item in items if item.testpress_user_id is not None}
+    emails = {item.email for item in items if item.email} | {item.email.lower() for item in items if item.email}
+    if not user_ids and not emails:
+        return None
+    return sa.or_(among(User.testpress_user_id, user_ids), among(User.email, emails))
+
+
+def recording_keys(items: list[ReportedAttempt]) -> set[Key]:
+    """What recording `items` decides on, for its write transaction to hold: each report's
+    Testpress attempt (so that two reports of one attempt take turns even while its student is
+    unknown) and every portal student a report or an attempt it names belongs to. Read before
+    the locks are taken, by the queries `AttemptMatcher.load` makes under them: should the
+    answer change in between, the standings' hook finds an attempt of a student not held
+    (KeysChanged), and the recording is done again under the whole lock."""
+    keys: set[Key] = {("testpress attempt", item.testpress_attempt_id) for item in items}
+    student_ids = set(db.session.scalars(sa.select(Attempt.student_id).where(_named_attempts(items))))
+    if (students := _named_students(items)) is not None:
+        student_ids.update(db.session.scalars(sa.select(User.id).where(students)))
+    return keys | {("student", student_id) for student_id in student_ids}
+
+
 class AttemptMatcher:
     """Matches a batch of reports of one source to attempts, creating what is missing.
 
@@ -98,23 +129,12 @@ class AttemptMatcher:
 
     def load(self, items: list[ReportedAttempt]) -> None:
         """Fetch everything the batch could match, in at most eight queries."""
-        testpress_ids = {item.testpress_attempt_id for item in items}
-        institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
-        condition = among(Attempt.testpress_attempt_id, testpress_ids)
-        if institute_ids:
-            condition = sa.or_(condition, among(Attempt.institute_attempt_id, institute_ids))
-        for attempt in orm_attempts(condition):
+        for attempt in orm_attempts(_named_attempts(items)):
             self._remember(attempt)
 
         # Every report's student, known or not: a found attempt must be theirs.
-        user_ids = {item.testpress_user_id for item in items if item.testpress_user_id is not None}
-        emails = {item.email for item in items if item.email} | {item.email.lower() for item in items if item.email}
-        if user_ids or emails:
-            for row in db.session.execute(
-                sa.select(User.id, User.email, User.testpress_user_id).where(
-                    sa.or_(among(User.testpress_user_id, user_ids), among(User.email, emails))
-                )
-            ):
+        if (students := _named_students(items)) is not None:
+            for row in db.session.execute(sa.select(User.id, User.email, User.testpress_user_id).where(students)):
                 user = KnownStudent._make(row)
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:

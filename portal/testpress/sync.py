@@ -30,12 +30,12 @@ from portal.attempts.reconciliation import flag_no_record, record_report
 from portal.core import audit
 from portal.core.bulk import among
 from portal.core.clock import utcnow
-from portal.core.database import write_transaction
+from portal.core.database import keyed_write, write_transaction
 from portal.core.extensions import db
 from portal.models import UNLEASED_RUN_LIMIT, Attempt, Exam, SyncRun, User
 from portal.results import RESULT_FIELDS
 from portal.testpress.client import Page, TestpressClient
-from portal.testpress.matching import AttemptMatcher
+from portal.testpress.matching import AttemptMatcher, recording_keys
 from portal.testpress.reports import BadReport, ReportedAttempt, from_api
 from portal.vocabulary import AttemptStatus, ReportSource
 
@@ -259,23 +259,26 @@ def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None =
     attempt is recorded alone and the one refused is logged and skipped: one bad attempt
     never holds back everyone else's results, on this run or the next.
     """
+    items = pager.prepare(results)  # read, and any email asked of Testpress, before the locks
+
+    def record() -> None:
+        pager.record(items)
+        pager.page_done(page)
+
     try:
-        with write_transaction():
-            pager.record(results)
-            pager.page_done(page)
+        keyed_write(record, keys=lambda: recording_keys(items))
         return
     except IntegrityError:
         log.warning("Testpress sync: the database refused a page; recording its attempts one by one")
     with write_transaction():
         pager.page_done(page)
-        for result in results:
+        for item in items:
             try:
                 with db.session.begin_nested():
-                    pager.record([result])
+                    pager.record([item])
             except IntegrityError as error:
                 log.warning("Testpress sync: skipped Testpress attempt %s, which conflicts with a stored row (%s)",
-                            str(result.get("id"))[:32] if isinstance(result, dict) else "?",
-                            type(error.orig).__name__)
+                            item.testpress_attempt_id[:32], type(error.orig).__name__)
 
 
 def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int], *,
@@ -517,12 +520,16 @@ class PageRecorder:
             if run.expected is None:
                 run.expected = page.count
 
-    def record(self, results: Iterable[dict]) -> None:
-        """Fold one page into the session (the caller commits) and update the run's counts."""
+    def prepare(self, results: Iterable[dict]) -> list[ReportedAttempt]:
+        """A page's attempts as reports, each with its student's email where the API left it
+        out (which may ask Testpress): done before the page's write transaction."""
         items = self._parse(results)
+        return self._with_emails(items) if items else items
+
+    def record(self, items: list[ReportedAttempt]) -> None:
+        """Fold a page's reports into the session (the caller commits) and update the run's counts."""
         if not items:
             return
-        items = self._with_emails(items)
         now = utcnow()
         matcher = AttemptMatcher(ReportSource.API)
         tally = SyncSummary()

@@ -60,11 +60,12 @@ def receive_return():
         settings = testpress_settings()
         # Counted against the verified launch and student, before the lock is taken: a
         # return nobody signed counts against nobody.
-        if (wait := _rate_refusal(verified_attempt(returned.institute_attempt_id, fields, settings))) is not None:
+        launch = verified_attempt(returned.institute_attempt_id, fields, settings)
+        if (wait := _rate_refusal(launch)) is not None:
             return keep_for_later(fields, wait)
-        # The launch is read again under the write lock: the webhook for the same attempt may
-        # be being recorded this very moment, in another worker.
-        with write_transaction():
+        # The launch is read again under its student's lock: the webhook for the same attempt
+        # may be being recorded this very moment, in another worker.
+        with write_transaction(keys=[("student", launch.student_id)]):
             attempt = verified_attempt(returned.institute_attempt_id, fields, settings)
             changed = record_report(attempt, returned.report)
             attempt_id = attempt.id

@@ -27,10 +27,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.attempts.reconciliation import record_report
 from portal.core.clock import utcnow
-from portal.core.database import DatabaseBusy, write_transaction
+from portal.core.database import DatabaseBusy, keyed_write
 from portal.core.extensions import db, limiter
 from portal.models import WebhookDelivery
-from portal.testpress.matching import AttemptMatcher
+from portal.testpress.matching import AttemptMatcher, recording_keys
 from portal.testpress.reports import BadReport, ReportedAttempt, from_webhook
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import WebhookError, WebhookUnknownKey, parse_webhook_body, verify_webhook
@@ -162,10 +162,15 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
             raw_body=raw_body,
         )
 
+    payload_kept = stored_payload(raw_body)
+
+    def record() -> WebhookDelivery:
+        delivery = _record(reported, remote_addr)
+        delivery.payload = payload_kept
+        return delivery
+
     try:
-        with write_transaction():
-            delivery = _record(reported, remote_addr)
-            delivery.payload = stored_payload(raw_body)
+        delivery = keyed_write(record, keys=lambda: recording_keys([reported]))
     except DatabaseBusy:
         current_app.logger.warning(
             "webhook: database busy; asking Testpress to retry attempt %s", reported.testpress_attempt_id)

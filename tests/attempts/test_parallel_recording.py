@@ -1,0 +1,171 @@
+"""Exam day on PostgreSQL: results for different students are recorded in parallel, by any
+number of workers and servers, while two for the same student (or the same Testpress attempt)
+still take turns.
+
+Another server's recording is played by a connection of the test's own that holds what a
+recording holds (the recording lock shared, and its student's or attempt's own lock) until the
+block ends. SQLite has one writer whatever the keys: there, every recording takes turns, and
+tests/attempts/test_integrity.py forces those interleavings on both databases.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from portal.core.database import RECORDING_LOCK, lock_key
+from portal.core.extensions import db
+from portal.models import Attempt, SyncRun, UnmatchedReport
+from portal.testpress.sync import PageRecorder, record_page
+from tests.attempts.test_integrity import api_attempt, in_thread
+from tests.attempts.test_reconcile import return_fields
+from tests.conftest import ON_POSTGRESQL
+from tests.factories import make_attempt, make_exam, make_user
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body
+
+pytestmark = pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has one writer: every recording takes turns")
+
+
+@contextmanager
+def recording_held(app, key):
+    """Another server's recording of what `key` names, open until the block ends."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as holder:
+            holder.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(RECORDING_LOCK)))
+            holder.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key(key))))
+            yield
+            holder.rollback()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def three_launches(app):
+    exam = make_exam("Physics Mock 1", testpress_id=12)
+    people = [make_user("asha@example.com", "Asha", testpress_user_id=311),
+              make_user("ravi@example.com", "Ravi", testpress_user_id=533),
+              make_user("meera@example.com", "Meera", testpress_user_id=422)]
+    launches = [make_attempt(person, exam, institute_attempt_id=100101 + index)
+                for index, person in enumerate(people)]
+    db.session.commit()
+    return launches
+
+
+def webhook_for(launch: Attempt, testpress_attempt_id: int) -> bytes:
+    student = launch.student
+    return signed_body(completed_payload(email=student.email, user_id=student.testpress_user_id,
+                                         attempt_id=testpress_attempt_id,
+                                         institute_attempt_id=launch.institute_attempt_id))
+
+
+def recorded(launch: Attempt) -> tuple:
+    db.session.rollback()
+    attempt = db.session.get(Attempt, launch.id)
+    return attempt.testpress_attempt_id, attempt.score, attempt.score_source
+
+
+def test_other_students_results_are_recorded_while_one_students_recording_is_open(app, three_launches):
+    asha, ravi, meera = three_launches
+    ashas = webhook_for(asha, 9001)
+    with recording_held(app, ("student", asha.student_id)):
+        # Another student's webhook, and another's return, while Asha's recording is open.
+        assert post(app.test_client(), webhook_for(ravi, 9002)).status_code == 200
+        assert app.test_client().post("/testpress/return", data=return_fields(meera)).status_code == 303
+        # Asha's own webhook waits for her recording to end.
+        waiting, answered = in_thread(lambda: post(app.test_client(), ashas).status_code)
+        waiting.join(1.5)
+        assert waiting.is_alive() and answered == []
+        assert recorded(asha) == (None, None, None)
+    waiting.join(15)
+
+    assert answered == [200]
+    assert recorded(asha) == ("9001", 163.0, "webhook")
+    assert recorded(ravi) == ("9002", 163.0, "webhook")
+    assert recorded(meera)[1:] == (163.0, "return")
+
+
+def test_a_students_return_waits_for_their_recording_under_way(app, three_launches):
+    asha = three_launches[0]
+    fields = return_fields(asha)
+    with recording_held(app, ("student", asha.student_id)):
+        waiting, answered = in_thread(lambda: app.test_client().post("/testpress/return", data=fields).status_code)
+        waiting.join(1.5)
+        assert waiting.is_alive() and answered == []
+    waiting.join(15)
+
+    assert answered == [303]
+    assert recorded(asha)[1:] == (163.0, "return")
+
+
+def test_a_report_whose_student_is_unknown_still_takes_turns_with_the_others_of_its_attempt(app):
+    make_exam("Physics Mock 1", testpress_id=12)
+    stranger = signed_body(completed_payload(email="nobody@example.com", user_id=999, attempt_id=7007))
+    with recording_held(app, ("testpress attempt", "7007")):
+        waiting, answered = in_thread(lambda: post(app.test_client(), stranger).status_code)
+        waiting.join(1.5)
+        assert waiting.is_alive() and answered == []
+    waiting.join(15)
+    # The same delivery again: still the one record of the attempt for staff.
+    assert post(app.test_client(), stranger).status_code == 200
+
+    assert answered == [200]
+    db.session.rollback()
+    assert db.session.scalars(sa.select(UnmatchedReport.testpress_attempt_id)).all() == ["7007"]
+
+
+def test_two_sync_pages_and_a_webhook_naming_the_same_students_in_other_orders_all_complete(app, three_launches):
+    asha, ravi, meera = three_launches
+    runs = [SyncRun(), SyncRun()]
+    db.session.add_all(runs)
+    db.session.commit()
+    run_ids = [run.id for run in runs]
+    pages = [[api_attempt(9001, "asha@example.com", 311, institute_attempt_id=asha.institute_attempt_id),
+              api_attempt(9002, "ravi@example.com", 533, institute_attempt_id=ravi.institute_attempt_id)],
+             [api_attempt(9002, "ravi@example.com", 533, institute_attempt_id=ravi.institute_attempt_id),
+              api_attempt(9001, "asha@example.com", 311, institute_attempt_id=asha.institute_attempt_id)]]
+    start, errors, meeras = threading.Barrier(3), [], webhook_for(meera, 9003)
+
+    def sync_page(run_id, page):
+        with app.app_context():
+            start.wait(5)
+            try:
+                record_page(PageRecorder(None, db.session.get(SyncRun, run_id)), page)
+            except Exception as error:  # a deadlock would be raised here
+                errors.append(error)
+
+    def deliver():
+        start.wait(5)
+        return post(app.test_client(), meeras).status_code
+
+    threads = [threading.Thread(target=sync_page, args=(run_id, page)) for run_id, page in zip(run_ids, pages)]
+    for thread in threads:
+        thread.start()
+    delivering, delivered = in_thread(deliver)
+    for thread in (*threads, delivering):
+        thread.join(30)
+
+    assert errors == [] and delivered == [200]
+    assert recorded(asha) == ("9001", 163.0, "api")
+    assert recorded(ravi) == ("9002", 163.0, "api")
+    assert recorded(meera) == ("9003", 163.0, "webhook")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Attempt)) == 3
+
+
+def test_a_recording_that_finds_it_needs_a_student_it_does_not_hold_is_done_again_under_the_whole_lock(
+        app, three_launches, monkeypatch, caplog):
+    from portal.web.testpress import webhook
+
+    caplog.set_level(logging.INFO)
+    asha = three_launches[0]
+    # As if Asha's email had changed between the keys' read and the recording's: her key is missing.
+    monkeypatch.setattr(webhook, "recording_keys", lambda items: {("testpress attempt", "9001")})
+
+    assert post(app.test_client(), webhook_for(asha, 9001)).status_code == 200
+
+    assert recorded(asha) == ("9001", 163.0, "webhook")
+    assert f"needed ('student', {asha.student_id}), which it did not hold" in caplog.text
