@@ -123,6 +123,7 @@ class AttemptMatcher:
         self._open_launches: dict[tuple[int, int], list[Attempt]] = {}
         self._claimed: dict[str, list[Attempt]] = {}  # Testpress id a return claimed -> unconfirmed attempts
         self._unmatched_row_ids: dict[str, int] = {}  # Testpress attempt id -> its UnmatchedReport's id
+        self._unmatched_stored: set[str] = set()  # Testpress attempt ids with an UnmatchedReport, any source's
         self._unmatched: dict[str, dict] = {}  # Testpress attempt id -> what to store for it at save()
         self._learnt_user_ids: dict[int, int] = {}  # portal user id -> Testpress user id
         self.matched_testpress_ids: set[str] = set()
@@ -165,14 +166,17 @@ class AttemptMatcher:
                 self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
 
         for row in db.session.execute(
-            sa.select(UnmatchedReport.id, UnmatchedReport.testpress_attempt_id).where(
-                UnmatchedReport.source == self.source,
+            sa.select(UnmatchedReport.id, UnmatchedReport.source, UnmatchedReport.testpress_attempt_id).where(
+                # Every source, named, so that SQLite searches the (source, attempt) index.
+                UnmatchedReport.source.in_(list(ReportSource)),
                 # Every report's, not only those that matched no attempt: one naming another
                 # student's attempt is kept as unmatched too, and its row may exist already.
                 among(UnmatchedReport.testpress_attempt_id, {item.testpress_attempt_id for item in items}),
             )
         ):
-            self._unmatched_row_ids[row.testpress_attempt_id] = row.id
+            self._unmatched_stored.add(row.testpress_attempt_id)
+            if row.source == self.source:
+                self._unmatched_row_ids[row.testpress_attempt_id] = row.id
 
     def attempt_for(self, item: ReportedAttempt, now: datetime | None = None) -> Attempt | None:
         """The attempt `item` reports on (found, or new and added); None when it is unmatched."""
@@ -206,13 +210,14 @@ class AttemptMatcher:
                 [{"user_id": user_id, "testpress_user_id": testpress_id}
                  for user_id, testpress_id in self._learnt_user_ids.items()],
             )
-        if self.matched_testpress_ids:
+        # Only those load found: most matched reports never had one (a statement saved per delivery).
+        if ended := self.matched_testpress_ids & self._unmatched_stored:
             unmatched = UnmatchedReport.__table__
             db.session.execute(sa.delete(unmatched).where(
                 # Every source, named, so that SQLite searches the (source, attempt) index
                 # instead of reading the whole table for each page of the sync.
                 unmatched.c.source.in_(list(ReportSource)),
-                among(unmatched.c.testpress_attempt_id, self.matched_testpress_ids),
+                among(unmatched.c.testpress_attempt_id, ended),
             ))
         self._save_unmatched()
 

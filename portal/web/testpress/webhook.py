@@ -15,6 +15,7 @@ gets its answer in milliseconds.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -104,8 +105,10 @@ def refuse_delivery(
     db.session.add(delivery)
     db.session.flush()
     _forget_old_refusals(current_app.config["WEBHOOK_REFUSED_LOG_SIZE"])
+    db.session.flush()
+    line = delivery_line(delivery)
     db.session.commit()
-    _log_delivery(delivery)
+    log_delivery(line)
     return DeliveryOutcome(status, "rejected", reason)
 
 
@@ -164,13 +167,14 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
 
     payload_kept = stored_payload(raw_body)
 
-    def record() -> WebhookDelivery:
+    def record() -> tuple:
         delivery = _record(reported, remote_addr)
         delivery.payload = payload_kept
-        return delivery
+        db.session.flush()
+        return delivery.outcome, delivery_line(delivery)
 
     try:
-        delivery = keyed_write(record, keys=lambda: recording_keys([reported]))
+        outcome, line = keyed_write(record, keys=lambda: recording_keys([reported]))
     except DatabaseBusy:
         current_app.logger.warning(
             "webhook: database busy; asking Testpress to retry attempt %s", reported.testpress_attempt_id)
@@ -180,8 +184,8 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
         # and a retry would meet the same row. Refused, for staff to see, not retried forever.
         return refuse_delivery(409, "conflicts with an attempt already stored", remote_addr,
                                testpress_attempt_id=reported.testpress_attempt_id, raw_body=raw_body)
-    _log_delivery(delivery)
-    return DeliveryOutcome(200, delivery.outcome)
+    log_delivery(line)
+    return DeliveryOutcome(200, outcome)
 
 
 def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelivery:
@@ -248,14 +252,18 @@ def storable(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
-def _log_delivery(delivery: WebhookDelivery) -> None:
-    """One line per delivery, after its commit so the ids are known; never the hash or a key."""
-    log = current_app.logger.info if delivery.verified else current_app.logger.warning
-    log(
-        "webhook delivery %s from %s: %s, verified=%s state=%s testpress_attempt=%s attempt=%s%s",
-        delivery.id, delivery.remote_addr, delivery.outcome, delivery.verified, delivery.attempt_state,
-        delivery.testpress_attempt_id, delivery.attempt_id, f" ({delivery.reason})" if delivery.reason else "",
-    )
+def delivery_line(delivery: WebhookDelivery) -> tuple:
+    """A delivery's log line (never the hash or a key), read once its row is flushed (its id is
+    known) and before the commit expires it, which would cost a statement to read it again."""
+    level = logging.INFO if delivery.verified else logging.WARNING
+    return (level, "webhook delivery %s from %s: %s, verified=%s state=%s testpress_attempt=%s attempt=%s%s",
+            delivery.id, delivery.remote_addr, delivery.outcome, delivery.verified, delivery.attempt_state,
+            delivery.testpress_attempt_id, delivery.attempt_id, f" ({delivery.reason})" if delivery.reason else "")
+
+
+def log_delivery(line: tuple) -> None:
+    """Log a delivery_line, once its delivery is committed."""
+    current_app.logger.log(*line)
 
 
 def _short_text(value, limit: int = 32) -> str | None:

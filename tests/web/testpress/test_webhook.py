@@ -228,6 +228,28 @@ def test_duplicate_delivery_changes_nothing(client, asha, physics):
     assert [d.outcome for d in deliveries()] == ["recorded", "unchanged"]
 
 
+def test_a_repeated_delivery_runs_the_statements_its_decision_needs_and_no_more(client, asha, physics, caplog):
+    """A repeat (Testpress retrying) reads the attempt with its reports, the student and any
+    unmatched row of the attempt, and writes only the delivery's log row. Before, it also ran
+    a DELETE of unmatched rows no read had found, and read the delivery back after its commit
+    to log it. (On PostgreSQL the locks and the keys' read come on top.)"""
+    caplog.set_level(logging.INFO)
+    body = signed_body(completed_payload())
+    assert post(client, body).get_json() == {"status": "recorded"}
+    statements: list[str] = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+
+    assert post(client, body).get_json() == {"status": "unchanged"}
+
+    # The lock (SQLite's BEGIN IMMEDIATE; PostgreSQL's advisory locks and the read of their keys) apart:
+    locking = ("BEGIN IMMEDIATE", "SET LOCAL", "SELECT pg_advisory", "SELECT attempts.student_id FROM",
+               "SELECT users.id FROM")
+    run = [text for text in (" ".join(statement.split()) for statement in statements) if not text.startswith(locking)]
+    assert [text.split()[0] for text in run] == ["SELECT", "SELECT", "SELECT", "SELECT", "INSERT"], run
+    [delivery] = [d for d in deliveries() if d.outcome == "unchanged"]
+    assert f"webhook delivery {delivery.id} from" in caplog.text
+
+
 def test_started_then_completed(client, asha, physics):
     post(client, signed_body(started_payload()))
     [attempt] = attempts()
