@@ -212,3 +212,18 @@ def test_staff_copy_a_one_time_link_with_one_press(sized, portal):
     assert page.evaluate("navigator.clipboard.readText()") == link
     assert page.get_by_role("status").inner_text() == "Copied."
     shoot(page, "password-link", size)
+
+
+def test_without_javascript_the_link_page_offers_no_copy_button_that_cannot_copy(browser, portal):
+    app, url = portal
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    with app.app_context():
+        person_id = make_user(name="Scriptless Student").id
+    log_in(page, url, "staff@example.com", "staff-demo-pass", lands="/admin/")
+    page.goto(f"{url}/admin/people/{person_id}")
+    page.get_by_role("button", name=re.compile("one-time password link", re.I)).click()
+
+    assert page.get_by_label("The link").input_value().startswith(url)
+    assert not page.get_by_role("button", name="Copy the link").is_visible()
+    context.close()
