@@ -11,13 +11,18 @@ from __future__ import annotations
 from enum import StrEnum
 
 NOT_FINISHED = "This attempt has not been finished on Testpress yet."
+# A launch Testpress has not reported may never have reached it (Testpress down, the page not
+# opening): resuming signs the same launch again (portal.attempts.launching.resume_or_launch),
+# so trying again never takes another of the attempts allowed.
+NOT_REPORTED = ("Testpress has not reported this attempt yet. If it did not open, press Resume to try again: "
+                "it opens this same attempt, never another of those allowed.")
 
 
 class AttemptStatus(StrEnum):
     """Where an attempt stands. Members are declared in the only order a status moves in."""
 
     # value, label for students, label for staff, resumable, open, note for students (see __new__)
-    LAUNCHED = "launched", "In progress", "Launched", True, True, NOT_FINISHED
+    LAUNCHED = "launched", "In progress", "Launched", True, True, NOT_REPORTED
     STARTED = "started", "In progress", "Started on Testpress", True, True, NOT_FINISHED
     CANCELLED = "cancelled", "In progress", "Paused (Take later)", True, False, "You left this exam to take later."
     PENDING = "pending", "Awaiting result", "Awaiting result", False, False, (

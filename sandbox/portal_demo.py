@@ -62,6 +62,9 @@ def demo_settings(sandbox_url: str) -> dict:
         "SECRET_KEY": secrets.token_hex(32),
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # An institute's own zone, as a real one sets it: the pages show and take times in it
+        # (and name it), while the database keeps UTC.
+        "TIMEZONE": "Asia/Kolkata",
         # Flask-SQLAlchemy reads a relative SQLite path from the instance folder.
         "SQLALCHEMY_DATABASE_URI": "sqlite:///demo.sqlite",
         "TESTPRESS_BASE_URL": sandbox_url,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -106,6 +108,18 @@ def test_the_demos_batch_exam_is_shown_to_its_member_only(instance):
     assert ">Physics Mock 1</h2>" in seen["ravi@example.com"]
 
 
+def test_the_demo_shows_times_in_an_institutes_zone_not_utc(instance):
+    app = portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:5001")
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"email": "asha@example.com", "password": "asha-demo-pass", "csrf_token": token[1]})
+
+    history = client.get("/attempts/").get_data(as_text=True)
+
+    assert re.search(r"<time [^>]+>\d\d \w{3} \d{4}, \d\d:\d\d IST</time>", history)
+    assert " UTC</time>" not in history
+
+
 def test_the_demo_leaves_a_real_instance_config_alone(instance):
     instance.mkdir()
     (instance / "config.py").write_text("SECRET_KEY = 'the institute s own key, not the demo s'\n")
@@ -132,3 +146,52 @@ def test_a_busy_port_is_named_with_how_to_choose_others(instance, tmp_path):
     assert "make run PORT=5050 SANDBOX_PORT=5051" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (instance / "config.py").exists()  # checked before anything was written
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def readme_commands(after: str) -> list[str]:
+    """The shell commands of the README's first code block after the words `after`, a
+    continued line joined, comments left out."""
+    text = (CHECKOUT / "README.md").read_text()
+    block = text[text.index(after):].split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    return [line.strip() for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@pytest.mark.slow
+def test_the_sandbox_runs_apart_from_the_portal_as_the_readme_says_and_stops_alone(instance, tmp_path):
+    """README, "The portal and Testpress apart": the sandbox started by its command, paired with
+    the demo's portal by their settings, then stopped while the portal goes on ("Testpress is down")."""
+    portal_port, sandbox_port = free_port(), free_port()
+    portal_demo.prepare(f"http://127.0.0.1:{portal_port}", f"http://localhost:{sandbox_port}")
+    sandbox_command, portal_command = readme_commands("**The portal and Testpress apart.**")
+    assert portal_command == ".venv/bin/flask --app portal run --port 5000"
+    # As typed in the checkout, on this test's ports and instance folder.
+    words = shlex.split(sandbox_command.replace("$PWD/instance", str(instance))
+                        .replace("5000", str(portal_port)).replace("5001", str(sandbox_port)))
+    settings = dict(word.split("=", 1) for word in words if "=" in word and word.startswith("SANDBOX_"))
+    program = [word for word in words if not word.startswith("SANDBOX_")]
+    assert program[:3] == [".venv/bin/python", "-m", "testpress_sandbox"]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("PORTAL_", "SANDBOX_"))}
+    sandbox = subprocess.Popen([sys.executable, *program[1:]], cwd=CHECKOUT, env=environment | settings,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):  # until it listens, 10 s at most
+            with socket.socket() as probe:
+                if probe.connect_ex(("localhost", sandbox_port)) == 0 or sandbox.poll() is not None:
+                    break
+            time.sleep(0.1)
+        paired = run("flask", "--app", "portal", "testpress", "check", cwd=tmp_path)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    down = run("flask", "--app", "portal", "testpress", "check", cwd=tmp_path)
+
+    assert settings["SANDBOX_DATABASE"] == str(instance / "sandbox.sqlite")  # the demo's own sandbox data
+    assert paired.returncode == 0, paired.stdout + paired.stderr
+    assert f"logged in to http://localhost:{sandbox_port}" in paired.stdout
+    assert down.returncode == 1 and f"could not connect to localhost:{sandbox_port}" in down.stdout

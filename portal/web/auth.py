@@ -251,15 +251,19 @@ def account():
     enough to take the account); a change ends every other session, this one goes on.
     """
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        account = account_key(current_user.email)
-        if refused := guessing_refused(account):
-            return refused
-        if not check_password(db.session.get(User, current_user.id).password_hash, form.current.data):
-            count_wrong_password(account)
-            current_app.logger.info("account: user %s gave a wrong current password", current_user.id)
-            form.current.errors.append("This is not your current password.")
-        else:
+    if form.is_submitted():
+        # Every complaint at once: the current password is checked even when the new one is
+        # refused, so that a person fixes the form in one go, not one field a press.
+        form.validate()
+        if form.current.data and not form.current.errors:
+            account = account_key(current_user.email)
+            if refused := guessing_refused(account):
+                return refused
+            if not check_password(db.session.get(User, current_user.id).password_hash, form.current.data):
+                count_wrong_password(account)
+                current_app.logger.info("account: user %s gave a wrong current password", current_user.id)
+                form.current.errors.append("This is not your current password.")
+        if not form.errors:
             try:
                 person = set_password(current_user.email, form.password.data)
             except InvalidPerson as error:

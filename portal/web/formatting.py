@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from markupsafe import Markup
 
 from portal.core.clock import to_local, utcnow
-from portal.results import max_score_claimed
+from portal.results import SIGNED_FIELDS, max_score_claimed
 from portal.vocabulary import AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported
@@ -26,6 +26,25 @@ def score(attempt) -> str:
     if attempt.max_score is None:
         return f"{attempt.score:g}"
     return f"{attempt.score:g} / {attempt.max_score:g}"
+
+
+NO_MAXIMUM = "Testpress has not given the maximum yet"
+NO_RANK = "Testpress has not given a rank"
+
+
+def result_score(attempt) -> str:
+    """The results page's score: as `score`, and a score without its maximum says whose is missing
+    (a result Testpress evaluated after "pending" comes with its score and percentage alone)."""
+    if attempt.score is not None and attempt.max_score is None:
+        return f"{attempt.score:g} ({NO_MAXIMUM})"
+    return score(attempt)
+
+
+def rank(attempt) -> str:
+    """'3 of 40', '3', or, beside a score that has no rank, that Testpress gave none; a dash before any score."""
+    if attempt.rank is None:
+        return NO_RANK if attempt.score is not None else DASH
+    return f"{attempt.rank}" + (f" of {attempt.max_rank}" if attempt.max_rank is not None else "")
 
 
 def status_badge(status: str, staff: bool = False) -> Markup:
@@ -61,15 +80,38 @@ def review_note(attempt) -> str:
     return "These scores came back with your browser; the review opens once Testpress verifies them."
 
 
-def confirmation(attempt, review_link: Markup | str = "") -> Markup:
+def confirmation(attempt, review_link: Markup | str = "", scope: str = "") -> Markup:
     """The one place a page says whether Testpress verified an attempt and why its review is
-    or is not there: a badge, then the review's link when there is one (`review_link`), else why not."""
+    or is not there: a badge, then the review's link when there is one (`review_link`), else why
+    not, then what of the result Testpress's word covers where it is not all of it (`scope`,
+    see confirmed_scope)."""
     badge, why = verification(attempt), review_note(attempt)
     if badge:
         badge = Markup('<span class="badge badge-{}">{}</span> ').format(
             "verified" if attempt.verified else "unverified", badge)
     why = Markup('<small class="muted review-note">{}</small>').format(why) if why else ""
-    return Markup('<span class="confirmation">{}{}</span>').format(badge, why or review_link)
+    scope = Markup(' <small class="confirmed-scope">{}</small>').format(scope) if scope else ""
+    return Markup('<span class="confirmation">{}{}{}</span>').format(badge, why or review_link, scope)
+
+
+# The result fields a signed report may confirm, in the words of a student's results page.
+CONFIRMED_WORDS = (("score", "the score"), ("max_score", "the maximum score"), ("percentage", "the percentage"),
+                   ("correct_count", "the answers"))
+
+
+def and_list(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else "".join(words)
+
+
+def confirmed_scope(attempt) -> str:
+    """For a verified result that also holds fields only the browser reported (Attempt.claimed_fields),
+    what Testpress confirmed and what came from the browser only, in one statement beside the
+    "Verified by Testpress" badge; empty when Testpress's word covers everything shown."""
+    if not attempt.claimed_fields:
+        return ""
+    signed = SIGNED_FIELDS[attempt.score_source]
+    confirmed = [words for name, words in CONFIRMED_WORDS if name in signed and getattr(attempt, name) is not None]
+    return f"Testpress confirmed {and_list(confirmed)}. {claimed_note(attempt)}"
 
 
 CLAIMED_WORDS = {"max_score": "the maximum score", "rank": "the rank", "max_rank": "the rank"}
@@ -81,7 +123,7 @@ def claimed_note(attempt, staff: bool = False) -> str:
     words = list(dict.fromkeys(CLAIMED_WORDS.get(name, name.replace("_", " ")) for name in attempt.claimed_fields))
     if not words:
         return ""
-    listed = " and ".join(words)
+    listed = and_list(words)
     it, they = ("it", "it is") if len(words) == 1 else ("them", "they are")
     came = "came from the browser return only" if staff else "came back with your browser only"
     return (f"{listed[0].upper()}{listed[1:]} {came}: Testpress's signed report does not include {it}, "
@@ -132,4 +174,5 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 
 TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
                     "claimed_note": claimed_note, "staff_score": staff_score,
+                    "result_score": result_score, "rank": rank, "confirmed_scope": confirmed_scope,
                     "duration": duration, "confirmation": confirmation}

@@ -45,6 +45,17 @@ def require_unchanged(form: FlaskForm, values) -> None:
         raise ChangedMeanwhile
 
 
+class Form(FlaskForm):
+    """A Flask-WTF form whose CSRF token has no id: a page with many buttons that post (the
+    exam cards, a person's page) carries one token a form, and ids must stay unique (#25)."""
+
+    class Meta:
+        def render_field(self, field, render_kw):
+            if field.type == "CSRFTokenField":
+                render_kw = {**render_kw, "id": False}  # WTForms leaves out an attribute that is False
+            return super().render_field(field, render_kw)
+
+
 class IdField(IntegerField):
     """A positive id for a 64-bit column, in ASCII digits only.
 
@@ -61,14 +72,14 @@ class IdField(IntegerField):
             raise ValueError(f"Enter a whole number from 1 to {LARGEST_ID}, in digits only.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
     remember = BooleanField("Keep me logged in on this device")
     submit = SubmitField("Log in")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A form with nothing but its CSRF token, for buttons that POST (start, deactivate…)."""
 
 
@@ -91,7 +102,7 @@ class BoundedIntegerField(IntegerField):
 LOCAL_TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
-class ExamForm(FlaskForm):
+class ExamForm(Form):
     """An exam to add (no `exam`) or to edit; the rules are portal.exams.rules', shown at their fields.
 
     Times are typed, and shown back, in the institute's zone (portal.core.clock), which their
@@ -199,20 +210,20 @@ def local_naive(moment):
     return None if moment is None else to_local(moment).replace(tzinfo=None)
 
 
-class BatchForm(FlaskForm):
+class BatchForm(Form):
     """A batch's name, to create or rename one (portal.people.batches)."""
 
     name = StringField("Batch name", validators=[DataRequired(), Length(max=batches.MAX_NAME_LENGTH)])
 
 
-class AddMembersForm(FlaskForm):
+class AddMembersForm(Form):
     """Emails pasted one a line, to add their people to a batch."""
 
     emails = TextAreaField("Emails, one a line", validators=[DataRequired(), Length(max=500_000)],
                            description="People not yet in the portal are listed back; add them first.")
 
 
-class StudentForm(FlaskForm):
+class StudentForm(Form):
     """A student or staff member to add (portal.people.accounts.create_person)."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
@@ -227,7 +238,7 @@ class StudentForm(FlaskForm):
             raise ValidationError("Someone with this email already exists.")
 
 
-class PersonForm(FlaskForm):
+class PersonForm(Form):
     """A person's name and email, as staff edit them (portal.people.accounts.update_person checks them again)."""
 
     name = StringField("Name", validators=[DataRequired(), Length(max=people.MAX_NAME_LENGTH)])
@@ -241,14 +252,14 @@ class PersonForm(FlaskForm):
             self.shown.data = fingerprint(people.snapshot(person))
 
 
-class BatchChoiceForm(FlaskForm):
+class BatchChoiceForm(Form):
     """One batch to put a person in; the page fills `choices` with the unarchived batches."""
 
     batch = SelectField("Batch", coerce=int, validate_choice=True)
     submit = SubmitField("Add to batch")
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     """A new password, typed twice (the one-time link's page)."""
 
     password = PasswordField("New password",
@@ -269,7 +280,7 @@ class ChangePasswordForm(NewPasswordForm):
     submit = SubmitField("Change my password")
 
 
-class FlagNoteForm(FlaskForm):
+class FlagNoteForm(Form):
     """A flag's resolution (portal.attempts.flags): the note, required to dismiss, optional to accept.
 
     The note's rules are portal.attempts.flags'; the length is checked here too, to show at the field.

@@ -273,3 +273,27 @@ def test_a_refused_post_to_a_link_logs_the_route_not_the_token(make_app, caplog)
     assert response.status_code == 400  # no CSRF token
     assert "csrf: POST /password/<token> refused" in caplog.text
     assert token not in caplog.text
+
+
+def test_a_refused_change_says_everything_wrong_at_once(portal):
+    student = browser(portal, "asha@example.com")
+
+    response = change(student, current="not my password", new="short", confirm="shorter")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "This is not your current password." in page
+    assert "at least 8 characters" in page and "The two passwords differ." in page
+    assert asha_password_is(portal, PASSWORD)
+
+
+def test_an_empty_current_password_is_not_counted_as_a_wrong_guess(make_app):
+    app = make_app(LOGIN_ACCOUNT_RATE_LIMIT="2 per 15 minutes")
+    with app.app_context():
+        make_user("asha@example.com")
+    student = browser(app, "asha@example.com")
+
+    statuses = [change(student, current="", new="short").status_code for _ in range(3)]
+
+    assert statuses == [422] * 3
+    assert change(student).status_code == 302

@@ -15,6 +15,7 @@ from portal.core.extensions import db
 from portal.testpress.launch import launch_fields
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
+from portal.vocabulary import AttemptStatus
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
 from portal.web.formatting import confirmation, percent, review_note, score, status_badge, when
@@ -165,6 +166,8 @@ def result(attempt_id: int):
         # Only its own student resumes an attempt, and only while the exam is open.
         can_resume=(resumable(attempt) and attempt.student_id == current_user.id
                     and attempt.exam.can_start(utcnow())),
+        # Testpress's word is still to come: the page fetches itself until it has (static/awaiting.js).
+        awaiting=attempt.status == AttemptStatus.PENDING or (attempt.has_scores and not attempt.verified),
         form=ActionForm(),
     )
 
