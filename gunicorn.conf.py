@@ -7,10 +7,20 @@ settings (PORTAL_*) are separate: see the README.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
-from gunicorn.glogging import Logger
+# /metrics sums its figures over the workers (portal.core.metrics): prometheus-client's
+# multiprocess mode keeps each worker's values in files in one folder, which must be named
+# before anything imports it. A folder of this server's own unless the operator names one
+# (PROMETHEUS_MULTIPROC_DIR); emptied when gunicorn starts, removed when it stops.
+_OWN_METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="portal-metrics-"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
-from portal.core.logs import loggable_target
+from gunicorn.glogging import Logger  # noqa: E402
+
+from portal.core.logs import loggable_target  # noqa: E402
 
 # nginx, on the same machine, forwards to this; the portal never faces the internet itself.
 bind = "127.0.0.1:8000"
@@ -62,3 +72,22 @@ class AccessLogger(Logger):
 
 
 logger_class = AccessLogger
+
+
+def on_starting(server):
+    # A previous run's counts are not this run's.
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_FOLDER:
+        for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            leftover.unlink()
+        Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).rmdir()

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal.core import metrics
 from portal.core.clock import load_zone
 from portal.core.config import Defaults, require_secret_key
 from portal.core.database import configure_engine
@@ -39,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.request_class = PortalRequest  # a body limit per endpoint: see portal.web.inputs
     configure_settings(app, test_config)
     configure_logging(app)
+    metrics.init_app(app)
     configure_extensions(app)
     configure_security(app)
     configure_templates(app)

@@ -128,6 +128,36 @@ def test_the_wheel_carries_templates_static_files_and_migrations_and_no_sandbox(
     assert not [name for name in names if name.startswith(("testpress_sandbox/", "portal_demo"))]
 
 
+def test_metrics_under_several_workers_sum_every_workers_requests(installed, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    folder = tmp_path / "metrics"  # named, so that it outlives the server: each worker's file is counted below
+    environment = server_environment(PORTAL_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/portal.sqlite",
+                                     WEB_CONCURRENCY="3", PORTAL_METRICS_TOKEN="t" * 24)
+    subprocess.run([str(installed), "-m", "flask", "--app", "portal", "init-db"], cwd=workdir, env=environment,
+                   check=True, capture_output=True)
+    server = Gunicorn(installed, workdir, {**environment, "PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    try:
+        with ThreadPoolExecutor(8) as pool, requests.Session():
+            answers = list(pool.map(lambda _: requests.get(f"{server.url}/healthz", timeout=10).status_code,
+                                    range(120)))
+        scraped = requests.get(f"{server.url}/metrics", headers={"Authorization": "Bearer " + "t" * 24}, timeout=10)
+    finally:
+        server.stop()
+
+    assert answers == [200] * 120
+    assert scraped.status_code == 200
+    served = {sample.value for family in text_string_to_metric_families(scraped.text) for sample in family.samples
+              if sample.name == "portal_requests_total" and sample.labels["endpoint"] == "health.healthz"}
+    assert served == {120.0}
+    # More than one worker answered them (a file of counts each): the figure is their sum.
+    assert len(list(folder.glob("counter_*.db"))) >= 2
+
+
 def test_the_installed_portal_serves_its_login_page_and_stylesheet_from_any_directory(gunicorn):
     server = gunicorn()
     page = requests.get(f"{server.url}/login", timeout=10)

@@ -19,6 +19,8 @@ class Defaults:
     # entered in this zone, which every page names. An institute in India sets "Asia/Kolkata".
     TIMEZONE = "UTC"
     LOGGING = None  # a logging.config.dictConfig dict; None: portal.core.logs.default_logging(), to stderr
+    # The bearer token /metrics asks of Prometheus (portal.core.metrics); None: /metrics is a 404.
+    METRICS_TOKEN = None
 
     TESTPRESS_BASE_URL = ""
     TESTPRESS_PUBLIC_KEY = ""

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -62,6 +63,7 @@ from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy.ext.compiler import compiles
 
+from portal.core import metrics
 from portal.core.extensions import db
 
 _WRITE = "portal_write_transaction"  # the connection's execution option that asks for the lock
@@ -179,6 +181,7 @@ def write_transaction(keys: Iterable[Key] | None = None) -> Iterator[None]:
         raise RuntimeError("write_transaction() needs a session without pending changes")
     session.rollback()
     timeout = current_app.config["DATABASE_BUSY_TIMEOUT"]
+    waiting = time.perf_counter()
     try:
         connection = session.connection(execution_options={_WRITE: True})
         held = ALL
@@ -194,8 +197,10 @@ def write_transaction(keys: Iterable[Key] | None = None) -> Iterator[None]:
     except sa.exc.OperationalError as error:
         session.rollback()
         if _is_lock_timeout(error):
+            metrics.BUSY.inc()
             raise DatabaseBusy("the database stayed locked by another writer") from None
         raise
+    metrics.LOCK_WAIT.observe(time.perf_counter() - waiting)
     session.info[_HELD] = held
     try:
         yield

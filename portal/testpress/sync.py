@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from portal.attempts.reconciliation import flag_no_record, record_report
-from portal.core import audit
+from portal.core import audit, metrics
 from portal.core.bulk import among
 from portal.core.clock import utcnow
 from portal.core.database import keyed_write, write_transaction
@@ -249,6 +249,7 @@ def _run(run: SyncRun) -> Iterator[SyncRun]:
     run.status, run.finished_at = "ok", utcnow()
     run.running_slot = run.lease_until = None
     db.session.commit()
+    metrics.SYNC_LAST_SUCCESS.set_to_current_time()
 
 
 def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None = None) -> None:
@@ -267,6 +268,7 @@ def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None =
 
     try:
         keyed_write(record, keys=lambda: recording_keys(items))
+        metrics.SYNC_PAGES.inc()
         return
     except IntegrityError:
         log.warning("Testpress sync: the database refused a page; recording its attempts one by one")
@@ -279,6 +281,7 @@ def record_page(pager: PageRecorder, results: list[dict], *, page: Page | None =
             except IntegrityError as error:
                 log.warning("Testpress sync: skipped Testpress attempt %s, which conflicts with a stored row (%s)",
                             item.testpress_attempt_id[:32], type(error.orig).__name__)
+    metrics.SYNC_PAGES.inc()
 
 
 def confirm_attempts(client: TestpressClient, run: SyncRun, attempt_ids: Iterable[int], *,

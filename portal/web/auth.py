@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from limits import parse as parse_rate
 
+from portal.core import metrics
 from portal.core.database import whole_number
 from portal.core.extensions import db, limiter, login_manager
 from portal.core.passwords import check_password, hash_password, needs_rehash
@@ -165,6 +166,7 @@ def login():
     if form.validate_on_submit():
         account = account_key(form.email.data)
         if refused := guessing_refused(account):
+            metrics.LOGIN_REFUSALS.labels("throttled").inc()
             return refused
         user = find_person(form.email.data)
         password_ok = check_password(user.password_hash if user else None, form.password.data)
@@ -181,6 +183,7 @@ def login():
             current_app.logger.info("login: user %s logged in", user.id)
             return redirect(target if is_safe_next(target) else url_for("auth.home"))
         count_wrong_password(account)
+        metrics.LOGIN_REFUSALS.labels("wrong email or password").inc()
         current_app.logger.info("login: failed attempt from %s", request.remote_addr)
         flash(LOGIN_FAILED, "error")
         return render_template("auth/login.html", form=form), 401

@@ -27,6 +27,7 @@ from limits import parse as parse_rate
 from sqlalchemy.exc import IntegrityError
 
 from portal.attempts.reconciliation import record_report
+from portal.core import metrics
 from portal.core.clock import utcnow
 from portal.core.database import DatabaseBusy, keyed_write
 from portal.core.extensions import db, limiter
@@ -71,6 +72,7 @@ def receive_webhook():
             result = refuse_delivery(413, f"body is over {MAX_BODY_BYTES} bytes", remote_addr, raw_body=raw_body)
         else:
             result = record_webhook_delivery(raw_body, remote_addr)
+    metrics.WEBHOOKS.labels(result.outcome).inc()
     if result.status >= 400:
         headers = {"Retry-After": str(result.retry_after)} if result.retry_after else {}
         return jsonify(status="rejected", detail=result.reason), result.status, headers
