@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-postgres lint load bench bench-pages clean
+.PHONY: run test test-postgres lint load exam-day exam-day-postgres bench bench-pages clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
@@ -27,6 +27,15 @@ lint: $(VENV)/installed-dev
 ## load: the exam-day race and load suites against gunicorn, with their figures
 load: $(VENV)/installed-dev
 	$(BIN)/python -m pytest -m load -s -q
+
+## exam-day: STUDENTS (default 2,000) log in, start, finish (return and webhook at once) and read their result; gunicorn -w 4
+STUDENTS ?= 2000
+exam-day: $(VENV)/installed-dev
+	$(BIN)/python bench/exam_day.py --students $(STUDENTS)
+
+## exam-day-postgres: the same on a throwaway PostgreSQL cluster
+exam-day-postgres: $(VENV)/installed-dev
+	.ci/with-postgres $(BIN)/python bench/exam_day.py --students $(STUDENTS)
 
 ## bench: sync throughput and memory at 10,000 and 100,000 attempts
 bench: $(VENV)/installed-dev
