@@ -54,8 +54,14 @@ def record_launch(student: User, exam: Exam, now: datetime | None = None) -> Att
     before the signed form leaves the portal: the return is verified against it. Raises
     LaunchFailed if no unique id could be stored after a few draws, and DatabaseBusy.
     """
-    with write_transaction(keys=[("student", student.id)]):
+    with write_transaction(keys=launch_keys(student)):
         return _new_launch(student, exam, now)
+
+
+def launch_keys(student: User) -> list:
+    """What a launch decides on: the student's attempts, and the next launch reference, drawn
+    from the largest one stored (two launches at once would draw the same one)."""
+    return [("student", student.id), ("launch reference", 0)]
 
 
 def _new_launch(student: User, exam: Exam, now: datetime | None) -> Attempt:
@@ -123,7 +129,7 @@ def resume_or_launch(student: User, exam: Exam, now: datetime | None = None) -> 
     """
     # Two presses of Start at once must not make two launches, nor two attempts where one
     # is left: the count and the insert are decided under the same lock, the student's.
-    with write_transaction(keys=[("student", student.id)]):
+    with write_transaction(keys=launch_keys(student)):
         latest = latest_attempts(student.id, [exam.id]).get(exam.id)
         if not resumable(latest):
             allowed = exam.attempts_allowed  # read again under the lock (write_transaction expired it)

@@ -96,6 +96,10 @@ def _keep_standings_current(session: Session, flush_context) -> None:
         # would write is done again under the whole lock (keyed_write).
         if rules_changed:
             raise KeysChanged(("exam", min(rules_changed)))
+        # Every attempt written, a report added to it alone included (_pairs_touched leaves those out).
+        for instance in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(instance, Attempt):
+                require_key(("student", instance.student_id))
         for student_id in sorted(students):
             require_key(("student", student_id))
     elif connection.dialect.name == "postgresql" and (students or rules_changed):

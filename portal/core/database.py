@@ -99,6 +99,7 @@ Key = tuple[str, Hashable]  # what a recording owns: ("student", 7), ("testpress
 _HELD = "portal_held_keys"  # the session's info: the keys its write transaction holds, or ALL
 ALL = "the whole recording lock"
 T = TypeVar("T")
+_LOCK_EACH = sa.text("SELECT pg_advisory_xact_lock(number) FROM unnest(CAST(:numbers AS bigint[])) AS number")
 
 
 def lock_key(key: Key) -> int:
@@ -192,8 +193,9 @@ def write_transaction(keys: Iterable[Key] | None = None) -> Iterator[None]:
             else:
                 held = frozenset(keys)
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(RECORDING_LOCK)))
-                for number in sorted({lock_key(key) for key in held}):
-                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
+                # In one round trip, in sorted order (unnest yields the array's order): a sync
+                # page names a thousand students.
+                connection.execute(_LOCK_EACH, {"numbers": sorted({lock_key(key) for key in held})})
     except sa.exc.OperationalError as error:
         session.rollback()
         if _is_lock_timeout(error):
@@ -205,6 +207,14 @@ def write_transaction(keys: Iterable[Key] | None = None) -> Iterator[None]:
     try:
         yield
         session.commit()
+    except sa.exc.OperationalError as error:
+        session.rollback()
+        # A row lock (an exam's kept counts) waited past the timeout, or a deadlock the
+        # database broke: nothing was written, and trying again is the answer, as for the locks.
+        if _is_lock_timeout(error):
+            metrics.BUSY.inc()
+            raise DatabaseBusy("a row stayed locked by another writer") from None
+        raise
     except BaseException:
         session.rollback()
         raise
@@ -263,7 +273,8 @@ def flush_or_refuse(taken: Callable[[], Exception | None]) -> None:
 
 def _is_lock_timeout(error: sa.exc.OperationalError) -> bool:
     text = str(error.orig).lower()
-    return "database is locked" in text or "lock timeout" in text or "canceling statement" in text
+    return any(words in text for words in ("database is locked", "lock timeout", "canceling statement",
+                                           "deadlock detected"))
 
 
 def sqlite_file(url: sa.engine.URL) -> Path | None:

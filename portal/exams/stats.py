@@ -43,7 +43,9 @@ _KEPT = ("exam_id", "status", "percentage", "score_source")
 def _contribution(exam_id, status, percentage, score_source) -> tuple[tuple, tuple[int, int, float]]:
     # A percentage only the browser reported is the student's claim: no average counts it.
     scored = percentage is not None and score_source in SIGNED_SOURCES
-    return (exam_id, status), (1, int(scored), float(percentage) if scored else 0.0)
+    # The status as plain text: an AttemptStatus and the same word read from the database are
+    # one row, and sort alike (the order two PostgreSQL transactions lock the rows in).
+    return (exam_id, str(status)), (1, int(scored), float(percentage) if scored else 0.0)
 
 
 def _before_and_after(attempt: Attempt) -> tuple[tuple, tuple] | None:
@@ -111,21 +113,19 @@ def _keep_exam_stats(session: Session, flush_context) -> None:
     if not changes and not recount_sums:
         return
     connection = session.connection()
-    rows = [{"exam_id": exam_id, "status": str(status), "attempts": count, "scored": scored,
-             "percentage_sum": total}
-            for (exam_id, status), (count, scored, total) in sorted(changes.items(), key=lambda item: str(item[0]))]
-    # In a fixed order, so that two PostgreSQL transactions lock the rows in the same order.
-    if rows:
-        connection.execute(_upsert(connection.dialect.name), rows)
+    # One upsert of every row this flush touches, the recounted ones too (a zero change), in one
+    # order: two PostgreSQL transactions, recording different students' results in parallel,
+    # then lock the rows they share in the same order and never deadlock.
+    touched = sorted(set(changes) | recount_sums)
+    if touched:
+        connection.execute(_upsert(connection.dialect.name), [
+            {"exam_id": exam_id, "status": status, "attempts": count, "scored": scored, "percentage_sum": total}
+            for exam_id, status in touched for count, scored, total in [changes.get((exam_id, status), (0, 0, 0.0))]])
     if recount_sums:
-        # Each recount's row locked first, by a statement of its own: the recount, a later
-        # statement, then sees the attempts of the recordings it waited for (PostgreSQL's
-        # READ COMMITTED), which record different students' results in parallel.
-        for exam_id, status in sorted(recount_sums, key=str):
-            connection.execute(sa.select(_TABLE.c.exam_id).where(
-                _TABLE.c.exam_id == exam_id, _TABLE.c.status == str(status)).with_for_update())
-        connection.execute(_RECOUNT_SUM, [{"key_exam_id": exam_id, "key_status": str(status)}
-                                          for exam_id, status in sorted(recount_sums, key=str)])
+        # A later statement than the upsert that locked the rows: under READ COMMITTED it sees the
+        # attempts of the recordings it waited for.
+        connection.execute(_RECOUNT_SUM, [{"key_exam_id": exam_id, "key_status": status}
+                                          for exam_id, status in sorted(recount_sums)])
 
 
 # The percentage an average counts: Testpress's own (signed), else none.

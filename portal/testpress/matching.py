@@ -37,7 +37,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.bulk import among
 from portal.core.clock import utcnow
-from portal.core.database import Key
+from portal.core.database import Key, require_key
 from portal.core.extensions import db
 from portal.models import Attempt, Exam, UnmatchedReport, User
 from portal.testpress.reports import ReportedAttempt
@@ -98,6 +98,9 @@ def recording_keys(items: list[ReportedAttempt]) -> set[Key]:
     answer change in between, the standings' hook finds an attempt of a student not held
     (KeysChanged), and the recording is done again under the whole lock."""
     keys: set[Key] = {("testpress attempt", item.testpress_attempt_id) for item in items}
+    # A Testpress user id the portal may learn for a student (a unique column): two reports
+    # teaching it to two students take turns, and the second finds it taken.
+    keys |= {("testpress user", item.testpress_user_id) for item in items if item.testpress_user_id is not None}
     student_ids = set(db.session.scalars(sa.select(Attempt.student_id).where(_named_attempts(items))))
     if (students := _named_students(items)) is not None:
         student_ids.update(db.session.scalars(sa.select(User.id).where(students)))
@@ -203,6 +206,9 @@ class AttemptMatcher:
         unmatched rows of attempts now matched (staff need not see them any more), and the
         unmatched reports of this batch."""
         if self._learnt_user_ids:
+            for user_id, testpress_id in sorted(self._learnt_user_ids.items()):
+                require_key(("student", user_id))
+                require_key(("testpress user", testpress_id))
             users = User.__table__
             db.session.execute(
                 users.update().where(users.c.id == sa.bindparam("user_id")).values(

@@ -169,3 +169,115 @@ def test_a_recording_that_finds_it_needs_a_student_it_does_not_hold_is_done_agai
 
     assert recorded(asha) == ("9001", 163.0, "webhook")
     assert f"needed ('student', {asha.student_id}), which it did not hold" in caplog.text
+
+
+@contextmanager
+def kept_counts_row_held(app, exam_id: int, status: str):
+    """Another transaction holding the row of an exam's kept counts (exam_stats) at `status`."""
+    engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as holder:
+            holder.execute(sa.text("SELECT 1 FROM exam_stats WHERE exam_id = :exam AND status = :status FOR UPDATE"),
+                           {"exam": exam_id, "status": status})
+            yield
+            holder.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_sync_page_and_a_webhook_sharing_an_exams_counts_never_deadlock(app):
+    """The kept counts' rows are locked in one order whoever writes them: a status read from the
+    database and the same status set by a report are one key. (They sorted apart, and a sync page
+    moving a launch to started met a webhook moving a start to completed head on.)"""
+    exam = make_exam("Physics Mock 1", testpress_id=12)
+    started = make_attempt(make_user("asha@example.com", "Asha", testpress_user_id=311), exam, status="started")
+    claimed = make_attempt(make_user("ravi@example.com", "Ravi", testpress_user_id=533), exam, status="completed",
+                           score=150, max_score=200, percentage=75.0, score_source="return")
+    launched = make_attempt(make_user("meera@example.com", "Meera", testpress_user_id=422), exam)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+    run_id, exam_id, errors = run.id, exam.id, []
+    page = [api_attempt(9002, "ravi@example.com", 533, institute_attempt_id=claimed.institute_attempt_id),
+            api_attempt(9003, "meera@example.com", 422, institute_attempt_id=launched.institute_attempt_id,
+                        state="Running", completed_on=None, score=None, percentage=None)]
+    body = signed_body(completed_payload(email="asha@example.com", user_id=311, attempt_id=9001,
+                                         institute_attempt_id=started.institute_attempt_id))
+
+    def sync_page():
+        with app.app_context():
+            try:
+                record_page(PageRecorder(None, db.session.get(SyncRun, run_id)), page)
+            except Exception as error:  # the deadlock the database broke was raised here
+                errors.append(error)
+
+    with kept_counts_row_held(app, exam_id, "launched"):
+        syncing = threading.Thread(target=sync_page)
+        syncing.start()
+        syncing.join(1.0)
+        delivering, delivered = in_thread(lambda: post(app.test_client(), body).status_code)
+        delivering.join(1.0)
+    syncing.join(20), delivering.join(20)
+
+    assert errors == [] and delivered == [200]
+    assert recorded(started) == ("9001", 163.0, "webhook")
+    assert recorded(claimed)[1:] == (163.0, "api")
+
+
+def test_launches_at_once_all_start_when_the_largest_reference_is_ahead_of_the_clock(app):
+    """Another server's faster clock (or a restore) put the largest stored launch reference ahead:
+    every launch then draws from it, and launches take turns for that draw."""
+    from portal.attempts.launching import record_launch
+    from portal.core.clock import utcnow
+    from portal.models import Exam, User
+
+    exam = make_exam("Physics Mock 1", testpress_id=12)
+    ahead = int(utcnow().timestamp() * 1000) * 1000 + 60_000_000  # a minute ahead
+    make_attempt(make_user("fast@example.com", "Fast"), exam, institute_attempt_id=ahead)
+    student_ids = [make_user(f"student{n}@example.com", f"Student {n}").id for n in range(10)]
+    exam_id = exam.id
+    db.session.commit()
+    start, outcomes = threading.Barrier(len(student_ids)), []
+
+    def launch(student_id):
+        with app.app_context():
+            student, chosen = db.session.get(User, student_id), db.session.get(Exam, exam_id)
+            db.session.rollback()
+            start.wait(5)
+            try:
+                record_launch(student, chosen)
+                outcomes.append("launched")
+            except Exception as error:
+                outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=launch, args=(student_id,)) for student_id in student_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert outcomes == ["launched"] * len(student_ids)
+    db.session.rollback()
+    references = db.session.scalars(sa.select(Attempt.institute_attempt_id)).all()
+    assert len(set(references)) == len(student_ids) + 1
+
+
+def test_two_webhooks_teaching_one_testpress_user_id_to_two_students_take_turns(app):
+    """Testpress's user id is unique to one portal student: of two reports naming it beside two
+    emails, the second finds it learnt and is matched by it, never refused as a conflict."""
+    exam = make_exam("Physics Mock 1", testpress_id=12)
+    make_attempt(make_user("x@example.com", "X"), exam, status="completed")
+    make_user("asha@example.com", "Asha")
+    make_user("asha.rao@example.com", "Asha R")
+    db.session.commit()
+    first = signed_body(completed_payload(email="asha@example.com", user_id=777, attempt_id=9101))
+    second = signed_body(completed_payload(email="asha.rao@example.com", user_id=777, attempt_id=9102))
+
+    with kept_counts_row_held(app, exam.id, "completed"):  # both decide, then wait here to write
+        sending, sent = in_thread(lambda: post(app.test_client(), first).get_json())
+        sending.join(1.0)
+        resending, resent = in_thread(lambda: post(app.test_client(), second).get_json())
+        resending.join(1.0)
+    sending.join(20), resending.join(20)
+
+    assert sent == [{"status": "recorded"}] and resent == [{"status": "recorded"}]

@@ -182,7 +182,7 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
             "webhook: database busy; asking Testpress to retry attempt %s", reported.testpress_attempt_id)
         return DeliveryOutcome(503, "rejected", "temporarily unable to store the delivery")
     except IntegrityError:
-        # Under the write lock nothing races this delivery: a stored row contradicts it for good,
+        # Under its locks nothing races this delivery: a stored row contradicts it for good,
         # and a retry would meet the same row. Refused, for staff to see, not retried forever.
         return refuse_delivery(409, "conflicts with an attempt already stored", remote_addr,
                                testpress_attempt_id=reported.testpress_attempt_id, raw_body=raw_body)
