@@ -29,6 +29,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(rebuild_exam_stats_command)
     app.cli.add_command(rebuild_standings_command)
     app.cli.add_command(testpress_group)
+    app.cli.add_command(worker_command)
 
 
 @click.command("init-db")
@@ -184,6 +185,35 @@ def expire_imports_command():
     deleted = delete_expired()
     db.session.commit()
     click.echo(f"Deleted {deleted} unconfirmed import{'s' if deleted != 1 else ''} older than a day.")
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Run what is due once and exit (for cron, and for tests).")
+def worker_command(once: bool):
+    """Run the scheduled jobs: the Testpress sync, the outbox, the expiry of import previews.
+
+    One long-lived process (a systemd unit beside gunicorn's); any number of them, on any
+    number of servers, run each job once. SIGTERM stops it after the job in hand.
+    """
+    import signal
+    import threading
+
+    from portal.jobs.worker import run_due, run_forever
+
+    if once:
+        ran = run_due()
+        for job in ran:
+            click.echo(f"{job.name}: {job.line}")
+        if not ran:
+            click.echo("Nothing was due.")
+        if any(job.failed for job in ran):
+            raise click.exceptions.Exit(1)
+        return
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    run_forever(stop)
 
 
 @contextmanager
