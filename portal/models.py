@@ -458,6 +458,9 @@ class PasswordLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The CSV import that issued it, if one did: that import's page emails its people new links.
+    import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people_imports.id", ondelete="SET NULL"),
+                                                  index=True)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 

@@ -1,4 +1,5 @@
-"""outbox and jobs: email sent after the commit of its cause, and the worker's scheduled jobs
+"""outbox and jobs: email sent after the commit of its cause, and the worker's scheduled jobs;
+password_links.import_id: the CSV import that issued a link, whose page emails its people new ones
 
 Revision ID: 0016_outbox_and_jobs
 Revises: 0015_bounded_returns
@@ -21,6 +22,11 @@ JOB_NAMES = "'sync', 'outbox', 'expire_imports', 'digest'"
 
 
 def upgrade():
+    with op.batch_alter_table('password_links', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('import_id', sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_password_links_import_id'), ['import_id'])
+        batch_op.create_foreign_key(batch_op.f('fk_password_links_import_id_people_imports'), 'people_imports',
+                                    ['import_id'], ['id'], ondelete='SET NULL')
     op.create_table(
         'outbox',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -70,3 +76,7 @@ def upgrade():
 def downgrade():
     op.drop_table('jobs')
     op.drop_table('outbox')
+    with op.batch_alter_table('password_links', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_password_links_import_id_people_imports'), type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_password_links_import_id'))
+        batch_op.drop_column('import_id')
