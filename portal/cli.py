@@ -30,6 +30,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(rebuild_standings_command)
     app.cli.add_command(testpress_group)
     app.cli.add_command(worker_command)
+    app.cli.add_command(mail_group)
 
 
 @click.command("init-db")
@@ -294,6 +295,23 @@ def check_command():
     for finding in report.findings:
         click.echo(finding.line())
     if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+mail_group = AppGroup("mail", help="Email: check the settings by sending a message.")
+
+
+@mail_group.command("test")
+@click.argument("address")
+def mail_test_command(address: str):
+    """Send one test message to ADDRESS now, saying which step failed (settings, connection,
+    TLS, login, message); exit 1 if one did."""
+    from portal.mail.check import send_test_message
+
+    steps = send_test_message(address)
+    for step in steps:
+        click.echo(step.line())
+    if not steps[-1].ok:
         raise click.exceptions.Exit(1)
 
 

@@ -96,8 +96,7 @@ def _connect(settings: MailSettings) -> smtplib.SMTP:
         else:
             smtp = smtplib.SMTP(settings.server, settings.port, timeout=settings.timeout)
     except ssl.SSLError as error:
-        raise SendFailure("tls", f"{where}: TLS failed ({error.reason or error}); "
-                                 "is MAIL_USE_SSL right for this port?") from None
+        raise SendFailure("tls", f"{where}: TLS failed ({error.reason or error})") from None
     except (OSError, smtplib.SMTPException) as error:
         raise SendFailure("connect", f"{where}: {_what(error)}") from None
     try:
