@@ -96,6 +96,10 @@ class Defaults:
     # Seconds a message keeps being retried (backing off) before it is given up as a failure
     # staff see and may retry: a day, as long as the sign-in link it may carry works.
     MAIL_GIVE_UP_AFTER = 24 * 3600
+    # "Your result is confirmed" and "your score changed" to students, by email (with MAIL_SERVER).
+    STUDENT_RESULT_EMAILS = False
+    # The daily email to staff of what needs attention (only on a day with something).
+    STAFF_DIGEST = True
     # The worker (portal.jobs): seconds between Testpress syncs, and between looks at the outbox.
     SYNC_INTERVAL = 300
     OUTBOX_INTERVAL = 10

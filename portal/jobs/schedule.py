@@ -50,6 +50,17 @@ def expire_imports() -> str:
     return f"Deleted {deleted} unconfirmed import{'' if deleted == 1 else 's'} older than a day."
 
 
+def staff_digest() -> str:
+    from portal.attempts.notices import queue_staff_digest
+
+    if not current_app.config["STAFF_DIGEST"] or not current_app.config["MAIL_SERVER"]:
+        return "The staff digest is off (STAFF_DIGEST, or no MAIL_SERVER)."
+    queued = queue_staff_digest()
+    db.session.commit()
+    return f"Staff digest queued for {queued} staff member{'' if queued == 1 else 's'}." if queued \
+        else "No staff digest: nothing needs attention, or today's went out already."
+
+
 def seconds(key: str) -> Callable[[], timedelta]:
     return lambda: timedelta(seconds=float(current_app.config[key]))
 
@@ -62,6 +73,8 @@ JOBS = (
     # The sync renews its own lease (the running slot) page by page; a second worker finding
     # this lease run out meanwhile is told another sync is running.
     Job(JobName.SYNC, seconds("SYNC_INTERVAL"), timedelta(minutes=5), sync),
-    Job(JobName.OUTBOX, seconds("OUTBOX_INTERVAL"), timedelta(minutes=30), send_outbox),
     Job(JobName.EXPIRE_IMPORTS, every(timedelta(hours=1)), timedelta(minutes=5), expire_imports),
+    Job(JobName.DIGEST, every(timedelta(days=1)), timedelta(minutes=10), staff_digest),
+    # Last, so that what the jobs before it queued goes out in the same pass.
+    Job(JobName.OUTBOX, seconds("OUTBOX_INTERVAL"), timedelta(minutes=30), send_outbox),
 )

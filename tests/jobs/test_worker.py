@@ -45,7 +45,7 @@ def test_worker_once_runs_every_due_job_and_exits(worker_app, mail_catcher):
     assert db.session.scalar(sa.select(SyncRun.status)) == "ok"
     rows = db.session.scalars(sa.select(JobRun).order_by(JobRun.name)).all()
     assert [(row.name, row.outcome, row.lease_until) for row in rows] == [
-        ("expire_imports", "ok", None), ("outbox", "ok", None), ("sync", "ok", None)]
+        ("digest", "ok", None), ("expire_imports", "ok", None), ("outbox", "ok", None), ("sync", "ok", None)]
 
     again = worker_app.test_cli_runner().invoke(args=["worker", "--once"])
     assert again.exit_code == 0 and again.output == "Nothing was due.\n"
