@@ -1,7 +1,8 @@
-"""Email from the staff pages: the outbox (queued, sent, failed with the server's answer,
-retried; filters and a retry button), and "Email sign-in links to the N people who have not
-signed in" on an import's page and a batch's page (portal.people.link_emails does the work;
-the worker sends the messages after the commit)."""
+"""Email and the worker from the staff pages: the worker's jobs on the dashboard; the outbox
+(queued, sent, failed with the server's answer, retried; filters and a retry button); and
+"Email sign-in links to the N people who have not signed in" on an import's page and a
+batch's page (portal.people.link_emails does the work; the worker sends the messages after
+the commit)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,14 @@ def retry_message(message_id: int):
         else:
             flash(f"The email to {message.to_address} will be sent again shortly.", "success")
     return redirect(url_for("admin.outbox"), 303)
+
+
+@bp.app_template_global()
+def worker_jobs():
+    """For templates/admin/worker.html (the dashboard): the worker's jobs, as they stand."""
+    from portal.jobs.status import worker_status
+
+    return worker_status()
 
 
 @bp.app_template_global()
