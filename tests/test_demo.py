@@ -132,3 +132,36 @@ def test_a_busy_port_is_named_with_how_to_choose_others(instance, tmp_path):
     assert "make run PORT=5050 SANDBOX_PORT=5051" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (instance / "config.py").exists()  # checked before anything was written
+
+
+def test_the_demo_emails_through_its_worker_to_the_sandboxs_mail_catcher(instance, tmp_path):
+    import threading
+    import time
+
+    from portal.mail import outbox
+    from portal.mail.messages import letter
+    from portal.vocabulary import MailKind
+    from testpress_sandbox import create_app as create_sandbox
+    from testpress_sandbox.mailbox import mailbox
+    from tests.conftest import free_port
+
+    sandbox = create_sandbox({"TESTING": True, "DATABASE": str(tmp_path / "sandbox.sqlite"), "WEBHOOK_URL": ""})
+    port = free_port()
+    mailbox(sandbox).start_smtp("127.0.0.1", port)
+    portal = portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:1", mail_port=port)
+    with portal.app_context():
+        outbox.queue(MailKind.TEST, letter("test", "Test message"), to="asha@example.com", key="demo:1")
+        db.session.commit()
+    stop = threading.Event()
+    worker = portal_demo.start_worker(portal, stop)
+    try:
+        for _ in range(100):
+            if mailbox(sandbox).messages():
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        mailbox(sandbox).stop()
+    page = sandbox.test_client().get("/sandbox/mail/").get_data(as_text=True)
+    assert "Demo Institute: Test message" in page and "asha@example.com" in page
