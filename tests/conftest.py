@@ -189,6 +189,9 @@ class MailCatcher:
         self.refused = set()  # addresses answered 550
         self.delay = 0.0  # seconds before answering a message's data
         self.login = None  # (username, password) the server requires, if any
+        self.tls = None  # an ssl.SSLContext: offered by STARTTLS, or from the start with `implicit_tls`
+        self.implicit_tls = False
+        self.secure = []  # for each message received, whether it came over TLS
         self._controller = None
 
     @property
@@ -217,6 +220,8 @@ class MailCatcher:
                 from email import message_from_bytes, policy
 
                 await asyncio.sleep(catcher.delay)
+                tls = session.ssl or server.transport.get_extra_info("sslcontext")  # STARTTLS, or from the start
+                catcher.secure.append(tls is not None)
                 catcher.received.append(message_from_bytes(envelope.original_content, policy=policy.default))
                 return "250 Message accepted"
 
@@ -225,8 +230,15 @@ class MailCatcher:
             return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
 
         options = {"authenticator": authenticate, "auth_require_tls": False} if self.login else {}
+        if self.tls is not None:
+            options.update(ssl_context=self.tls) if self.implicit_tls else options.update(tls_context=self.tls)
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
+
+    def use_tls(self, context, *, implicit: bool = False) -> None:
+        self.tls, self.implicit_tls = context, implicit
+        self.stop()
+        self.start()
 
     def require_login(self, username: str, password: str) -> None:
         self.login = (username, password)
