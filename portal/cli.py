@@ -202,7 +202,7 @@ def expire_imports_command():
 @with_appcontext
 @click.option("--once", is_flag=True, help="Run what is due once and exit (for cron, and for tests).")
 def worker_command(once: bool):
-    """Run the scheduled jobs: the Testpress sync, the outbox, the expiry of import previews.
+    """Run the scheduled jobs: the Testpress sync, import previews expiring, the staff digest, the outbox.
 
     One long-lived process (a systemd unit beside gunicorn's); any number of them, on any
     number of servers, run each job once. SIGTERM stops it after the job in hand.

@@ -36,9 +36,9 @@ def run_due(jobs: Sequence[Job] = JOBS, *, now: datetime | None = None, holder: 
     holder = holder or holder_name()
     ran = []
     for job in jobs:
-        if not _due(job, now or utcnow()):
-            continue
-        if not leases.take(job.name, interval=job.interval(), lease=job.lease, holder=holder, now=now or utcnow()):
+        moment = now or utcnow()  # each job's own: the one before it may have taken minutes
+        if not _due(job, moment) or not leases.take(job.name, interval=job.interval(), lease=job.lease,
+                                                    holder=holder, now=moment):
             continue
         try:
             line = job.run()
