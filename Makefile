@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
 # own "Error 2" line would only bury that.
 run: $(VENV)/installed
-	@$(BIN)/python -m portal_demo $(if $(PORT),--port $(PORT)) $(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT)) \
+	@$(BIN)/python -m portal_demo $(if $(PORT),--port $(PORT)) $(if $(SANDBOX_PORT),--sandbox-port $(SANDBOX_PORT)) $(if $(MAIL_PORT),--mail-port $(MAIL_PORT)) \
 		|| { status=$$?; [ $$status -eq 2 ] || exit $$status; }
 
 ## test: the whole test suite, browser tests included

@@ -29,6 +29,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(rebuild_exam_stats_command)
     app.cli.add_command(rebuild_standings_command)
     app.cli.add_command(testpress_group)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(mail_group)
 
 
 @click.command("init-db")
@@ -116,9 +118,12 @@ def add_exam_command(title: str, exam_url: str, testpress_id: int | None, descri
               help="Create this batch, named in the file but unknown (repeatable).")
 @click.option("--links", "links_file", type=click.File("w", encoding="utf-8-sig"),
               help="With --confirm: write the one-time password links (email,name,link) to this CSV file.")
-@click.option("--base-url", metavar="URL", help="With --links: the portal's public address, "
+@click.option("--email-links", is_flag=True, help="With --confirm: email each person without a password their "
+              "one-time link (queued in the import's transaction; the worker sends them).")
+@click.option("--base-url", metavar="URL", help="With --links or --email-links: the portal's public address, "
               "e.g. https://portal.institute.edu, which the links start with.")
-def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], links_file, base_url):
+def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], links_file, email_links: bool,
+                          base_url):
     """Import people from a CSV file (email,name[,password][,batch], a header row).
 
     Prints every row that has a problem, and the counts; with --confirm, writes all the other
@@ -126,6 +131,7 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
     """
     from portal.core.csvfiles import csv_lines
     from portal.people import importing as people_import
+    from portal.people.link_emails import queue_link_messages
     from portal.people.password_links import link_url
 
     data = file.read(current_app.config["IMPORT_MAX_BYTES"] + 1)
@@ -155,9 +161,11 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
         click.echo("Nothing written: run again with --confirm to import.")
         return
     without_password = sum(1 for row in writable if not row.password)
-    if without_password and (links_file is None or not base_url):
-        raise click.UsageError(f"{without_password:,} people have no password: give --links FILE and "
-                               "--base-url URL for their one-time password links.")
+    if email_links and not current_app.config["MAIL_SERVER"]:
+        raise click.UsageError("--email-links needs email set up: set MAIL_SERVER and the other MAIL_ settings.")
+    if without_password and ((links_file is None and not email_links) or not base_url):
+        raise click.UsageError(f"{without_password:,} people have no password: give --links FILE or --email-links, "
+                               "and --base-url URL, for their one-time password links.")
     try:
         outcome = people_import.confirm(pending, by=None, new_batches=new_batches)
     except (people_import.ImportRaced, people_import.ImportGone) as error:
@@ -166,7 +174,11 @@ def import_people_command(file, confirm: bool, new_batches: tuple[str, ...], lin
     with current_app.test_request_context(base_url=base_url):  # the address link_url builds on
         lines = list(csv_lines(["email", "name", "link"],
                                ([email, name, link_url(token)] for email, name, token in outcome.links)))
+        emailed = queue_link_messages(outcome.links_with_ids) if email_links else 0
     db.session.commit()
+    if emailed:
+        click.echo(f"One-time password links for {emailed:,} people queued to be emailed (the worker sends them; "
+                   "each works once, for 24 hours).")
     if links_file is not None and outcome.links:
         links_file.writelines(lines)
         click.echo(f"One-time password links for {len(outcome.links):,} people written to {links_file.name} "
@@ -184,6 +196,35 @@ def expire_imports_command():
     deleted = delete_expired()
     db.session.commit()
     click.echo(f"Deleted {deleted} unconfirmed import{'s' if deleted != 1 else ''} older than a day.")
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--once", is_flag=True, help="Run what is due once and exit (for cron, and for tests).")
+def worker_command(once: bool):
+    """Run the scheduled jobs: the Testpress sync, import previews expiring, the staff digest, the outbox.
+
+    One long-lived process (a systemd unit beside gunicorn's); any number of them, on any
+    number of servers, run each job once. SIGTERM stops it after the job in hand.
+    """
+    import signal
+    import threading
+
+    from portal.jobs.worker import run_due, run_forever
+
+    if once:
+        ran = run_due()
+        for job in ran:
+            click.echo(f"{job.name}: {job.line}")
+        if not ran:
+            click.echo("Nothing was due.")
+        if any(job.failed for job in ran):
+            raise click.exceptions.Exit(1)
+        return
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    run_forever(stop)
 
 
 @contextmanager
@@ -254,6 +295,23 @@ def check_command():
     for finding in report.findings:
         click.echo(finding.line())
     if report.failed:
+        raise click.exceptions.Exit(1)
+
+
+mail_group = AppGroup("mail", help="Email: check the settings by sending a message.")
+
+
+@mail_group.command("test")
+@click.argument("address")
+def mail_test_command(address: str):
+    """Send one test message to ADDRESS now, saying which step failed (settings, connection,
+    TLS, login, message); exit 1 if one did."""
+    from portal.mail.check import send_test_message
+
+    steps = send_test_message(address)
+    for step in steps:
+        click.echo(step.line())
+    if not steps[-1].ok:
         raise click.exceptions.Exit(1)
 
 

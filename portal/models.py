@@ -12,7 +12,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.core.clock import utcnow
 from portal.core.extensions import db
 from portal.results import RESULT_FIELDS, SIGNED_FIELDS
-from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, CountingRule, ExamState, FlagResolution, ReportSource
+from portal.vocabulary import (
+    JOB_OUTCOMES,
+    SIGNED_SOURCES,
+    AttemptStatus,
+    CountingRule,
+    ExamState,
+    FlagResolution,
+    JobName,
+    MailKind,
+    MailStatus,
+    ReportSource,
+)
 
 
 def one_of(column: str, words: Iterable[str]) -> sa.CheckConstraint:
@@ -447,6 +458,9 @@ class PasswordLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # The CSV import that issued it, if one did: that import's page emails its people new links.
+    import_id: Mapped[int | None] = mapped_column(sa.ForeignKey("people_imports.id", ondelete="SET NULL"),
+                                                  index=True)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
@@ -525,3 +539,58 @@ class Standing(db.Model):
     @property
     def verified(self) -> bool:
         return self.score_source in SIGNED_SOURCES
+
+
+class OutboxMessage(db.Model):
+    """One email, written in the same transaction as what caused it and sent after the commit
+    by the worker (portal.mail.outbox): a row is never lost, and is sent once but for a retry
+    after an unknown outcome, which keeps its Message-ID.
+
+    The bodies may hold a one-time link's token, so they are kept only until the message is
+    sent; a sent message keeps its recipient, subject and times.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (one_of("status", MailStatus), one_of("kind", MailKind),
+                      sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What the message is for ("sign_in_link:<link id>"): the same cause never queues two.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    message_id: Mapped[str] = mapped_column(sa.String(200))  # derived from the key: one per message
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    to_address: Mapped[str] = mapped_column(sa.String(254))
+    recipient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body_text: Mapped[str | None] = mapped_column(sa.Text)
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(10), default="queued")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # When it was queued, or last retried by staff: MAIL_GIVE_UP_AFTER counts from here.
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A sender holds the message while it tries it; one whose lease ran out died mid-send.
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(32))
+    tries: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))  # the server's answer, or what failed
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+    recipient: Mapped[User | None] = relationship()
+
+
+class JobRun(db.Model):
+    """A scheduled job of the worker (portal.jobs): when it last ran, how it ended, and the lease
+    its runner holds, so that of two workers one runs it, and a dead one's run is taken over."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (one_of("name", JobName), one_of("outcome", JOB_OUTCOMES))
+
+    name: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    lease_until: Mapped[datetime | None]
+    holder: Mapped[str | None] = mapped_column(sa.String(64))  # the worker running it: host and process
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(sa.String(10))
+    error: Mapped[str | None] = mapped_column(sa.String(500))

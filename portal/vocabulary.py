@@ -142,3 +142,59 @@ class FlagResolution(StrEnum):
         member.label = label
         member.meaning = meaning
         return member
+
+
+class MailStatus(StrEnum):
+    """Where a message of the outbox stands (portal.mail.outbox). A message being sent is still
+    queued, under a lease; one that failed goes back to queued only when staff retry it."""
+
+    # value, label for staff (see __new__)
+    QUEUED = "queued", "Waiting to be sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not sent"
+
+    label: str
+
+    def __new__(cls, value: str, label: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+class MailKind(StrEnum):
+    """Why a message was written, for the outbox page's filter and staff's words."""
+
+    SIGN_IN_LINK = "sign_in_link", "Sign-in link"
+    RESULT_CONFIRMED = "result_confirmed", "Result confirmed"
+    SCORE_CHANGED = "score_changed", "Score changed"
+    STAFF_DIGEST = "staff_digest", "Staff digest"
+    TEST = "test", "Test message"
+
+    label: str
+
+    def __new__(cls, value: str, label: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+class JobName(StrEnum):
+    """The worker's scheduled jobs (portal.jobs), each a row of `jobs` holding its lease."""
+
+    SYNC = "sync", "Testpress sync"
+    OUTBOX = "outbox", "Sending email"
+    EXPIRE_IMPORTS = "expire_imports", "Deleting unconfirmed imports"
+    DIGEST = "digest", "Staff digest"
+
+    label: str
+
+    def __new__(cls, value: str, label: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+
+JOB_OUTCOMES = ("ok", "failed")

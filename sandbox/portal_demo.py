@@ -18,6 +18,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,6 +40,7 @@ from portal.people.batches import add_members, create_batch, find_batch
 from portal.results import Report
 from testpress_sandbox import create_app as create_sandbox_app
 from testpress_sandbox.config import DEFAULTS as SANDBOX
+from testpress_sandbox.mailbox import mailbox
 from testpress_sandbox.seed import EXAMS as SANDBOX_EXAMS
 from testpress_sandbox.server import start_in_thread
 
@@ -54,8 +56,8 @@ DEMO_CONFIG_MARK = "# Written by the portal's demo (make run)"
 PORT_BUSY = 2  # the exit status when a port is taken; the Makefile knows it
 
 
-def demo_settings(sandbox_url: str) -> dict:
-    """The portal's settings for the demo: the sandbox's identity, plain-HTTP cookies."""
+def demo_settings(sandbox_url: str, mail_port: int = 5025) -> dict:
+    """The portal's settings for the demo: the sandbox's identity and mail catcher, plain-HTTP cookies."""
     return {
         "DEMO": True,
         # A fresh key each start: demo sessions simply end when the demo stops.
@@ -74,6 +76,11 @@ def demo_settings(sandbox_url: str) -> dict:
         "TESTPRESS_API_USERNAME": SANDBOX["API_USERNAME"],
         "TESTPRESS_API_PASSWORD": SANDBOX["API_PASSWORD"],
         "TESTPRESS_PERCENT_ENCODING": SANDBOX["PERCENT_ENCODING"],
+        # The sandbox's mail catcher (testpress_sandbox.mailbox), shown at <sandbox>/sandbox/mail/.
+        "INSTITUTE_NAME": "Demo Institute",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": mail_port,
+        "MAIL_DEFAULT_SENDER": "Demo Institute <portal@demo.invalid>",
     }
 
 
@@ -199,11 +206,11 @@ def _demo_report(source: str, correct: int, total: int, completed_at: datetime) 
                   percentage=round(100 * correct / total, 2), completed_at=completed_at, **details)
 
 
-def prepare(portal_url: str, sandbox_url: str) -> Flask:
+def prepare(portal_url: str, sandbox_url: str, mail_port: int = 5025) -> Flask:
     """Write the demo's instance config, bring its database up to date with its people,
     exams and history; return the portal, built from that config as the CLI builds it."""
     folder = instance_folder()
-    write_instance_config(folder, demo_settings(sandbox_url))
+    write_instance_config(folder, demo_settings(sandbox_url, mail_port))
     portal = create_app()
     with portal.app_context():
         init_database()  # creates the SQLite file on the first run
@@ -233,31 +240,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m portal_demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
     parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", 5001)))
+    parser.add_argument("--mail-port", type=int, default=int(os.environ.get("MAIL_PORT", 5025)))
     options = parser.parse_args()
 
     # Checked before anything starts: Werkzeug would print its own advice and exit instead.
     addresses = {f"port {options.port} (the portal)": ("127.0.0.1", options.port),
-                 f"port {options.sandbox_port} (the Testpress sandbox)": ("127.0.0.1", options.sandbox_port)}
+                 f"port {options.sandbox_port} (the Testpress sandbox)": ("127.0.0.1", options.sandbox_port),
+                 f"port {options.mail_port} (the mail catcher)": ("127.0.0.1", options.mail_port)}
     if busy := busy_ports(addresses):
         print(f"Cannot start the demo: {' and '.join(busy)} {'is' if len(busy) == 1 else 'are'} in use "
-              "by another program.\nChoose free ports, for example: make run PORT=5050 SANDBOX_PORT=5051",
-              file=sys.stderr)
+              "by another program.\nChoose free ports, for example: make run PORT=5050 SANDBOX_PORT=5051 "
+              "MAIL_PORT=5052", file=sys.stderr)
         raise SystemExit(PORT_BUSY)
 
     portal_url = f"http://127.0.0.1:{options.port}"
     sandbox_url = f"http://localhost:{options.sandbox_port}"
-    portal = prepare(portal_url, sandbox_url)
+    portal = prepare(portal_url, sandbox_url, options.mail_port)
     sandbox_app = create_sandbox_app({
         "WEBHOOK_URL": f"{portal_url}/testpress/webhook",
         "DATABASE": str(Path(portal.instance_path) / "sandbox.sqlite"),
     })
     portal_server = make_server("127.0.0.1", options.port, portal, threaded=True, request_handler=RequestLog)
     sandbox = start_in_thread(sandbox_app, host="localhost", port=options.sandbox_port)
+    catcher = mailbox(sandbox_app)
+    catcher.start_smtp("127.0.0.1", options.mail_port)
+    stop_worker = threading.Event()
+    worker = start_worker(portal, stop_worker)
 
     print(f"\n  Portal            {portal_url}")
     for email, _name, password, staff in DEMO_PEOPLE:
         print(f"    log in as       {email} / {password}{'   (staff)' if staff else ''}")
     print(f"  Testpress sandbox {sandbox.url}   (webhook log, faults, evaluations)")
+    print(f"  Mail received     {sandbox.url}/sandbox/mail/   (what the portal emails; a worker runs in the demo)")
     print(f"  Commands          `. .venv/bin/activate`, then e.g. `flask --app portal testpress sync`:\n"
           f"                    they use the demo's settings, {Path(portal.instance_path) / 'config.py'}")
     print("  Deploying? Behind nginx or any proxy set PORTAL_PROXY_COUNT, or every student shares\n"
@@ -268,7 +282,23 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stop_worker.set()
+        worker.join(timeout=30)
+        catcher.stop()
         sandbox.stop()
+
+
+def start_worker(portal: Flask, stop: threading.Event) -> threading.Thread:
+    """The worker (`flask --app portal worker`) in a thread of the demo: the sync, the outbox."""
+    from portal.jobs.worker import run_forever
+
+    def work() -> None:
+        with portal.app_context():
+            run_forever(stop)
+
+    thread = threading.Thread(target=work, name="portal-worker", daemon=True)
+    thread.start()
+    return thread
 
 
 if __name__ == "__main__":

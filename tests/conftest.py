@@ -177,3 +177,101 @@ def live_sandbox(tmp_path):
     yield LiveSandbox(app, running.url)
     running.stop()
     faults.reset()
+
+
+class MailCatcher:
+    """An SMTP server (aiosmtpd) on a free port, keeping what it receives; it can refuse a
+    recipient, be slow to answer a message, ask for a login, and be stopped and started again."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.received = []  # email.message.EmailMessage, in the order they arrived
+        self.refused = set()  # addresses answered 550
+        self.delay = 0.0  # seconds before answering a message's data
+        self.login = None  # (username, password) the server requires, if any
+        self.tls = None  # an ssl.SSLContext: offered by STARTTLS, or from the start with `implicit_tls`
+        self.implicit_tls = False
+        self.secure = []  # for each message received, whether it came over TLS
+        self._controller = None
+
+    @property
+    def settings(self) -> dict:
+        settings = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port, "MAIL_DEFAULT_SENDER":
+                    "Test Institute <portal@institute.example>", "MAIL_TIMEOUT": 5}
+        if self.login:
+            settings.update(MAIL_USERNAME=self.login[0], MAIL_PASSWORD=self.login[1])
+        return settings
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        catcher = self
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, options):
+                if address in catcher.refused:
+                    return "550 5.1.1 No such user here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                import asyncio
+                from email import message_from_bytes, policy
+
+                await asyncio.sleep(catcher.delay)
+                tls = session.ssl or server.transport.get_extra_info("sslcontext")  # STARTTLS, or from the start
+                catcher.secure.append(tls is not None)
+                catcher.received.append(message_from_bytes(envelope.original_content, policy=policy.default))
+                return "250 Message accepted"
+
+        def authenticate(server, session, envelope, mechanism, auth_data):
+            ok = catcher.login == (auth_data.login.decode(), auth_data.password.decode())
+            return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+        options = {"authenticator": authenticate, "auth_require_tls": False} if self.login else {}
+        if self.tls is not None:
+            options.update(ssl_context=self.tls) if self.implicit_tls else options.update(tls_context=self.tls)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
+        self._controller.start()
+
+    def use_tls(self, context, *, implicit: bool = False) -> None:
+        self.tls, self.implicit_tls = context, implicit
+        self.stop()
+        self.start()
+
+    def require_login(self, username: str, password: str) -> None:
+        self.login = (username, password)
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mail_catcher():
+    """A running SMTP server that keeps what it receives (see MailCatcher)."""
+    catcher = MailCatcher(free_port())
+    catcher.start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture
+def mail_app(make_app, mail_catcher):
+    """The app, sending to `mail_catcher`, with an app context pushed."""
+    app = make_app(**mail_catcher.settings)
+    with app.app_context():
+        yield app
+        db.session.remove()

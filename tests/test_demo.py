@@ -195,3 +195,35 @@ def test_the_sandbox_runs_apart_from_the_portal_as_the_readme_says_and_stops_alo
     assert paired.returncode == 0, paired.stdout + paired.stderr
     assert f"logged in to http://localhost:{sandbox_port}" in paired.stdout
     assert down.returncode == 1 and f"could not connect to localhost:{sandbox_port}" in down.stdout
+
+def test_the_demo_emails_through_its_worker_to_the_sandboxs_mail_catcher(instance, tmp_path):
+    import threading
+    import time
+
+    from portal.mail import outbox
+    from portal.mail.messages import letter
+    from portal.vocabulary import MailKind
+    from testpress_sandbox import create_app as create_sandbox
+    from testpress_sandbox.mailbox import mailbox
+    from tests.conftest import free_port
+
+    sandbox = create_sandbox({"TESTING": True, "DATABASE": str(tmp_path / "sandbox.sqlite"), "WEBHOOK_URL": ""})
+    port = free_port()
+    mailbox(sandbox).start_smtp("127.0.0.1", port)
+    portal = portal_demo.prepare("http://127.0.0.1:5000", "http://localhost:1", mail_port=port)
+    with portal.app_context():
+        outbox.queue(MailKind.TEST, letter("test", "Test message"), to="asha@example.com", key="demo:1")
+        db.session.commit()
+    stop = threading.Event()
+    worker = portal_demo.start_worker(portal, stop)
+    try:
+        for _ in range(100):
+            if mailbox(sandbox).messages():
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        mailbox(sandbox).stop()
+    page = sandbox.test_client().get("/sandbox/mail/").get_data(as_text=True)
+    assert "Demo Institute: Test message" in page and "asha@example.com" in page

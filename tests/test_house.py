@@ -70,7 +70,7 @@ def test_the_top_of_the_portal_holds_a_few_modules_and_a_package_per_concern():
     top = sorted(path.name for path in PORTAL.glob("*.py"))
     packages = sorted(path.name for path in PORTAL.iterdir() if (path / "__init__.py").exists())
     assert len(top) <= TOP_LEVEL_MODULES, top
-    assert packages == ["attempts", "core", "exams", "people", "testpress", "web"]
+    assert packages == ["attempts", "core", "exams", "jobs", "mail", "people", "testpress", "web"]
 
 
 def test_only_the_web_layer_and_create_app_import_the_web_layer():

@@ -25,6 +25,7 @@ import math
 from collections.abc import Iterable
 from datetime import datetime
 
+from portal.attempts import notices
 from portal.core.clock import utcnow
 from portal.models import Attempt, AttemptReport
 from portal.results import RESULT_FIELDS, Report
@@ -76,8 +77,11 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         result_changed = any(name in result for name in RESULT_FIELDS)
         changes |= result
 
+    was_verified, score_before = attempt.score_source in SIGNED_SOURCES, attempt.score
     for name, value in changes.items():
         setattr(attempt, name, value)
+    if report.carries_result and changes:  # a score confirmed (score_source alone) or changed
+        notices.result_recorded(attempt, was_verified=was_verified, score_before=score_before)
     # An echo that changed the result (Testpress changing it back) is history too, and so is
     # Testpress saying again that an attempt is running after a return said it was over.
     repeat = echo and not result_changed and not _running_after_a_claimed_completion(attempt, report)

@@ -83,6 +83,29 @@ class Defaults:
     WEBHOOK_REFUSAL_RATE_LIMIT = "30 per minute"
     WEBHOOK_REFUSED_LOG_SIZE = 500  # refused deliveries kept for staff; older ones are deleted
 
+    # The name messages are signed with and their subjects begin with.
+    INSTITUTE_NAME = "Exam portal"
+    # Email over SMTP, named as Flask's mail extensions name them. Without MAIL_SERVER nothing is
+    # queued or sent: the pages offer the links to copy, as before (portal.mail.outbox).
+    MAIL_SERVER = ""
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False  # STARTTLS after connecting (port 587)
+    MAIL_USE_SSL = False  # TLS from the start (port 465)
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_DEFAULT_SENDER = ""  # "Institute <portal@institute.edu>"; required with MAIL_SERVER
+    MAIL_TIMEOUT = 30  # seconds for each exchange with the server
+    # Seconds a message keeps being retried (backing off) before it is given up as a failure
+    # staff see and may retry: a day, as long as the sign-in link it may carry works.
+    MAIL_GIVE_UP_AFTER = 24 * 3600
+    # "Your result is confirmed" and "your score changed" to students, by email (with MAIL_SERVER).
+    STUDENT_RESULT_EMAILS = False
+    # The daily email to staff of what needs attention (only on a day with something).
+    STAFF_DIGEST = True
+    # The worker (portal.jobs): seconds between Testpress syncs, and between looks at the outbox.
+    SYNC_INTERVAL = 300
+    OUTBOX_INTERVAL = 10
+
 
 class MissingSecretKey(click.ClickException):
     """Raised at start-up when a production app has no SECRET_KEY.

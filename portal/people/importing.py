@@ -120,6 +120,12 @@ class Outcome:
     new_batches: list[str]
     links: list[tuple[str, str, str]]  # (email, name, token) for people imported without a password
     left: list[ImportRow]  # rows not written, with their problems
+    linked_ids: list[int] = field(default_factory=list)  # the people of `links`, in order
+
+    @property
+    def links_with_ids(self) -> list[tuple[int, str, str, str]]:
+        """(person id, email, name, token) of each link made, for emailing them."""
+        return [(person_id, *link) for person_id, link in zip(self.linked_ids, self.links, strict=True)]
 
 
 def row_problem_text(row: ImportRow) -> str:
@@ -358,7 +364,7 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     if memberships:
         db.session.execute(sa.insert(batch_members), memberships)
     linked = [row for row in rows if not row.password]
-    tokens = issue_links([ids[row.email] for row in linked], by=by)
+    tokens = issue_links([ids[row.email] for row in linked], by=by, import_id=people_import.id)
 
     written = {id(row) for row in rows}
     left = [row for row in checked.rows if id(row) not in written]
@@ -375,7 +381,8 @@ def confirm(people_import: PeopleImport, *, by: User | None, new_batches: Iterab
     db.session.flush()
     db.session.expire(people_import)
     return Outcome(people_import, len(rows), created_batches,
-                   [(row.email, row.name, token) for row, token in zip(linked, tokens, strict=True)], left)
+                   [(row.email, row.name, token) for row, token in zip(linked, tokens, strict=True)], left,
+                   [ids[row.email] for row in linked])
 
 
 def summary_line(filename: str, created: int, left: int, new_batches: list[str], links: int) -> str:

@@ -43,15 +43,16 @@ def issue_link(person: User, *, by: User | None) -> str:
     return token
 
 
-def issue_links(person_ids: Sequence[int], *, by: User | None) -> list[str]:
+def issue_links(person_ids: Sequence[int], *, by: User | None, import_id: int | None = None) -> list[str]:
     """New links' tokens for many people at once (in order), in one executemany; the caller
-    commits. No audit entry of its own: the CSV import's one entry counts the links it made."""
+    commits. No audit entry of its own: the CSV import's one entry counts the links it made
+    (`import_id`, kept on each link), as the emailing of links does."""
     tokens = [secrets.token_urlsafe(32) for _ in person_ids]
     if tokens:
         created_at, expires_at = utcnow(), utcnow() + LINK_LIFETIME
         db.session.execute(sa.insert(PasswordLink.__table__), [
             {"user_id": person_id, "token_hash": token_hash(token), "created_by_id": by.id if by else None,
-             "created_at": created_at, "expires_at": expires_at}
+             "created_at": created_at, "expires_at": expires_at, "import_id": import_id}
             for person_id, token in zip(person_ids, tokens, strict=True)])
     return tokens
 

@@ -20,7 +20,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """The sandbox app: defaults, then ``SANDBOX_*`` environment variables, then ``test_config``."""
     # Imported here so the demo can import the sandbox's config and seed data without
     # loading the sandbox's views and their dependencies first.
-    from . import admin, api, cli, exams
+    from . import admin, api, cli, exams, mailbox
     from .config import DEFAULTS
     from .models import db
     from .webhooks import EXTENSION, WebhookDispatcher
@@ -39,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(exams.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(mailbox.bp)
+    app.extensions[mailbox.EXTENSION] = mailbox.Mailbox()
     cli.register(app)
     configure_pages(app, db)
     app.extensions[EXTENSION] = WebhookDispatcher(app)

@@ -109,6 +109,7 @@ PAGES = [
     Page("exam report", "/admin/exams/{physics}/report", "staff"),
     Page("audit log", "/admin/audit", "staff"),
     Page("webhook log", "/admin/testpress/deliveries/", "staff"),
+    Page("email outbox", "/admin/mail/", "staff"),
     Page("webhook delivery", "/admin/testpress/deliveries/{delivery}", "staff"),
     Page("unmatched report", "/admin/testpress/unmatched/{unmatched}", "staff"),
     Page("sync runs", "/admin/testpress/runs/", "staff"),

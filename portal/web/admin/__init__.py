@@ -2,7 +2,7 @@
 every action shares (actions.py: the row a button acts on, the state a toggle asks for);
 one module per area: the dashboard, one attempt, the gradebook and reports, people and
 their import, batches, exams and their import from Testpress, the audit log, Testpress's
-traffic.
+traffic, email.
 """
 
 # The areas add their routes to bp when imported.
@@ -14,6 +14,7 @@ from portal.web.admin import (  # noqa: F401
     exam_import,
     exams,
     gradebook,
+    mail,
     people,
     people_import,
     testpress,
