@@ -114,3 +114,71 @@ def test_confirming_an_import_shows_what_was_written_and_offers_the_links_from_t
     lines = Path(download.path()).read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "email,name,link" and len(lines) == 4
     assert all(re.search(r",http://127\.0\.0\.1:\d+/password/\S+$", line) for line in lines[1:])
+
+
+LOOK = """el => { const s = getComputedStyle(el);
+    return [s.borderTopWidth, s.borderTopStyle, s.borderTopColor, s.borderRadius, s.paddingTop, s.paddingLeft,
+            s.fontSize, s.fontFamily]; }"""
+
+
+def test_the_audit_logs_date_filters_look_like_its_other_filters(staff_page, portal):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/audit")
+    select = staff_page.get_by_label("Who").evaluate(LOOK)
+    for label in ("From", "To"):
+        assert staff_page.get_by_label(label).evaluate(LOOK) == select, label
+    screenshot(staff_page, "audit-log")
+
+
+@pytest.fixture(scope="module")
+def audited(portal):
+    """An exam published by a staff member with a long name, and a flag accepted: audit entries staff read."""
+    app, _ = portal
+    from portal.core import audit
+    from portal.core.extensions import db
+    from tests.factories import make_attempt, make_exam, make_user
+
+    with app.app_context():
+        boss = make_staff("audit-reader@example.com", "Priyadarshini Venkataraghavan Subramaniam")
+        exam = make_exam("Audit Week Mock")
+        attempt = make_attempt(make_user("audited-student@example.com", "Audited Student"), exam, status="completed")
+        audit.record(boss, "exam.publish", "exam", exam.id, f"Published exam “{exam.title}” for every batch "
+                     "of the institute, morning and evening, after the term's timetable changed",
+                     before={"published": False, "instructions": "Read every question twice " * 6},
+                     after={"published": True, "instructions": "Read every question once " * 6})
+        audit.record(boss, "flag.accepted", "attempt", attempt.id, f"Signed score accepted: attempt {attempt.id}")
+        db.session.commit()
+        return {"exam": exam.id, "attempt": attempt.id}
+
+
+def test_the_audit_log_says_what_happened_in_staff_words_and_keeps_its_columns_readable(
+        staff_page, portal, audited):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/audit")
+    rows = staff_page.locator("tbody tr")
+    published = rows.filter(has_text="Audit Week Mock").first
+    what = published.locator("td[data-label='What']").inner_text()
+    assert "Published an exam" in what and "exam.publish" not in what
+    flag = rows.filter(has_text=f"attempt {audited['attempt']}").first.locator("td[data-label='What']").inner_text()
+    assert "Accepted the signed score" in flag and "flag.accepted" not in flag
+    # The codes stay the filters' values, named in staff words.
+    staff_page.get_by_label("Action").select_option(label="Published an exam")
+    staff_page.get_by_role("button", name="Filter").click()
+    staff_page.wait_for_url(re.compile(r"action=exam\.publish"))
+    assert staff_page.locator("tbody tr").filter(has_text="Audit Week Mock").count() == 1
+    screenshot(staff_page, "audit-log-words")
+    if staff_page.size == "desktop":  # on a phone each row is a card of "label: value" lines
+        widths = published.evaluate("""row => Object.fromEntries([...row.cells].map(cell =>
+            [cell.dataset.label, Math.round(cell.getBoundingClientRect().width)]))""")
+        assert min(widths.values()) >= 140, widths  # no column squeezed to a word a line
+        values = published.locator("dl.changes dd").evaluate_all(
+            "dds => dds.map(dd => dd.getBoundingClientRect().width)")
+        assert min(values) >= 200, values
+        when = published.locator("td[data-label='When']")
+        lines = when.evaluate("""cell => { const text = document.createRange(); text.selectNodeContents(cell);
+            return text.getBoundingClientRect().height / parseFloat(getComputedStyle(cell).lineHeight); }""")
+        assert round(lines) == 1, lines
+    assert fits_its_width(staff_page)
+    staff_page.locator("tbody tr").filter(has_text="Audit Week Mock").first.get_by_role(
+        "link", name=f"Exam {audited['exam']}").click()
+    staff_page.wait_for_url(f"{url}/admin/exams/{audited['exam']}")
