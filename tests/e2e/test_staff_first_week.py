@@ -182,3 +182,27 @@ def test_the_audit_log_says_what_happened_in_staff_words_and_keeps_its_columns_r
     staff_page.locator("tbody tr").filter(has_text="Audit Week Mock").first.get_by_role(
         "link", name=f"Exam {audited['exam']}").click()
     staff_page.wait_for_url(f"{url}/admin/exams/{audited['exam']}")
+
+
+def test_a_failed_sync_says_what_failed_in_plain_words_with_what_to_do_beside_it(staff_page, portal):
+    app, url = portal
+    from portal.core.clock import utcnow
+    from portal.core.extensions import db
+    from portal.models import SyncRun
+
+    with app.app_context():
+        db.session.add(SyncRun(status="failed", started_at=utcnow(), finished_at=utcnow(), error=(
+            "Testpress POST /api/v2.5/auth-token/ could not connect to localhost:5251 (ConnectionError); "
+            "gave up after 3 tries")))
+        db.session.commit()
+    staff_page.goto(f"{url}/admin/")
+    attention = staff_page.locator("section", has_text="Needs attention")
+    text = attention.inner_text()
+    assert "The portal could not reach Testpress" in text
+    assert "/api/v2.5" not in text and "ConnectionError" not in text and "0 new" not in text
+    assert "flask --app" not in text
+    assert attention.get_by_role("link", name="Check the connection").is_visible()
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "dashboard-sync-failed")
+    attention.get_by_role("button", name="Try again").click()
+    staff_page.wait_for_url(re.compile(rf"{re.escape(url)}/admin/testpress/runs/\d+$"))

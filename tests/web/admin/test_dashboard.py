@@ -95,7 +95,7 @@ def test_the_page_shows_what_needs_attention_first_with_links(app, client, auth)
 
     attention = page.index("Needs attention")
     assert attention < page.index("<span>students</span>") < page.index("By exam")
-    assert '<a href="/admin/attempts/?flagged=1"><b>1</b></a><span>flags to resolve</span>' in page
+    assert '<a href="/admin/attempts/?flagged=1"><b>1</b></a><span>flag to resolve</span>' in page  # one: "flag"
     assert "/admin/attempts/?verified=return&amp;to=" in page
     assert "<b>2</b><span>students</span>" in page and "<b>1</b><span>in progress</span>" in page
     assert "Last Testpress sync 3 hours ago" in page and "4 new" in page
@@ -149,3 +149,35 @@ def test_the_staff_pages_run_as_many_statements_for_many_attempts_as_for_few(app
     with counted_statements() as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few), "\n".join(statement[:300].replace("\n", " ") for statement in few + ["--"] + many)
+
+
+def test_with_no_sync_yet_the_page_offers_sync_now(app, client, auth):
+    make_staff("boss@example.com")
+    auth.login("boss@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert '<form class="inline-form" method="post" action="/admin/testpress/sync">' in page
+    assert ">Sync now</button>" in page
+
+
+def test_a_failed_sync_says_what_failed_and_offers_the_check_and_another_try(app, client, auth):
+    make_staff("boss@example.com")
+    db.session.add(SyncRun(status="failed", started_at=utcnow() - timedelta(minutes=5), error=(
+        "Testpress GET /api/v2.5/admin/exams/ answered 503; gave up after 3 tries")))
+    db.session.commit()
+    auth.login("boss@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Testpress had a problem of its own and could not answer." in page
+    assert "answered 503" not in page and "0 new" not in page
+    assert '<a class="button" href="/admin/testpress/check">Check the connection</a>' in page
+    assert ">Try again</button>" in page
+    run_page = client.get(f"/admin/testpress/runs/{db.session.scalar(sa.select(SyncRun.id))}").get_data(as_text=True)
+    assert "Testpress had a problem of its own" in run_page and "answered 503; gave up after 3 tries" in run_page
+
+
+def test_counts_of_one_read_in_the_singular(app, client, auth):
+    make_staff("boss@example.com")
+    make_attempt(make_user(), make_exam("Chemistry"), status="cancelled")
+    auth.login("boss@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "<b>1</b><span>paused (Take later)</span>" in page
+    assert "<span>flags to resolve</span>" in page  # none: "flags"
