@@ -206,3 +206,39 @@ def test_a_failed_sync_says_what_failed_in_plain_words_with_what_to_do_beside_it
     screenshot(staff_page, "dashboard-sync-failed")
     attention.get_by_role("button", name="Try again").click()
     staff_page.wait_for_url(re.compile(rf"{re.escape(url)}/admin/testpress/runs/\d+$"))
+
+
+@pytest.fixture(scope="module")
+def gradebook_rows(portal):
+    """An exam for one batch; of 51 students (a page and more), the first is in no batch, the rest in that one."""
+    app, _ = portal
+    from portal.core.extensions import db
+    from portal.people.batches import add_members, create_batch
+    from tests.factories import make_exam, make_user
+
+    with app.app_context():
+        batch = create_batch("Gradebook Week", by=None)
+        exam = make_exam("Gradebook Week Mock", batches=[batch])
+        students = [make_user(f"aaron{n:02d}@example.com", f"Aaron Gradebook {n:02d}") for n in range(51)]
+        add_members(batch, students[1:])
+        db.session.commit()
+        return {"exam": exam.id, "batch": batch.id}
+
+
+def test_the_gradebook_marks_not_attempted_apart_from_not_for_this_student_and_pages_by_name(
+        staff_page, portal, gradebook_rows):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/gradebook/")
+    column = staff_page.locator("thead th").all_inner_texts().index(
+        next(text for text in staff_page.locator("thead th").all_inner_texts() if "Gradebook Week Mock" in text))
+
+    def cell(name: str) -> str:
+        row = staff_page.locator("tbody tr", has=staff_page.get_by_role("rowheader", name=re.compile(name)))
+        return row.locator("th, td").nth(column).inner_text().strip()
+
+    assert cell("Aaron Gradebook 00") == "not for this student"
+    assert cell("Aaron Gradebook 01") == "not attempted"
+    pager = staff_page.get_by_role("navigation", name="Pages").inner_text()
+    assert "Next →" in pager and "Older" not in pager
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "gradebook")
