@@ -242,3 +242,19 @@ def test_the_gradebook_marks_not_attempted_apart_from_not_for_this_student_and_p
     assert "Next →" in pager and "Older" not in pager
     assert fits_its_width(staff_page)
     screenshot(staff_page, "gradebook")
+
+
+def test_an_exam_saved_without_its_testpress_id_is_warned_about_where_staff_look(staff_page, portal, sandbox):
+    _, url = portal
+    title = f"No Id Mock {staff_page.size}"
+    staff_page.goto(f"{url}/admin/exams/new")
+    staff_page.get_by_label("Title", exact=True).fill(title)
+    staff_page.get_by_label("Testpress exam URL").fill(f"{sandbox[1]}/exams/run/no-id-{staff_page.size}/start/")
+    staff_page.get_by_role("button", name="Save exam").click()
+    staff_page.wait_for_url(re.compile(rf"{re.escape(url)}/admin/exams/\d+$"))
+    warning = staff_page.locator(".flash-warning").inner_text()
+    assert f"“{title}” has no Testpress exam id" in warning and "match no exam" in warning
+    details = staff_page.locator("dl.facts").first.inner_text()
+    assert "Missing: Testpress's webhooks and Admin API name an exam by that id" in " ".join(details.split())
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "exam-without-testpress-id")
