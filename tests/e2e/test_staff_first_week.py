@@ -258,3 +258,14 @@ def test_an_exam_saved_without_its_testpress_id_is_warned_about_where_staff_look
     assert "Missing: Testpress's webhooks and Admin API name an exam by that id" in " ".join(details.split())
     assert fits_its_width(staff_page)
     screenshot(staff_page, "exam-without-testpress-id")
+
+
+def test_the_staff_preview_of_the_students_exam_list_is_a_link_from_the_exams(staff_page, portal):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/exams/")
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "exams-with-preview-link")
+    staff_page.get_by_role("link", name="Preview the students' list").click()
+    staff_page.wait_for_url(f"{url}/exams/")
+    assert "preview" in staff_page.locator("main").inner_text().lower()
+    assert staff_page.get_by_role("button", name=re.compile("Start")).count() == 0
