@@ -269,3 +269,24 @@ def test_the_staff_preview_of_the_students_exam_list_is_a_link_from_the_exams(st
     staff_page.wait_for_url(f"{url}/exams/")
     assert "preview" in staff_page.locator("main").inner_text().lower()
     assert staff_page.get_by_role("button", name=re.compile("Start")).count() == 0
+
+
+def test_staff_navigation_folds_into_a_menu_on_a_phone(staff_page, portal):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/")
+    audit_link = staff_page.get_by_role("link", name="Audit log")
+    menu = staff_page.get_by_role("button", name="Menu")
+    if staff_page.size == "desktop":
+        assert audit_link.is_visible() and not menu.is_visible()
+        return
+    # The content starts near the top, under a header of one line.
+    assert staff_page.locator("h1").bounding_box()["y"] < 120
+    assert not audit_link.is_visible()
+    assert menu.get_attribute("aria-expanded") == "false"
+    screenshot(staff_page, "menu-folded")
+    menu.click()
+    assert menu.get_attribute("aria-expanded") == "true" and audit_link.is_visible()
+    assert staff_page.get_by_role("button", name="Log out").is_visible()
+    screenshot(staff_page, "menu-open")
+    audit_link.click()
+    staff_page.wait_for_url(f"{url}/admin/audit")
