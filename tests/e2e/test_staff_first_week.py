@@ -290,3 +290,18 @@ def test_staff_navigation_folds_into_a_menu_on_a_phone(staff_page, portal):
     screenshot(staff_page, "menu-open")
     audit_link.click()
     staff_page.wait_for_url(f"{url}/admin/audit")
+
+
+def test_the_import_preview_fits_its_page_at_desktop_width(staff_page, portal):
+    _, url = portal
+    tag = f"{staff_page.size}{next(_files)}"
+    upload(staff_page, url, "email,name,password,batch\n"
+                            f"someone.with.a.long.address-{tag}@a-long-institute-domain.example.com,"
+                            "Kumaraswamy Venkatanarasimharajuvaripeta,,Evening Batch of the Second Term 2027\n"
+                            "not-an-email,A Name That Is Long Enough To Wrap Somewhere,short,Another Unknown Batch\n")
+    wide = staff_page.evaluate("""[...document.querySelectorAll('main .table-wrap, main .card')]
+        .filter(box => box.scrollWidth > box.clientWidth + 1)
+        .map(box => [box.className, box.scrollWidth, box.clientWidth])""")
+    assert wide == []
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "import-preview-long-rows")
