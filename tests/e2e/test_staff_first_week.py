@@ -305,3 +305,40 @@ def test_the_import_preview_fits_its_page_at_desktop_width(staff_page, portal):
     assert wide == []
     assert fits_its_width(staff_page)
     screenshot(staff_page, "import-preview-long-rows")
+
+
+@pytest.fixture(scope="module")
+def reported_exam(portal):
+    """An exam whose three verified completions all fell on one day."""
+    app, _ = portal
+    from datetime import timedelta
+
+    from portal.core.clock import utcnow
+    from tests.factories import make_attempt, make_exam, make_user
+
+    with app.app_context():
+        exam = make_exam("One Day Mock")
+        done = utcnow() - timedelta(hours=1)
+        for number, score in enumerate((8, 12, 17)):
+            make_attempt(make_user(f"oneday{number}@example.com", f"One Day {number}"), exam, status="completed",
+                         score=score, max_score=20, percentage=score * 5, score_source="api",
+                         started_at=done - timedelta(minutes=30), completed_at=done)
+        return exam.id
+
+
+def test_the_exam_reports_charts_draw_bars_and_label_them_no_larger_than_the_text(staff_page, portal,
+                                                                                   reported_exam):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/exams/{reported_exam}/report")
+    timeline = staff_page.locator("svg.chart-timeline")
+    widths = timeline.evaluate("""svg => [svg.getBoundingClientRect().width,
+        ...[...svg.querySelectorAll('rect.bar')].map(bar => bar.getBoundingClientRect().width)]""")
+    chart, bars = widths[0], widths[1:]
+    assert len(bars) == 1 and bars[0] <= chart / 6, widths  # one day: one bar, not a block across the card
+    body = staff_page.evaluate("parseFloat(getComputedStyle(document.querySelector('main p')).fontSize)")
+    sizes = staff_page.evaluate("""[...document.querySelectorAll('svg.chart text')].map(text =>
+        parseFloat(getComputedStyle(text).fontSize) * text.ownerSVGElement.getScreenCTM().a)""")
+    assert sizes and max(sizes) <= body + 0.5, (max(sizes), body)
+    assert min(sizes) >= 11
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "exam-report")
