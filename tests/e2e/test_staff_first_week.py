@@ -342,3 +342,42 @@ def test_the_exam_reports_charts_draw_bars_and_label_them_no_larger_than_the_tex
     assert min(sizes) >= 11
     assert fits_its_width(staff_page)
     screenshot(staff_page, "exam-report")
+
+
+def test_the_dashboards_tiles_read_alike(staff_page, portal):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/")
+    cases = staff_page.locator(".stat > span").evaluate_all(
+        "spans => spans.map(span => getComputedStyle(span, '::first-letter').textTransform)")
+    assert len(cases) >= 9 and set(cases) == {"uppercase"}  # "Paused (Take later)" beside "In progress"
+
+
+@pytest.fixture(scope="module")
+def delivered(portal):
+    """A Testpress webhook that recorded an attempt's result."""
+    app, _ = portal
+    from portal.core.extensions import db
+    from portal.models import WebhookDelivery
+    from tests.factories import make_attempt, make_exam, make_user
+
+    with app.app_context():
+        attempt = make_attempt(make_user("hooked@example.com", "Hooked Student"), make_exam("Webhook Week Mock"),
+                               status="completed", score=14, max_score=20, percentage=70, score_source="webhook",
+                               testpress_attempt_id="tp-week-1")
+        db.session.add(WebhookDelivery(outcome="recorded", verified=True, attempt_state="Completed",
+                                       testpress_attempt_id="tp-week-1", attempt_id=attempt.id, payload="{}"))
+        db.session.commit()
+        return attempt.id
+
+
+def test_the_webhook_log_and_an_attempt_say_who_which_exam_and_what_happened(staff_page, portal, delivered):
+    _, url = portal
+    staff_page.goto(f"{url}/admin/testpress/deliveries/")
+    row = staff_page.locator("tbody tr", has_text="tp-week-1")
+    text = " ".join(row.inner_text().split())
+    assert "Hooked Student" in text and "Webhook Week Mock" in text and "recorded its result" in text
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "webhook-log")
+    staff_page.goto(f"{url}/admin/attempts/{delivered}")
+    assert "Testpress's own signed notice of the result" in staff_page.locator("main").inner_text()
+    screenshot(staff_page, "attempt-source")

@@ -176,8 +176,9 @@ def test_a_failed_sync_says_what_failed_and_offers_the_check_and_another_try(app
 
 def test_counts_of_one_read_in_the_singular(app, client, auth):
     make_staff("boss@example.com")
-    make_attempt(make_user(), make_exam("Chemistry"), status="cancelled")
+    db.session.add(UnmatchedReport(source="webhook", testpress_attempt_id="tp-1", reason="unknown exam", payload="{}"))
+    db.session.commit()
     auth.login("boss@example.com")
     page = client.get("/admin/").get_data(as_text=True)
-    assert "<b>1</b><span>paused (Take later)</span>" in page
+    assert "<b>1</b></a><span>unmatched Testpress report</span>" in page
     assert "<span>flags to resolve</span>" in page  # none: "flags"
