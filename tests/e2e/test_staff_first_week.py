@@ -59,6 +59,15 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=folder / f"staff-{name}.png", full_page=True)
 
 
+def no_accessibility_violations(page) -> bool:
+    """axe-core's verdict on a page the sweep (test_accessibility.py) cannot open by its URL: a POST's answer."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, [violation["id"] for violation in results.response["violations"]]
+    return True
+
+
 def fits_its_width(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -106,6 +115,7 @@ def test_confirming_an_import_shows_what_was_written_and_offers_the_links_from_t
     assert (stat(staff_page, "written"), stat(staff_page, "password the file gave"),
             stat(staff_page, "one-time password link"), stat(staff_page, "not imported")) == ("4", "1", "3", "1")
     assert fits_its_width(staff_page)
+    assert no_accessibility_violations(staff_page)
     screenshot(staff_page, "import-confirmed")
     with staff_page.expect_download() as downloading:
         staff_page.get_by_role("link", name="Download the links (CSV)").click()
@@ -287,6 +297,7 @@ def test_staff_navigation_folds_into_a_menu_on_a_phone(staff_page, portal):
     menu.click()
     assert menu.get_attribute("aria-expanded") == "true" and audit_link.is_visible()
     assert staff_page.get_by_role("button", name="Log out").is_visible()
+    assert no_accessibility_violations(staff_page)
     screenshot(staff_page, "menu-open")
     audit_link.click()
     staff_page.wait_for_url(f"{url}/admin/audit")
