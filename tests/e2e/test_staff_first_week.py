@@ -358,9 +358,11 @@ def test_the_exam_reports_charts_draw_bars_and_label_them_no_larger_than_the_tex
 def test_the_dashboards_tiles_read_alike(staff_page, portal):
     _, url = portal
     staff_page.goto(f"{url}/admin/")
-    cases = staff_page.locator(".stat > span").evaluate_all(
-        "spans => spans.map(span => getComputedStyle(span, '::first-letter').textTransform)")
-    assert len(cases) >= 9 and set(cases) == {"uppercase"}  # "Paused (Take later)" beside "In progress"
+    # ::first-letter styles a block's first letter only: an inline label would keep its lower case.
+    cases = staff_page.locator(".stat > span").evaluate_all("""spans => spans.map(span =>
+        [getComputedStyle(span).display, getComputedStyle(span, '::first-letter').textTransform])""")
+    assert len(cases) >= 9 and {tuple(case) for case in cases} == {("block", "uppercase")}
+    screenshot(staff_page, "dashboard")
 
 
 @pytest.fixture(scope="module")
