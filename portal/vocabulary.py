@@ -72,16 +72,17 @@ UNFINISHED_STATUSES = RESUMABLE_STATUSES
 class ReportSource(StrEnum):
     """Who reported an attempt. Trust decides whose result an attempt holds."""
 
-    # value, trust, signed, label (see __new__)
-    RETURN = "return", 1, False, "browser return"
-    WEBHOOK = "webhook", 2, True, "webhook"
-    API = "api", 3, True, "Admin API"
+    # value, trust, signed, label, meaning (see __new__)
+    RETURN = "return", 1, False, "browser return", "what the student's browser sent back, not confirmed by Testpress"
+    WEBHOOK = "webhook", 2, True, "webhook", "Testpress's own signed notice of the result"
+    API = "api", 3, True, "Admin API", "Testpress's own record, asked for by the portal"
 
     trust: int
     signed: bool
     label: str
+    meaning: str  # the label in staff words, shown beside it
 
-    def __new__(cls, value: str, trust: int, signed: bool, label: str):
+    def __new__(cls, value: str, trust: int, signed: bool, label: str, meaning: str):
         member = str.__new__(cls, value)
         member._value_ = value
         # A report's result replaces one held from a less trusted source (api >= webhook > return).
@@ -90,6 +91,7 @@ class ReportSource(StrEnum):
         # neither its scores nor its Testpress id, so a student could have edited them.
         member.signed = signed
         member.label = label
+        member.meaning = meaning
         return member
 
 

@@ -84,6 +84,27 @@ def cells(student_ids: list[int], exam_ids: list[int]) -> dict[tuple[int, int], 
     return {(row.student_id, row.exam_id): row for row in rows}
 
 
+def not_offered(student_ids: list[int], exam_ids: list[int]) -> set[tuple[int, int]]:
+    """The (student, exam) pairs where the exam is for batches the student is not in: two
+    statements whatever the page, not a question per cell. An exam for everyone is for everyone."""
+    if not student_ids or not exam_ids:
+        return set()
+    restricted: dict[int, set[int]] = {}
+    for exam_id, batch_id in db.session.execute(sa.select(exam_batches.c.exam_id, exam_batches.c.batch_id)
+                                                .where(exam_batches.c.exam_id.in_(exam_ids))):
+        restricted.setdefault(exam_id, set()).add(batch_id)
+    if not restricted:
+        return set()
+    theirs: dict[int, set[int]] = {}
+    for student_id, batch_id in db.session.execute(
+            sa.select(batch_members.c.user_id, batch_members.c.batch_id)
+            .where(batch_members.c.user_id.in_(student_ids),
+                   batch_members.c.batch_id.in_(set().union(*restricted.values())))):
+        theirs.setdefault(student_id, set()).add(batch_id)
+    return {(student_id, exam_id) for student_id in student_ids for exam_id, batches in restricted.items()
+            if not batches & theirs.get(student_id, set())}
+
+
 def gradebook_csv_rows(batch_id: int | None, sort_exam: int | None, exams: list[Exam]) -> Iterator[list]:
     """Every row of the gradebook as shown (all pages), a chunk of students at a time."""
     exam_ids = [exam.id for exam in exams]

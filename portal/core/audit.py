@@ -18,6 +18,38 @@ from portal.models import AuditEntry, User
 
 MAX_SUMMARY_LENGTH = AuditEntry.__table__.c.summary.type.length
 
+# What staff read for each action and kind of target the log records; the codes stay the
+# stored values and the filters' (an action missing here is shown as its code).
+ACTIONS = {
+    "attempt.confirm": "Asked Testpress for an attempt",
+    "batch.add_members": "Added people to a batch", "batch.archive": "Archived a batch",
+    "batch.create": "Created a batch", "batch.remove_member": "Removed someone from a batch",
+    "batch.rename": "Renamed a batch", "batch.unarchive": "Restored a batch",
+    "exam.archive": "Archived an exam", "exam.create": "Created an exam", "exam.delete": "Deleted an exam",
+    "exam.import": "Imported an exam from Testpress", "exam.link": "Linked an exam to Testpress",
+    "exam.publish": "Published an exam", "exam.restore": "Restored an exam", "exam.unpublish": "Unpublished an exam",
+    "exam.update": "Edited an exam",
+    "flag.accepted": "Accepted the signed score of a flagged attempt",
+    "flag.dismissed": "Dismissed a flag with a note",
+    "password_link.issue": "Made a one-time password link",
+    "people.import": "Imported people from a CSV file",
+    "person.batch_add": "Added someone to a batch", "person.batch_remove": "Removed someone from a batch",
+    "person.create": "Added a person", "person.deactivate": "Deactivated a person", "person.edit": "Edited a person",
+    "person.make_staff": "Made someone staff", "person.make_student": "Made someone a student",
+    "person.reactivate": "Reactivated a person",
+    "sync.start": "Started a Testpress sync",
+}
+TARGETS = {"attempt": "Attempt", "batch": "Batch", "exam": "Exam", "import": "People import", "person": "Person",
+           "sync_run": "Sync run"}
+
+
+def action_label(action: str) -> str:
+    return ACTIONS.get(action, action)
+
+
+def target_label(target_type: str) -> str:
+    return TARGETS.get(target_type, target_type)
+
 
 def record(actor: User | None, action: str, target_type: str, target_id: int | None, summary: str,
            *, before: Mapping | None = None, after: Mapping | None = None) -> AuditEntry:

@@ -99,6 +99,15 @@ class Preview:
     def problem_rows(self) -> list[ImportRow]:
         return [row for row in self.rows if row.problems or row.unknown_batch]
 
+    def waiting_for_batch(self) -> dict[str, int]:
+        """Rows whose only problem is a batch not created yet, counted by that batch's name (lower case):
+        ticking it for creation makes them good rows."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            if row.unknown_batch and not row.problems:
+                counts[row.batch_key] = counts.get(row.batch_key, 0) + 1
+        return counts
+
     def writable(self, new_batches: Iterable[str]) -> list[ImportRow]:
         """The rows a confirmation writes, creating the batches named in `new_batches`."""
         chosen = {name.lower() for name in new_batches}

@@ -88,6 +88,7 @@ def run_checks(settings: TestpressSettings | None = None) -> CheckReport:
     return CheckReport([
         *check_admin_api(settings),
         check_exam_urls(settings),
+        *check_exam_ids(),
         check_signing(settings),
         *check_webhooks(),
     ])
@@ -172,6 +173,23 @@ def check_exam_urls(settings: TestpressSettings) -> Finding:
         return Finding(Level.WARNING, "Exam URLs", "no exams yet: add one under Exams, with its URL from "
                                                    "Testpress's exam list.")
     return Finding(Level.OK, "Exam URLs", f"all {len(exams)} exam(s) launch on {host}.")
+
+
+def check_exam_ids() -> list[Finding]:
+    """An exam without its Testpress id: webhooks and the Admin API's reports of it match no
+    exam (they are kept as unmatched) until a sync learns the id from its URL or staff type it.
+    Said only when there is one, so that a healthy report is unchanged."""
+    missing = db.session.execute(sa.select(Exam.id, Exam.title).where(Exam.testpress_id.is_(None))
+                                 .order_by(Exam.id)).all()
+    if not missing:
+        return []
+    listed = "; ".join(f"“{exam.title}” (exam {exam.id})" for exam in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    verb = "has" if len(missing) == 1 else "have"
+    return [Finding(Level.WARNING, "Exam ids", f"{listed}{more} {verb} no Testpress exam id, so Testpress's reports "
+                                               "of it match no exam: the next sync learns it from the exam's URL "
+                                               "when Testpress lists an exam there; else type it on the exam's Edit "
+                                               "page (Testpress's exam list shows it).")]
 
 
 # -- signing --------------------------------------------------------------------------------

@@ -39,6 +39,30 @@ MAX_RETRIES = 4
 INTERACTIVE_BUDGET = 10.0
 
 
+# A stored failure line (TestpressError's, or a sync's) in the words staff read: what failed, never
+# how. The line itself stays on the run's page, for whoever looks into it.
+PLAIN_FAILURES = [
+    ("could not connect", "The portal could not reach Testpress: Testpress is down, or its address is wrong."),
+    ("timed out", "Testpress did not answer in time."),
+    (REFUSED_CREDENTIALS, "Testpress refused the portal's Admin API login: check its username and password."),
+    ("answered 429", "Testpress was busy and asked the portal to wait."),
+    ("is not set", "The portal's Testpress settings are incomplete."),
+    ("must both be set", "The portal's Testpress settings are incomplete."),
+    ("stopped without finishing", "The sync stopped before it finished: the server running it restarted or stopped."),
+    ("the database refused", "The portal could not save what Testpress sent."),
+    ("answered 5", "Testpress had a problem of its own and could not answer."),
+    ("Testpress answered", "Testpress answered something the portal could not read."),
+]
+
+
+def plain_failure(line: str | None) -> str:
+    """What failed, in plain words, for a failure line this module or the sync wrote."""
+    for words, plain in PLAIN_FAILURES:
+        if words in (line or ""):
+            return plain
+    return "The sync failed."
+
+
 class TestpressError(Exception):
     """Testpress could not be reached, refused us, or answered something unusable."""
 

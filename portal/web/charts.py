@@ -197,6 +197,7 @@ COMPACT_HEIGHT = 320
 COMPACT_LEFT, COMPACT_RIGHT, COMPACT_TOP, COMPACT_BOTTOM = 80, 16, 34, 48
 LABEL_GAP = CHART_FONT_UNITS / 3
 TIMELINE_DAYS = 62
+MIN_SLOTS = 7
 
 
 def text_width(text: str) -> float:
@@ -225,7 +226,10 @@ def bar_chart_svg(bars: Sequence[tuple[str, int]], axis_labels: Sequence[tuple[f
     plot_width = COMPACT_WIDTH - COMPACT_LEFT - COMPACT_RIGHT
     plot_height = COMPACT_HEIGHT - COMPACT_TOP - COMPACT_BOTTOM
     highest = max((count for _, count in bars), default=0)
-    slot = plot_width / max(len(bars), 1)
+    # A slot is never wider than a seventh of the plot: one day's completions are a bar, not a
+    # block across the card. Fewer bars sit in the middle.
+    slot = plot_width / max(len(bars), MIN_SLOTS)
+    left = COMPACT_LEFT + (plot_width - slot * len(bars)) / 2
     baseline = COMPACT_TOP + plot_height
     parts = [
         f'<svg class="chart chart-compact {css}" viewBox="0 0 {COMPACT_WIDTH} {COMPACT_HEIGHT}" role="img" '
@@ -242,14 +246,14 @@ def bar_chart_svg(bars: Sequence[tuple[str, int]], axis_labels: Sequence[tuple[f
                      f'text-anchor="end">{highest}</text>')
     for index, (label, count) in enumerate(bars):
         height = plot_height * count / highest if highest else 0
-        x = COMPACT_LEFT + index * slot
+        x = left + index * slot
         parts.append(f'<rect class="bar" x="{_number(x + 1)}" y="{_number(baseline - height)}" '
                      f'width="{_number(max(slot - 2, 1))}" height="{_number(height)}">'
                      f"<title>{escape(label)}: {count}</title></rect>")
         if count and text_width(str(count)) <= slot:
             parts.append(f'<text x="{_number(x + slot / 2)}" y="{_number(baseline - height - 6)}" '
                          f'text-anchor="middle">{count}</text>')
-    placed = spaced_labels([(COMPACT_LEFT + position * slot, text) for position, text in axis_labels])
+    placed = spaced_labels([(left + position * slot, text) for position, text in axis_labels])
     for centre, text in placed:
         parts.append(f'<text class="axis-label" x="{_number(centre)}" y="{_number(baseline + CHART_FONT_UNITS * 1.2)}" '
                      f'text-anchor="middle">{escape(text)}</text>')

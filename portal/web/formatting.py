@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from portal.core.clock import to_local, utcnow
 from portal.results import SIGNED_FIELDS, max_score_claimed
+from portal.testpress.client import plain_failure
 from portal.vocabulary import AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported
@@ -177,4 +178,4 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
                     "claimed_note": claimed_note, "staff_score": staff_score,
                     "result_score": result_score, "rank": rank, "confirmed_scope": confirmed_scope,
-                    "duration": duration, "confirmation": confirmation}
+                    "duration": duration, "confirmation": confirmation, "plain_failure": plain_failure}

@@ -1,8 +1,11 @@
 """Importing people from a CSV file: the preview, the confirmation, the downloads, the limits."""
 
 import csv
+import html
 import io
 import json
+import re
+from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
@@ -65,6 +68,16 @@ def read_download(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text[1:])))
 
 
+def links_download(response) -> tuple[str, list[list[str]]]:
+    """The confirmation page's links download: its file name and its rows."""
+    page = response.get_data(as_text=True)
+    found = re.search(r'<a class="button primary" href="data:text/csv;charset=utf-8,([^"]+)" download="([^"]+)"', page)
+    assert found, page
+    text = unquote(html.unescape(found.group(1)))
+    assert text.startswith("\ufeff")
+    return found.group(2), list(csv.reader(io.StringIO(text[1:])))
+
+
 def test_the_preview_shows_every_row_with_its_problem_and_writes_nothing(staff_client, morning):
     make_user("taken@example.com")
     before = people_count()
@@ -109,7 +122,9 @@ def test_confirm_writes_the_good_rows_and_never_a_problem_row(staff_client, morn
     before = people_count()
     import_id = uploaded(staff_client, GOOD_AND_BAD)
     response = staff_client.post(f"/admin/people/import/{import_id}/confirm")
-    assert response.status_code == 200 and response.mimetype == "text/csv"  # the links, at once
+    # The page says what was written, and offers the links at once.
+    assert response.status_code == 200 and "Import confirmed" in response.get_data(as_text=True)
+    assert len(links_download(response)[1]) == 2
     assert people_count() == before + 2
     emails = set(db.session.scalars(sa.select(User.email)))
     assert {"asha@example.com", "ravi@example.com"} <= emails
@@ -137,8 +152,8 @@ def test_ticked_unknown_batches_are_created_and_their_rows_imported(staff_client
 def test_the_links_csv_holds_a_working_one_time_link_per_person_without_a_password(staff_client, client):
     import_id = uploaded(staff_client, "email,name,password\na@example.com,Anu,\nb@example.com,Bala,longenough1\n")
     response = staff_client.post(f"/admin/people/import/{import_id}/confirm")
-    assert response.headers["Content-Disposition"] == f'attachment; filename="people-import-{import_id}-links.csv"'
-    rows = read_download(response)
+    filename, rows = links_download(response)
+    assert filename == f"people-import-{import_id}-links.csv"
     assert rows[0] == ["email", "name", "link"]
     assert [row[:2] for row in rows[1:]] == [["a@example.com", "Anu"]]  # Bala has a password
     link = rows[1][2]

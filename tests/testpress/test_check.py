@@ -178,3 +178,14 @@ def test_a_student_cannot_run_the_check(connect):
 def test_the_packaged_vectors_are_the_tests_golden_vectors():
     tests_copy = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
     assert json.loads(check.VECTORS_PATH.read_text(encoding="utf-8")) == tests_copy
+
+
+def test_an_exam_without_its_testpress_id_is_named(connect):
+    app = connect()
+    with app.app_context():
+        make_exam("Chemistry", exam_url=f"{app.config['TESTPRESS_BASE_URL']}/exams/run/chem/start/")
+    code, lines = run(app)
+    assert lines["Exam ids"].startswith("WARNING")
+    assert "“Chemistry”" in lines["Exam ids"] and "no Testpress exam id" in lines["Exam ids"]
+    assert "Physics" not in lines["Exam ids"]
+    assert code == 0  # launches still work: a warning

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import render_template, request
+from flask import render_template, request, url_for
 from sqlalchemy.orm import joinedload
 
-from portal.core.audit import recorded_time
+from portal.core.audit import action_label, recorded_time, target_label
 from portal.core.clock import from_local, to_local, zone_name
 from portal.core.extensions import db
 from portal.models import AuditEntry, User
@@ -53,6 +53,7 @@ def audit():
                "from": since.isoformat() if since else "", "to": until.isoformat() if until else ""}
     return render_template(
         "admin/audit.html", page=page, filters=filters, zone=zone_name(), changes=changes_of,
+        action_label=action_label, target_label=target_label, target_url=target_url,
         # Staff, and anyone else the log names (someone no longer staff, say).
         staff=db.session.scalars(sa.select(User).where(
             User.is_staff | User.id.in_(sa.select(AuditEntry.actor_id).distinct())).order_by(User.name)).all(),
@@ -60,6 +61,19 @@ def audit():
         target_types=db.session.scalars(
             sa.select(AuditEntry.target_type).distinct().order_by(AuditEntry.target_type)).all(),
     )
+
+
+# The page each kind of target has (a deleted exam's link answers 404, as any unknown one).
+TARGET_PAGES = {"attempt": ("admin.attempt", "attempt_id"), "batch": ("admin.batch", "batch_id"),
+                "exam": ("admin.exam", "exam_id"), "import": ("admin.import_preview", "import_id"),
+                "person": ("admin.person", "user_id"), "sync_run": ("admin.run", "run_id")}
+
+
+def target_url(entry: AuditEntry) -> str | None:
+    if entry.target_id is None or entry.target_type not in TARGET_PAGES:
+        return None
+    endpoint, argument = TARGET_PAGES[entry.target_type]
+    return url_for(endpoint, **{argument: entry.target_id})
 
 
 def query_date(name: str) -> date | None:

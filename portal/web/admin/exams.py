@@ -51,7 +51,8 @@ def exam(exam_id: int):
     """One exam: details, rules, batches, its attempts and actions. 404 for an unknown exam."""
     found = db.get_or_404(Exam, exam_id)
     count = db.session.scalar(sa.select(sa.func.count(Attempt.id)).where(Attempt.exam_id == found.id))
-    return render_template("admin/exams/exam.html", exam=found, attempt_count=count, now=utcnow(), action=ActionForm())
+    return render_template("admin/exams/exam.html", exam=found, attempt_count=count, now=utcnow(), action=ActionForm(),
+                           missing_testpress_id=MISSING_TESTPRESS_ID)
 
 
 @bp.route("/exams/new", methods=["GET", "POST"])
@@ -82,7 +83,14 @@ def edit_exam(exam_id: int | None = None):
         return render_template("admin/exams/exam_form.html", form=form, exam=exam), 422
     flash(f"Saved “{exam.title}”." if exam_id else
           f"Saved “{exam.title}” as a draft: students see it once you publish it.", "success")
+    if exam.testpress_id is None:
+        flash(f"“{exam.title}” has no Testpress exam id. {MISSING_TESTPRESS_ID}", "warning")
     return redirect(url_for("admin.exam", exam_id=exam.id))
+
+
+MISSING_TESTPRESS_ID = ("Testpress's webhooks and Admin API name an exam by that id, so until it has one their "
+                        "results for it match no exam: the next sync learns it from the exam's URL when Testpress "
+                        "lists an exam there, or type it under Edit (Testpress's exam list shows it).")
 
 
 def save_exam(exam: Exam | None, form: ExamForm) -> Exam:

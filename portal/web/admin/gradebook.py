@@ -33,9 +33,11 @@ def gradebook():
     batch, exams, sort_exam = _gradebook_view()
     batch_id = batch.id if batch else None
     page = paginate(results.gradebook_students(batch_id, sort_exam), results.STUDENTS_PER_PAGE)
-    found = results.cells([student.id for student in page.items], [exam.id for exam in exams])
+    student_ids, exam_ids = [student.id for student in page.items], [exam.id for exam in exams]
+    found = results.cells(student_ids, exam_ids)
     return render_template("admin/attempts/gradebook.html", batch=batch, exams=exams, sort_exam=sort_exam, page=page,
-                           cells=found, batches=results.batch_choices(),
+                           cells=found, not_theirs=results.not_offered(student_ids, exam_ids),
+                           batches=results.batch_choices(),
                            # "/admin/attempts/<id>" is this and an id: a url_for per cell was a third of the page.
                            attempts_url=url_for("admin.attempts"), cell_html=cell_html)
 
@@ -65,12 +67,17 @@ def exam_report_csv(exam_id: int):
     return csv_download(_file_name(f"{exam.title}-ranks.csv"), results.RANK_CSV_HEADER, results.rank_csv_rows(exam))
 
 
-def cell_html(cell: Row | None, attempts_url: str) -> Markup:
+NOT_ATTEMPTED = Markup('<span class="muted cell-note">not attempted</span>')
+NOT_THEIRS = Markup('<span class="muted cell-note">not for this student</span>')
+
+
+def cell_html(cell: Row | None, attempts_url: str, theirs: bool = True) -> Markup:
     """One gradebook cell's markup. Written here rather than in the template: a page has up to
     2,500 cells, and the template's conditions and filters per cell were most of its time.
-    Everything in it is a number or a fixed word, so nothing needs escaping."""
+    Everything in it is a number or a fixed word, so nothing needs escaping. Without a
+    standing, the cell says whether the exam was for the student at all (`theirs`)."""
     if cell is None:
-        return Markup("")
+        return NOT_ATTEMPTED if theirs else NOT_THEIRS
     tried = f'<small class="muted">{cell.attempts_used} tried</small>'
     pending = "" if cell.pending_attempt_id is None else (
         f'<br><a class="badge badge-unverified" href="{attempts_url}{cell.pending_attempt_id}">pending: claims '

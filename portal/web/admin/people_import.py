@@ -2,19 +2,24 @@
 
 The upload waits between its preview and its confirmation as a PeopleImport row (a page
 may be reloaded, and the preview of 10,000 rows is itself a page). The one-time password
-links are secrets shown once: the confirmation's own response is their CSV download, made
-from the tokens the confirmation has just issued, which the database keeps only hashed.
-No page shows them again; staff make a new link from a person's page if the file is lost.
+links are secrets shown once: the confirmation's own response is the page saying what was
+written, carrying their CSV as its download (a data: URL, made from the tokens the
+confirmation has just issued, which the database keeps only hashed). No page shows them
+again; staff make a new link from a person's page if the file is lost.
 """
 
+import json
+from urllib.parse import quote
+
+import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 
-from portal.core.csvfiles import csv_download, read_table
+from portal.core.csvfiles import csv_download, csv_lines, read_table
 from portal.core.extensions import db
-from portal.models import PeopleImport
+from portal.models import AuditEntry, PeopleImport
 from portal.people import importing as people_import
 from portal.people.password_links import link_url
 from portal.web.admin.actions import acted_on
@@ -67,12 +72,27 @@ def import_preview(import_id: int):
     good rows; nothing written), or a confirmed one's summary. 404 for an unknown import, 410 for one expired."""
     found = db.get_or_404(PeopleImport, import_id)
     if found.status == "confirmed":
-        left = read_table(found.leftover_csv).rows if found.leftover_csv else []
-        return render_template("admin/people/import_done.html", people_import=found, left_count=len(left),
-                               left=[cells for _line, cells in left[:SHOWN_ROWS]])
+        return render_done(found)
     if people_import.is_expired(found):
         return gone()
     return render_preview(found)
+
+
+def render_done(found: PeopleImport, *, links: list[list[str]] | None = None):
+    """A confirmed import's summary (its counts as its audit entry recorded them); the
+    confirmation's own response adds the links' download."""
+    entry = db.session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.action == "people.import", AuditEntry.target_type == "import", AuditEntry.target_id == found.id))
+    written = json.loads(entry.after) if entry is not None and entry.after else {}
+    left = read_table(found.leftover_csv).rows if found.leftover_csv else []
+    links_href = None
+    if links:
+        text = "\ufeff" + "".join(csv_lines(["email", "name", "link"], links))
+        links_href = "data:text/csv;charset=utf-8," + quote(text, safe="")
+    return render_template("admin/people/import_done.html", people_import=found, left_count=len(left),
+                           left=[cells for _line, cells in left[:SHOWN_ROWS]], written=written,
+                           links_count=len(links or []), links_href=links_href,
+                           links_filename=f"people-import-{found.id}-links.csv")
 
 
 # A preview shows this many rows of each kind, and offers this many new batches: a file of
@@ -100,8 +120,9 @@ def gone():
 
 @bp.post("/people/import/<int:import_id>/confirm")
 def confirm_import(import_id: int):
-    """Write every good row in one transaction. The response is the CSV of one-time links
-    when some people came without a password, the import's summary (303) otherwise.
+    """Write every good row in one transaction. The response is the import's summary: with
+    the CSV of one-time links as its download when some people came without a password
+    (the only time they are offered), a 303 to it otherwise.
 
     400 without a CSRF token, 404 unknown, 410 expired; an import confirmed already goes to
     its summary; 409 with the preview again when someone added one of its emails meanwhile
@@ -125,11 +146,11 @@ def confirm_import(import_id: int):
     links = [[email, name, link_url(token)] for email, name, token in outcome.links]
     db.session.commit()
     current_app.logger.info("people import %s: %s people written, %s links", import_id, outcome.created, len(links))
+    if links:
+        return render_done(found, links=links)
     flash(people_import.summary_line(found.filename, outcome.created, len(outcome.left), outcome.new_batches,
                                      len(links)) + ".", "success")
-    if not links:
-        return redirect(url_for("admin.import_preview", import_id=import_id), 303)
-    return csv_download(f"people-import-{import_id}-links.csv", ["email", "name", "link"], links)
+    return redirect(url_for("admin.import_preview", import_id=import_id), 303)
 
 
 @bp.get("/people/import/<int:import_id>/problems.csv")

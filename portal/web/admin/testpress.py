@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from portal.core.clock import utcnow, zone_name
 from portal.core.extensions import db
-from portal.models import SyncRun, UnmatchedReport, WebhookDelivery
+from portal.models import Attempt, SyncRun, UnmatchedReport, WebhookDelivery
 from portal.testpress import sync
 from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
@@ -25,11 +25,16 @@ RUNS_PER_PAGE = 50
 RECENT = 20  # of each kind, on the overview
 
 
+# A delivery's student and exam, in the same statement: the log names who and which exam, not only Testpress's ids.
+WITH_ATTEMPT = (joinedload(WebhookDelivery.attempt).joinedload(Attempt.student),
+                joinedload(WebhookDelivery.attempt).joinedload(Attempt.exam))
+
+
 @bp.get("/testpress/")
 def testpress():
     """Recent webhook deliveries, unmatched reports and sync runs, and Sync now."""
     deliveries = db.session.scalars(
-        sa.select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(RECENT)).all()
+        sa.select(WebhookDelivery).options(*WITH_ATTEMPT).order_by(WebhookDelivery.id.desc()).limit(RECENT)).all()
     unmatched = db.session.scalars(
         sa.select(UnmatchedReport).order_by(UnmatchedReport.id.desc()).limit(100)).all()
     runs = db.session.scalars(sa.select(SyncRun).options(joinedload(SyncRun.started_by))
@@ -47,7 +52,7 @@ def deliveries():
     if outcome and outcome not in DELIVERY_OUTCOMES:
         raise BadInput(f"“outcome” must be one of {', '.join(DELIVERY_OUTCOMES)}.")
     since, until, before = query_local_time("from"), query_local_time("to"), row_id("before")
-    query = sa.select(WebhookDelivery)
+    query = sa.select(WebhookDelivery).options(*WITH_ATTEMPT)
     if outcome:
         query = query.where(WebhookDelivery.outcome == outcome)
     if since:

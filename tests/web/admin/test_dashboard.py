@@ -149,3 +149,27 @@ def test_the_staff_pages_run_as_many_statements_for_many_attempts_as_for_few(app
     with counted_statements() as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few), "\n".join(statement[:300].replace("\n", " ") for statement in few + ["--"] + many)
+
+
+def test_with_no_sync_yet_the_page_offers_sync_now(app, client, auth):
+    make_staff("boss@example.com")
+    auth.login("boss@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert '<form class="inline-form" method="post" action="/admin/testpress/sync">' in page
+    assert ">Sync now</button>" in page
+
+
+def test_a_failed_sync_says_what_failed_and_offers_the_check_and_another_try(app, client, auth):
+    make_staff("boss@example.com")
+    db.session.add(SyncRun(status="failed", started_at=utcnow() - timedelta(minutes=5), error=(
+        "Testpress GET /api/v2.5/admin/exams/ answered 503; gave up after 3 tries")))
+    db.session.commit()
+    auth.login("boss@example.com")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Testpress had a problem of its own and could not answer." in page
+    assert "answered 503" not in page and "0 new" not in page
+    assert '<a class="button" href="/admin/testpress/check">Check the connection</a>' in page
+    assert ">Try again</button>" in page
+    run_page = client.get(f"/admin/testpress/runs/{db.session.scalar(sa.select(SyncRun.id))}").get_data(as_text=True)
+    assert "Testpress had a problem of its own" in run_page and "answered 503; gave up after 3 tries" in run_page
+

@@ -380,3 +380,13 @@ def exam_report_figures(page: str) -> dict[str, str]:
     """The exam report's figures as shown: {term: its value's text}."""
     return {term: re.sub(r"<[^>]+>", "", value).strip()
             for term, value in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page)}
+
+
+def test_the_gradebook_pages_by_name_with_previous_and_next_not_newer_and_older(staff_client):
+    make_exam("Mock 1")
+    for number in range(51):
+        make_user(f"s{number:02d}@example.com", f"Student {number:02d}")
+    first = staff_client.get("/admin/gradebook/").get_data(as_text=True)
+    second = staff_client.get("/admin/gradebook/?page=2").get_data(as_text=True)
+    assert "Next →</a>" in first and "← Previous</a>" in second
+    assert "Older" not in first and "Newer" not in second
