@@ -88,7 +88,7 @@ def test_the_staff_dashboard_of_the_demo_is_not_empty(instance):
     total = sum(len(history) for history in portal_demo.HISTORY.values())
     assert dashboard.status_code == 200
     assert f"<b>{total}</b></a><span>attempts</span>" in dashboard.get_data(as_text=True)
-    assert "<b>1</b></a><span>flags to resolve" in dashboard.get_data(as_text=True)
+    assert "<b>1</b></a><span>flag to resolve" in dashboard.get_data(as_text=True)
     assert "Ravi Kumar" in flagged.get_data(as_text=True)
     assert "Asha Rao" not in flagged.get_data(as_text=True)
 

@@ -142,6 +142,11 @@ def staff_score(row) -> Markup:
     return Markup(score(row))
 
 
+def plural(count, one: str, many: str | None = None) -> str:
+    """The word that goes with `count` (a number, or a count read only up to a cap): "1 flag", "2 flags"."""
+    return one if getattr(count, "value", count) == 1 else many or f"{one}s"
+
+
 def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}%"
 
@@ -178,4 +183,5 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 TEMPLATE_FILTERS = {"score": score, "percent": percent, "when": when, "ago": ago, "status_badge": status_badge,
                     "claimed_note": claimed_note, "staff_score": staff_score,
                     "result_score": result_score, "rank": rank, "confirmed_scope": confirmed_scope,
-                    "duration": duration, "confirmation": confirmation, "plain_failure": plain_failure}
+                    "duration": duration, "confirmation": confirmation, "plain_failure": plain_failure,
+                    "plural": plural}

@@ -95,7 +95,9 @@ def test_the_page_shows_what_needs_attention_first_with_links(app, client, auth)
 
     attention = page.index("Needs attention")
     assert attention < page.index("<span>students</span>") < page.index("By exam")
-    assert '<a href="/admin/attempts/?flagged=1"><b>1</b></a><span>flags to resolve</span>' in page
+    # One flag is "1 flag", never "1 flags" (#25 item 18); the other tiles agree with their numbers too.
+    assert '<a href="/admin/attempts/?flagged=1"><b>1</b></a><span>flag to resolve</span>' in page
+    assert "<b>0</b></a><span>unmatched Testpress reports</span>" in page
     assert "/admin/attempts/?verified=return&amp;to=" in page
     assert "<b>2</b><span>students</span>" in page and "<b>1</b><span>in progress</span>" in page
     assert "Last Testpress sync 3 hours ago" in page and "4 new" in page
