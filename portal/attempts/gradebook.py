@@ -112,12 +112,13 @@ def gradebook_csv_rows(batch_id: int | None, sort_exam: int | None, exams: list[
         User.id, User.name, User.email)).all()
     for start in range(0, len(students), 500):
         chunk = students[start:start + 500]
-        found = cells([student.id for student in chunk], exam_ids)
+        student_ids = [student.id for student in chunk]
+        found, not_theirs = cells(student_ids, exam_ids), not_offered(student_ids, exam_ids)
         for student in chunk:
             row = [student.email, student.name]
             for exam_id in exam_ids:
                 standing = found.get((student.id, exam_id))
-                row += _csv_cell(standing)
+                row += _csv_cell(standing, (student.id, exam_id) in not_theirs)
             yield row
 
 
@@ -129,9 +130,9 @@ def gradebook_csv_header(exams: list[Exam]) -> list[str]:
     return header
 
 
-def _csv_cell(standing: sa.Row | None) -> list:
-    if standing is None:
-        return ["", "", 0, ""]
+def _csv_cell(standing: sa.Row | None, not_theirs: bool) -> list:
+    if standing is None:  # marked apart, as the page marks them
+        return ["not for this student" if not_theirs else "not attempted", "", 0, ""]
     return [*_verified_score_fields(standing), standing.attempts_used, unverified_claims(standing)]
 
 

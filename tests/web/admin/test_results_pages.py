@@ -390,3 +390,18 @@ def test_the_gradebook_pages_by_name_with_previous_and_next_not_newer_and_older(
     second = staff_client.get("/admin/gradebook/?page=2").get_data(as_text=True)
     assert "Next →</a>" in first and "← Previous</a>" in second
     assert "Older" not in first and "Newer" not in second
+
+
+def test_the_gradebook_csv_marks_not_attempted_apart_from_not_for_this_student(staff_client):
+    batch = create_batch("Physics A", by=None)
+    make_exam("Batch Mock", batches=[batch], published=True)
+    inside, outside = make_user("in@example.com", "In Batch"), make_user("out@example.com", "Out Of Batch")
+    add_members(batch, [inside])
+    db.session.commit()
+
+    header, *rows = csv_of(staff_client.get("/admin/gradebook.csv"))
+
+    score = header.index("Batch Mock: score")
+    by_email = {row[0]: row for row in rows}
+    assert by_email[inside.email][score] == "not attempted"
+    assert by_email[outside.email][score] == "not for this student"
