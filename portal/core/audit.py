@@ -31,6 +31,8 @@ ACTIONS = {
     "exam.update": "Edited an exam",
     "flag.accepted": "Accepted the signed score of a flagged attempt",
     "flag.dismissed": "Dismissed a flag with a note",
+    "mail.retry": "Retried an email that was not sent",
+    "password_link.email": "Emailed sign-in links",
     "password_link.issue": "Made a one-time password link",
     "people.import": "Imported people from a CSV file",
     "person.batch_add": "Added someone to a batch", "person.batch_remove": "Removed someone from a batch",
@@ -39,8 +41,8 @@ ACTIONS = {
     "person.reactivate": "Reactivated a person",
     "sync.start": "Started a Testpress sync",
 }
-TARGETS = {"attempt": "Attempt", "batch": "Batch", "exam": "Exam", "import": "People import", "person": "Person",
-           "sync_run": "Sync run"}
+TARGETS = {"attempt": "Attempt", "batch": "Batch", "exam": "Exam", "import": "People import", "mail": "Email",
+           "people": "People", "person": "Person", "sync_run": "Sync run"}
 
 
 def action_label(action: str) -> str:
