@@ -146,14 +146,8 @@ class FlagResolution(StrEnum):
         return member
 
 
-class MailStatus(StrEnum):
-    """Where a message of the outbox stands (portal.mail.outbox). A message being sent is still
-    queued, under a lease; one that failed goes back to queued only when staff retry it."""
-
-    # value, label for staff (see __new__)
-    QUEUED = "queued", "Waiting to be sent"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Not sent"
+class Labelled(StrEnum):
+    """A stored word and its label for staff: members are written `NAME = "value", "Label"`."""
 
     label: str
 
@@ -164,7 +158,16 @@ class MailStatus(StrEnum):
         return member
 
 
-class MailKind(StrEnum):
+class MailStatus(Labelled):
+    """Where a message of the outbox stands (portal.mail.outbox). A message being sent is still
+    queued, under a lease; one that failed goes back to queued only when staff retry it."""
+
+    QUEUED = "queued", "Waiting to be sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not sent"
+
+
+class MailKind(Labelled):
     """Why a message was written, for the outbox page's filter and staff's words."""
 
     SIGN_IN_LINK = "sign_in_link", "Sign-in link"
@@ -173,30 +176,14 @@ class MailKind(StrEnum):
     STAFF_DIGEST = "staff_digest", "Staff digest"
     TEST = "test", "Test message"
 
-    label: str
 
-    def __new__(cls, value: str, label: str):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
-
-
-class JobName(StrEnum):
+class JobName(Labelled):
     """The worker's scheduled jobs (portal.jobs), each a row of `jobs` holding its lease."""
 
     SYNC = "sync", "Testpress sync"
     OUTBOX = "outbox", "Sending email"
     EXPIRE_IMPORTS = "expire_imports", "Deleting unconfirmed imports"
     DIGEST = "digest", "Staff digest"
-
-    label: str
-
-    def __new__(cls, value: str, label: str):
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.label = label
-        return member
 
 
 JOB_OUTCOMES = ("ok", "failed")
