@@ -13,9 +13,9 @@ from enum import StrEnum
 NOT_FINISHED = "This attempt has not been finished on Testpress yet."
 # A launch Testpress has not reported may never have reached it (Testpress down, the page not
 # opening): resuming signs the same launch again (portal.attempts.launching.resume_or_launch),
-# so trying again never takes another of the attempts allowed.
+# and a launch uses none of the attempts allowed until Testpress has seen it (grading.USED).
 NOT_REPORTED = ("Testpress has not reported this attempt yet. If it did not open, press Resume to try again: "
-                "it opens this same attempt, never another of those allowed.")
+                "it opens this same attempt, which uses none of the attempts allowed until Testpress has seen it.")
 
 
 class AttemptStatus(StrEnum):

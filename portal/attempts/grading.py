@@ -85,6 +85,12 @@ def _counting_order() -> tuple:
     )
 
 
+# An attempt uses one of those allowed once Testpress has seen it: a launch nobody has
+# reported yet (Testpress did not open, say) uses none. It stays resumable, so that Start
+# signs the same attempt again rather than a new one: a student never holds two of them.
+USED = Attempt.status != AttemptStatus.LAUNCHED
+
+
 def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
     """A select of one row per (student, exam) having an attempt that meets `conditions`:
     Counting's columns, in its order (a gradebook joins or filters it further)."""
@@ -93,7 +99,7 @@ def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
     ranked = (
         sa.select(
             Attempt.student_id, Attempt.exam_id, Exam.counting_rule.label("rule"),
-            sa.func.count().over(partition_by=partition).label("attempts_used"),
+            sa.func.count(sa.case((USED, Attempt.id))).over(partition_by=partition).label("attempts_used"),
             sa.case((scored, Attempt.id)).label("attempt_id"),
             sa.case((scored, Attempt.score)).label("score"),
             sa.case((scored, Attempt.max_score)).label("max_score"),
@@ -110,6 +116,6 @@ def counting_attempts(*conditions: sa.ColumnElement[bool]) -> sa.Select:
 
 
 def attempts_used(student_id: int, exam_id: int) -> int:
-    """How many attempts the student has made at the exam (every status counts)."""
+    """How many of the exam's attempts allowed the student has used (see USED)."""
     return db.session.scalar(sa.select(sa.func.count(Attempt.id))
-                             .where(Attempt.student_id == student_id, Attempt.exam_id == exam_id))
+                             .where(Attempt.student_id == student_id, Attempt.exam_id == exam_id, USED))

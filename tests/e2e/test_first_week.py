@@ -61,16 +61,17 @@ def test_a_testpress_that_does_not_open_keeps_the_attempt_to_resume(sized, porta
 
     assert words(page.locator("main")).endswith(
         "If Testpress does not open, come back to your exams and press Resume to try again. This attempt is "
-        "kept: Resume opens the same attempt, so trying again never uses up another of the attempts allowed.")
+        "kept: Resume opens the same attempt, which uses none of the attempts allowed until Testpress has seen it.")
     shoot(page, "launch", size)
     # The browser's own "This site can't be reached".
     with page.expect_event("framenavigated", predicate=lambda frame: frame.url.startswith("chrome-error:")):
         page.get_by_role("button", name="Continue to Testpress").click()
     page.goto(f"{url}/exams/")
-    # The launch is one of the attempts allowed, and the card says so; it never locks the student out.
-    assert "1 of 1 attempt used" in words(card) and "You have used every attempt allowed" not in words(card)
+    # A launch Testpress never saw uses none of the attempts allowed, and the card says so.
+    assert "0 of 1 attempt used" in words(card) and "You have used every attempt allowed" not in words(card)
     assert ("Testpress has not reported this attempt yet. If it did not open, press Resume to try again: it "
-            "opens this same attempt, never another of those allowed.") in words(card)
+            "opens this same attempt, which uses none of the attempts allowed until Testpress has seen it.") in words(
+        card)
     shoot(page, "card-after-launch", size)
     card.get_by_role("button", name="Resume").click()  # still down: the same attempt again
     page.goto(f"{url}/exams/")

@@ -377,3 +377,20 @@ def test_the_exam_for_everyone_lists_nobody_out(client, student):
     assert "Open to all" in page_text(client.get("/exams/"))
     assert client.post(f"/exams/{exam.id}/start").status_code == 200
     assert attempts_of(student.id) == 1
+
+
+def test_a_launch_testpress_never_saw_uses_no_attempt_allowed_until_it_reports(client, student):
+    """#25 item 3: Testpress did not open. The launch is kept, to resume, and uses none of the
+    attempts allowed; once Testpress's return comes, it is one."""
+    from tests.attempts.test_reconcile import return_fields
+
+    exam = make_exam("Once Only", attempts_allowed=1)
+    launched = make_attempt(student, exam, status="launched", institute_attempt_id=424242)
+    db.session.commit()
+
+    card = exam_card(client.get("/exams/"), "Once Only")
+    assert "0 of 1 attempt used" in card and "Resume" in card
+
+    assert client.post("/testpress/return", data=return_fields(launched)).status_code == 303
+    card = exam_card(client.get("/exams/"), "Once Only")
+    assert "1 of 1 attempt used" in card and "You have used every attempt allowed." in card
