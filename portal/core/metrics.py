@@ -40,18 +40,15 @@ LOGIN_REFUSALS = Counter("portal_login_refusals", "Logins refused, by why.", ["r
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(_started)
+    """Count each request once answered. Registered after portal.core.logs, whose start_request
+    stamps the request's start (g.request_started): the latency is timed from that one stamp."""
     app.after_request(_answered)
-
-
-def _started() -> None:
-    g.metrics_started = time.perf_counter()
 
 
 def _answered(response):
     endpoint = request.url_rule.endpoint if request.url_rule is not None else "none"
     REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-    if (started := g.get("metrics_started")) is not None:
+    if (started := g.get("request_started")) is not None:
         LATENCY.labels(endpoint).observe(time.perf_counter() - started)
     return response
 
