@@ -96,11 +96,11 @@ def _keep_standings_current(session: Session, flush_context) -> None:
         # would write is done again under the whole lock (keyed_write).
         if rules_changed:
             raise KeysChanged(("exam", min(rules_changed)))
-        # Every attempt written, a report added to it alone included (_pairs_touched leaves those out).
-        for instance in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(instance, Attempt):
-                require_key(("student", instance.student_id))
-        for student_id in sorted(students):
+        # Every attempt written: the pairs' students, and an attempt given only a new report
+        # (which _pairs_touched leaves out: its standing cannot change).
+        written = {instance.student_id for instance in (*session.new, *session.dirty, *session.deleted)
+                   if isinstance(instance, Attempt)}
+        for student_id in sorted(students | written):
             require_key(("student", student_id))
     elif connection.dialect.name == "postgresql" and (students or rules_changed):
         # Two transactions deriving the same pair (a result and a rule change, say) take turns,
