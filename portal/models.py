@@ -188,6 +188,8 @@ class ResultColumns:
     max_rank: Mapped[int | None]
 
 
+# The condition of a flagged attempt, as the partial index ix_attempts_exam_flagged holds it.
+_FLAGGED = sa.column("flagged").is_(True)
 
 
 class Attempt(ResultColumns, db.Model):
@@ -210,6 +212,11 @@ class Attempt(ResultColumns, db.Model):
         sa.Index("ix_attempts_status_started", "status", "started_at", "id"),
         sa.Index("ix_attempts_source_started", "score_source", "started_at", "id"),
         sa.Index("ix_attempts_flagged_started", "flagged", "started_at", "id"),
+        # An exam's flagged attempts alone (the exam report counts them), so that the count reads
+        # as many entries as it finds, not the exam's every attempt. SQLite uses a partial index
+        # only for a query whose WHERE says the index's condition as written: `flagged IS true`,
+        # as Attempt.flagged.is_(True) renders it, on both databases.
+        sa.Index("ix_attempts_exam_flagged", "exam_id", sqlite_where=_FLAGGED, postgresql_where=_FLAGGED),
         sa.Index("ix_attempts_percentage", "percentage", "id"),
         sa.Index("ix_attempts_status_percentage", "status", "percentage", "id"),
         one_of("status", AttemptStatus),

@@ -2,7 +2,8 @@
 
 Both read portal.attempts.standings (one row per student and exam, the attempt that counts by the
 exam's rule), so that their statements and their time do not grow with the number of
-attempts: a student with fifty retakes is one row here.
+attempts: a student with fifty retakes is one row here. The report's one figure about every
+attempt, its flags, reads an index of the flagged attempts alone.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def batch_choices() -> list[Batch]:
 @dataclass(frozen=True)
 class ExamReport:
     students: int  # students with at least one attempt
-    attempts: int  # every attempt, of every status
+    attempts: int  # the attempts used (grading.USED: a launch Testpress never saw uses none)
     completed: int  # students with a scored attempt (one that counts)
     mean: float | None  # of the counting percentages
     median: float | None
@@ -184,7 +185,9 @@ class ExamReport:
 def exam_report(exam: Exam) -> ExamReport:
     """The report's figures, from the exam's standings in one statement, and its flagged
     attempts counted in another (every flag, as the attempts list its link opens shows: a
-    flag on a retake that does not count is still staff's to resolve)."""
+    flag on a retake that does not count is still staff's to resolve). The count reads the
+    partial index ix_attempts_exam_flagged, as many entries as there are flags (which staff
+    resolve), not the exam's every attempt: its condition must stay `flagged IS true`."""
     rows = db.session.execute(
         sa.select(Standing.attempts_used, Standing.attempt_id, Standing.percentage, Standing.pending_attempt_id,
                   Standing.completed_at).where(Standing.exam_id == exam.id)

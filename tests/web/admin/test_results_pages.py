@@ -3,18 +3,26 @@
 import csv
 import io
 import re
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from portal.attempts import standings
+from portal.attempts.launching import record_launch
 from portal.attempts.reconciliation import record_report
+from portal.core.clock import to_local
 from portal.core.extensions import db
-from portal.models import Attempt, Standing, exam_batches
+from portal.models import Attempt, Standing, SyncRun, exam_batches
 from portal.people.batches import add_members, create_batch, new_batch
 from portal.results import Report
+from portal.testpress.sync import PageRecorder, record_page
+from tests.attempts.test_integrity import api_attempt
+from tests.conftest import ON_POSTGRESQL
 from tests.factories import make_attempt, make_exam, make_staff, make_user
+from tests.web.testpress.test_return import signed_return
+from tests.web.testpress.test_webhook import completed_payload, post, signed_body, started_payload
 
 
 @pytest.fixture
@@ -242,6 +250,136 @@ def test_the_reports_flagged_figure_counts_what_its_link_lists(staff_client):
 
     assert figure.group(2) == "2"
     assert len(re.findall(r'href="/admin/attempts/(\d+)"', listed)) == 2
+
+
+def report_figures(client, exam) -> tuple[dict[str, str], list[tuple[str, str]], list[tuple[str, tuple]]]:
+    """The report's figures and its completions per day as the page shows them, with the
+    statements the page ran (and their parameters)."""
+    statements = []
+
+    def keep(connection, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    db.session.expire_all()  # nothing read before may spare a statement
+    sa.event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        page = client.get(f"/admin/exams/{exam.id}/report").get_data(as_text=True)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", keep)
+    figures = {term: re.sub(r"<[^>]+>", "", value)
+               for term, value in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", page)}
+    days = re.findall(r'<td data-label="Day">([^<]+)</td><td class="num" data-label="Completed">(\d+)</td>', page)
+    return figures, days, statements
+
+
+def figures_from_the_attempts(exam) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """What the report should say, worked out here from the exam's attempts themselves (its
+    rule is best): nothing the portal keeps at write time is read."""
+    attempts = db.session.scalars(sa.select(Attempt).where(Attempt.exam_id == exam.id)).all()
+    scored = [a for a in attempts if a.status == "completed" and a.score is not None]
+    best = {}
+    for attempt in sorted((a for a in scored if a.score_source in ("webhook", "api")),
+                          key=lambda a: (-a.percentage, a.started_at, a.id)):
+        best.setdefault(attempt.student_id, attempt)
+    percentages = sorted(attempt.percentage for attempt in best.values())
+    students = len({attempt.student_id for attempt in attempts})
+    figures = {
+        "Students who attempted": str(students),
+        "Attempts": str(sum(attempt.status != "launched" for attempt in attempts)),  # a launch uses none
+        "Completed (with a verified score)": f"{len(best)} ({100 * len(best) / students:.1f}%)",
+        "Mean": f"{sum(percentages) / len(percentages):.1f}%",
+        "Median": f"{percentages[len(percentages) // 2]:.1f}%" if len(percentages) % 2 else
+                  f"{(percentages[len(percentages) // 2 - 1] + percentages[len(percentages) // 2]) / 2:.1f}%",
+        "Top": f"{percentages[-1]:.1f}%",
+        "Pending (a score only the browser reported, counted nowhere)":
+            str(len({a.student_id for a in scored if a.score_source == "return"})),
+        "Flagged attempts (counting or not)": str(sum(attempt.flagged for attempt in attempts)),
+    }
+    days = sorted(Counter(to_local(attempt.completed_at).date() for attempt in best.values()).items())
+    return figures, [(day.strftime("%d %b %Y"), str(count)) for day, count in days]
+
+
+def test_the_exam_report_says_what_its_attempts_say_after_webhooks_returns_syncs_and_flags(staff_client):
+
+    client = staff_client
+    exam = make_exam("Physics Mock 1", testpress_id=12)
+    asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
+    ravi = make_user("ravi@example.com", "Ravi", testpress_user_id=533)
+    meera = make_user("meera@example.com", "Meera", testpress_user_id=422)
+    zoya = make_user("zoya@example.com", "Zoya", testpress_user_id=644)
+    make_user("idle@example.com", "Idle")  # attempts nothing: in no figure
+
+    def webhook(**changes):
+        assert post(client, signed_body(completed_payload(**changes))).status_code == 200
+
+    def sync(*attempts):
+        run = SyncRun()
+        db.session.add(run)
+        db.session.commit()
+        record_page(PageRecorder(None, run), list(attempts))
+
+    # Asha and Zoya return claiming 57.5%, then the webhook says 81.5%: both flagged.
+    for student, testpress_id, day in ((asha, 68701, 20), (zoya, 68702, 21)):
+        launched = record_launch(student, exam)
+        assert client.post("/testpress/return", data=signed_return(launched, attempt_id=str(testpress_id))
+                           ).status_code == 303
+        webhook(institute_attempt_id=launched.institute_attempt_id, attempt_id=testpress_id,
+                email=student.email, user_id=student.testpress_user_id,
+                completed_on=f"2025-11-{day}T09:55:00.000000Z")
+    # Ravi's return alone: pending, no verified score. Meera only launched.
+    ravi_launch = record_launch(ravi, exam)
+    assert client.post("/testpress/return", data=signed_return(ravi_launch, attempt_id="68703")).status_code == 303
+    record_launch(meera, exam)
+    # An attempt Asha took outside the portal, started by a webhook and completed by a sync,
+    # which also brings Ravi's and Meera's first verified results.
+    assert post(client, signed_body(started_payload(attempt_id=9002))).status_code == 200
+    sync(api_attempt(9002, "asha@example.com", 311, percentage=66.0),
+         api_attempt(9003, "ravi@example.com", 533, percentage=40.0, completed_on="2026-12-01T09:55:00Z"),
+         api_attempt(9004, "meera@example.com", 422, percentage=12.5, completed_on="2026-12-01T11:00:00Z"))
+    # Staff accept the signed score of Asha's flagged attempt: one flag left.
+    flagged = db.session.scalar(sa.select(Attempt.id).where(Attempt.student_id == asha.id, Attempt.flagged.is_(True)))
+    assert client.post(f"/admin/attempts/{flagged}/flag/accepted", data={}).status_code == 302
+
+    figures, days, few = report_figures(client, exam)
+    expected = figures_from_the_attempts(exam)
+    assert (figures, days) == expected
+    # Not an empty report agreeing with nothing: every part has something in it.
+    assert (figures["Flagged attempts (counting or not)"], figures["Students who attempted"]) == ("1", "4")
+    assert figures["Pending (a score only the browser reported, counted nowhere)"] == "1"
+    assert days == [("20 Nov 2025", "1"), ("21 Nov 2025", "1"), ("01 Dec 2026", "2")]
+
+    # Many more attempts, of every kind: the figures follow them, the statements stay.
+    sync(*(api_attempt(9100 + n, email, user_id, percentage=float(n % 97),
+                       date=f"2026-12-{2 + n % 5:02d}T08:00:00Z", completed_on=f"2026-12-{2 + n % 5:02d}T09:00:00Z")
+           for n, (email, user_id) in enumerate([("ravi@example.com", 533), ("meera@example.com", 422)] * 20)))
+    for testpress_id in range(9200, 9205):
+        assert post(client, signed_body(started_payload(attempt_id=testpress_id))).status_code == 200
+    zoya_retake = record_launch(zoya, exam)
+    assert client.post("/testpress/return", data=signed_return(zoya_retake, attempt_id="68704")).status_code == 303
+    webhook(institute_attempt_id=zoya_retake.institute_attempt_id, attempt_id=68704, email=zoya.email,
+            user_id=zoya.testpress_user_id, percentage="99.00", completed_on="2026-12-03T09:55:00.000000Z")
+
+    figures, days, many = report_figures(client, exam)
+    assert (figures, days) == figures_from_the_attempts(exam)
+    assert figures["Flagged attempts (counting or not)"] == "2" and figures["Top"] == "99.0%"
+    assert len(many) == len(few)
+
+
+@pytest.mark.skipif(ON_POSTGRESQL, reason="SQLite's query plans; PostgreSQL plans by its statistics")
+def test_the_exam_report_reads_no_attempt_but_by_its_id_or_its_flag(staff_client):
+    """However many attempts an exam has, the report reads the standings (a row per student)
+    and, of the attempts, a claim by its id and the flagged ones alone: no statement scans a
+    table or walks another index of the attempts."""
+    physics, exam, *_ = seed_batch_results()
+    for retake in range(3):
+        scored(make_user(f"r{retake}@example.com"), exam, retake, flagged=retake == 0, flag_reason="x")
+    _, _, statements = report_figures(staff_client, exam)
+    plans = [row[3] for statement, parameters in statements if statement.lstrip().upper().startswith("SELECT")
+             for row in db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    unbounded = [step for step in plans if re.match(r"SCAN (?!\()", step)
+                 or re.search(r"INDEX ix_attempts_(?!exam_flagged\b)", step)]
+    assert unbounded == []
+    assert any("ix_attempts_exam_flagged" in step for step in plans)
 
 
 def test_an_exam_nobody_took_has_an_empty_report_not_an_error(staff_client):
