@@ -367,30 +367,59 @@ def test_the_dashboards_tiles_read_alike(staff_page, portal):
 
 @pytest.fixture(scope="module")
 def delivered(portal):
-    """A Testpress webhook that recorded an attempt's result."""
+    """A Testpress webhook that recorded an attempt's result, one kept aside for a student the
+    portal does not know, and a forged one refused."""
     app, _ = portal
+    import json
+
     from portal.core.extensions import db
-    from portal.models import WebhookDelivery
+    from portal.models import UnmatchedReport, WebhookDelivery
     from tests.factories import make_attempt, make_exam, make_user
 
     with app.app_context():
         attempt = make_attempt(make_user("hooked@example.com", "Hooked Student"), make_exam("Webhook Week Mock"),
                                status="completed", score=14, max_score=20, percentage=70, score_source="webhook",
                                testpress_attempt_id="tp-week-1")
-        db.session.add(WebhookDelivery(outcome="recorded", verified=True, attempt_state="Completed",
-                                       testpress_attempt_id="tp-week-1", attempt_id=attempt.id, payload="{}"))
+        claims = {"email": "nobody-yet@example.com", "username": "nobody", "user_id": 4242,
+                  "exam": {"id": 4343, "title": "Chemistry Week Final"}}
+        db.session.add_all([
+            WebhookDelivery(outcome="recorded", verified=True, attempt_state="completed",
+                            testpress_attempt_id="tp-week-1", attempt_id=attempt.id, payload="{}"),
+            WebhookDelivery(outcome="unmatched", verified=True, attempt_state="completed",
+                            testpress_attempt_id="tp-week-2", payload=json.dumps(claims)),
+            UnmatchedReport(source="webhook", testpress_attempt_id="tp-week-2", email=claims["email"],
+                            testpress_user_id=4242, testpress_exam_id=4343, payload=json.dumps(claims),
+                            reason="no portal student nobody-yet@example.com; no portal exam with Testpress id 4343"),
+            WebhookDelivery(outcome="rejected", verified=False, reason="hash does not match the body (sha512)",
+                            testpress_attempt_id="tp-week-3",
+                            payload=json.dumps({**claims, "username": "<b>forged</b>", "email": "hooked@example.com"})),
+        ])
         db.session.commit()
         return attempt.id
+
+
+def row_text(page, text: str) -> str:
+    return " ".join(page.locator("tbody tr", has_text=text).inner_text().split())
 
 
 def test_the_webhook_log_and_an_attempt_say_who_which_exam_and_what_happened(staff_page, portal, delivered):
     _, url = portal
     staff_page.goto(f"{url}/admin/testpress/deliveries/")
-    row = staff_page.locator("tbody tr", has_text="tp-week-1")
-    text = " ".join(row.inner_text().split())
-    assert "Hooked Student" in text and "Webhook Week Mock" in text and "recorded its result" in text
+    text = row_text(staff_page, "tp-week-1")
+    assert "Hooked Student" in text and "Webhook Week Mock" in text and "Recorded: the student's result" in text
+    text = row_text(staff_page, "tp-week-2")
+    assert "nobody-yet@example.com" in text and "Chemistry Week Final" in text
+    assert "Testpress exam id 4343, not set up in the portal" in text and "Kept aside: no student with this" in text
+    text = row_text(staff_page, "tp-week-3")
+    assert "<b>forged</b>" in text and "as the delivery claims, unverified" in text
+    assert "Refused: the signature did not match, so nothing was recorded" in text
     assert fits_its_width(staff_page)
     screenshot(staff_page, "webhook-log")
+    staff_page.locator("tbody tr", has_text="tp-week-3").get_by_role("link").first.click()
+    text = " ".join(staff_page.locator("main").inner_text().split())
+    assert "Refused: the signature did not match" in text and "as the delivery claims, unverified" in text
+    assert fits_its_width(staff_page)
+    screenshot(staff_page, "webhook-delivery-refused")
     staff_page.goto(f"{url}/admin/attempts/{delivered}")
     assert "Testpress's own signed notice of the result" in staff_page.locator("main").inner_text()
     screenshot(staff_page, "attempt-source")

@@ -16,6 +16,7 @@ from portal.testpress.client import TestpressClient, TestpressError
 from portal.testpress.settings import testpress_settings
 from portal.web.admin.actions import require_button
 from portal.web.admin.blueprint import bp
+from portal.web.admin.testpress_words import Words
 from portal.web.forms import ActionForm
 from portal.web.inputs import BadInput, query_local_time, row_id
 from portal.web.testpress.webhook import DELIVERY_OUTCOMES
@@ -40,7 +41,8 @@ def testpress():
     runs = db.session.scalars(sa.select(SyncRun).options(joinedload(SyncRun.started_by))
                               .order_by(SyncRun.id.desc()).limit(RECENT)).all()
     return render_template("admin/testpress/testpress.html", deliveries=deliveries, unmatched=unmatched, runs=runs,
-                           running=sync.running_sync(), now=utcnow(), action=ActionForm())
+                           words=Words(deliveries, unmatched), running=sync.running_sync(), now=utcnow(),
+                           action=ActionForm())
 
 
 @bp.get("/testpress/deliveries/")
@@ -65,7 +67,8 @@ def deliveries():
     filters = {"outcome": outcome, "from": request.args.get("from", "").strip(),
                "to": request.args.get("to", "").strip()}
     older = rows[DELIVERIES_PER_PAGE - 1].id if len(rows) > DELIVERIES_PER_PAGE else None
-    return render_template("admin/testpress/deliveries.html", deliveries=rows[:DELIVERIES_PER_PAGE], filters=filters,
+    shown = rows[:DELIVERIES_PER_PAGE]
+    return render_template("admin/testpress/deliveries.html", deliveries=shown, words=Words(shown), filters=filters,
                            kept={name: value for name, value in filters.items() if value},
                            outcomes=DELIVERY_OUTCOMES, older=older, paged=before is not None, zone=zone_name())
 
@@ -75,14 +78,16 @@ def delivery(delivery_id: int):
     """One webhook delivery: when, from where, its verification and outcome, the attempt it
     matched and its payload as received (without its hash). 404 if unknown."""
     delivery = db.get_or_404(WebhookDelivery, delivery_id)
-    return render_template("admin/testpress/delivery.html", delivery=delivery, payload=pretty_json(delivery.payload))
+    return render_template("admin/testpress/delivery.html", delivery=delivery,
+                           told=Words([delivery]).delivery(delivery), payload=pretty_json(delivery.payload))
 
 
 @bp.get("/testpress/unmatched/<int:report_id>")
 def unmatched_report(report_id: int):
     """One verified report the portal could not match to a student or exam. 404 if unknown."""
     report = db.get_or_404(UnmatchedReport, report_id)
-    return render_template("admin/testpress/unmatched.html", report=report, payload=pretty_json(report.payload))
+    return render_template("admin/testpress/unmatched.html", report=report, told=Words(reports=[report]).report(report),
+                           payload=pretty_json(report.payload))
 
 
 @bp.get("/testpress/runs/")

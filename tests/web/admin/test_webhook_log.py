@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -179,3 +180,144 @@ def test_an_unmatched_report_has_a_page_with_its_payload(client, staff):
     assert_no_secret(page)
     assert client.get("/admin/testpress/unmatched/999").status_code == 404
     assert client.get("/admin/testpress/deliveries/999").status_code == 404
+
+
+# -- who, which exam and what happened, in staff words (issue 25, item 13) ----------------------
+
+def row_of(page: str, delivery_id: int) -> tuple[str, str]:
+    """The log's row for one delivery: its HTML, and its text as a person reads it."""
+    row = next(row for row in re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)
+               if f'href="/admin/testpress/deliveries/{delivery_id}"' in row)
+    return row, html.unescape(" ".join(re.sub(r"<[^>]+>", " ", row).split()))
+
+
+def log_row(client, delivery_id: int) -> tuple[str, str]:
+    return row_of(client.get("/admin/testpress/deliveries/").get_data(as_text=True), delivery_id)
+
+
+def visible_text(page: str) -> str:
+    return html.unescape(" ".join(re.sub(r"<[^>]+>", " ", page).split()))
+
+
+def test_a_matched_delivery_names_the_student_and_the_exam_with_links_and_says_it_was_recorded(client, staff):
+    asha = make_user("asha@example.com", "Asha Rao")
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    assert post(client, signed_body(completed_payload())).get_json() == {"status": "recorded"}
+    assert post(client, signed_body(completed_payload())).get_json() == {"status": "unchanged"}
+    first, repeat = db.session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+
+    row, text = log_row(client, first.id)
+    assert f'href="/admin/people/{asha.id}"' in row and f'href="/admin/exams/{physics.id}"' in row
+    assert "Asha Rao" in text and "Physics Mock 1" in text and "Recorded: the student's result" in text
+    assert "9001" in text  # Testpress's numbers stay beside the words
+    assert "A repeat of an earlier delivery" in log_row(client, repeat.id)[1]
+    page = visible_text(client.get(f"/admin/testpress/deliveries/{first.id}").get_data(as_text=True))
+    assert "Asha Rao" in page and "Physics Mock 1" in page and "Recorded: the student's result" in page
+
+
+def test_an_unmatched_delivery_shows_the_email_and_the_exam_it_names(client, staff):
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    post(client, signed_body(completed_payload(email="stranger@example.com", user_id=999)))
+    unknown_student = latest_delivery()
+    post(client, signed_body(completed_payload(attempt_id=9002, exam={"id": 77, "title": "Chemistry Final"})))
+    unknown_exam = latest_delivery()
+    assert (unknown_student.outcome, unknown_exam.outcome) == ("unmatched", "unmatched")
+
+    row, text = log_row(client, unknown_student.id)
+    assert "stranger@example.com" in text and "not in the portal" in text
+    assert f'href="/admin/exams/{physics.id}"' in row and "Physics Mock 1" in text
+    assert "Kept aside: no student with this email" in text and "as the delivery claims" not in text
+    report = db.session.scalar(sa.select(UnmatchedReport).where(UnmatchedReport.testpress_attempt_id == "9001"))
+    assert f'href="/admin/testpress/unmatched/{report.id}"' in row  # where staff put it right
+
+    _, text = log_row(client, unknown_exam.id)
+    assert "Chemistry Final" in text and "Testpress exam id 77, not set up in the portal" in text
+    assert "Kept aside: no student with this email and the exam is not set up in the portal" in text
+
+    page = visible_text(client.get(f"/admin/testpress/unmatched/{report.id}").get_data(as_text=True))
+    assert "stranger@example.com" in page and "Physics Mock 1" in page
+    assert "Kept aside: no student with this email" in page
+    overview = visible_text(client.get("/admin/testpress/").get_data(as_text=True))
+    assert "Chemistry Final" in overview and "Kept aside: no student with this email" in overview
+
+
+def test_a_student_added_after_the_delivery_is_linked_and_the_log_says_a_sync_matches_it(client, staff):
+    make_exam("Physics Mock 1", testpress_id=12)
+    post(client, signed_body(completed_payload(email="late@example.com", user_id=998)))
+    delivery = latest_delivery()
+    late = make_user("late@example.com", "Lata Late")
+
+    row, text = log_row(client, delivery.id)
+    assert f'href="/admin/people/{late.id}"' in row and "Lata Late" in text
+    assert "the student and the exam are in the portal now" in text
+
+
+def test_a_refused_delivery_labels_what_it_claims_unverified_and_escapes_it(client, staff):
+    asha = make_user("asha@example.com", "Asha Rao")
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    body = json.loads(signed_body(completed_payload(username="<script>alert('owned')</script>")))
+    body["hash"] = "0" * 128  # a forger's: the right length, the wrong digest
+    assert post(client, json.dumps(body)).status_code == 400
+    delivery = latest_delivery()
+
+    for page in (client.get("/admin/testpress/deliveries/").get_data(as_text=True),
+                 client.get(f"/admin/testpress/deliveries/{delivery.id}").get_data(as_text=True)):
+        assert "<script>alert(" not in page and "&lt;script&gt;alert(" in page
+        text = visible_text(page)
+        assert "Refused: the signature did not match, so nothing was recorded" in text
+        assert "asha@example.com" in text and "Physics Mock 1" in text and "as the delivery claims" in text
+        # Whoever sent it wrote these: never looked up, never linked as if they were Asha or the exam.
+        assert f'href="/admin/people/{asha.id}"' not in page and f'href="/admin/exams/{physics.id}"' not in page
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (lambda: json.dumps({**json.loads(signed_body(completed_payload())), "key": "another-institute"}),
+     "Refused: it was signed with another institute's key, so nothing was recorded"),
+    (lambda: json.dumps({**completed_payload(), "hash": ""}), "Refused: it carried no signature"),
+    (lambda: json.dumps({**completed_payload(), "hash": "abc"}), "Refused: its signature is not one Testpress makes"),
+    (lambda: json.dumps({"key": "x"}), "Refused: it lacks fields the signature covers"),
+    (lambda: "not json", "Refused: it is not a report the portal can read"),
+    (lambda: json.dumps({"hash": "x" * 70_000}), "Refused: it is too large to read"),
+    (lambda: signed_body(completed_payload(attempt_state="paused")),
+     "Refused: the signature matched but the report is unreadable (attempt_state must be started or completed)"),
+])
+def test_each_kind_of_refusal_says_why_in_words(client, staff, body, words):
+    post(client, body())
+    delivery = latest_delivery()
+    assert delivery.outcome == "rejected"
+    assert words in log_row(client, delivery.id)[1]
+
+
+def add_deliveries(numbers: range) -> None:
+    """A delivery of each kind in turn (kept aside, recorded, refused), each naming its own student and exam."""
+    for number in numbers:
+        claims = {"email": f"student{number}@example.com", "username": f"student{number}", "user_id": 500 + number,
+                  "attempt_id": 7000 + number, "exam": {"id": 600 + number, "title": f"Exam {number}"}}
+        kind = ("unmatched", "recorded", "rejected")[number % 3]
+        fields = {"payload": json.dumps(claims), "testpress_attempt_id": str(7000 + number)}
+        if kind == "recorded":
+            student = make_user(claims["email"], f"Student {number}")
+            fields["attempt"] = make_attempt(student, make_exam(f"Exam {number}", testpress_id=600 + number))
+        if kind == "unmatched":
+            make_exam(f"Exam {number}", testpress_id=600 + number)
+            db.session.add(UnmatchedReport(source="webhook", testpress_attempt_id=str(7000 + number),
+                                           email=claims["email"], reason="no portal student",
+                                           payload=fields["payload"]))
+        add_delivery(kind, datetime(2026, 12, 1) + timedelta(minutes=number), **fields)
+
+
+@pytest.mark.parametrize("page", ["/admin/testpress/deliveries/", "/admin/testpress/"])
+def test_the_words_cost_the_same_statements_for_1_delivery_as_for_30(app, client, staff, page):
+    statements = []
+    sa.event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    counts = []
+    for numbers in (range(1), range(1, 30)):
+        add_deliveries(numbers)
+        client.get(page)  # the same session state for both counts (the staff member's row, once loaded, is kept)
+        statements.clear()
+        text = visible_text(client.get(page).get_data(as_text=True))
+        counts.append(len(statements))
+        # The words are there to be paid for: the first (kept aside) and the newest.
+        assert "student0@example.com" in text and "Exam 0" in text and f"Exam {numbers[-1]}" in text
+
+    assert counts[0] == counts[1]

@@ -332,7 +332,7 @@ def test_staff_page_lists_deliveries_and_unmatched_reports(client, auth, physics
     page = client.get("/admin/testpress/").get_data(as_text=True)
 
     assert "stranger@example.com" in page
-    assert "malformed JSON body" in page
+    assert "Refused: it is not a report the portal can read" in page  # its reason in words; the code on its page
 
 
 # -- refused deliveries --------------------------------------------------------------------
