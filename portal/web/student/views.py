@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from portal.attempts.launching import AttemptsUsedUp, LaunchFailed, resumable, resume_or_launch
-from portal.core.clock import to_local, utcnow
+from portal.core.clock import institute_zone, utcnow
 from portal.core.database import DatabaseBusy
 from portal.core.extensions import db
 from portal.testpress.launch import launch_fields
@@ -183,6 +187,22 @@ def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
             escape(score(row)), percent(row.percentage), confirmation(row, review))
 
 
+# Keyed by the chart's rows themselves (each attempt's exam, start and percentage) and the
+# zone, its only inputs: a student who reloads the history gets the same drawing without
+# converting, labelling and drawing fifty points again, and new or changed rows (a webhook's
+# new score) are a new key, so no drawing is ever stale or anyone else's. A few megabytes per
+# worker at most.
+@lru_cache(maxsize=512)
+def progress_chart(completed: tuple[sa.Row, ...], zone: ZoneInfo) -> Markup:
+    """The history's percentage-over-time chart of PROGRESS's rows (newest first), oldest first,
+    each point on the day the institute's clock showed (as the table beside it), not UTC's."""
+    points = []
+    for title, started, percentage in reversed(completed):
+        day = started.replace(tzinfo=UTC).astimezone(zone).date()
+        points.append(Point(f"{title}, {day:%d %b %Y}", percentage, day))
+    return percentage_line_svg(points)
+
+
 @bp.get("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
@@ -197,15 +217,12 @@ def attempts():
     page = requested_page(lambda number: RowPagination(
         select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
-    completed = db.session.execute(PROGRESS[one_exam], params).all()
-    # The day the institute's clock showed (as the table beside it), not UTC's.
-    days = [(title, to_local(started).date(), percentage) for title, started, percentage in reversed(completed)]
-    points = [Point(f"{title}, {day:%d %b %Y}", percentage, day) for title, day, percentage in days]
+    completed = tuple(map(tuple, db.session.execute(PROGRESS[one_exam], params).all()))
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
                            rows=[history_cells(row, result_url) for row in page.items],
                            exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
-                           chart=percentage_line_svg(points))
+                           chart=progress_chart(completed, institute_zone()))
 
 
 @bp.get("/attempts/<int:attempt_id>/review")
