@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask_sqlalchemy.pagination import SelectPagination
+from markupsafe import Markup
 
 from portal.exams.rules import offered_to
 from portal.models import Attempt, Batch, Exam, Standing, exam_batches
@@ -88,17 +89,22 @@ OFFERED_EXAM = sa.select(Exam).where(Exam.id == sa.bindparam("exam_id"), offered
 
 
 class Card(NamedTuple):
-    """What an exam's card shows. A tuple, not a dict: Jinja reads `card.button` as an
-    attribute first, and a dict answers that with an exception, a dozen times a card."""
+    """What an exam's card shows, its pieces written by portal.web.student.views.card (as the
+    history's cells are), placed by the template. A tuple, not a dict: Jinja reads
+    `card.title` as an attribute first, and a dict answers that with an exception."""
 
-    exam: ExamCard
-    latest: LatestAttempt | None
+    id: int
+    title: str
+    description: str
     upcoming: bool
-    button: str
-    used_up: bool
-    attempts: str
-    counting: CountingResult | None
-    batches: list[str]
+    state: Markup  # the badge and what it means: "Completed Score 12 / 20 (60.0%)"
+    standing: Markup  # the counting result and the attempts used; empty without either
+    closes: Markup | str  # when the exam closes; empty if it never does, or has not opened
+    instructions: str  # empty until the exam is open
+    batches: list[str]  # who the exam is for: shown to staff, who preview the list
+    button: str  # the form's button ("Start", "Resume", "Retake"); empty where there is no form
+    note: str  # what stands in for the form when there is none
+    link: Markup  # to the latest result, or to the attempts at this exam; empty before any
 
 
 def exam_card(row: sa.Row) -> ExamCard:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
@@ -38,6 +37,7 @@ from portal.web.student.rows import (
     PROGRESS,
     AttemptsExam,
     Card,
+    ExamCard,
     HistoryRow,
     LatestAttempt,
     ResultRow,
@@ -60,6 +60,49 @@ def attempts_note(used: int, allowed: int | None) -> str:
     return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
+def card(exam: ExamCard, now: datetime, preview: bool, batches: list[str], result_url: str) -> Card:
+    """An exam's card, its pieces written here rather than in the template, as the history's
+    cells are (history_cells): a card's conditions, filters and lookups in Jinja were most
+    of the exam list's own time (bench/README.md). The template places them; the exam's
+    own words (title, description, instructions) are escaped there."""
+    last, upcoming = exam.latest, exam.is_upcoming(now)
+    if upcoming:
+        state = Markup(f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at)}')
+    elif last is None:
+        state = Markup('<span class="badge">Not started</span>')
+    elif last.status == AttemptStatus.COMPLETED:
+        state = Markup(f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)})")
+    else:
+        state = Markup(f"{status_badge(last.status)} {AttemptStatus(last.status).student_note}")
+    standing = []
+    if exam.counting:
+        standing.append(f"<strong>{exam.counting.rule_label}: {score(exam.counting)}</strong>")
+    if attempts := attempts_note(exam.attempts_used, exam.attempts_allowed):
+        standing.append(f'<span class="muted">{attempts}</span>')
+    button, note = "", ""
+    if upcoming:
+        pass
+    elif preview:
+        note = f"Staff preview: students press {start_button(last)} here."
+    elif (exam.attempts_allowed is not None and exam.attempts_used >= exam.attempts_allowed
+          and not resumable(last)):
+        note = "You have used every attempt allowed."
+    else:
+        button = start_button(last)
+    # An unfinished latest attempt has no result to open: its earlier attempts are in the history.
+    if last is None:
+        link = ""
+    elif not AttemptStatus(last.status).resumable:
+        link = f'<a href="{result_url}{last.id}">Latest result</a>'
+    elif exam.attempts_used > 1:
+        link = f'<a href="{result_url}?exam={exam.id}">My attempts at this exam</a>'
+    else:
+        link = ""
+    return Card(exam.id, exam.title, exam.description, upcoming, state, Markup(" · ".join(standing)),
+                when(exam.closes_at) if exam.closes_at and not upcoming else "",
+                "" if upcoming else exam.instructions, batches, button, note, Markup(link))
+
+
 @bp.get("/exams/")
 def exams():
     """The student's home: the exams for them (for everyone or one of their batches), open
@@ -76,23 +119,17 @@ def exams():
     if preview and listed:
         for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": [exam.id for exam in listed]}):
             batches.setdefault(exam_id, []).append(name)
-    cards = []
-    for exam in listed:
-        last = exam.latest
-        used_up = (exam.attempts_allowed is not None and exam.attempts_used >= exam.attempts_allowed
-                   and not resumable(last))
-        cards.append(Card(exam, last, exam.is_upcoming(now), start_button(last), used_up,
-                          attempts_note(exam.attempts_used, exam.attempts_allowed), exam.counting,
-                          batches.get(exam.id, ["Everyone"])))
+    result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
+    cards = [card(exam, now, preview, batches.get(exam.id, ["Everyone"]), result_url) for exam in listed]
     return render_template(
         "student/exams.html",
         open_cards=[card for card in cards if not card.upcoming],
         upcoming_cards=[card for card in cards if card.upcoming],
         preview=preview,
         form=ActionForm(),
-        # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).
+        # "/exams/<id>/start" is this and the id (see the template).
         exams_url=url_for("student.exams"),
-        result_url=url_for("student.attempts"),
+        result_url=result_url,
     )
 
 
@@ -193,7 +230,7 @@ def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
 # new score) are a new key, so no drawing is ever stale or anyone else's. A few megabytes per
 # worker at most.
 @lru_cache(maxsize=512)
-def progress_chart(completed: tuple[sa.Row, ...], zone: ZoneInfo) -> Markup:
+def progress_chart(completed: tuple[tuple[str, datetime, float], ...], zone: ZoneInfo) -> Markup:
     """The history's percentage-over-time chart of PROGRESS's rows (newest first), oldest first,
     each point on the day the institute's clock showed (as the table beside it), not UTC's."""
     points = []
