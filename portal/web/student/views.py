@@ -126,7 +126,6 @@ def exams():
         open_cards=[card for card in cards if not card.upcoming],
         upcoming_cards=[card for card in cards if card.upcoming],
         preview=preview,
-        form=ActionForm(),
         # "/exams/<id>/start" is this and the id (see the template).
         exams_url=url_for("student.exams"),
         result_url=result_url,
