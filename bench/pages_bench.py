@@ -117,13 +117,24 @@ def seed(database_uri: str, attempts: int, others: int) -> None:
 
 
 def in_process_app(database_uri: str, log_path: Path):
-    """The portal in this process, for a test client: its request log goes to a file, as a server's would."""
+    """The portal in this process, for a test client: its request log goes to a file, as a server's
+    would, and its forms carry CSRF tokens, as a server's do (writing them is part of a page's cost)."""
     logging = default_logging()
     logging["handlers"]["stderr"] = {**logging["handlers"]["stderr"], "class": "logging.FileHandler",
                                      "filename": str(log_path)}
     del logging["handlers"]["stderr"]["stream"]
     return add_empty_page(create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri,
-                                      "LOGGING": logging, "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False}))
+                                      "LOGGING": logging, "SESSION_COOKIE_SECURE": False}))
+
+
+def client_log_in(client, email: str) -> None:
+    """Log a test client in through the login form, its CSRF token included, and follow the
+    redirect, as log_in does for the servers."""
+    form = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    response = client.post("/login", data={"csrf_token": token, "email": email, "password": PASSWORD})
+    assert response.status_code == 302, f"could not log in {email}: {response.status_code}"
+    client.get("/")
 
 
 def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict, dict]:
@@ -145,8 +156,7 @@ def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict, dict]:
     sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     for email in (FEW, MEASURED, STAFF):
         client = app.test_client()
-        response = client.post("/login", data={"email": email, "password": PASSWORD})
-        assert response.status_code == 302, f"could not log in {email}: {response.status_code}"
+        client_log_in(client, email)
         for label, path in pages_of(app, email):
             statements.clear()
             response = client.get(path)
@@ -320,7 +330,7 @@ def profile(database_uri: str, path: str, count: int, log_path: Path) -> None:
     app = in_process_app(database_uri, log_path)
     client = app.test_client()
     email = STAFF if path.startswith("/admin") else MEASURED
-    assert client.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    client_log_in(client, email)
     if path == "result":
         path = pages_of(app, MEASURED)[-1][1]
     assert client.get(path).status_code == 200, f"{path} does not answer 200"

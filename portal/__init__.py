@@ -132,6 +132,7 @@ def configure_templates(app: Flask) -> None:
     """What every template may use, whichever blueprint renders it."""
     from portal.results import claim
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
+    from portal.web import links
     from portal.web.formatting import TEMPLATE_FILTERS
 
     for name, function in TEMPLATE_FILTERS.items():
@@ -139,6 +140,7 @@ def configure_templates(app: Flask) -> None:
     # Globals rather than a context processor: macros imported by a template see globals only.
     app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource, CountingRule=CountingRule,
                                  claim=claim)
+    links.init_app(app)  # base.html's URLs, built once
 
 
 def configure_blueprints(app: Flask) -> None:

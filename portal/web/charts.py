@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -107,14 +106,6 @@ def percentage_line_svg(points: Sequence[Point]) -> Markup:
     give a negative percentage), in which case it stretches to include it. Answers
     empty markup for no points: the page then shows no chart at all.
     """
-    return _percentage_line_svg(tuple(points))
-
-
-# Keyed by the points themselves, the drawing's only input: a student who reloads the history
-# gets the same drawing without redrawing it, and new or changed points (a webhook's new score)
-# are a new key, so no drawing is ever stale or anyone else's. A few megabytes per worker at most.
-@lru_cache(maxsize=512)
-def _percentage_line_svg(points: tuple[Point, ...]) -> Markup:
     if not points:
         return Markup("")
     values = [point.percentage for point in points]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from portal.attempts.launching import AttemptsUsedUp, LaunchFailed, resumable, resume_or_launch
-from portal.core.clock import to_local, utcnow
+from portal.core.clock import institute_zone, utcnow
 from portal.core.database import DatabaseBusy
 from portal.core.extensions import db
 from portal.testpress.launch import launch_fields
@@ -34,6 +37,7 @@ from portal.web.student.rows import (
     PROGRESS,
     AttemptsExam,
     Card,
+    ExamCard,
     HistoryRow,
     LatestAttempt,
     ResultRow,
@@ -56,6 +60,49 @@ def attempts_note(used: int, allowed: int | None) -> str:
     return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
+def card(exam: ExamCard, now: datetime, preview: bool, batches: list[str], result_url: str) -> Card:
+    """An exam's card, its pieces written here rather than in the template, as the history's
+    cells are (history_cells): a card's conditions, filters and lookups in Jinja were most
+    of the exam list's own time (bench/README.md). The template places them; the exam's
+    own words (title, description, instructions) are escaped there."""
+    last, upcoming = exam.latest, exam.is_upcoming(now)
+    if upcoming:
+        state = Markup(f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at)}')
+    elif last is None:
+        state = Markup('<span class="badge">Not started</span>')
+    elif last.status == AttemptStatus.COMPLETED:
+        state = Markup(f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)})")
+    else:
+        state = Markup(f"{status_badge(last.status)} {AttemptStatus(last.status).student_note}")
+    standing = []
+    if exam.counting:
+        standing.append(f"<strong>{exam.counting.rule_label}: {score(exam.counting)}</strong>")
+    if attempts := attempts_note(exam.attempts_used, exam.attempts_allowed):
+        standing.append(f'<span class="muted">{attempts}</span>')
+    button, note = "", ""
+    if upcoming:
+        pass
+    elif preview:
+        note = f"Staff preview: students press {start_button(last)} here."
+    elif (exam.attempts_allowed is not None and exam.attempts_used >= exam.attempts_allowed
+          and not resumable(last)):
+        note = "You have used every attempt allowed."
+    else:
+        button = start_button(last)
+    # An unfinished latest attempt has no result to open: its earlier attempts are in the history.
+    if last is None:
+        link = ""
+    elif not AttemptStatus(last.status).resumable:
+        link = f'<a href="{result_url}{last.id}">Latest result</a>'
+    elif exam.attempts_used > 1:
+        link = f'<a href="{result_url}?exam={exam.id}">My attempts at this exam</a>'
+    else:
+        link = ""
+    return Card(exam.id, exam.title, exam.description, upcoming, state, Markup(" · ".join(standing)),
+                when(exam.closes_at) if exam.closes_at and not upcoming else "",
+                "" if upcoming else exam.instructions, batches, button, note, Markup(link))
+
+
 @bp.get("/exams/")
 def exams():
     """The student's home: the exams for them (for everyone or one of their batches), open
@@ -72,23 +119,16 @@ def exams():
     if preview and listed:
         for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": [exam.id for exam in listed]}):
             batches.setdefault(exam_id, []).append(name)
-    cards = []
-    for exam in listed:
-        last = exam.latest
-        used_up = (exam.attempts_allowed is not None and exam.attempts_used >= exam.attempts_allowed
-                   and not resumable(last))
-        cards.append(Card(exam, last, exam.is_upcoming(now), start_button(last), used_up,
-                          attempts_note(exam.attempts_used, exam.attempts_allowed), exam.counting,
-                          batches.get(exam.id, ["Everyone"])))
+    result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
+    cards = [card(exam, now, preview, batches.get(exam.id, ["Everyone"]), result_url) for exam in listed]
     return render_template(
         "student/exams.html",
         open_cards=[card for card in cards if not card.upcoming],
         upcoming_cards=[card for card in cards if card.upcoming],
         preview=preview,
-        form=ActionForm(),
-        # "/exams/<id>/start" and "/attempts/<id>" are these and an id (see the templates).
+        # "/exams/<id>/start" is this and the id (see the template).
         exams_url=url_for("student.exams"),
-        result_url=url_for("student.attempts"),
+        result_url=result_url,
     )
 
 
@@ -183,6 +223,22 @@ def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
             escape(score(row)), percent(row.percentage), confirmation(row, review))
 
 
+# Keyed by the chart's rows themselves (each attempt's exam, start and percentage) and the
+# zone, its only inputs: a student who reloads the history gets the same drawing without
+# converting, labelling and drawing fifty points again, and new or changed rows (a webhook's
+# new score) are a new key, so no drawing is ever stale or anyone else's. A few megabytes per
+# worker at most.
+@lru_cache(maxsize=512)
+def progress_chart(completed: tuple[tuple[str, datetime, float], ...], zone: ZoneInfo) -> Markup:
+    """The history's percentage-over-time chart of PROGRESS's rows (newest first), oldest first,
+    each point on the day the institute's clock showed (as the table beside it), not UTC's."""
+    points = []
+    for title, started, percentage in reversed(completed):
+        day = started.replace(tzinfo=UTC).astimezone(zone).date()
+        points.append(Point(f"{title}, {day:%d %b %Y}", percentage, day))
+    return percentage_line_svg(points)
+
+
 @bp.get("/attempts/")
 def attempts():
     """Every attempt of the student, newest first, paginated, filterable by ?exam=<id>.
@@ -197,15 +253,12 @@ def attempts():
     page = requested_page(lambda number: RowPagination(
         select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
-    completed = db.session.execute(PROGRESS[one_exam], params).all()
-    # The day the institute's clock showed (as the table beside it), not UTC's.
-    days = [(title, to_local(started).date(), percentage) for title, started, percentage in reversed(completed)]
-    points = [Point(f"{title}, {day:%d %b %Y}", percentage, day) for title, day, percentage in days]
+    completed = tuple(map(tuple, db.session.execute(PROGRESS[one_exam], params).all()))
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
                            rows=[history_cells(row, result_url) for row in page.items],
                            exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
-                           chart=percentage_line_svg(points))
+                           chart=progress_chart(completed, institute_zone()))
 
 
 @bp.get("/attempts/<int:attempt_id>/review")
