@@ -225,14 +225,14 @@ def result(attempt_id: int):
 # is a new key, so no cell is ever stale or anyone else's. About a kilobyte a row.
 @lru_cache(maxsize=4096)
 def history_cells(row: HistoryRow, result_url: str, zone: ZoneInfo) -> tuple[Markup, ...]:
-    """One history row's cells, in the table's order. Written here rather than in the
-    template, as the gradebook's cells are: a row's conditions, filters and attribute
-    lookups in Jinja were most of the page's own time (bench/README.md). The title is the
-    only text that is not the portal's own, and is escaped."""
+    """One history row's cells, in the table's order, each Markup (the template writes them
+    as they are). Written here rather than in the template, as the gradebook's cells are: a
+    row's conditions, filters and attribute lookups in Jinja were most of the page's own time
+    (bench/README.md). The title is the only text that is not the portal's own, and is escaped."""
     link, title = f"{result_url}{row.id}", escape(row.exam_title)
     review = Markup(f'<a href="{link}/review">Review<span class="visually-hidden"> {title}</span></a>')
     return (Markup(f'<a href="{link}">{when(row.started_at, zone)}</a>'), title, status_badge(row.status),
-            escape(score(row)), percent(row.percentage), confirmation(row, review))
+            escape(score(row)), escape(percent(row.percentage)), confirmation(row, review))
 
 
 # Keyed by the chart's rows themselves (each attempt's exam, start and percentage) and the
