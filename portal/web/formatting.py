@@ -154,11 +154,11 @@ def percent(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f}%"
 
 
-def when(moment: datetime | None) -> Markup | str:
-    """A stored naive-UTC time as a <time> element in the institute's zone, which it names."""
+def when(moment: datetime | None, zone: ZoneInfo | None = None) -> Markup | str:
+    """A stored naive-UTC time as a <time> element in the institute's zone (or `zone`), which it names."""
     if not moment:
         return DASH
-    return _time_element(moment, institute_zone())
+    return _time_element(moment, zone or institute_zone())
 
 
 # Memoised by its two inputs, so that the same time in the same zone is written once: an exam's

@@ -60,14 +60,19 @@ def attempts_note(used: int, allowed: int | None) -> str:
     return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
-def card(exam: ExamCard, now: datetime, preview: bool, batches: list[str], result_url: str) -> Card:
+# Memoised by everything a card shows, as the history's cells are (history_cells): the same
+# student's same standing at the same exam is the same card, and any change to it (a new
+# attempt, a webhook's score, the exam opening) is a new key.
+@lru_cache(maxsize=4096)
+def card(exam: ExamCard, upcoming: bool, preview: bool, batches: tuple[str, ...], result_url: str,
+         zone: ZoneInfo) -> Card:
     """An exam's card, its pieces written here rather than in the template, as the history's
     cells are (history_cells): a card's conditions, filters and lookups in Jinja were most
     of the exam list's own time (bench/README.md). The template places them; the exam's
     own words (title, description, instructions) are escaped there."""
-    last, upcoming = exam.latest, exam.is_upcoming(now)
+    last = exam.latest
     if upcoming:
-        state = Markup(f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at)}')
+        state = Markup(f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at, zone)}')
     elif last is None:
         state = Markup('<span class="badge">Not started</span>')
     elif last.status == AttemptStatus.COMPLETED:
@@ -99,7 +104,7 @@ def card(exam: ExamCard, now: datetime, preview: bool, batches: list[str], resul
     else:
         link = ""
     return Card(exam.id, exam.title, exam.description, upcoming, state, Markup(" · ".join(standing)),
-                when(exam.closes_at) if exam.closes_at and not upcoming else "",
+                when(exam.closes_at, zone) if exam.closes_at and not upcoming else "",
                 "" if upcoming else exam.instructions, batches, button, note, Markup(link))
 
 
@@ -120,7 +125,9 @@ def exams():
         for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": [exam.id for exam in listed]}):
             batches.setdefault(exam_id, []).append(name)
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
-    cards = [card(exam, now, preview, batches.get(exam.id, ["Everyone"]), result_url) for exam in listed]
+    zone = institute_zone()
+    cards = [card(exam, exam.is_upcoming(now), preview, tuple(batches.get(exam.id, ["Everyone"])), result_url, zone)
+             for exam in listed]
     return render_template(
         "student/exams.html",
         open_cards=[card for card in cards if not card.upcoming],
@@ -212,15 +219,20 @@ def result(attempt_id: int):
     )
 
 
-def history_cells(row: HistoryRow, result_url: str) -> tuple[Markup, ...]:
-    """One history row's cells, in the table's order. Written here rather than in the
-    template, as the gradebook's cells are: a row's conditions, filters and attribute
-    lookups in Jinja were most of the page's own time (bench/README.md). The title is the
-    only text that is not the portal's own, and is escaped."""
+# Memoised by the row itself (every column the cells show, the attempt's id among them), the
+# prefix of its links and the zone of its time: a student who reloads their history gets the
+# same cells without writing them again, and a changed row (a webhook's score, a new status)
+# is a new key, so no cell is ever stale or anyone else's. About a kilobyte a row.
+@lru_cache(maxsize=4096)
+def history_cells(row: HistoryRow, result_url: str, zone: ZoneInfo) -> tuple[Markup, ...]:
+    """One history row's cells, in the table's order, each Markup (the template writes them
+    as they are). Written here rather than in the template, as the gradebook's cells are: a
+    row's conditions, filters and attribute lookups in Jinja were most of the page's own time
+    (bench/README.md). The title is the only text that is not the portal's own, and is escaped."""
     link, title = f"{result_url}{row.id}", escape(row.exam_title)
     review = Markup(f'<a href="{link}/review">Review<span class="visually-hidden"> {title}</span></a>')
-    return (Markup(f'<a href="{link}">{when(row.started_at)}</a>'), title, status_badge(row.status),
-            escape(score(row)), percent(row.percentage), confirmation(row, review))
+    return (Markup(f'<a href="{link}">{when(row.started_at, zone)}</a>'), title, status_badge(row.status),
+            escape(score(row)), escape(percent(row.percentage)), confirmation(row, review))
 
 
 # Keyed by the chart's rows themselves (each attempt's exam, start and percentage) and the
@@ -255,10 +267,11 @@ def attempts():
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = tuple(map(tuple, db.session.execute(PROGRESS[one_exam], params).all()))
     result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
+    zone = institute_zone()
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
-                           rows=[history_cells(row, result_url) for row in page.items],
+                           rows=[history_cells(row, result_url, zone) for row in page.items],
                            exams=db.session.execute(ATTEMPTED_EXAMS, params).all(),
-                           chart=progress_chart(completed, institute_zone()))
+                           chart=progress_chart(completed, zone))
 
 
 @bp.get("/attempts/<int:attempt_id>/review")

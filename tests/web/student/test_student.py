@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from portal.core.clock import utcnow
+from portal.core.extensions import db
 from tests.factories import make_attempt, make_exam, make_staff, make_user
 
 
@@ -385,3 +386,29 @@ def test_history_refuses_an_integer_out_of_range_with_a_400(client, student, que
     response = client.get("/attempts/", query_string=query)
     assert response.status_code == 400
     assert "must be a whole number from 1 to" in response.get_data(as_text=True)
+
+
+def test_the_history_and_the_exam_list_escape_an_exam_title(client, student):
+    exam = make_exam('<b>Bold</b> & "quoted"')
+    make_attempt(student, exam, **COMPLETED)
+
+    for path in ("/attempts/", "/exams/"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<b>Bold</b>" not in html, path
+        assert "&lt;b&gt;Bold&lt;/b&gt; &amp; &#34;quoted&#34;" in html, path
+
+
+def test_a_changed_score_shows_on_the_next_view_of_the_history_and_the_exam_list(client, student):
+    # The pages keep what they wrote for a row or a card keyed by its values: a score a
+    # webhook changes since is a new row, never the old one shown again.
+    exam = make_exam("Physics")
+    attempt = make_attempt(student, exam, **COMPLETED)
+    assert "12 / 20" in page_text(client.get("/attempts/")) and "12 / 20" in exam_card(client.get("/exams/"), "Physics")
+
+    attempt.score, attempt.percentage, attempt.score_source = 15.0, 75.0, "webhook"
+    db.session.commit()
+
+    history, card = page_text(client.get("/attempts/")), exam_card(client.get("/exams/"), "Physics")
+    assert "15 / 20" in history and "75.0%" in history and "12 / 20" not in history
+    assert "Verified by Testpress" in history
+    assert "Score 15 / 20 (75.0%)" in card
