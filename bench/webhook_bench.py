@@ -5,8 +5,8 @@
     .venv/bin/python bench/webhook_bench.py --database postgresql+psycopg://user@host:port/empty_db
     .venv/bin/python bench/webhook_bench.py --profile first    # or repeat: where a delivery's time goes
 
-Seeds a fresh database (migrated, as production's) with --launches students, each with one
-launch of one of ten exams, and signs a real "completed" webhook body for every launch, as
+Seeds a fresh database (migrated, as production's) with --launches students, each with an
+earlier exam's result and one launch of one of ten exams, and signs a real "completed" webhook body for every launch, as
 Testpress would. It then serves the portal (`wsgi:app`, configured by PORTAL_* variables as
 in production, its request log to a file) and `bench/insert_floor.py` under the same
 `gunicorn -w 2` sync workers and gunicorn.conf.py (with `--max-requests 0`), and loads each
@@ -56,9 +56,9 @@ from portal.attempts import standings  # noqa: E402
 from portal.core.database import create_database_file, init_database  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
 from portal.exams import stats  # noqa: E402
-from portal.models import Attempt, Exam, User, WebhookDelivery, utcnow  # noqa: E402
+from portal.models import Attempt, AttemptReport, Exam, User, WebhookDelivery, utcnow  # noqa: E402
 from portal.testpress.signing import WEBHOOK_SIGNED_FIELDS, webhook_hash  # noqa: E402
-from portal.vocabulary import AttemptStatus  # noqa: E402
+from portal.vocabulary import AttemptStatus, ReportSource  # noqa: E402
 
 SECRET_KEY = "webhook-bench-secret-key-not-for-production"
 PUBLIC_KEY, PRIVATE_KEY = "bench-public-key", "bench-private-key"
@@ -78,9 +78,9 @@ def portal_settings(database_uri: str) -> dict:
 
 
 def seed(database_uri: str, launches: int) -> list[bytes]:
-    """Fill an empty database: the exams, a student per launch (each already known to Testpress
-    by a user id, as after their first exam) and the launches; answer each launch's signed
-    completion, in launch order."""
+    """Fill an empty database: the exams, a student per launch (each known to Testpress by a
+    user id, with an earlier exam's result, as after their first exam) and the launches;
+    answer each launch's signed completion, in launch order."""
     app = create_app(portal_settings(database_uri))
     with app.app_context():
         create_database_file()  # the app opens an existing file only
@@ -97,12 +97,28 @@ def seed(database_uri: str, launches: int) -> list[bytes]:
             {"email": f"student{n}@example.com", "name": f"Student {n}", "password_hash": "-",
              "testpress_user_id": 10**6 + n} for n in range(launches)])
         ids = dict(db.session.execute(sa.select(User.email, User.id)).all())
-        started = now - timedelta(hours=2)
+        last_week, started = now - timedelta(days=7), now - timedelta(hours=2)
+        result = {"total_count": 50, "correct_count": 30, "incorrect_count": 5, "unanswered_count": 15,
+                  "score": 115.0, "percentage": 57.5}
+        earlier = [{"student_id": ids[f"student{n}@example.com"], "exam_id": exam_ids[(n + 1) % EXAMS],
+                    "institute_attempt_id": 10**11 + n, "launch_time": int(last_week.timestamp()),
+                    "started_at": last_week, "status": AttemptStatus.COMPLETED,
+                    "testpress_attempt_id": str(4_000_000 + n),
+                    "completed_at": last_week + timedelta(hours=1), "scored_at": last_week + timedelta(hours=1),
+                    "score_source": ReportSource.WEBHOOK, "webhook_seen_at": last_week, **result}
+                   for n in range(launches)]
+        db.session.execute(sa.insert(Attempt), earlier)
+        scored = dict(db.session.execute(sa.select(Attempt.testpress_attempt_id, Attempt.id)
+                                         .where(Attempt.testpress_attempt_id.is_not(None))).all())
+        db.session.execute(sa.insert(AttemptReport), [
+            {"attempt_id": scored[row["testpress_attempt_id"]], "source": ReportSource.WEBHOOK,
+             "status": AttemptStatus.COMPLETED, "testpress_attempt_id": row["testpress_attempt_id"],
+             "received_at": last_week, **result} for row in earlier])
         db.session.execute(sa.insert(Attempt), [
             {"student_id": ids[f"student{n}@example.com"], "exam_id": exam_ids[n % EXAMS],
              "institute_attempt_id": 10**12 + n, "launch_time": int(started.timestamp()), "started_at": started,
              "status": AttemptStatus.LAUNCHED} for n in range(launches)])
-        stats.rebuild()
+        stats.rebuild()  # and ANALYZE, as `flask rebuild-exam-stats` runs it
         standings.rebuild(db.session)
         db.session.commit()
         db.engine.dispose()
