@@ -16,7 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, aliased
 
 from portal.attempts.grading import counting_attempts
-from portal.core.bulk import among
+from portal.core.bulk import among, listed
 from portal.core.database import RECORDING_LOCK, KeysChanged, holds_every_key, require_key
 from portal.models import Attempt, Exam, Standing
 
@@ -34,6 +34,15 @@ def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
             .outerjoin(held, held.id == counting.c.attempt_id))
 
 
+_TABLE = Standing.__table__
+# Built once and run with each flush's students and exams: building the window's statement
+# anew took longer than SQLite took to run it.
+_FORGET = sa.delete(_TABLE).where(among(_TABLE.c.student_id, listed("students")),
+                                  among(_TABLE.c.exam_id, listed("exams")))
+_DERIVE = sa.insert(_TABLE).from_select(
+    COLUMNS, _derived(among(Attempt.student_id, listed("students")), among(Attempt.exam_id, listed("exams"))))
+
+
 def refresh(session: Session | sa.Connection, students: set[int], exams: set[int]) -> None:
     """Derive again the standings of every pair of `students` x `exams`.
 
@@ -42,25 +51,22 @@ def refresh(session: Session | sa.Connection, students: set[int], exams: set[int
     """
     if not students or not exams:
         return
-    table = Standing.__table__
-    in_scope = (among(table.c.student_id, students), among(table.c.exam_id, exams))
-    session.execute(sa.delete(table).where(*in_scope))
-    session.execute(sa.insert(table).from_select(
-        COLUMNS, _derived(among(Attempt.student_id, students), among(Attempt.exam_id, exams))))
+    pairs = {"students": list(students), "exams": list(exams)}
+    session.execute(_FORGET, pairs)
+    session.execute(_DERIVE, pairs)
 
 
 def rebuild(session: Session) -> int:
     """Derive every standing again from the attempts; the number of rows. The caller commits."""
-    session.execute(sa.delete(Standing.__table__))
-    session.execute(sa.insert(Standing.__table__).from_select(COLUMNS, _derived()))
-    return session.scalar(sa.select(sa.func.count()).select_from(Standing.__table__))
+    session.execute(sa.delete(_TABLE))
+    session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived()))
+    return session.scalar(sa.select(sa.func.count()).select_from(_TABLE))
 
 
 def refresh_exam(session: Session | sa.Connection, exam_id: int) -> None:
     """Derive again every standing at one exam (its counting rule changed)."""
-    table = Standing.__table__
-    session.execute(sa.delete(table).where(table.c.exam_id == exam_id))
-    session.execute(sa.insert(table).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
+    session.execute(sa.delete(_TABLE).where(_TABLE.c.exam_id == exam_id))
+    session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
 
 
 def _pairs_touched(session: Session) -> tuple[set[int], set[int], set[int]]:

@@ -26,6 +26,7 @@ exam's (models.PERCENTAGE_BOUND, only a signed report can bring one) therefore h
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -97,6 +98,7 @@ def flushed_changes(session: Session) -> tuple[dict[tuple, list], set[tuple]]:
     return {key: delta for key, delta in deltas.items() if delta[0] or delta[1] or delta[2]}, recount_sums
 
 
+@cache  # built once per database
 def _upsert(dialect_name: str):
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
