@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from portal.attempts.grading import counting_attempts
 from portal.core.bulk import among, listed
 from portal.core.database import RECORDING_LOCK, KeysChanged, holds_every_key, require_key
-from portal.models import Attempt, Exam, Standing
+from portal.models import Attempt, Flushed, Standing, flushed
 
 COLUMNS = ("student_id", "exam_id", "attempts_used", "attempt_id", "score", "max_score", "percentage",
            "score_source", "flagged", "completed_at", "pending_attempt_id")
@@ -69,22 +69,21 @@ def refresh_exam(session: Session | sa.Connection, exam_id: int) -> None:
     session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
 
 
-def _pairs_touched(session: Session) -> tuple[set[int], set[int], set[int]]:
+def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[int], set[int]]:
     """The students and exams of attempts this flush wrote, and the exams whose rule changed."""
-    students, exams, rules_changed = set(), set(), set()
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, Attempt):
-            if instance in session.dirty and not session.is_modified(instance, include_collections=False):
-                continue
-            students.add(instance.student_id)
-            exams.add(instance.exam_id)
-            # And the old pair, should an attempt ever change hands.
-            state = sa.inspect(instance)
-            students.update(state.attrs.student_id.history.deleted)
-            exams.update(state.attrs.exam_id.history.deleted)
-        elif isinstance(instance, Exam) and instance.id is not None and instance in session.dirty:
-            if sa.inspect(instance).attrs.counting_rule.history.has_changes():
-                rules_changed.add(instance.id)
+    students, exams = set(), set()
+    # An attempt given only a new report (a repeat's history) keeps its standing.
+    changed = [attempt for attempt in written.dirty if session.is_modified(attempt, include_collections=False)]
+    for attempt in (*written.new, *changed, *written.deleted):
+        students.add(attempt.student_id)
+        exams.add(attempt.exam_id)
+        # And the old pair, should an attempt ever change hands.
+        state = sa.inspect(attempt)
+        students.update(state.attrs.student_id.history.deleted)
+        exams.update(state.attrs.exam_id.history.deleted)
+    rules_changed = {exam.id for exam in written.exams if sa.inspect(exam).attrs.counting_rule.history.has_changes()}
+    students.discard(None)
+    exams.discard(None)
     return students, exams, rules_changed
 
 
@@ -92,9 +91,10 @@ def _pairs_touched(session: Session) -> tuple[set[int], set[int], set[int]]:
 def _keep_standings_current(session: Session, flush_context) -> None:
     # after_flush still shows what the flush wrote (new, dirty, deleted) and the rows are in
     # the database, so the standings derive from the written attempts, in their transaction.
-    students, exams, rules_changed = _pairs_touched(session)
-    students.discard(None)
-    exams.discard(None)
+    written = flushed(session, flush_context)
+    if not written.attempts and not written.exams:
+        return  # a flush of other rows (a delivery's log, a person)
+    students, exams, rules_changed = _pairs_touched(session, written)
     connection = session.connection()  # Core statements: nothing here may flush again
     if not holds_every_key():
         # A keyed recording (PostgreSQL) derives only its own students' standings: their
@@ -104,9 +104,7 @@ def _keep_standings_current(session: Session, flush_context) -> None:
             raise KeysChanged(("exam", min(rules_changed)))
         # Every attempt written: the pairs' students, and an attempt given only a new report
         # (which _pairs_touched leaves out: its standing cannot change).
-        written = {instance.student_id for instance in (*session.new, *session.dirty, *session.deleted)
-                   if isinstance(instance, Attempt)}
-        for student_id in sorted(students | written):
+        for student_id in sorted(students | {attempt.student_id for attempt in written.attempts}):
             require_key(("student", student_id))
     elif connection.dialect.name == "postgresql" and (students or rules_changed):
         # Two transactions deriving the same pair (a result and a rule change, say) take turns,
