@@ -6,17 +6,20 @@
     .venv/bin/python bench/webhook_bench.py --profile first    # or repeat: where a delivery's time goes
 
 Seeds a fresh database (migrated, as production's) with --launches students, each with an
-earlier exam's result and one launch of one of ten exams, and signs a real "completed" webhook body for every launch, as
-Testpress would. It then serves the portal (`wsgi:app`, configured by PORTAL_* variables as
-in production, its request log to a file) and `bench/insert_floor.py` under the same
+earlier exam's result and one launch of one of ten exams, and signs a real "completed"
+webhook body for every launch, as Testpress would. It then serves the portal (`wsgi:app`,
+configured by PORTAL_* variables as in production, its request log to a file, plus the
+signed insert of `bench/portal_floor.py`) and `bench/insert_floor.py` under the same
 `gunicorn -w 2` sync workers and gunicorn.conf.py (with `--max-requests 0`), and loads each
 with wrk (POSTs from a Lua script; a Python load generator without wrk), interleaved: a
-warm-up pass, then every round measures the floor and the webhook one after the other.
+warm-up pass, then every round measures every target one after the other.
 
 - floor: insert + commit: a bare Flask-SQLAlchemy route storing the body as one row, SQLite
   WAL with synchronous=NORMAL, committed. The floor every ratio is to.
 - floor: verify + insert: the same, after the portal's own check of the body's hash: the
   floor of any signed delivery.
+- portal: verify + insert: the same check and one log row, on the portal's own stack (its
+  request log, metrics, headers, extensions): the floor under the webhook.
 - webhook, repeat: the same signed body again (Testpress retrying), cycling through
   deliveries the seed already made once: verified, matched, found unchanged, logged.
 - webhook, first delivery: every request a launch's completion never delivered before:
@@ -50,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.insert_floor import create as create_floor  # noqa: E402
+from bench.portal_floor import SIGNED_INSERT, add_signed_insert  # noqa: E402
 from bench.serving import Target, gunicorn, interleaved, logging_to, python_load, report, wrk  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.attempts import standings  # noqa: E402
@@ -67,6 +71,7 @@ EXAMS = 10
 REPEATED = 200  # launches delivered once by the seed: the bodies the repeats cycle through
 COUNTED = 100  # first deliveries spent in-process on the statement and call counts
 FLOOR, SIGNED_FLOOR = "floor: insert + commit", "floor: verify + insert"
+PORTAL_FLOOR = "portal: verify + insert"
 REPEAT, FIRST = "webhook, repeat", "webhook, first delivery"
 
 
@@ -149,7 +154,7 @@ def testpress_id(body: bytes) -> str:
 
 def in_process_app(database_uri: str, log_path: Path):
     """The portal in this process, for a test client: its log goes to a file, as a server's would."""
-    return create_app({**portal_settings(database_uri), "LOGGING": logging_to(log_path)})
+    return add_signed_insert(create_app({**portal_settings(database_uri), "LOGGING": logging_to(log_path)}))
 
 
 def deliver(client, body: bytes, expected: str) -> None:
@@ -184,6 +189,7 @@ def in_process_figures(app, floor_app, firsts: list[bytes], repeats: list[bytes]
     floor_client = floor_app.test_client()
     for label, path in ((FLOOR, "/"), (SIGNED_FLOOR, "/signed")):
         calls[label] = function_calls(lambda n, path=path: floor_client.post(path, data=repeats[0]))
+    calls[PORTAL_FLOOR] = function_calls(lambda n: client.post(SIGNED_INSERT, data=repeats[0]))
     return {"statements": figures, "calls": calls}
 
 
@@ -199,11 +205,16 @@ def function_calls(request, count: int = 50) -> int:
 
 
 _TABLE = re.compile(r"^(?:(SELECT) .*? FROM (\w+)|(INSERT) INTO (\w+)|(UPDATE) (\w+)|(DELETE) FROM (\w+))", re.S)
+_BRACKETS = re.compile(r"\([^()]*\)")
 
 
 def statement_name(text: str) -> str:
-    """A statement as its verb and table: "SELECT attempts", "INSERT webhook_deliveries"."""
-    found = _TABLE.match(" ".join(text.split()))
+    """A statement as its verb and table: "SELECT attempts", "INSERT webhook_deliveries" (the
+    table of its own FROM, not of a subquery's)."""
+    text, bracketed = " ".join(text.split()), None
+    while bracketed != text:
+        bracketed, text = text, _BRACKETS.sub("", text)
+    found = _TABLE.match(text)
     return " ".join(part for part in found.groups() if part) if found else " ".join(text.split()[:2])
 
 
@@ -274,10 +285,13 @@ def main() -> None:
     with ExitStack() as servers:
         floor, floor_pid = servers.enter_context(gunicorn("bench.insert_floor:create()", options.workers,
                                                           folder / "floor.log", env))
-        portal, portal_pid = servers.enter_context(gunicorn("wsgi:app", options.workers, folder / "portal.log", env))
+        # wsgi:app, as production serves it, with the signed insert of portal_floor.py.
+        portal, portal_pid = servers.enter_context(gunicorn("bench.portal_floor:served()", options.workers,
+                                                            folder / "portal.log", env))
         targets = [
             Target(FLOOR, f"{floor}/", floor_pid, headers, lambda: repeat_file),
             Target(SIGNED_FLOOR, f"{floor}/signed", floor_pid, headers, lambda: repeat_file),
+            Target(PORTAL_FLOOR, portal + SIGNED_INSERT, portal_pid, headers, lambda: repeat_file),
             Target(REPEAT, portal + WEBHOOK, portal_pid, headers, lambda: repeat_file),
             Target(FIRST, portal + WEBHOOK, portal_pid, headers, fresh_bodies),
         ]

@@ -66,6 +66,11 @@ class _Among(sa.sql.expression.ColumnElement):
         self.column = column
         self.values = values
 
+    @property
+    def _from_objects(self) -> list:
+        # The column's table, for a select whose only mention of it is here (an EXISTS).
+        return self.column._from_objects
+
 
 # Below this many values an ordinary IN list is the cheaper on SQLite, and its plan the surer.
 LONG_LIST = 100

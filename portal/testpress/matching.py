@@ -77,21 +77,25 @@ _STUDENT = (_users.c.id, _users.c.email, _users.c.testpress_user_id)  # KnownStu
 # portal.core.bulk.)
 _NAMED = sa.or_(among(Attempt.testpress_attempt_id, listed("testpress_ids")),
                 among(Attempt.institute_attempt_id, listed("institute_ids")))
+# Every source, named, so that SQLite searches the (source, attempt) index.
+_EVERY_SOURCE = among(_unmatched.c.source, listed("sources", list(ReportSource)))
+_REPORTS_UNMATCHED = (_EVERY_SOURCE, among(_unmatched.c.testpress_attempt_id, listed("testpress_ids")))
+UNMATCHED_ROWS = sa.select(_unmatched.c.id, _unmatched.c.source, _unmatched.c.testpress_attempt_id).where(
+    *_REPORTS_UNMATCHED)
 # The attempts the reports name, each with its student's row (which spares the students' read
-# when it is the reporting student). A single report's attempt (the webhook's) with its
-# reports in the same statement: half the cost of a second one. A page's in two: joined,
-# SQLite would send each attempt's columns again with each of its reports, a fifth slower
-# at a thousand.
-_OWNED = sa.select(Attempt, *_STUDENT).join(_users, _users.c.id == Attempt.student_id).where(_NAMED)
+# when it is the reporting student) and whether any report of the batch has an unmatched row
+# (the rows are read only then: most batches have none). A delivery Testpress retries is
+# then decided on this one read. A single report's attempt (the webhook's) with its reports
+# in the same statement: half the cost of a second one. A page's in two: joined, SQLite
+# would send each attempt's columns again with each of its reports, a fifth slower at a
+# thousand.
+_OWNED = (sa.select(Attempt, *_STUDENT, sa.exists().where(*_REPORTS_UNMATCHED).label("any_unmatched"))
+          .join(_users, _users.c.id == Attempt.student_id).where(_NAMED))
 NAMED_ATTEMPTS = _OWNED.options(selectinload(Attempt.reports))
 NAMED_ATTEMPT = _OWNED.options(joinedload(Attempt.reports))
 _NAMED_STUDENTS = sa.or_(among(_users.c.testpress_user_id, listed("user_ids")), among(_users.c.email, listed("emails")))
 NAMED_STUDENTS = sa.select(*_STUDENT).where(_NAMED_STUDENTS)
 NAMED_EXAMS = sa.select(_exams.c.id, _exams.c.testpress_id).where(among(_exams.c.testpress_id, listed("exam_ids")))
-# Every source, named, so that SQLite searches the (source, attempt) index.
-_EVERY_SOURCE = among(_unmatched.c.source, listed("sources", list(ReportSource)))
-UNMATCHED_ROWS = sa.select(_unmatched.c.id, _unmatched.c.source, _unmatched.c.testpress_attempt_id).where(
-    _EVERY_SOURCE, among(_unmatched.c.testpress_attempt_id, listed("testpress_ids")))
 # The students of the attempts a batch names, and those it names itself, in one round trip.
 NAMED_STUDENT_IDS = sa.union(sa.select(Attempt.__table__.c.student_id).where(_NAMED),
                              sa.select(_users.c.id).where(_NAMED_STUDENTS))
@@ -162,7 +166,8 @@ class AttemptMatcher:
     def load(self, items: list[ReportedAttempt]) -> None:
         """Fetch everything the batch could match, in at most eight queries."""
         lists = _lists(items)
-        for attempt, *owner in db.session.execute(NAMED_ATTEMPT if len(items) == 1 else NAMED_ATTEMPTS, lists).unique():
+        named = db.session.execute(NAMED_ATTEMPT if len(items) == 1 else NAMED_ATTEMPTS, lists).unique().all()
+        for attempt, *owner, _ in named:
             self._remember(attempt)
             if (student := KnownStudent._make(owner)).testpress_user_id is not None:
                 # Testpress's user id is unique: the student a report naming it is from (_student).
@@ -201,7 +206,8 @@ class AttemptMatcher:
 
         # Every report's, not only those that matched no attempt: one naming another student's
         # attempt is kept as unmatched too, and its row may exist already.
-        for row_id, source, testpress_attempt_id in db.session.execute(UNMATCHED_ROWS, lists):
+        unmatched = db.session.execute(UNMATCHED_ROWS, lists) if not named or named[0].any_unmatched else ()
+        for row_id, source, testpress_attempt_id in unmatched:
             self._unmatched_stored.add(testpress_attempt_id)
             if source == self.source:
                 self._unmatched_row_ids[testpress_attempt_id] = row_id
