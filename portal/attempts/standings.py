@@ -11,8 +11,11 @@ transaction: a result and its standing commit together or not at all, whoever re
 
 from __future__ import annotations
 
+from functools import cache
+
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from portal.attempts.grading import counting_attempts
@@ -37,23 +40,39 @@ def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
 _TABLE = Standing.__table__
 # Built once and run with each flush's students and exams: building the window's statement
 # anew took longer than SQLite took to run it.
+_IN_SCOPE = (among(Attempt.student_id, listed("students")), among(Attempt.exam_id, listed("exams")))
 _FORGET = sa.delete(_TABLE).where(among(_TABLE.c.student_id, listed("students")),
                                   among(_TABLE.c.exam_id, listed("exams")))
-_DERIVE = sa.insert(_TABLE).from_select(
-    COLUMNS, _derived(among(Attempt.student_id, listed("students")), among(Attempt.exam_id, listed("exams"))))
+_DERIVE = sa.insert(_TABLE).from_select(COLUMNS, _derived(*_IN_SCOPE))
 
 
-def refresh(session: Session | sa.Connection, students: set[int], exams: set[int]) -> None:
+@cache  # built once per database
+def _derive_over(dialect_name: str) -> sa.Insert:
+    """_DERIVE writing over the rows of the pairs derived (an upsert: the same words on both
+    databases). WHERE true: else SQLite would read ON CONFLICT as the last join's ON."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE).from_select(COLUMNS, _derived(*_IN_SCOPE).where(sa.true()))
+    return statement.on_conflict_do_update(index_elements=[_TABLE.c.student_id, _TABLE.c.exam_id],
+                                           set_={name: statement.excluded[name] for name in COLUMNS[2:]})
+
+
+def refresh(connection: sa.Connection, students: set[int], exams: set[int], *, vanishing: bool = True) -> None:
     """Derive again the standings of every pair of `students` x `exams`.
 
     Pairs that did not change come out as they were, so a superset is harmless: two INs
     keep the statements the same whatever the pairs (a sync page's thousand students).
+    Unless a pair may have lost its last attempt (`vanishing`: one was deleted or moved), the
+    derived rows are written over the old ones in one statement, rather than the old ones
+    deleted first.
     """
     if not students or not exams:
         return
     pairs = {"students": list(students), "exams": list(exams)}
-    session.execute(_FORGET, pairs)
-    session.execute(_DERIVE, pairs)
+    if vanishing:
+        connection.execute(_FORGET, pairs)
+        connection.execute(_DERIVE, pairs)
+    else:
+        connection.execute(_derive_over(connection.dialect.name), pairs)
 
 
 def rebuild(session: Session) -> int:
@@ -69,9 +88,10 @@ def refresh_exam(session: Session | sa.Connection, exam_id: int) -> None:
     session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
 
 
-def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[int], set[int]]:
-    """The students and exams of attempts this flush wrote, and the exams whose rule changed."""
-    students, exams = set(), set()
+def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[int], set[int], bool]:
+    """The students and exams of attempts this flush wrote, the exams whose rule changed, and
+    whether a pair may have lost its last attempt (one was deleted or changed hands)."""
+    students, exams, vanishing = set(), set(), bool(written.deleted)
     # An attempt given only a new report (a repeat's history) keeps its standing.
     changed = [attempt for attempt in written.dirty if session.is_modified(attempt, include_collections=False)]
     for attempt in (*written.new, *changed, *written.deleted):
@@ -79,12 +99,14 @@ def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[in
         exams.add(attempt.exam_id)
         # And the old pair, should an attempt ever change hands.
         state = sa.inspect(attempt)
-        students.update(state.attrs.student_id.history.deleted)
-        exams.update(state.attrs.exam_id.history.deleted)
+        old_students, old_exams = state.attrs.student_id.history.deleted, state.attrs.exam_id.history.deleted
+        students.update(old_students)
+        exams.update(old_exams)
+        vanishing = vanishing or bool(old_students or old_exams)
     rules_changed = {exam.id for exam in written.exams if sa.inspect(exam).attrs.counting_rule.history.has_changes()}
     students.discard(None)
     exams.discard(None)
-    return students, exams, rules_changed
+    return students, exams, rules_changed, vanishing
 
 
 @event.listens_for(Session, "after_flush")
@@ -94,7 +116,7 @@ def _keep_standings_current(session: Session, flush_context) -> None:
     written = flushed(session, flush_context)
     if not written.attempts and not written.exams:
         return  # a flush of other rows (a delivery's log, a person)
-    students, exams, rules_changed = _pairs_touched(session, written)
+    students, exams, rules_changed, vanishing = _pairs_touched(session, written)
     connection = session.connection()  # Core statements: nothing here may flush again
     if not holds_every_key():
         # A keyed recording (PostgreSQL) derives only its own students' standings: their
@@ -111,6 +133,6 @@ def _keep_standings_current(session: Session, flush_context) -> None:
         # each then reading what the other committed. The recording lock: re-entrant, so a
         # recording already holding it goes on. (SQLite's one writer already takes turns.)
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
-    refresh(connection, students, exams)
+    refresh(connection, students, exams, vanishing=vanishing)
     for exam_id in rules_changed:
         refresh_exam(connection, exam_id)

@@ -275,8 +275,9 @@ def test_a_repeated_delivery_runs_the_statements_its_decision_needs_and_no_more(
 
 
 def test_a_launchs_first_delivery_reads_what_a_repeat_does_and_writes_the_result_once(client, physics):
-    """A launch's completion, its student known to Testpress: the repeat's reads, then the
-    attempt, its report, its standing and the exam's counts, and the log row."""
+    """A launch's completion, its student known to Testpress: the repeat's one read, then the
+    attempt, its report, its standing (written over the old row) and the exam's counts, and
+    the log row. Before: 11 statements (the BEGIN included), now 7."""
     asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
     launch = make_attempt(asha, physics)
 
@@ -285,8 +286,7 @@ def test_a_launchs_first_delivery_reads_what_a_repeat_does_and_writes_the_result
 
     # (The two flush hooks, standings' and exam_stats', run in the order their modules were imported.)
     assert sorted(run) == sorted(["SELECT attempts", "UPDATE attempts", "INSERT attempt_reports",
-                                  "DELETE standings", "INSERT standings", "INSERT exam_stats",
-                                  "INSERT webhook_deliveries"])
+                                  "INSERT standings", "INSERT exam_stats", "INSERT webhook_deliveries"])
     db.session.refresh(launch)
     assert (launch.status, launch.score, launch.testpress_attempt_id) == ("completed", 163.0, "9001")
 
