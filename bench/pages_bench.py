@@ -24,19 +24,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import http.client
-import os
 import pstats
 import re
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,16 +40,14 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.hello_app import app as bare_app  # noqa: E402
+from bench.portal_floor import EMPTY_PAGE, add_empty_page  # noqa: E402
+from bench.serving import Target, gunicorn, interleaved, logging_to, python_load, report, wrk  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.core.database import create_database_file, init_database  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
-from portal.core.logs import default_logging  # noqa: E402
 from portal.core.passwords import hash_password  # noqa: E402
 from portal.models import Attempt, Exam, User, utcnow  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from hello_app import app as bare_app  # noqa: E402
-from portal_floor import EMPTY_PAGE, add_empty_page  # noqa: E402
 
 SECRET_KEY = "pages-bench-secret-key-not-for-production"
 PASSWORD = "bench password, not for production"
@@ -66,6 +58,7 @@ STAFF = "staff@example.com"
 # session to the browser's User-Agent, and would rewrite the cookie on every response of a
 # load generator that sent another one.
 HEADERS = {"User-Agent": "pages_bench"}
+BARE = "bare Flask route"
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -119,12 +112,8 @@ def seed(database_uri: str, attempts: int, others: int) -> None:
 def in_process_app(database_uri: str, log_path: Path):
     """The portal in this process, for a test client: its request log goes to a file, as a server's
     would, and its forms carry CSRF tokens, as a server's do (writing them is part of a page's cost)."""
-    logging = default_logging()
-    logging["handlers"]["stderr"] = {**logging["handlers"]["stderr"], "class": "logging.FileHandler",
-                                     "filename": str(log_path)}
-    del logging["handlers"]["stderr"]["stream"]
     return add_empty_page(create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri,
-                                      "LOGGING": logging, "SESSION_COOKIE_SECURE": False}))
+                                      "LOGGING": logging_to(log_path), "SESSION_COOKIE_SECURE": False}))
 
 
 def client_log_in(client, email: str) -> None:
@@ -148,7 +137,7 @@ def in_process_figures(database_uri: str, log_path: Path) -> tuple[dict, dict]:
     app = in_process_app(database_uri, log_path)
     counts: dict[str, dict[str, int]] = {}
     bare_client = bare_app.test_client()
-    times = {"bare Flask route": (best_batch(bare_client, "/"), function_calls(bare_client, "/"))}
+    times = {BARE: (best_batch(bare_client, "/"), function_calls(bare_client, "/"))}
     with app.app_context():
         engine = db.engine
     statements = []
@@ -204,47 +193,7 @@ def pages_of(app, email: str) -> list[tuple[str, str]]:
             ("results page", f"/attempts/{latest}")]
 
 
-# --- servers and load ----------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], chdir: Path = ROOT):
-    """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default); yields (URL, master's pid).
-
-    gunicorn.conf.py applies to both servers (gunicorn reads it from the working folder), but
-    for its max_requests: replacing each worker after a thousand requests would restart the
-    bare route's workers every second, and the figures would measure workers booting (and the
-    CPU read from /proc would lose the replaced workers' time).
-    """
-    port = free_port()
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-             "--max-requests", "0", "--bind", f"127.0.0.1:{port}", "--chdir", str(chdir), app_spec],
-            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    requests.get(url + "/", timeout=5)
-                    break
-                except requests.RequestException:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"pages_bench: {app_spec} did not start:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.1)
-            yield url, server.pid
-        finally:
-            server.terminate()
-            server.wait(15)
-
+# --- logging in ------------------------------------------------------------------------
 
 def log_in(url: str, email: str) -> str:
     """Log in through the login form; answers the Cookie header of the session."""
@@ -262,65 +211,13 @@ def log_in(url: str, email: str) -> str:
     return "; ".join(f"{name}={value}" for name, value in session.cookies.items())
 
 
-def workers_cpu(master: int) -> float | None:
-    """CPU seconds the master's workers have used so far (Linux's /proc), or None elsewhere.
-
-    Requests per second follow whatever else the host runs that minute; CPU time per request
-    follows it far less, so both are printed.
-    """
-    try:
-        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        fields = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() for pid in workers]
-    except OSError:
-        return None
-    return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def check_answers_itself(url: str, cookie: str) -> None:
+def check_answers_itself(url: str, headers: dict[str, str]) -> None:
     """A redirect (to the login page, say) measured instead of the page is not a figure."""
-    response = requests.get(url, headers={**HEADERS, "Cookie": cookie}, allow_redirects=False, timeout=10)
+    response = requests.get(url, headers=headers, allow_redirects=False, timeout=10)
     if response.status_code != 200:
         sys.exit(f"pages_bench: {url} answered {response.status_code}, not 200: nothing to measure")
     if "Set-Cookie" in response.headers:
         sys.exit(f"pages_bench: {url} rewrites the session cookie on every request: not what a browser meets")
-
-
-def wrk(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
-    """(requests answered, seconds taken)."""
-    command = ["wrk", "--threads", "2", "--connections", str(connections), "--duration", f"{seconds:g}s",
-               "--header", f"User-Agent: {HEADERS['User-Agent']}", url]
-    if cookie:
-        command[1:1] = ["--header", f"Cookie: {cookie}"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    if "Non-2xx or 3xx responses" in output or "Socket errors" in output:
-        sys.exit(f"pages_bench: errors while loading {url}:\n{output}")
-    found = re.search(r"(\d+) requests in ([\d.]+)(m?s)", output)
-    return int(found.group(1)), float(found.group(2)) / (1000 if found.group(3) == "ms" else 1)
-
-
-def python_load(url: str, cookie: str | None, seconds: float, connections: int) -> tuple[int, float]:
-    """The stand-in for wrk: keep-alive connections in threads, counting 200 answers."""
-    target = requests.utils.urlparse(url)
-    headers = {**HEADERS, "Cookie": cookie} if cookie else HEADERS
-    done, stop = [0] * connections, time.perf_counter() + seconds
-
-    def run(slot: int) -> None:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-        while time.perf_counter() < stop:
-            connection.request("GET", target.path or "/", headers=headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise SystemExit(f"pages_bench: {url} answered {response.status}")
-            done[slot] += 1
-
-    threads = [threading.Thread(target=run, args=(slot,)) for slot in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(done), time.perf_counter() - started
 
 
 # --- profiling -----------------------------------------------------------------------------
@@ -379,62 +276,37 @@ def main() -> None:
     env = {"PORTAL_SECRET_KEY": SECRET_KEY, "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri,
            "PORTAL_SESSION_COOKIE_SECURE": "false", "PORTAL_REMEMBER_COOKIE_SECURE": "false"}
     with ExitStack() as servers:
-        bare, bare_pid = servers.enter_context(gunicorn("hello_app:app", options.workers, folder / "bare.log",
-                                                        env, chdir=ROOT / "bench"))
+        bare, bare_pid = servers.enter_context(gunicorn("bench.hello_app:app", options.workers,
+                                                        folder / "bare.log", env))
         # wsgi:app, as production serves it, with the empty page of portal_floor.py.
         portal, portal_pid = servers.enter_context(gunicorn("bench.portal_floor:served()", options.workers,
                                                             folder / "portal.log", env))
         student, staff = log_in(portal, MEASURED), log_in(portal, STAFF)
         app = create_app({"SECRET_KEY": SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_uri})
-        targets = [("bare Flask route", f"{bare}/", None, bare_pid)]
-        targets += [(label, portal + path, student, portal_pid) for label, path in pages_of(app, MEASURED)]
-        targets += [(label, portal + path, staff, portal_pid) for label, path in pages_of(app, STAFF)]
+        as_student, as_staff = {**HEADERS, "Cookie": student}, {**HEADERS, "Cookie": staff}
+        targets = [Target(BARE, f"{bare}/", bare_pid, HEADERS)]
+        targets += [Target(label, portal + path, portal_pid, as_student) for label, path in pages_of(app, MEASURED)]
+        targets += [Target(label, portal + path, portal_pid, as_staff) for label, path in pages_of(app, STAFF)]
         # The portal's cheapest route (no session, one SELECT 1): the floor under every page.
-        targets.append(("portal /healthz", f"{portal}/healthz", None, portal_pid))
-        for _, url, cookie, _ in targets[1:]:
-            check_answers_itself(url, cookie)
-
-        for _, url, cookie, _ in targets:  # every worker compiles its templates and fills its pools first
-            load(url, cookie, 1, options.connections)
-        rates: dict[str, list[float]] = {label: [] for label, *_ in targets}
-        cpu: dict[str, list[float]] = {label: [] for label, *_ in targets}  # worker CPU ms per request
-        for _ in range(options.rounds):
-            for label, url, cookie, master in targets:
-                before = workers_cpu(master)
-                answered, seconds = load(url, cookie, options.seconds, options.connections)
-                after = workers_cpu(master)
-                rates[label].append(answered / seconds)
-                if before is not None and after is not None:
-                    cpu[label].append((after - before) * 1000 / answered)
-        for _, url, cookie, _ in targets[1:]:
-            check_answers_itself(url, cookie)  # still the page, not a redirect, at the end
+        targets.append(Target("portal /healthz", f"{portal}/healthz", portal_pid, HEADERS))
+        for target in targets[1:]:
+            check_answers_itself(target.url, target.headers)
+        rates, cpu = interleaved(targets, load, options.rounds, options.seconds, options.connections)
+        for target in targets[1:]:
+            check_answers_itself(target.url, target.headers)  # still the page, not a redirect, at the end
 
     print(f"gunicorn -w {options.workers} (sync), {'wrk' if load is wrk else 'Python load'}, "
           f"{options.connections} connections, {options.rounds} interleaved rounds of {options.seconds:g} s, "
           f"medians; the student has {options.attempts} completed attempts; {db_name(database_uri)}")
-    print(report(rates, cpu))
+    print(report(rates, cpu, floor=BARE))
     print(f"\nSQL statements per page ({FEW.split('@')[0]}: 5 attempts, {MEASURED.split('@')[0]}: "
           f"{options.attempts})")
     for label, by_person in counts.items():
         print(f"{label:<20} " + "   ".join(f"{email.split('@')[0]} {n}" for email, n in by_person.items()))
     print("\nIn-process, on a test client: ms per request (best of 5 batches of 100) and Python calls per request")
-    bare_ms, bare_calls = in_process["bare Flask route"]
+    bare_ms, bare_calls = in_process[BARE]
     for label, (ms, calls) in in_process.items():
         print(f"{label:<20} {ms:>6.2f} ms  {bare_ms / ms:>5.2f}x  {calls:>7,} calls  {bare_calls / calls:>5.2f}x")
-
-
-def report(rates: dict[str, list[float]], cpu: dict[str, list[float]]) -> str:
-    """The table: median req/s and its ratio to the bare route; median worker CPU per request and
-    the bare route's share of it (the same ratio, as CPU, which a busy host disturbs less)."""
-    rate = {label: statistics.median(values) for label, values in rates.items()}
-    cost = {label: statistics.median(values) for label, values in cpu.items() if values}
-    bare = "bare Flask route"
-    lines = [f"{'page':<20} {'req/s':>7} {'ratio':>6}  {'CPU ms/req':>10} {'ratio':>6}   rounds (req/s)"]
-    for label, values in rates.items():
-        cpu_part = f"{cost[label]:>10.2f} {cost[bare] / cost[label]:>5.2f}x" if label in cost else f"{'-':>10} {'-':>6}"
-        lines.append(f"{label:<20} {rate[label]:>7.0f} {rate[label] / rate[bare]:>5.2f}x  {cpu_part}   "
-                     + " ".join(f"{value:.0f}" for value in values))
-    return "\n".join(lines)
 
 
 def db_name(uri: str) -> str:

@@ -102,17 +102,16 @@ def configure_security(app: Flask) -> None:
 
     app.before_request(refuse_nul_characters)
 
+    # Forms post only here, and the launch form to Testpress (every exam URL is on
+    # TESTPRESS_BASE_URL's host: `flask testpress check` says so otherwise). Written once.
+    base = urlsplit(app.config.get("TESTPRESS_BASE_URL") or "")
+    testpress_origin = f" {base.scheme}://{base.netloc}" if base.scheme in ("http", "https") and base.netloc else ""
+    policy = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
+              f"base-uri 'self'; frame-ancestors 'none'; form-action 'self'{testpress_origin}")
+
     @app.after_request
     def set_security_headers(response):
-        # Forms post only here, and the launch form to Testpress (every exam URL is on
-        # TESTPRESS_BASE_URL's host: `flask testpress check` says so otherwise).
-        base = urlsplit(app.config.get("TESTPRESS_BASE_URL") or "")
-        testpress_origin = f" {base.scheme}://{base.netloc}" if base.scheme in ("http", "https") and base.netloc else ""
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-            f"base-uri 'self'; frame-ancestors 'none'; form-action 'self'{testpress_origin}",
-        )
+        response.headers.setdefault("Content-Security-Policy", policy)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Review links carry a signature: never leak a URL to another site.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -546,6 +547,38 @@ class Standing(db.Model):
     @property
     def verified(self) -> bool:
         return self.score_source in SIGNED_SOURCES
+
+
+class Flushed(NamedTuple):
+    """The attempts and exams one flush writes, by what happens to them (see `flushed`)."""
+
+    new: list[Attempt]
+    dirty: list[Attempt]  # changed, a report appended, or only marked so
+    deleted: list[Attempt]
+    exams: list[Exam]  # changed exams already stored
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        return (*self.new, *self.dirty, *self.deleted)
+
+
+_FLUSHED = "portal_flushed"
+
+
+def flushed(session: sa.orm.Session, flush_context) -> Flushed:
+    """What a flush writes of attempts and exams, for the after_flush hooks that keep the
+    standings and the exams' counts current (portal.attempts.standings, portal.exams.stats):
+    sorted out once per flush and kept in its context, rather than by each hook walking the
+    session (its `dirty` is computed from the identity map at each reading)."""
+    found = flush_context.attributes.get(_FLUSHED)
+    if found is None:
+        dirty = session.dirty
+        found = Flushed([instance for instance in session.new if isinstance(instance, Attempt)],
+                        [instance for instance in dirty if isinstance(instance, Attempt)],
+                        [instance for instance in session.deleted if isinstance(instance, Attempt)],
+                        [instance for instance in dirty if isinstance(instance, Exam) and instance.id is not None])
+        flush_context.attributes[_FLUSHED] = found
+    return found
 
 
 class OutboxMessage(db.Model):

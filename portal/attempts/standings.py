@@ -11,14 +11,17 @@ transaction: a result and its standing commit together or not at all, whoever re
 
 from __future__ import annotations
 
+from functools import cache
+
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from portal.attempts.grading import counting_attempts
-from portal.core.bulk import among
+from portal.core.bulk import among, listed
 from portal.core.database import RECORDING_LOCK, KeysChanged, holds_every_key, require_key
-from portal.models import Attempt, Exam, Standing
+from portal.models import Attempt, Flushed, Standing, flushed
 
 COLUMNS = ("student_id", "exam_id", "attempts_used", "attempt_id", "score", "max_score", "percentage",
            "score_source", "flagged", "completed_at", "pending_attempt_id")
@@ -34,61 +37,86 @@ def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
             .outerjoin(held, held.id == counting.c.attempt_id))
 
 
-def refresh(session: Session | sa.Connection, students: set[int], exams: set[int]) -> None:
+_TABLE = Standing.__table__
+# Built once and run with each flush's students and exams: building the window's statement
+# anew took longer than SQLite took to run it.
+_IN_SCOPE = (among(Attempt.student_id, listed("students")), among(Attempt.exam_id, listed("exams")))
+_FORGET = sa.delete(_TABLE).where(among(_TABLE.c.student_id, listed("students")),
+                                  among(_TABLE.c.exam_id, listed("exams")))
+_DERIVE = sa.insert(_TABLE).from_select(COLUMNS, _derived(*_IN_SCOPE))
+
+
+@cache  # built once per database
+def _derive_over(dialect_name: str) -> sa.Insert:
+    """_DERIVE writing over the rows of the pairs derived (an upsert: the same words on both
+    databases). WHERE true: else SQLite would read ON CONFLICT as the last join's ON."""
+    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    statement = insert(_TABLE).from_select(COLUMNS, _derived(*_IN_SCOPE).where(sa.true()))
+    return statement.on_conflict_do_update(index_elements=[_TABLE.c.student_id, _TABLE.c.exam_id],
+                                           set_={name: statement.excluded[name] for name in COLUMNS[2:]})
+
+
+def refresh(connection: sa.Connection, students: set[int], exams: set[int], *, vanishing: bool = True) -> None:
     """Derive again the standings of every pair of `students` x `exams`.
 
     Pairs that did not change come out as they were, so a superset is harmless: two INs
     keep the statements the same whatever the pairs (a sync page's thousand students).
+    Unless a pair may have lost its last attempt (`vanishing`: one was deleted or moved), the
+    derived rows are written over the old ones in one statement, rather than the old ones
+    deleted first.
     """
     if not students or not exams:
         return
-    table = Standing.__table__
-    in_scope = (among(table.c.student_id, students), among(table.c.exam_id, exams))
-    session.execute(sa.delete(table).where(*in_scope))
-    session.execute(sa.insert(table).from_select(
-        COLUMNS, _derived(among(Attempt.student_id, students), among(Attempt.exam_id, exams))))
+    pairs = {"students": list(students), "exams": list(exams)}
+    if vanishing:
+        connection.execute(_FORGET, pairs)
+        connection.execute(_DERIVE, pairs)
+    else:
+        connection.execute(_derive_over(connection.dialect.name), pairs)
 
 
 def rebuild(session: Session) -> int:
     """Derive every standing again from the attempts; the number of rows. The caller commits."""
-    session.execute(sa.delete(Standing.__table__))
-    session.execute(sa.insert(Standing.__table__).from_select(COLUMNS, _derived()))
-    return session.scalar(sa.select(sa.func.count()).select_from(Standing.__table__))
+    session.execute(sa.delete(_TABLE))
+    session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived()))
+    return session.scalar(sa.select(sa.func.count()).select_from(_TABLE))
 
 
 def refresh_exam(session: Session | sa.Connection, exam_id: int) -> None:
     """Derive again every standing at one exam (its counting rule changed)."""
-    table = Standing.__table__
-    session.execute(sa.delete(table).where(table.c.exam_id == exam_id))
-    session.execute(sa.insert(table).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
+    session.execute(sa.delete(_TABLE).where(_TABLE.c.exam_id == exam_id))
+    session.execute(sa.insert(_TABLE).from_select(COLUMNS, _derived(Attempt.exam_id == exam_id)))
 
 
-def _pairs_touched(session: Session) -> tuple[set[int], set[int], set[int]]:
-    """The students and exams of attempts this flush wrote, and the exams whose rule changed."""
-    students, exams, rules_changed = set(), set(), set()
-    for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, Attempt):
-            if instance in session.dirty and not session.is_modified(instance, include_collections=False):
-                continue
-            students.add(instance.student_id)
-            exams.add(instance.exam_id)
-            # And the old pair, should an attempt ever change hands.
-            state = sa.inspect(instance)
-            students.update(state.attrs.student_id.history.deleted)
-            exams.update(state.attrs.exam_id.history.deleted)
-        elif isinstance(instance, Exam) and instance.id is not None and instance in session.dirty:
-            if sa.inspect(instance).attrs.counting_rule.history.has_changes():
-                rules_changed.add(instance.id)
-    return students, exams, rules_changed
+def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[int], set[int], bool]:
+    """The students and exams of attempts this flush wrote, the exams whose rule changed, and
+    whether a pair may have lost its last attempt (one was deleted or changed hands)."""
+    students, exams, vanishing = set(), set(), bool(written.deleted)
+    # An attempt given only a new report (a repeat's history) keeps its standing.
+    changed = [attempt for attempt in written.dirty if session.is_modified(attempt, include_collections=False)]
+    for attempt in (*written.new, *changed, *written.deleted):
+        students.add(attempt.student_id)
+        exams.add(attempt.exam_id)
+        # And the old pair, should an attempt ever change hands.
+        state = sa.inspect(attempt)
+        old_students, old_exams = state.attrs.student_id.history.deleted, state.attrs.exam_id.history.deleted
+        students.update(old_students)
+        exams.update(old_exams)
+        vanishing = vanishing or bool(old_students or old_exams)
+    rules_changed = {exam.id for exam in written.exams if sa.inspect(exam).attrs.counting_rule.history.has_changes()}
+    students.discard(None)
+    exams.discard(None)
+    return students, exams, rules_changed, vanishing
 
 
 @event.listens_for(Session, "after_flush")
 def _keep_standings_current(session: Session, flush_context) -> None:
     # after_flush still shows what the flush wrote (new, dirty, deleted) and the rows are in
     # the database, so the standings derive from the written attempts, in their transaction.
-    students, exams, rules_changed = _pairs_touched(session)
-    students.discard(None)
-    exams.discard(None)
+    written = flushed(session, flush_context)
+    if not written.attempts and not written.exams:
+        return  # a flush of other rows (a delivery's log, a person)
+    students, exams, rules_changed, vanishing = _pairs_touched(session, written)
     connection = session.connection()  # Core statements: nothing here may flush again
     if not holds_every_key():
         # A keyed recording (PostgreSQL) derives only its own students' standings: their
@@ -98,15 +126,13 @@ def _keep_standings_current(session: Session, flush_context) -> None:
             raise KeysChanged(("exam", min(rules_changed)))
         # Every attempt written: the pairs' students, and an attempt given only a new report
         # (which _pairs_touched leaves out: its standing cannot change).
-        written = {instance.student_id for instance in (*session.new, *session.dirty, *session.deleted)
-                   if isinstance(instance, Attempt)}
-        for student_id in sorted(students | written):
+        for student_id in sorted(students | {attempt.student_id for attempt in written.attempts}):
             require_key(("student", student_id))
     elif connection.dialect.name == "postgresql" and (students or rules_changed):
         # Two transactions deriving the same pair (a result and a rule change, say) take turns,
         # each then reading what the other committed. The recording lock: re-entrant, so a
         # recording already holding it goes on. (SQLite's one writer already takes turns.)
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(RECORDING_LOCK)))
-    refresh(connection, students, exams)
+    refresh(connection, students, exams, vanishing=vanishing)
     for exam_id in rules_changed:
         refresh_exam(connection, exam_id)

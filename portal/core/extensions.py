@@ -37,9 +37,15 @@ login_manager.login_message_category = "info"
 limiter = Limiter(get_remote_address)
 
 
+# Testpress's endpoints count what they limit themselves, through the limiter's storage (the
+# return per launch and student, the webhook its refused deliveries: a verified delivery is
+# never limited), so the limiter's per-request work is skipped for them too.
+SELF_LIMITED_ENDPOINTS = frozenset({"testpress_return.receive_return", "testpress_webhook.receive_webhook"})
+
+
 @limiter.request_filter
 def page_views_are_not_limited() -> bool:
-    """Only what a form submits is limited (the login's POST; the webhook counts its own
-    refusals), so a page view skips the limiter's work on every request, a twentieth of a
-    page's time (bench/README.md). A limit on a GET would need this filter changed."""
-    return request.method in ("GET", "HEAD")
+    """Only what a form submits is limited (the login's POST; Testpress's endpoints count their
+    own), so a page view skips the limiter's work on every request, a twentieth of a page's
+    time (bench/README.md). A limit on a GET would need this filter changed."""
+    return request.method in ("GET", "HEAD") or request.endpoint in SELF_LIMITED_ENDPOINTS

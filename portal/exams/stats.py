@@ -26,13 +26,14 @@ exam's (models.PERCENTAGE_BOUND, only a signed report can bring one) therefore h
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 
 from portal.core.extensions import db
-from portal.models import Attempt, ExamStats
+from portal.models import Attempt, ExamStats, Flushed, flushed
 from portal.results import PERCENTAGE_BOUND
 from portal.vocabulary import SIGNED_SOURCES
 
@@ -65,7 +66,7 @@ def _before_and_after(attempt: Attempt) -> tuple[tuple, tuple] | None:
     return tuple(before), tuple(after)
 
 
-def flushed_changes(session: Session) -> tuple[dict[tuple, list], set[tuple]]:
+def flushed_changes(written: Flushed) -> tuple[dict[tuple, list], set[tuple]]:
     """What this flush changes in exam_stats: {(exam_id, status): [attempts, scored, percentage_sum]},
     and the (exam_id, status) keys whose percentage_sum must be recounted rather than adjusted."""
     deltas: dict[tuple, list] = defaultdict(lambda: [0, 0, 0.0])
@@ -80,23 +81,22 @@ def flushed_changes(session: Session) -> tuple[dict[tuple, list], set[tuple]]:
         if abs(total) > PERCENTAGE_BOUND:
             recount_sums.add(key)
 
-    for instance in session.new:
-        if isinstance(instance, Attempt):
-            add(tuple(getattr(instance, name) for name in _KEPT), +1)
-    for instance in session.deleted:
-        if isinstance(instance, Attempt):
-            state = sa.inspect(instance)
-            add(tuple(state.attrs[name].history.deleted[0] if state.attrs[name].history.deleted
-                      else getattr(instance, name) for name in _KEPT), -1)
-    for instance in session.dirty:
-        if isinstance(instance, Attempt) and not attributes.instance_state(instance).deleted:
-            change = _before_and_after(instance)
+    for attempt in written.new:
+        add(tuple(getattr(attempt, name) for name in _KEPT), +1)
+    for attempt in written.deleted:
+        state = sa.inspect(attempt)
+        add(tuple(state.attrs[name].history.deleted[0] if state.attrs[name].history.deleted
+                  else getattr(attempt, name) for name in _KEPT), -1)
+    for attempt in written.dirty:
+        if not attributes.instance_state(attempt).deleted:
+            change = _before_and_after(attempt)
             if change:
                 add(change[0], -1)
                 add(change[1], +1)
     return {key: delta for key, delta in deltas.items() if delta[0] or delta[1] or delta[2]}, recount_sums
 
 
+@cache  # built once per database
 def _upsert(dialect_name: str):
     insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
     statement = insert(_TABLE)
@@ -109,7 +109,7 @@ def _upsert(dialect_name: str):
 @sa.event.listens_for(Session, "after_flush")
 def _keep_exam_stats(session: Session, flush_context) -> None:
     # after_flush: the new attempts' exam ids are set, and their history is still there.
-    changes, recount_sums = flushed_changes(session)
+    changes, recount_sums = flushed_changes(flushed(session, flush_context))
     if not changes and not recount_sums:
         return
     connection = session.connection()

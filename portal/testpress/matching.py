@@ -28,14 +28,13 @@ students and exams as plain rows, and attempts, with their reports, as ORM objec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
-from portal.core.bulk import among
+from portal.core.bulk import among, listed
 from portal.core.clock import utcnow
 from portal.core.database import Key, require_key
 from portal.core.extensions import db
@@ -60,11 +59,63 @@ class KnownExam(NamedTuple):
     testpress_id: int
 
 
-def orm_attempts(condition: sa.ColumnElement[bool], order_by: tuple = ()) -> Iterable[Attempt]:
-    """The attempts matching `condition`, with their reports, as ORM objects."""
-    return db.session.scalars(
-        sa.select(Attempt).where(condition).order_by(*order_by).options(selectinload(Attempt.reports))
-    )
+_users, _exams, _unmatched = User.__table__, Exam.__table__, UnmatchedReport.__table__
+
+
+def _with_reports(*conditions: sa.ColumnElement[bool], order_by: tuple = ()) -> sa.Select:
+    """The attempts meeting `conditions`, with their reports, as ORM objects."""
+    return sa.select(Attempt).where(*conditions).order_by(*order_by).options(selectinload(Attempt.reports))
+
+
+_STUDENT = (_users.c.id, _users.c.email, _users.c.testpress_user_id)  # KnownStudent's columns
+
+
+# What matching reads, built once and run with each batch's lists (`_lists`): building and
+# compiling them anew cost the webhook more than running them. Students, exams and unmatched
+# rows name the tables' columns, so that the ORM leaves their rows alone. (Not the unconfirmed
+# attempts of `load`: there SQLite's planner must see how short the students' list is, see
+# portal.core.bulk.)
+_NAMED = sa.or_(among(Attempt.testpress_attempt_id, listed("testpress_ids")),
+                among(Attempt.institute_attempt_id, listed("institute_ids")))
+# Every source, named, so that SQLite searches the (source, attempt) index.
+_EVERY_SOURCE = among(_unmatched.c.source, listed("sources", list(ReportSource)))
+_REPORTS_UNMATCHED = (_EVERY_SOURCE, among(_unmatched.c.testpress_attempt_id, listed("testpress_ids")))
+UNMATCHED_ROWS = sa.select(_unmatched.c.id, _unmatched.c.source, _unmatched.c.testpress_attempt_id).where(
+    *_REPORTS_UNMATCHED)
+# The attempts the reports name, each with its student's row (which spares the students' read
+# when it is the reporting student) and whether any report of the batch has an unmatched row
+# (the rows are read only then: most batches have none). A delivery Testpress retries is
+# then decided on this one read. A single report's attempt (the webhook's) with its reports
+# in the same statement: half the cost of a second one. A page's in two: joined, SQLite
+# would send each attempt's columns again with each of its reports, a fifth slower at a
+# thousand.
+_OWNED = (sa.select(Attempt, *_STUDENT, sa.exists().where(*_REPORTS_UNMATCHED).label("any_unmatched"))
+          .join(_users, _users.c.id == Attempt.student_id).where(_NAMED))
+NAMED_ATTEMPTS = _OWNED.options(selectinload(Attempt.reports))
+NAMED_ATTEMPT = _OWNED.options(joinedload(Attempt.reports))
+_NAMED_STUDENTS = sa.or_(among(_users.c.testpress_user_id, listed("user_ids")), among(_users.c.email, listed("emails")))
+NAMED_STUDENTS = sa.select(*_STUDENT).where(_NAMED_STUDENTS)
+NAMED_EXAMS = sa.select(_exams.c.id, _exams.c.testpress_id).where(among(_exams.c.testpress_id, listed("exam_ids")))
+# The students of the attempts a batch names, and those it names itself, in one round trip.
+NAMED_STUDENT_IDS = sa.union(sa.select(Attempt.__table__.c.student_id).where(_NAMED),
+                             sa.select(_users.c.id).where(_NAMED_STUDENTS))
+LEARN_USER_IDS = _users.update().where(_users.c.id == sa.bindparam("user_id")).values(
+    testpress_user_id=sa.bindparam("testpress_user_id"))
+END_UNMATCHED = sa.delete(_unmatched).where(_EVERY_SOURCE, among(_unmatched.c.testpress_attempt_id, listed("ended")))
+ADD_UNMATCHED = sa.insert(_unmatched)
+UPDATE_UNMATCHED = _unmatched.update().where(_unmatched.c.id == sa.bindparam("row_id"))
+
+
+def _lists(items: list[ReportedAttempt]) -> dict[str, list]:
+    """The lists the statements above take for a batch: the reports' own ids (Testpress's
+    attempt id, the portal's reference) and their students' (Testpress user id, email)."""
+    emails = {item.email for item in items if item.email}
+    return {
+        "testpress_ids": list({item.testpress_attempt_id for item in items}),
+        "institute_ids": list({item.institute_attempt_id for item in items if item.institute_attempt_id is not None}),
+        "user_ids": list({item.testpress_user_id for item in items if item.testpress_user_id is not None}),
+        "emails": list(emails | {email.lower() for email in emails}),
+    }
 
 
 def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
@@ -72,22 +123,6 @@ def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attem
                       reports=[])
     db.session.add(attempt)
     return attempt
-
-
-def _named_attempts(items: list[ReportedAttempt]) -> sa.ColumnElement[bool]:
-    """The attempts the reports' own ids name (Testpress's attempt id, the portal's reference)."""
-    condition = among(Attempt.testpress_attempt_id, {item.testpress_attempt_id for item in items})
-    institute_ids = {item.institute_attempt_id for item in items if item.institute_attempt_id is not None}
-    return sa.or_(condition, among(Attempt.institute_attempt_id, institute_ids)) if institute_ids else condition
-
-
-def _named_students(items: list[ReportedAttempt]) -> sa.ColumnElement[bool] | None:
-    """The portal students the reports name (Testpress user id or email), or None if none do."""
-    user_ids = {item.testpress_user_id for item in items if item.testpress_user_id is not None}
-    emails = {item.email for item in items if item.email} | {item.email.lower() for item in items if item.email}
-    if not user_ids and not emails:
-        return None
-    return sa.or_(among(User.testpress_user_id, user_ids), among(User.email, emails))
 
 
 def recording_keys(items: list[ReportedAttempt]) -> set[Key]:
@@ -101,10 +136,7 @@ def recording_keys(items: list[ReportedAttempt]) -> set[Key]:
     # A Testpress user id the portal may learn for a student (a unique column): two reports
     # teaching it to two students take turns, and the second finds it taken.
     keys |= {("testpress user", item.testpress_user_id) for item in items if item.testpress_user_id is not None}
-    student_ids = set(db.session.scalars(sa.select(Attempt.student_id).where(_named_attempts(items))))
-    if (students := _named_students(items)) is not None:
-        student_ids.update(db.session.scalars(sa.select(User.id).where(students)))
-    return keys | {("student", student_id) for student_id in student_ids}
+    return keys | {("student", student_id) for student_id in db.session.scalars(NAMED_STUDENT_IDS, _lists(items))}
 
 
 class AttemptMatcher:
@@ -133,12 +165,19 @@ class AttemptMatcher:
 
     def load(self, items: list[ReportedAttempt]) -> None:
         """Fetch everything the batch could match, in at most eight queries."""
-        for attempt in orm_attempts(_named_attempts(items)):
+        lists = _lists(items)
+        named = db.session.execute(NAMED_ATTEMPT if len(items) == 1 else NAMED_ATTEMPTS, lists).unique().all()
+        for attempt, *owner, _ in named:
             self._remember(attempt)
+            if (student := KnownStudent._make(owner)).testpress_user_id is not None:
+                # Testpress's user id is unique: the student a report naming it is from (_student).
+                self._users_by_testpress_id[student.testpress_user_id] = student
 
-        # Every report's student, known or not: a found attempt must be theirs.
-        if (students := _named_students(items)) is not None:
-            for row in db.session.execute(sa.select(User.id, User.email, User.testpress_user_id).where(students)):
+        # Every report's student, known or not: a found attempt must be theirs. Read unless
+        # every report's is the student of an attempt just read (a delivery Testpress retries).
+        known = all(item.testpress_user_id in self._users_by_testpress_id for item in items)
+        if not known and (lists["user_ids"] or lists["emails"]):
+            for row in db.session.execute(NAMED_STUDENTS, lists):
                 user = KnownStudent._make(row)
                 self._users_by_email[user.email.lower()] = user
                 if user.testpress_user_id is not None:
@@ -147,8 +186,7 @@ class AttemptMatcher:
         unresolved = [item for item in items if self._known_attempt(item)[0] is None]
         exam_ids = {item.testpress_exam_id for item in unresolved if item.testpress_exam_id is not None}
         if exam_ids:
-            exams = sa.select(Exam.id, Exam.testpress_id).where(among(Exam.testpress_id, exam_ids))
-            for row in db.session.execute(exams):
+            for row in db.session.execute(NAMED_EXAMS, {"exam_ids": list(exam_ids)}):
                 exam = KnownExam._make(row)
                 self._exams_by_testpress_id[exam.testpress_id] = exam
 
@@ -160,26 +198,19 @@ class AttemptMatcher:
                                   among(Attempt.exam_id, portal_exam_ids))
             claimed = among(Attempt.claimed_testpress_attempt_id,
                             {item.testpress_attempt_id for item in without_reference})
-            for attempt in orm_attempts(sa.and_(unconfirmed, claimed), order_by=(Attempt.started_at,)):
+            for attempt in db.session.scalars(_with_reports(unconfirmed, claimed, order_by=(Attempt.started_at,))):
                 self._claimed.setdefault(attempt.claimed_testpress_attempt_id, []).append(attempt)
-            launches = orm_attempts(
-                sa.and_(unconfirmed, Attempt.status.in_(UNFINISHED_STATUSES)), order_by=(Attempt.started_at,)
-            )
-            for launch in launches:
+            open_ones = sa.and_(unconfirmed, Attempt.status.in_(UNFINISHED_STATUSES))
+            for launch in db.session.scalars(_with_reports(open_ones, order_by=(Attempt.started_at,))):
                 self._open_launches.setdefault((launch.student_id, launch.exam_id), []).append(launch)
 
-        for row in db.session.execute(
-            sa.select(UnmatchedReport.id, UnmatchedReport.source, UnmatchedReport.testpress_attempt_id).where(
-                # Every source, named, so that SQLite searches the (source, attempt) index.
-                UnmatchedReport.source.in_(list(ReportSource)),
-                # Every report's, not only those that matched no attempt: one naming another
-                # student's attempt is kept as unmatched too, and its row may exist already.
-                among(UnmatchedReport.testpress_attempt_id, {item.testpress_attempt_id for item in items}),
-            )
-        ):
-            self._unmatched_stored.add(row.testpress_attempt_id)
-            if row.source == self.source:
-                self._unmatched_row_ids[row.testpress_attempt_id] = row.id
+        # Every report's, not only those that matched no attempt: one naming another student's
+        # attempt is kept as unmatched too, and its row may exist already.
+        unmatched = db.session.execute(UNMATCHED_ROWS, lists) if not named or named[0].any_unmatched else ()
+        for row_id, source, testpress_attempt_id in unmatched:
+            self._unmatched_stored.add(testpress_attempt_id)
+            if source == self.source:
+                self._unmatched_row_ids[testpress_attempt_id] = row_id
 
     def attempt_for(self, item: ReportedAttempt, now: datetime | None = None) -> Attempt | None:
         """The attempt `item` reports on (found, or new and added); None when it is unmatched."""
@@ -209,27 +240,15 @@ class AttemptMatcher:
             for user_id, testpress_id in sorted(self._learnt_user_ids.items()):
                 require_key(("student", user_id))
                 require_key(("testpress user", testpress_id))
-            users = User.__table__
-            db.session.execute(
-                users.update().where(users.c.id == sa.bindparam("user_id")).values(
-                    testpress_user_id=sa.bindparam("testpress_user_id")),
-                [{"user_id": user_id, "testpress_user_id": testpress_id}
-                 for user_id, testpress_id in self._learnt_user_ids.items()],
-            )
+            db.session.execute(LEARN_USER_IDS, [{"user_id": user_id, "testpress_user_id": testpress_id}
+                                                for user_id, testpress_id in self._learnt_user_ids.items()])
         # Only those load found: most matched reports never had one (a statement saved per delivery).
         if ended := self.matched_testpress_ids & self._unmatched_stored:
-            unmatched = UnmatchedReport.__table__
-            db.session.execute(sa.delete(unmatched).where(
-                # Every source, named, so that SQLite searches the (source, attempt) index
-                # instead of reading the whole table for each page of the sync.
-                unmatched.c.source.in_(list(ReportSource)),
-                among(unmatched.c.testpress_attempt_id, ended),
-            ))
+            db.session.execute(END_UNMATCHED, {"ended": list(ended)})
         self._save_unmatched()
 
     def _save_unmatched(self) -> None:
         # Core statements, not ORM objects: a sync page can hold a hundred unmatched reports.
-        table = UnmatchedReport.__table__
         new, seen_again = [], []
         for testpress_attempt_id, values in self._unmatched.items():
             row_id = self._unmatched_row_ids.get(testpress_attempt_id)
@@ -238,9 +257,9 @@ class AttemptMatcher:
             else:
                 seen_again.append({"row_id": row_id, **values})
         if new:
-            db.session.execute(sa.insert(table), new)
+            db.session.execute(ADD_UNMATCHED, new)
         if seen_again:
-            db.session.execute(table.update().where(table.c.id == sa.bindparam("row_id")), seen_again)
+            db.session.execute(UPDATE_UNMATCHED, seen_again)
 
     def _remember(self, attempt: Attempt) -> None:
         if attempt.institute_attempt_id is not None:

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from portal.core.bulk import LONG_LIST, among
+from portal.core.bulk import LONG_LIST, among, listed
 from portal.core.extensions import db
 from portal.models import Attempt, User
 from tests.factories import make_attempt, make_exam, make_user
@@ -38,3 +38,12 @@ def test_among_binds_one_parameter_for_any_long_list(app):
 
     assert str(compiled_few) == str(compiled_many)
     assert len(compiled_many.params) == 1
+
+
+def test_a_statement_built_once_takes_each_executions_list(app):
+    student, exam = make_user(), make_exam()
+    attempts = [make_attempt(student, exam, testpress_attempt_id=str(number)) for number in (7, 8, 9)]
+    statement = sa.select(Attempt.id).where(among(Attempt.testpress_attempt_id, listed("named")))
+
+    for named, expected in (([7, "9"], [attempts[0].id, attempts[2].id]), ([], []), (["8"], [attempts[1].id])):
+        assert sorted(db.session.scalars(statement, {"named": named})) == expected

@@ -20,6 +20,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
@@ -95,20 +96,18 @@ def refuse_delivery(
         current_app.logger.warning("webhook delivery from %s refused (%s); too many refusals, answered 429",
                                    remote_addr, reason)
         return DeliveryOutcome(429, "rejected", "too many refused deliveries from this address", retry_after)
-    delivery = WebhookDelivery(
+    line = _log_row(
+        received_at=utcnow(),
         verified=False,
         outcome="rejected",
         reason=storable(reason[:300]),
-        testpress_attempt_id=storable(testpress_attempt_id),
         attempt_state=storable(attempt_state),
+        testpress_attempt_id=storable(testpress_attempt_id),
+        attempt_id=None,
         remote_addr=remote_addr,
         payload=stored_payload(raw_body, limit=REFUSED_PAYLOAD_CHARS) if raw_body is not None else None,
     )
-    db.session.add(delivery)
-    db.session.flush()
     _forget_old_refusals(current_app.config["WEBHOOK_REFUSED_LOG_SIZE"])
-    db.session.flush()
-    line = delivery_line(delivery)
     db.session.commit()
     log_delivery(line)
     return DeliveryOutcome(status, "rejected", reason)
@@ -170,10 +169,12 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
     payload_kept = stored_payload(raw_body)
 
     def record() -> tuple:
-        delivery = _record(reported, remote_addr)
-        delivery.payload = payload_kept
-        db.session.flush()
-        return delivery.outcome, delivery_line(delivery)
+        now = utcnow()
+        outcome, attempt_id = _record(reported, now)
+        line = _log_row(received_at=now, verified=True, outcome=outcome, reason=None,
+                        attempt_state=reported.report.status, testpress_attempt_id=reported.testpress_attempt_id,
+                        attempt_id=attempt_id, remote_addr=remote_addr, payload=payload_kept)
+        return outcome, line
 
     try:
         outcome, line = keyed_write(record, keys=lambda: recording_keys([reported]))
@@ -190,9 +191,9 @@ def record_webhook_delivery(raw_body: bytes, remote_addr: str | None) -> Deliver
     return DeliveryOutcome(200, outcome)
 
 
-def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelivery:
+def _record(reported: ReportedAttempt, now: datetime) -> tuple[str, int | None]:
+    """Fold the report into its attempt and flush: the delivery's outcome and the attempt's id."""
     matcher = AttemptMatcher(ReportSource.WEBHOOK)
-    now = utcnow()
     with db.session.no_autoflush:
         matcher.load([reported])
         attempt = matcher.attempt_for(reported, now)
@@ -201,17 +202,23 @@ def _record(reported: ReportedAttempt, remote_addr: str | None) -> WebhookDelive
         else:
             outcome = "recorded" if record_report(attempt, reported.report, now) else "unchanged"
         matcher.save()
-    delivery = WebhookDelivery(
-        received_at=now,
-        verified=True,
-        outcome=outcome,
-        attempt_state=reported.report.status,
-        testpress_attempt_id=reported.testpress_attempt_id,
-        attempt=attempt,
-        remote_addr=remote_addr,
-    )
-    db.session.add(delivery)
-    return delivery
+    db.session.flush()  # a new attempt gets its id; a repeat has nothing to flush
+    return outcome, attempt.id if attempt is not None else None
+
+
+# The log row, by Core: an ORM object would cost a flush of its own (a repeat writes nothing else).
+_ADD_DELIVERY = sa.insert(WebhookDelivery.__table__)
+
+
+def _log_row(**values) -> tuple:
+    """Insert a delivery's log row; answer its log line (never the hash or a key), for
+    log_delivery once the row is committed."""
+    delivery_id = db.session.execute(_ADD_DELIVERY, values).inserted_primary_key[0]
+    level = logging.INFO if values["verified"] else logging.WARNING
+    reason = values["reason"]
+    return (level, "webhook delivery %s from %s: %s, verified=%s state=%s testpress_attempt=%s attempt=%s%s",
+            delivery_id, values["remote_addr"], values["outcome"], values["verified"], values["attempt_state"],
+            values["testpress_attempt_id"], values["attempt_id"], f" ({reason})" if reason else "")
 
 
 def stored_payload(raw_body: bytes, *, limit: int | None = None) -> str:
@@ -252,15 +259,6 @@ def storable(text: str | None) -> str | None:
     if text is None:
         return None
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
-
-
-def delivery_line(delivery: WebhookDelivery) -> tuple:
-    """A delivery's log line (never the hash or a key), read once its row is flushed (its id is
-    known) and before the commit expires it, which would cost a statement to read it again."""
-    level = logging.INFO if delivery.verified else logging.WARNING
-    return (level, "webhook delivery %s from %s: %s, verified=%s state=%s testpress_attempt=%s attempt=%s%s",
-            delivery.id, delivery.remote_addr, delivery.outcome, delivery.verified, delivery.attempt_state,
-            delivery.testpress_attempt_id, delivery.attempt_id, f" ({delivery.reason})" if delivery.reason else "")
 
 
 def log_delivery(line: tuple) -> None:

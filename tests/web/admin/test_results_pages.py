@@ -96,6 +96,28 @@ def test_a_rolled_back_recording_leaves_the_standing_as_it_was(app):
     assert standing(student, exam).score == 10
 
 
+def test_a_pair_left_without_attempts_loses_its_standing_and_the_others_are_written_over(app):
+    """A result changed writes the pair's standing over the old row; an attempt deleted or
+    moved to another exam takes the pair's row with it."""
+    first, second, student = make_exam(), make_exam(), make_user()
+    moved, kept = scored(student, first, 10), scored(student, second, 12)
+    kept.score, kept.percentage = 15, 75.0
+    db.session.commit()
+    assert standing(student, second).score == 15
+
+    moved.exam = second
+    db.session.commit()
+    assert standing(student, first) is None
+    assert (standing(student, second).score, standing(student, second).attempts_used) == (15, 2)
+
+    db.session.delete(kept)
+    db.session.delete(moved)
+    db.session.commit()
+    assert standing(student, second) is None
+    kept, derived = recount()
+    assert kept == derived
+
+
 def seed_batch_results():
     physics = new_batch("Physics 2027")  # unaudited: a test pages past the end of an empty audit log
     exam = make_exam("Mock 1")
