@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test test-postgres lint load exam-day exam-day-postgres bench bench-pages clean
+.PHONY: run test test-postgres lint load exam-day exam-day-postgres bench bench-pages bench-webhook clean
 
 ## run: the portal and the Testpress sandbox with demo data (http://127.0.0.1:5000)
 # Exit status 2 is a busy port: the demo has said which and how to choose others, and make's
@@ -44,6 +44,10 @@ bench: $(VENV)/installed-dev
 ## bench-pages: the student's pages and the staff dashboard against a bare Flask route (gunicorn -w 2, wrk)
 bench-pages: $(VENV)/installed-dev
 	$(BIN)/python bench/pages_bench.py
+
+## bench-webhook: webhook deliveries (repeats, first deliveries) against a bare insert (gunicorn -w 2, wrk)
+bench-webhook: $(VENV)/installed-dev
+	$(BIN)/python bench/webhook_bench.py
 
 $(VENV)/installed: pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -212,6 +212,8 @@ def statement_name(text: str) -> str:
     """A statement as its verb and table: "SELECT attempts", "INSERT webhook_deliveries" (the
     table of its own FROM, not of a subquery's)."""
     text, bracketed = " ".join(text.split()), None
+    if called := re.match(r"SELECT (\w+)\(", text):  # PostgreSQL's locks: SELECT pg_advisory_xact_lock(...)
+        return f"SELECT {called.group(1)}()"
     while bracketed != text:
         bracketed, text = text, _BRACKETS.sub("", text)
     found = _TABLE.match(text)

@@ -262,7 +262,7 @@ def storable(text: str | None) -> str | None:
 
 
 def log_delivery(line: tuple) -> None:
-    """Log a delivery_line, once its delivery is committed."""
+    """Log the line `_log_row` answered, once its delivery is committed."""
     current_app.logger.log(*line)
 
 
