@@ -25,16 +25,13 @@ import argparse
 import os
 import random
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -43,6 +40,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "sandbox")]
 
+from bench.serving import gunicorn  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.core.database import create_database_file, init_database  # noqa: E402
 from portal.core.extensions import db  # noqa: E402
@@ -93,40 +91,6 @@ def seed(database_uri: str, students: int) -> int:
         db.session.remove()
         db.engine.dispose()
     return exam_id
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def gunicorn(database_uri: str, workers: int, log_path: Path):
-    port = free_port()
-    env = {**os.environ, **{f"PORTAL_{key}": value for key, value in SETTINGS.items()},
-           "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri}
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "--workers", str(workers),
-             "--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null", "wsgi:app"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"exam_day: gunicorn did not start:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(30)
 
 
 class Figures:
@@ -265,7 +229,12 @@ def main() -> int:
     exam_id = seed(database_uri, options.students)
     figures = Figures()
     log_path = folder / "gunicorn.log"
-    with gunicorn(database_uri, options.workers, log_path) as url:
+    env = {**{f"PORTAL_{key}": value for key, value in SETTINGS.items()},
+           "PORTAL_SQLALCHEMY_DATABASE_URI": database_uri}
+    # Production's gunicorn.conf.py as it is (max_requests included); /healthz answers 200 only
+    # once the database holds the migrations' head.
+    with gunicorn("wsgi:app", options.workers, log_path, env, options=("--access-logfile", "/dev/null"),
+                  ready="/healthz") as (url, _):
         started = time.perf_counter()
         numbers = list(range(options.students))
         random.shuffle(numbers)

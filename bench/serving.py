@@ -50,28 +50,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str]):
+def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str], *,
+             options: tuple[str, ...] = ("--max-requests", "0"), ready: str = "/"):
     """`gunicorn -w workers` serving app_spec (sync workers, gunicorn's default) with
-    gunicorn.conf.py; yields (URL, master's pid).
+    gunicorn.conf.py and `options`; yields (URL, master's pid) once `ready` answers below 500.
 
-    But for its max_requests: replacing each worker after a thousand requests would restart
-    a floor app's workers every second, and the figures would measure workers booting (and
-    the CPU read from /proc would lose the replaced workers' time).
+    The default options turn off gunicorn.conf.py's max_requests: replacing each worker after a
+    thousand requests would restart a floor app's workers every second, and the figures would
+    measure workers booting (and the CPU read from /proc would lose the replaced workers' time).
+    exam_day keeps production's, with options=().
     """
     port = free_port()
     with log_path.open("w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-             "--max-requests", "0", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), app_spec],
-            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "--workers", str(workers),
+             "--worker-class", "sync", *options, "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), app_spec],
+            cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60
             while True:
                 try:
-                    requests.get(url + "/", timeout=5)  # any answer: the server is up
-                    break
+                    if requests.get(url + ready, timeout=5).status_code < 500:
+                        break
                 except requests.RequestException:
                     pass
                 if server.poll() is not None or time.monotonic() > deadline:
@@ -80,7 +82,7 @@ def gunicorn(app_spec: str, workers: int, log_path: Path, env: dict[str, str]):
             yield url, server.pid
         finally:
             server.terminate()
-            server.wait(15)
+            server.wait(30)
 
 
 def workers_cpu(master: int) -> float | None:
