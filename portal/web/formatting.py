@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from portal.core.clock import institute_zone, utcnow
 from portal.results import SIGNED_FIELDS, max_score_claimed
 from portal.testpress.client import plain_failure
-from portal.vocabulary import AttemptStatus
+from portal.vocabulary import UNVERIFIED, VERIFIED, AttemptStatus
 
 DASH = "—"  # a value Testpress has not reported
 
@@ -57,17 +57,20 @@ def status_badge(status: str, staff: bool = False) -> Markup:
     return Markup(f'<span class="badge badge-{status}">{status.staff_label if staff else status.student_label}</span>')
 
 
-def verification(attempt) -> str:
+def verification_badge(attempt) -> str:
     """Whether Testpress vouches for an attempt's scores (anything with Attempt's `has_scores`
-    and `verified`), in the words every page uses; empty while there are none."""
+    and `verified`), as the badge every page shows beside them, in portal.vocabulary's words;
+    empty while there are none. A string of markup, for the caller's own Markup."""
     if not attempt.has_scores:
         return ""
-    return "Verified by Testpress" if attempt.verified else "Not yet verified by Testpress"
+    if attempt.verified:
+        return f'<span class="badge badge-verified">{VERIFIED}</span>'
+    return f'<span class="badge badge-unverified">{UNVERIFIED}</span>'
 
 
 def review_note(attempt) -> str:
     """Why an attempt has no review to open yet, in a student's words (anything with Attempt's
-    rules); empty when there is one. Said beside `verification`, never against it: a verified
+    rules); empty when there is one. Said beside `verification_badge`, never against it: a verified
     attempt is never "awaiting" Testpress."""
     if attempt.reviewable:
         return ""
@@ -92,9 +95,9 @@ def confirmation(attempt, review_link: Markup | str = "", scope: str = "") -> Ma
     # f-strings and escape() rather than Markup.format, whose string.Formatter was a sixth of
     # the history page's time (a confirmation per row); the same escaping: text is escaped,
     # Markup (the review's link) kept.
-    badge, why = verification(attempt), review_note(attempt)
+    badge, why = verification_badge(attempt), review_note(attempt)
     if badge:
-        badge = f'<span class="badge badge-{"verified" if attempt.verified else "unverified"}">{escape(badge)}</span> '
+        badge += " "
     why = f'<small class="muted review-note">{escape(why)}</small>' if why else escape(review_link)
     scope = f' <small class="confirmed-scope">{escape(scope)}</small>' if scope else ""
     return Markup(f'<span class="confirmation">{badge}{why}{scope}</span>')

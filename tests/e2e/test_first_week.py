@@ -1,7 +1,8 @@
 """What a first week showed a student and staff member (#25), in Chromium at a desktop and a
 phone size: a Testpress that does not open, a score Testpress gave without its maximum, what
 Testpress confirmed of a result, a result that updates itself, the login's way forward, the
-account page's names for its fields, and the one-time link's Copy button."""
+account page's names for its fields, an exam card's unverified score, and the one-time link's
+Copy button."""
 
 from __future__ import annotations
 
@@ -148,6 +149,26 @@ def test_an_unverified_result_updates_itself_once_testpress_confirms_it(sized, p
 
     page.locator(".badge-verified", has_text="Verified by Testpress").wait_for(timeout=20_000)
     assert "updates by itself" not in words(page.locator("main"))
+
+
+def test_an_exam_card_says_a_score_the_browser_alone_reported_is_not_yet_verified(sized, portal, student):
+    page, size = sized
+    app, url = portal
+    title = f"Claimed Card Mock {size}"
+    with app.app_context():
+        person = db.session.scalar(sa.select(User).where(User.email == student["email"]))
+        exam = make_exam(title)
+        make_attempt(person, exam, status="completed", score=2.0, max_score=4.0, percentage=50.0,
+                     score_source="webhook", started_at=utcnow() - timedelta(days=1))
+        make_attempt(person, exam, status="completed", score=3.0, max_score=4.0, percentage=75.0,
+                     score_source="return", started_at=utcnow() - timedelta(hours=1))
+    log_in(page, url, student["email"])
+    card = page.locator("article.exam-card", has_text=title)
+
+    assert "Score 3 / 4 (75.0%) Not yet verified by Testpress" in words(card.locator(".exam-state"))
+    assert card.locator(".badge-unverified", has_text="Not yet verified by Testpress").is_visible()
+    assert "Best: 2 / 4" in words(card)
+    shoot(page, "unverified-card", size)
 
 
 def test_the_login_page_says_what_to_do_without_a_password(sized, portal):

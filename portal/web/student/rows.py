@@ -27,8 +27,25 @@ NOT_CLOSED = sa.or_(_exams.c.closes_at.is_(None), _exams.c.closes_at > sa.bindpa
 _WITH_EXAM = _attempts.join(_exams, _exams.c.id == _attempts.c.exam_id)
 
 
+READ_RULES = ("verified", "has_scores", "reviewable")
+
+
+def with_attempt_rules(*names: str):
+    """A class decorator: a plain row of an attempt's columns, given the model's rules `names`
+    on them (properties of Attempt, borrowed, never restated)."""
+    def borrow(row_class: type) -> type:
+        for name in names:
+            setattr(row_class, name, getattr(Attempt, name))
+        return row_class
+    return borrow
+
+
+@with_attempt_rules("verified", "has_scores")
 class LatestAttempt(NamedTuple):
-    """A student's latest attempt at an exam, as its card shows it."""
+    """A student's latest attempt at an exam, as its card shows it. Its score_source says
+    whether Testpress vouches for its score (the borrowed `verified`): a score the browser
+    alone reported is shown as not yet verified. A field of the tuple, so of the memoised
+    card's key (views.card): a webhook confirming the score is a new card."""
 
     id: int
     status: str
@@ -36,6 +53,7 @@ class LatestAttempt(NamedTuple):
     max_score: float | None
     percentage: float | None
     institute_attempt_id: int | None
+    score_source: str | None
 
 
 class CountingResult(NamedTuple):
@@ -116,19 +134,6 @@ def exam_card(row: sa.Row) -> ExamCard:
     counting = None if counting_id is None else CountingResult(CountingRule(row.counting_rule).short_label,
                                                                score, max_score)
     return ExamCard(*exam, LatestAttempt(*latest) if latest[0] is not None else None, used or 0, counting)
-
-
-READ_RULES = ("verified", "has_scores", "reviewable")
-
-
-def with_attempt_rules(*names: str):
-    """A class decorator: a plain row of an attempt's columns, given the model's rules `names`
-    on them (properties of Attempt, borrowed, never restated)."""
-    def borrow(row_class: type) -> type:
-        for name in names:
-            setattr(row_class, name, getattr(Attempt, name))
-        return row_class
-    return borrow
 
 
 class AttemptsExam(NamedTuple):

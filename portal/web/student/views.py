@@ -21,7 +21,7 @@ from portal.testpress.signing import review_url
 from portal.vocabulary import AttemptStatus
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
-from portal.web.formatting import confirmation, percent, review_note, score, status_badge, when
+from portal.web.formatting import confirmation, percent, review_note, score, status_badge, verification_badge, when
 from portal.web.forms import ActionForm
 from portal.web.inputs import row_id
 from portal.web.pagination import requested_page
@@ -76,7 +76,10 @@ def card(exam: ExamCard, upcoming: bool, preview: bool, batches: tuple[str, ...]
     elif last is None:
         state = Markup('<span class="badge">Not started</span>')
     elif last.status == AttemptStatus.COMPLETED:
-        state = Markup(f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)})")
+        # A score only the browser reported says so beside it, in the results page's words:
+        # the card never shows the student's own claim as Testpress's.
+        unverified = "" if last.verified or not last.has_scores else f" {verification_badge(last)}"
+        state = Markup(f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)}){unverified}")
     else:
         state = Markup(f"{status_badge(last.status)} {AttemptStatus(last.status).student_note}")
     standing = []

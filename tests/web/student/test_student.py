@@ -84,6 +84,32 @@ def test_exam_cards_show_the_students_state_and_the_right_button(client, student
     assert "Retake" in exam_card(response, "Done")
 
 
+def test_an_exam_card_says_a_score_testpress_has_not_verified_is_not_yet_verified(client, student):
+    # The latest attempt's score came back with the browser only (3 / 4): the student could
+    # have edited it, so the card says so, in the results page's words; the counting result
+    # beside it is Testpress's (2 / 4).
+    exam = make_exam("Mock")
+    make_attempt(student, exam, **{**COMPLETED, "score": 2.0, "max_score": 4.0, "percentage": 50.0,
+                                   "score_source": "webhook", "started_at": utcnow() - timedelta(days=1)})
+    claimed = make_attempt(student, exam, **{**COMPLETED, "score": 3.0, "max_score": 4.0, "percentage": 75.0,
+                                              "testpress_attempt_id": "502"})
+
+    card = exam_card(client.get("/exams/"), "Mock")
+    result = page_text(client.get(f"/attempts/{claimed.id}"))
+
+    assert "Score 3 / 4 (75.0%) Not yet verified by Testpress" in card
+    assert "Best: 2 / 4" in card and "Verified by Testpress" not in card
+    assert "Not yet verified by Testpress" in result  # the same words
+
+
+def test_an_exam_card_says_nothing_of_verification_beside_a_score_testpress_gave(client, student):
+    make_attempt(student, make_exam("Mock"), **VERIFIED)
+
+    card = exam_card(client.get("/exams/"), "Mock")
+
+    assert "Score 12 / 20 (60.0%)" in card and "verified" not in card.lower()
+
+
 def test_exam_card_follows_the_latest_attempt(client, student):
     exam = make_exam("Mock")
     make_attempt(student, exam, **{**COMPLETED, "started_at": utcnow() - timedelta(days=2)})
@@ -403,7 +429,8 @@ def test_a_changed_score_shows_on_the_next_view_of_the_history_and_the_exam_list
     # webhook changes since is a new row, never the old one shown again.
     exam = make_exam("Physics")
     attempt = make_attempt(student, exam, **COMPLETED)
-    assert "12 / 20" in page_text(client.get("/attempts/")) and "12 / 20" in exam_card(client.get("/exams/"), "Physics")
+    assert "12 / 20" in page_text(client.get("/attempts/"))
+    assert "Score 12 / 20 (60.0%) Not yet verified by Testpress" in exam_card(client.get("/exams/"), "Physics")
 
     attempt.score, attempt.percentage, attempt.score_source = 15.0, 75.0, "webhook"
     db.session.commit()
@@ -411,4 +438,4 @@ def test_a_changed_score_shows_on_the_next_view_of_the_history_and_the_exam_list
     history, card = page_text(client.get("/attempts/")), exam_card(client.get("/exams/"), "Physics")
     assert "15 / 20" in history and "75.0%" in history and "12 / 20" not in history
     assert "Verified by Testpress" in history
-    assert "Score 15 / 20 (75.0%)" in card
+    assert "Score 15 / 20 (75.0%)" in card and "Not yet verified" not in card
