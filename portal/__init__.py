@@ -133,12 +133,13 @@ def configure_templates(app: Flask) -> None:
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
     from portal.web import links
     from portal.web.formatting import TEMPLATE_FILTERS
+    from portal.web.pagination import pager
 
     for name, function in TEMPLATE_FILTERS.items():
         app.add_template_filter(function, name)
     # Globals rather than a context processor: macros imported by a template see globals only.
     app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource, CountingRule=CountingRule,
-                                 claim=claim)
+                                 claim=claim, pager=pager)
     links.init_app(app)  # base.html's URLs, built once
 
 
