@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from flask import Flask, has_request_context, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 
 # The paths a worker keeps URLs for. A deployment has one; past a few (a client able to set
 # SCRIPT_NAME, say), the oldest path's URLs are dropped and built again when next used.
@@ -43,7 +43,15 @@ def init_app(app: Flask) -> None:
     def under(script_root: str) -> dict[str, dict]:
         return {"links": Links(), "assets": Assets()}
 
+    app.extensions["portal.links"] = under
+
     @app.context_processor
     def fixed_urls() -> dict[str, dict]:
         # A template rendered outside a request (an email) has no path to build URLs under.
         return under(request.script_root) if has_request_context() else {}
+
+
+def link(endpoint: str) -> str:
+    """url_for(endpoint), for an endpoint of no arguments, from the links base.html writes: for
+    a view that builds its rows' links from one prefix ("/attempts/" and the id)."""
+    return current_app.extensions["portal.links"](request.script_root)["links"][endpoint]

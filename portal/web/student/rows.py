@@ -115,14 +115,12 @@ class Card(NamedTuple):
     title: str
     description: str
     upcoming: bool
-    state: Markup  # the badge and what it means: "Completed Score 12 / 20 (60.0%)"
-    standing: Markup  # the counting result and the attempts used; empty without either
-    closes: Markup | str  # when the exam closes; empty if it never does, or has not opened
+    facts: Markup  # its lines: the state ("Completed Score 12 / 20 (60.0%)"), the counting result
+    # and the attempts used, when it closes, and for staff's preview who it is for
     instructions: str  # empty until the exam is open
-    batches: list[str]  # who the exam is for: shown to staff, who preview the list
     button: str  # the form's button ("Start", "Resume", "Retake"); empty where there is no form
-    note: str  # what stands in for the form when there is none
-    link: Markup  # to the latest result, or to the attempts at this exam; empty before any
+    after: Markup  # beside the button: what stands in for a form there is not, and the link to
+    # the latest result or to the attempts at this exam
 
 
 def exam_card(row: sa.Row) -> ExamCard:

@@ -24,6 +24,7 @@ from portal.web.errors import error_response
 from portal.web.formatting import confirmation, percent, review_note, score, status_badge, verification_badge, when
 from portal.web.forms import ActionForm
 from portal.web.inputs import row_id
+from portal.web.links import link
 from portal.web.pagination import requested_page
 from portal.web.student.blueprint import bp
 from portal.web.student.rows import (
@@ -69,19 +70,20 @@ def card(exam: ExamCard, upcoming: bool, preview: bool, batches: tuple[str, ...]
     """An exam's card, its pieces written here rather than in the template, as the history's
     cells are (history_cells): a card's conditions, filters and lookups in Jinja were most
     of the exam list's own time (bench/README.md). The template places them; the exam's
-    own words (title, description, instructions) are escaped there."""
+    own words (title, description, instructions) are escaped there, by Jinja, and the
+    pieces written here are the portal's own words but for batch names, escaped here."""
     last = exam.latest
     if upcoming:
-        state = Markup(f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at, zone)}')
+        state = f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at, zone)}'
     elif last is None:
-        state = Markup('<span class="badge">Not started</span>')
+        state = '<span class="badge">Not started</span>'
     elif last.status == AttemptStatus.COMPLETED:
         # A score only the browser reported says so beside it, in the results page's words:
         # the card never shows the student's own claim as Testpress's.
         unverified = "" if last.verified or not last.has_scores else f" {verification_badge(last)}"
-        state = Markup(f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)}){unverified}")
+        state = f"{status_badge(last.status)} Score {score(last)} ({percent(last.percentage)}){unverified}"
     else:
-        state = Markup(f"{status_badge(last.status)} {AttemptStatus(last.status).student_note}")
+        state = f"{status_badge(last.status)} {AttemptStatus(last.status).student_note}"
     standing = []
     if exam.counting:
         standing.append(f"<strong>{exam.counting.rule_label}: {score(exam.counting)}</strong>")
@@ -106,9 +108,18 @@ def card(exam: ExamCard, upcoming: bool, preview: bool, batches: tuple[str, ...]
         link = f'<a href="{result_url}?exam={exam.id}">My attempts at this exam</a>'
     else:
         link = ""
-    return Card(exam.id, exam.title, exam.description, upcoming, state, Markup(" · ".join(standing)),
-                when(exam.closes_at, zone) if exam.closes_at and not upcoming else "",
-                "" if upcoming else exam.instructions, batches, button, note, Markup(link))
+    # The card's facts in one piece, each line as the template had it: a Jinja test and
+    # lookup a line was most of what a card cost to place (bench/README.md).
+    facts = [f'<p class="exam-state">{state}</p>']
+    if standing:
+        facts.append(f'<p class="exam-standing">{" · ".join(standing)}</p>')
+    if exam.closes_at and not upcoming:
+        facts.append(f'<p class="muted">Closes {when(exam.closes_at, zone)}</p>')
+    if preview:  # batch names are staff's words: escaped
+        facts.append(f'<p class="muted">For: {escape(", ".join(batches))}</p>')
+    after = f'<span class="muted">{note}</span>{link}' if note and not button else link
+    return Card(exam.id, exam.title, exam.description, upcoming, Markup("\n".join(facts)),
+                "" if upcoming else exam.instructions, button, Markup(after))
 
 
 @bp.get("/exams/")
@@ -127,7 +138,7 @@ def exams():
     if preview and listed:
         for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": [exam.id for exam in listed]}):
             batches.setdefault(exam_id, []).append(name)
-    result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
+    result_url = link("student.attempts")  # "/attempts/<id>" is this and the id
     zone = institute_zone()
     cards = [card(exam, exam.is_upcoming(now), preview, tuple(batches.get(exam.id, ["Everyone"])), result_url, zone)
              for exam in listed]
@@ -137,7 +148,7 @@ def exams():
         upcoming_cards=[card for card in cards if card.upcoming],
         preview=preview,
         # "/exams/<id>/start" is this and the id (see the template).
-        exams_url=url_for("student.exams"),
+        exams_url=link("student.exams"),
         result_url=result_url,
     )
 
@@ -269,7 +280,7 @@ def attempts():
         select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
     completed = tuple(map(tuple, db.session.execute(PROGRESS[one_exam], params).all()))
-    result_url = url_for("student.attempts")  # "/attempts/<id>" is this and the id
+    result_url = link("student.attempts")  # "/attempts/<id>" is this and the id
     zone = institute_zone()
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
                            rows=[history_cells(row, result_url, zone) for row in page.items],
