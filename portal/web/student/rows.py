@@ -123,13 +123,16 @@ class Card(NamedTuple):
     # the latest result or to the attempts at this exam
 
 
-def exam_card(row: sa.Row) -> ExamCard:
+_COUNTING_RULE = _CARD_EXAM_FIELDS.index("counting_rule")
+
+
+def exam_card(row: tuple) -> ExamCard:
     """One row of LISTED_EXAMS (or PREVIEWED_EXAMS), its columns in ExamCard's and LatestAttempt's order."""
     exam_end = len(_CARD_EXAM_FIELDS)
     latest_end = exam_end + len(LatestAttempt._fields)
     exam, latest = row[:exam_end], row[exam_end:latest_end]
     used, counting_id, score, max_score = row[latest_end:]
-    counting = None if counting_id is None else CountingResult(CountingRule(row.counting_rule).short_label,
+    counting = None if counting_id is None else CountingResult(CountingRule(row[_COUNTING_RULE]).short_label,
                                                                score, max_score)
     return ExamCard(*exam, LatestAttempt(*latest) if latest[0] is not None else None, used or 0, counting)
 

@@ -22,7 +22,6 @@ from portal.vocabulary import AttemptStatus
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
 from portal.web.formatting import confirmation, percent, review_note, score, status_badge, verification_badge, when
-from portal.web.forms import ActionForm
 from portal.web.inputs import row_id
 from portal.web.links import link
 from portal.web.pagination import requested_page
@@ -61,17 +60,20 @@ def attempts_note(used: int, allowed: int | None) -> str:
     return f"{used} attempt{'s' if used != 1 else ''}" if used else ""
 
 
-# Memoised by everything a card shows, as the history's cells are (history_cells): the same
-# student's same standing at the same exam is the same card, and any change to it (a new
-# attempt, a webhook's score, the exam opening) is a new key.
+# Memoised by everything a card shows, as the history's cells are (history_cells): the
+# statement's row (the exam's columns, the latest attempt's with its score_source, the
+# standing's), so the same student's same standing at the same exam is the same card, and any
+# change to it (a new attempt, a webhook's score, the exam opening) is a new key. The row is
+# made an ExamCard only when it is new.
 @lru_cache(maxsize=4096)
-def card(exam: ExamCard, upcoming: bool, preview: bool, batches: tuple[str, ...], result_url: str,
+def card(row: tuple, upcoming: bool, preview: bool, batches: tuple[str, ...], result_url: str,
          zone: ZoneInfo) -> Card:
     """An exam's card, its pieces written here rather than in the template, as the history's
     cells are (history_cells): a card's conditions, filters and lookups in Jinja were most
     of the exam list's own time (bench/README.md). The template places them; the exam's
     own words (title, description, instructions) are escaped there, by Jinja, and the
     pieces written here are the portal's own words but for batch names, escaped here."""
+    exam = exam_card(row)
     last = exam.latest
     if upcoming:
         state = f'<span class="badge badge-upcoming">Upcoming</span> Opens {when(exam.opens_at, zone)}'
@@ -133,15 +135,16 @@ def exams():
     now = utcnow()
     preview = current_user.is_staff
     statement = PREVIEWED_EXAMS if preview else LISTED_EXAMS
-    listed = [exam_card(row) for row in db.session.execute(statement, {"now": now, "student_id": current_user.id})]
+    listed = db.session.execute(statement, {"now": now, "student_id": current_user.id}).all()
     batches: dict[int, list[str]] = {}
     if preview and listed:
         for exam_id, name in db.session.execute(EXAMS_BATCHES, {"exam_ids": [exam.id for exam in listed]}):
             batches.setdefault(exam_id, []).append(name)
     result_url = link("student.attempts")  # "/attempts/<id>" is this and the id
     zone = institute_zone()
-    cards = [card(exam, exam.is_upcoming(now), preview, tuple(batches.get(exam.id, ["Everyone"])), result_url, zone)
-             for exam in listed]
+    cards = [card(tuple(row), ExamCard.is_upcoming(row, now), preview, tuple(batches.get(row.id, ["Everyone"])),
+                  result_url, zone)
+             for row in listed]
     return render_template(
         "student/exams.html",
         open_cards=[card for card in cards if not card.upcoming],
@@ -229,7 +232,6 @@ def result(attempt_id: int):
                     and attempt.exam.can_start(utcnow())),
         # Testpress's word is still to come: the page fetches itself until it has (static/awaiting.js).
         awaiting=attempt.status == AttemptStatus.PENDING or (attempt.has_scores and not attempt.verified),
-        form=ActionForm(),
     )
 
 
