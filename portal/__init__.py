@@ -131,7 +131,7 @@ def configure_templates(app: Flask) -> None:
     """What every template may use, whichever blueprint renders it."""
     from portal.results import claim
     from portal.vocabulary import AttemptStatus, CountingRule, ReportSource
-    from portal.web import links
+    from portal.web import csrf_tokens, links
     from portal.web.formatting import TEMPLATE_FILTERS
     from portal.web.pagination import pager
 
@@ -141,6 +141,7 @@ def configure_templates(app: Flask) -> None:
     app.jinja_env.globals.update(AttemptStatus=AttemptStatus, ReportSource=ReportSource, CountingRule=CountingRule,
                                  claim=claim, pager=pager)
     links.init_app(app)  # base.html's URLs, built once
+    csrf_tokens.init_app(app)  # the forms' token, signed once a minute per session
 
 
 def configure_blueprints(app: Flask) -> None:
