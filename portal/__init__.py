@@ -15,6 +15,7 @@ from portal.core.config import Defaults, require_secret_key
 from portal.core.database import configure_engine
 from portal.core.extensions import csrf, db, limiter, login_manager, migrate
 from portal.core.logs import configure_logging
+from portal.core.sessions import PortalSessionInterface
 from portal.testpress.settings import TestpressSettings
 from portal.web.inputs import IdConverter, PortalRequest, refuse_nul_characters
 
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(ASSETS / "static"),
     )
     app.request_class = PortalRequest  # a body limit per endpoint: see portal.web.inputs
+    app.session_interface = PortalSessionInterface()  # its signer built once per key
     configure_settings(app, test_config)
     configure_logging(app)
     metrics.init_app(app)
