@@ -94,7 +94,10 @@ def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[in
     students, exams, vanishing = set(), set(), bool(written.deleted)
     # An attempt given only a new report (a repeat's history) keeps its standing.
     changed = [attempt for attempt in written.dirty if session.is_modified(attempt, include_collections=False)]
-    for attempt in (*written.new, *changed, *written.deleted):
+    for attempt in written.new:  # a new attempt has no old pair
+        students.add(attempt.student_id)
+        exams.add(attempt.exam_id)
+    for attempt in (*changed, *written.deleted):
         students.add(attempt.student_id)
         exams.add(attempt.exam_id)
         # And the old pair, should an attempt ever change hands.

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from portal.attempts.inserting import insert_attempts
 from portal.attempts.reconciliation import flag_no_record, record_report
 from portal.core import audit, metrics
 from portal.core.bulk import among
@@ -534,8 +535,10 @@ class PageRecorder:
         if not items:
             return
         now = utcnow()
-        matcher = AttemptMatcher(ReportSource.API)
+        # New attempts are inserted in bulk once the page is recorded, not by the flush.
+        matcher = AttemptMatcher(ReportSource.API, adds_new=False)
         tally = SyncSummary()
+        counted_new: set[int] = set()  # a new attempt listed twice on the page is new once
         with db.session.no_autoflush:
             matcher.load(items)
             for item in items:
@@ -543,18 +546,21 @@ class PageRecorder:
                 if attempt is None:
                     tally.unmatched += 1
                     continue
-                is_new, was_flagged = attempt.id is None, attempt.flagged
+                is_new = attempt.id is None and id(attempt) not in counted_new
+                was_flagged = attempt.flagged
                 before = _audited(attempt) if self.actor is not None else None
                 changed = record_report(attempt, item.report, now)
                 if before is not None and changed:
                     _audit_result_change(self.actor, attempt, before)
                 if is_new:
                     tally.new += 1
+                    counted_new.add(id(attempt))
                 elif changed:
                     tally.updated += 1
                 else:
                     tally.unchanged += 1
-                tally.flagged += int(attempt.flagged and not was_flagged)
+                tally.flagged += int(bool(attempt.flagged) and not was_flagged)
+            insert_attempts(db.session, matcher.new_attempts)
             matcher.save()
             self._count(tally, items, now)
 
