@@ -27,7 +27,7 @@ from datetime import datetime
 
 from portal.attempts import notices
 from portal.core.clock import utcnow
-from portal.core.objects import new_object
+from portal.core.objects import assign, new_object
 from portal.models import Attempt, AttemptReport
 from portal.results import RESULT_FIELDS, Report
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
@@ -79,8 +79,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         changes |= result
 
     was_verified, score_before = attempt.score_source in SIGNED_SOURCES, attempt.score
-    for name, value in changes.items():
-        setattr(attempt, name, value)
+    assign(attempt, changes)
     if report.carries_result and changes:  # a score confirmed (score_source alone) or changed
         notices.result_recorded(attempt, was_verified=was_verified, score_before=score_before)
     # An echo that changed the result (Testpress changing it back) is history too, and so is
@@ -214,8 +213,7 @@ def _flag_disagreement(attempt: Attempt) -> None:
     settled = _settled(attempt)
     unsettled = [reason for key, reason in found.items() if key not in settled]
     if unsettled or not settled:
-        attempt.flagged = bool(unsettled)
-        attempt.flag_reason = " ".join(unsettled)[:300] or None
+        assign(attempt, {"flagged": bool(unsettled), "flag_reason": " ".join(unsettled)[:300] or None})
     # Else every disagreement was settled: the flag stays down and its reason, as decided on, stays.
 
 

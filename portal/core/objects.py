@@ -45,3 +45,17 @@ def new_object(model: type[Model], **values) -> Model:
     instance = manager.new_instance()
     instance.__dict__.update(blank, **values)
     return instance
+
+
+def assign(instance, values: dict) -> None:
+    """Set `values` (column attributes) on `instance`. While it is transient (new, in no
+    session: a sync page's new attempt, inserted in bulk) straight into its dict, as
+    `new_object` builds it: there is no change to track for a row not yet written, and the
+    instrumentation cost more than the rule that decided the values. Otherwise through the
+    instrumentation, so that the flush sees what changed."""
+    state = instance._sa_instance_state
+    if state.key is None and state.session_id is None:
+        instance.__dict__.update(values)
+        return
+    for name, value in values.items():
+        setattr(instance, name, value)
