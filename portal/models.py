@@ -563,22 +563,48 @@ class Flushed(NamedTuple):
 
 
 _FLUSHED = "portal_flushed"
+_INSERTED = "portal_inserted_attempts"
 
 
 def flushed(session: sa.orm.Session, flush_context) -> Flushed:
     """What a flush writes of attempts and exams, for the after_flush hooks that keep the
     standings and the exams' counts current (portal.attempts.standings, portal.exams.stats):
     sorted out once per flush and kept in its context, rather than by each hook walking the
-    session (its `dirty` is computed from the identity map at each reading)."""
+    session (its `dirty` is computed from the identity map at each reading). New attempts
+    inserted in bulk since the last flush (`inserted_in_bulk`) are among the new."""
     found = flush_context.attributes.get(_FLUSHED)
     if found is None:
         dirty = session.dirty
-        found = Flushed([instance for instance in session.new if isinstance(instance, Attempt)],
+        found = Flushed([*session.info.pop(_INSERTED, ()),
+                         *(instance for instance in session.new if isinstance(instance, Attempt))],
                         [instance for instance in dirty if isinstance(instance, Attempt)],
                         [instance for instance in session.deleted if isinstance(instance, Attempt)],
                         [instance for instance in dirty if isinstance(instance, Exam) and instance.id is not None])
         flush_context.attributes[_FLUSHED] = found
     return found
+
+
+def inserted_in_bulk(session: sa.orm.Session, attempts: Iterable[Attempt]) -> None:
+    """Count `attempts`, just inserted by a bulk statement rather than by the flush, as new
+    in the session's next flush: its hooks then derive the standings and the exams' counts
+    from them and from whatever else it writes, in one statement each (the rows of exam_stats
+    locked in one order, as a single flush locks them). The caller's transaction must flush
+    again before it commits (something else changed), and a rollback forgets them."""
+    session.info.setdefault(_INSERTED, []).extend(attempts)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _forget_inserted(session: sa.orm.Session, previous_transaction) -> None:
+    session.info.pop(_INSERTED, None)
+
+
+@sa.event.listens_for(sa.orm.Session, "before_commit")
+def _refuse_unflushed_insertions(session: sa.orm.Session) -> None:
+    # before_commit runs before the commit's own flush: only a session with nothing left to
+    # flush could commit attempts whose standings and counts no hook has seen.
+    if session.info.get(_INSERTED) and not (session.new or session.dirty or session.deleted):
+        session.info.pop(_INSERTED)
+        raise RuntimeError("attempts inserted in bulk with nothing else to flush: the flush hooks never saw them")
 
 
 class OutboxMessage(db.Model):

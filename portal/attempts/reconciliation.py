@@ -27,6 +27,7 @@ from datetime import datetime
 
 from portal.attempts import notices
 from portal.core.clock import utcnow
+from portal.core.objects import assign, new_object
 from portal.models import Attempt, AttemptReport
 from portal.results import RESULT_FIELDS, Report
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
@@ -78,8 +79,7 @@ def record_report(attempt: Attempt, report: Report, now: datetime | None = None)
         changes |= result
 
     was_verified, score_before = attempt.score_source in SIGNED_SOURCES, attempt.score
-    for name, value in changes.items():
-        setattr(attempt, name, value)
+    assign(attempt, changes)
     if report.carries_result and changes:  # a score confirmed (score_source alone) or changed
         notices.result_recorded(attempt, was_verified=was_verified, score_before=score_before)
     # An echo that changed the result (Testpress changing it back) is history too, and so is
@@ -194,7 +194,7 @@ def _keep_history(attempt: Attempt, report: Report, now: datetime, repeat: bool)
             attempt.other_returns = (attempt.other_returns or 0) + 1
     fields = {"source": report.source, "status": report.status, "testpress_attempt_id": report.testpress_attempt_id,
               "received_at": now, **report.result()}
-    attempt.reports.append(AttemptReport(**fields))
+    attempt.reports.append(new_object(AttemptReport, **fields))
     # Only a new report, or a new claim, can change what the reports say. (So a flag
     # stored by some other rule stays until the attempt's next new report.)
     _flag_disagreement(attempt)
@@ -213,8 +213,7 @@ def _flag_disagreement(attempt: Attempt) -> None:
     settled = _settled(attempt)
     unsettled = [reason for key, reason in found.items() if key not in settled]
     if unsettled or not settled:
-        attempt.flagged = bool(unsettled)
-        attempt.flag_reason = " ".join(unsettled)[:300] or None
+        assign(attempt, {"flagged": bool(unsettled), "flag_reason": " ".join(unsettled)[:300] or None})
     # Else every disagreement was settled: the flag stays down and its reason, as decided on, stays.
 
 

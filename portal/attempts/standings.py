@@ -39,8 +39,11 @@ def _derived(*conditions: sa.ColumnElement[bool]) -> sa.Select:
 
 _TABLE = Standing.__table__
 # Built once and run with each flush's students and exams: building the window's statement
-# anew took longer than SQLite took to run it.
-_IN_SCOPE = (among(Attempt.student_id, listed("students")), among(Attempt.exam_id, listed("exams")))
+# anew took longer than SQLite took to run it. The pairs are found through the students'
+# index: `exam_id + 0` keeps SQLite off the exams' (its statistics made it read every attempt
+# of a sync page's three exams, 170 ms a page at 100,000 attempts and growing with them,
+# where the students' index reads theirs alone, 60 ms; EXPLAIN QUERY PLAN shows which).
+_IN_SCOPE = (among(Attempt.student_id, listed("students")), among(Attempt.exam_id + 0, listed("exams")))
 _FORGET = sa.delete(_TABLE).where(among(_TABLE.c.student_id, listed("students")),
                                   among(_TABLE.c.exam_id, listed("exams")))
 _DERIVE = sa.insert(_TABLE).from_select(COLUMNS, _derived(*_IN_SCOPE))
@@ -94,7 +97,10 @@ def _pairs_touched(session: Session, written: Flushed) -> tuple[set[int], set[in
     students, exams, vanishing = set(), set(), bool(written.deleted)
     # An attempt given only a new report (a repeat's history) keeps its standing.
     changed = [attempt for attempt in written.dirty if session.is_modified(attempt, include_collections=False)]
-    for attempt in (*written.new, *changed, *written.deleted):
+    for attempt in written.new:  # a new attempt has no old pair
+        students.add(attempt.student_id)
+        exams.add(attempt.exam_id)
+    for attempt in (*changed, *written.deleted):
         students.add(attempt.student_id)
         exams.add(attempt.exam_id)
         # And the old pair, should an attempt ever change hands.

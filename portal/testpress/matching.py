@@ -38,6 +38,7 @@ from portal.core.bulk import among, listed
 from portal.core.clock import utcnow
 from portal.core.database import Key, require_key
 from portal.core.extensions import db
+from portal.core.objects import new_object
 from portal.models import Attempt, Exam, UnmatchedReport, User
 from portal.testpress.reports import ReportedAttempt
 from portal.vocabulary import UNFINISHED_STATUSES, AttemptStatus, ReportSource
@@ -136,13 +137,6 @@ def _one(item: ReportedAttempt) -> dict:
     return {"testpress_id": item.testpress_attempt_id, "institute_id": item.institute_attempt_id}
 
 
-def _added_attempt(student_id: int, exam_id: int, started_at: datetime) -> Attempt:
-    attempt = Attempt(student_id=student_id, exam_id=exam_id, status=AttemptStatus.LAUNCHED, started_at=started_at,
-                      reports=[])
-    db.session.add(attempt)
-    return attempt
-
-
 def recording_keys(items: list[ReportedAttempt]) -> set[Key]:
     """What recording `items` decides on, for its write transaction to hold: each report's
     Testpress attempt (so that two reports of one attempt take turns even while its student is
@@ -161,11 +155,14 @@ class AttemptMatcher:
     """Matches a batch of reports of one source to attempts, creating what is missing.
 
     Call `load` once with the batch, then `attempt_for` per report. New attempts are added
-    to the session; nothing is committed here.
+    to the session, or with `adds_new` off only listed in `new_attempts`, once each, for the
+    caller to insert in bulk (portal.attempts.inserting); nothing is committed here.
     """
 
-    def __init__(self, source: ReportSource):
+    def __init__(self, source: ReportSource, *, adds_new: bool = True):
         self.source = source
+        self.adds_new = adds_new
+        self.new_attempts: list[Attempt] = []
         self._by_institute_id: dict[int, Attempt] = {}
         self._by_testpress_id: dict[str, Attempt] = {}
         # Students and exams as tuples of the columns matching needs: the ORM's objects cost
@@ -353,7 +350,12 @@ class AttemptMatcher:
 
     def _new_attempt(self, student: KnownStudent, exam: KnownExam, item: ReportedAttempt) -> Attempt:
         """An attempt taken on Testpress without a launch from the portal."""
-        return _added_attempt(student.id, exam.id, item.report.started_at or utcnow())
+        attempt = new_object(Attempt, student_id=student.id, exam_id=exam.id, status=AttemptStatus.LAUNCHED,
+                             started_at=item.report.started_at or utcnow())
+        if self.adds_new:
+            db.session.add(attempt)
+        self.new_attempts.append(attempt)
+        return attempt
 
     @staticmethod
     def _unknown(item: ReportedAttempt, student: KnownStudent | None, exam: KnownExam | None) -> str:

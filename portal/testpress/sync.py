@@ -13,6 +13,7 @@ filters on an attempt's *start* and the clocks of the two sides need not agree.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from portal.attempts.inserting import insert_attempts
 from portal.attempts.reconciliation import flag_no_record, record_report
 from portal.core import audit, metrics
 from portal.core.bulk import among
@@ -171,7 +173,7 @@ def run_sync(
 ) -> SyncSummary:
     """Carry out `run` (from begin_sync): the command's, cron's and Sync now's one body.
     Raises TestpressError (after marking the run failed)."""
-    with _run(run) as run:
+    with _run(run) as run, _gc_frozen():
         map_testpress_exam_ids(client)
         pages = client.iter_attempts(
             page_size=page_size,
@@ -190,6 +192,19 @@ def run_sync(
     summary = SyncSummary.of(run)
     log.info("Testpress sync %s: %s", run.id, summary.line())
     return summary
+
+
+@contextmanager
+def _gc_frozen() -> Iterator[None]:
+    """Leave the objects already there (the app, its modules and models) out of the cyclic
+    garbage collector's passes while the run lasts: a page's thousands of ORM objects set
+    off its oldest generation every page or two, and each such pass walked them all, a
+    tenth of a first sync's time."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def start_in_background(app, client: TestpressClient, run: SyncRun) -> threading.Thread:
@@ -534,8 +549,10 @@ class PageRecorder:
         if not items:
             return
         now = utcnow()
-        matcher = AttemptMatcher(ReportSource.API)
+        # New attempts are inserted in bulk once the page is recorded, not by the flush.
+        matcher = AttemptMatcher(ReportSource.API, adds_new=False)
         tally = SyncSummary()
+        counted_new: set[int] = set()  # a new attempt listed twice on the page is new once
         with db.session.no_autoflush:
             matcher.load(items)
             for item in items:
@@ -543,18 +560,21 @@ class PageRecorder:
                 if attempt is None:
                     tally.unmatched += 1
                     continue
-                is_new, was_flagged = attempt.id is None, attempt.flagged
+                is_new = attempt.id is None and id(attempt) not in counted_new
+                was_flagged = attempt.flagged
                 before = _audited(attempt) if self.actor is not None else None
                 changed = record_report(attempt, item.report, now)
                 if before is not None and changed:
                     _audit_result_change(self.actor, attempt, before)
                 if is_new:
                     tally.new += 1
+                    counted_new.add(id(attempt))
                 elif changed:
                     tally.updated += 1
                 else:
                     tally.unchanged += 1
-                tally.flagged += int(attempt.flagged and not was_flagged)
+                tally.flagged += int(bool(attempt.flagged) and not was_flagged)
+            insert_attempts(db.session, matcher.new_attempts)
             matcher.save()
             self._count(tally, items, now)
 

@@ -477,3 +477,36 @@ def test_a_resumed_take_later_attempt_the_api_lists_without_its_reference_is_one
         launched.id, "completed", "68701", 163.0)
     assert (run.new, run.updated) == (0, 1)
     assert attempts_used(asha.id, physics.id) == 1
+
+
+def test_a_new_attempt_listed_twice_on_a_page_and_again_on_the_next_is_one_attempt_counted_once(app):
+    """Testpress's pages shift while a sync reads them, so an attempt can come twice on a page
+    and again on the next: it is one attempt, in the run's counts, the standings and the
+    exams' kept counts alike."""
+    from portal.models import Standing
+    from portal.testpress.sync import PageRecorder, record_page
+    from tests.attempts.test_integrity import api_attempt
+    from tests.exams.test_exam_stats import assert_counts_match_a_recount
+
+    asha = make_user("asha@example.com", "Asha", testpress_user_id=311)
+    physics = make_exam("Physics Mock 1", testpress_id=12)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+    pager = PageRecorder(None, run)
+    running = api_attempt(9001, "asha@example.com", 311, state="Running", completed_on=None, score=None,
+                          percentage=None)
+    completed = api_attempt(9001, "asha@example.com", 311)
+
+    record_page(pager, [running, completed, completed])
+    record_page(pager, [completed])
+
+    db.session.expire_all()
+    attempt = db.session.scalars(sa.select(Attempt)).one()
+    assert (attempt.status, attempt.score, attempt.testpress_attempt_id) == ("completed", 163.0, "9001")
+    assert [report.status for report in attempt.reports] == ["started", "completed"]
+    standing = db.session.get(Standing, (asha.id, physics.id))
+    assert (standing.attempts_used, standing.attempt_id, standing.score) == (1, attempt.id, 163.0)
+    assert_counts_match_a_recount()
+    run = db.session.get(SyncRun, run.id)
+    assert (run.new, run.updated, run.unchanged) == (1, 1, 2)

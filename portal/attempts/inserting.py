@@ -1,0 +1,62 @@
+"""New attempts written in bulk: a sync page's, one statement for the attempts and one for their reports.
+
+The attempts are the ORM objects `record_report` recorded, exactly as the webhook's; only the
+writing differs. The unit of work inserts them one by one on SQLite, which cannot say which
+id it gave which row of a multi-row INSERT ... RETURNING (SQLAlchemy then falls back to a
+statement per row, and the flush was a third of a first sync). Here the rows go in one
+multi-row INSERT, and each id is told by the attempt's unique Testpress id, which RETURNING
+gives beside it. The flush hooks see the attempts as new in the session's next flush
+(models.inserted_in_bulk), so the standings and the exams' counts keep one rule each.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from portal.models import Attempt, AttemptReport, inserted_in_bulk
+
+_ATTEMPTS, _REPORTS = Attempt.__table__, AttemptReport.__table__
+_ATTEMPT_COLUMNS = frozenset(_ATTEMPTS.c.keys()) - {"id"}
+_REPORT_COLUMNS = frozenset(_REPORTS.c.keys()) - {"id", "attempt_id"}
+_INSERT_ATTEMPTS = _ATTEMPTS.insert().returning(_ATTEMPTS.c.testpress_attempt_id, _ATTEMPTS.c.id)
+_INSERT_REPORTS = _REPORTS.insert()
+
+
+def _column_values(instance, columns: frozenset[str]) -> dict:
+    """The values of `columns` set on a new object (its instance dict): a column it leaves
+    unset takes its default from the table, as in a flush."""
+    return {key: value for key, value in instance.__dict__.items() if key in columns}
+
+
+def _by_shape(rows: Iterable[dict]) -> Iterable[list[dict]]:
+    """`rows` grouped by their keys: one executemany takes rows of one shape."""
+    groups: dict[frozenset, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[frozenset(row)].append(row)
+    return groups.values()
+
+
+def insert_attempts(session: Session, attempts: list[Attempt]) -> None:
+    """Insert `attempts` (new, each with a Testpress attempt id, none in the session) and
+    their reports, in the session's transaction; the caller's transaction must flush again
+    before it commits (models.inserted_in_bulk). Each attempt is given its id."""
+    if not attempts:
+        return
+    if any(attempt.testpress_attempt_id is None or attempt.id is not None for attempt in attempts):
+        raise ValueError("insert_attempts takes new attempts known by their Testpress id")
+    ids: dict[str, int] = {}
+    for rows in _by_shape(_column_values(attempt, _ATTEMPT_COLUMNS) for attempt in attempts):
+        ids.update(session.execute(_INSERT_ATTEMPTS, rows).all())
+    reports = []
+    for attempt in attempts:
+        attempt_id = ids[attempt.testpress_attempt_id]
+        set_committed_value(attempt, "id", attempt_id)
+        reports.extend({**_column_values(report, _REPORT_COLUMNS), "attempt_id": attempt_id}
+                       for report in attempt.reports)
+    for rows in _by_shape(reports):
+        session.execute(_INSERT_REPORTS, rows)
+    inserted_in_bulk(session, attempts)
