@@ -11,14 +11,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 NOT_FINISHED = "This attempt has not been finished on Testpress yet."
-# A launch Testpress has not reported may never have reached it (Testpress down, the page not
-# opening): resuming signs the same launch again (portal.attempts.launching.resume_or_launch),
-# and a launch uses none of the attempts allowed until Testpress has seen it (grading.USED).
 # Whether Testpress vouches for an attempt's scores, in the words every page says it
-# (portal.web.formatting.verification): a score only the browser return reported is the
+# (portal.web.formatting.verification_badge): a score only the browser return reported is the
 # student's to edit, and never stands anywhere without UNVERIFIED beside it.
 VERIFIED = "Verified by Testpress"
 UNVERIFIED = "Not yet verified by Testpress"
+# A launch Testpress has not reported may never have reached it (Testpress down, the page not
+# opening): resuming signs the same launch again (portal.attempts.launching.resume_or_launch),
+# and a launch uses none of the attempts allowed until Testpress has seen it (grading.USED).
 NOT_REPORTED = ("Testpress has not reported this attempt yet. If it did not open, press Resume to try again: "
                 "it opens this same attempt, which uses none of the attempts allowed until Testpress has seen it.")
 

@@ -151,17 +151,24 @@ def test_an_unverified_result_updates_itself_once_testpress_confirms_it(sized, p
     assert "updates by itself" not in words(page.locator("main"))
 
 
+def verified_then(email: str, title: str, latest: dict, **verified) -> int:
+    """A new exam `title` with the student's result Testpress verified a day ago (`verified`:
+    its scores) and a later attempt an hour ago (`latest`: its columns); the exam's id."""
+    person = db.session.scalar(sa.select(User).where(User.email == email))
+    exam = make_exam(title)
+    make_attempt(person, exam, status="completed", score_source="webhook", started_at=utcnow() - timedelta(days=1),
+                 **verified)
+    make_attempt(person, exam, started_at=utcnow() - timedelta(hours=1), **latest)
+    return exam.id
+
+
 def test_an_exam_card_says_a_score_the_browser_alone_reported_is_not_yet_verified(sized, portal, student):
     page, size = sized
     app, url = portal
     title = f"Claimed Card Mock {size}"
     with app.app_context():
-        person = db.session.scalar(sa.select(User).where(User.email == student["email"]))
-        exam = make_exam(title)
-        make_attempt(person, exam, status="completed", score=2.0, max_score=4.0, percentage=50.0,
-                     score_source="webhook", started_at=utcnow() - timedelta(days=1))
-        make_attempt(person, exam, status="completed", score=3.0, max_score=4.0, percentage=75.0,
-                     score_source="return", started_at=utcnow() - timedelta(hours=1))
+        verified_then(student["email"], title, score=2.0, max_score=4.0, percentage=50.0,
+                      latest=dict(status="completed", score=3.0, max_score=4.0, percentage=75.0, score_source="return"))
     log_in(page, url, student["email"])
     card = page.locator("article.exam-card", has_text=title)
 
@@ -201,12 +208,8 @@ def test_an_in_progress_card_does_not_call_the_unfinished_attempt_a_result(sized
     app, url = portal
     title = f"Paused Mock {size}"
     with app.app_context():
-        person = db.session.scalar(sa.select(User).where(User.email == student["email"]))
-        exam = make_exam(title)
-        make_attempt(person, exam, status="completed", score=14.0, max_score=20.0, percentage=70.0,
-                     score_source="webhook", started_at=utcnow() - timedelta(days=1))
-        make_attempt(person, exam, status="cancelled", started_at=utcnow() - timedelta(hours=1))
-        exam_id = exam.id
+        exam_id = verified_then(student["email"], title, score=14.0, max_score=20.0, percentage=70.0,
+                                latest=dict(status="cancelled"))
     log_in(page, url, student["email"])
     card = page.locator("article.exam-card", has_text=title)
 
