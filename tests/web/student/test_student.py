@@ -92,7 +92,7 @@ def test_an_exam_card_says_a_score_testpress_has_not_verified_is_not_yet_verifie
     make_attempt(student, exam, **{**COMPLETED, "score": 2.0, "max_score": 4.0, "percentage": 50.0,
                                    "score_source": "webhook", "started_at": utcnow() - timedelta(days=1)})
     claimed = make_attempt(student, exam, **{**COMPLETED, "score": 3.0, "max_score": 4.0, "percentage": 75.0,
-                                              "testpress_attempt_id": "502"})
+                                              "testpress_attempt_id": "502", "started_at": utcnow()})
 
     card = exam_card(client.get("/exams/"), "Mock")
     result = page_text(client.get(f"/attempts/{claimed.id}"))
