@@ -13,6 +13,8 @@ from datetime import date, timedelta
 
 from markupsafe import Markup, escape
 
+from portal.vocabulary import UNVERIFIED
+
 # Every chart is 640 user units wide (its viewBox) and drawn as wide as its card
 # (static/style.css: .chart). Its text is 14 units on a wide screen and 24 on a phone, where
 # the card is about 310 CSS px wide: 24 units are then about 11.5 CSS px. Labels are laid out
@@ -97,6 +99,14 @@ class Point:
     label: str  # shown on hover: the exam and the date
     percentage: float
     day: date  # the institute's date of the attempt, for the axis
+    # False for a percentage only the browser return reported: the student's to edit, so its
+    # dot is hollow and its hover says so in the results page's words.
+    verified: bool = True
+
+    @property
+    def hover(self) -> str:
+        said = f"{self.label}: {self.percentage:.1f}%"
+        return said if self.verified else f"{said} ({UNVERIFIED})"
 
 
 def percentage_line_svg(points: Sequence[Point]) -> Markup:
@@ -125,7 +135,7 @@ def percentage_line_svg(points: Sequence[Point]) -> Markup:
         f'<svg class="chart chart-progress" viewBox="0 0 {LINE_WIDTH} {LINE_HEIGHT}" role="img" '
         f'aria-label="{escape(summary)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(summary)}</title>",
-        "<desc>{}</desc>".format(escape("; ".join(f"{p.label}: {p.percentage:.1f}%" for p in points))),
+        "<desc>{}</desc>".format(escape("; ".join(point.hover for point in points))),
     ]
     for mark in marks:
         level = _number(y(mark))
@@ -138,8 +148,8 @@ def percentage_line_svg(points: Sequence[Point]) -> Markup:
     parts.append(f'<polyline class="line" points="{path}"></polyline>')
     for (cx, cy), point in zip(coordinates, points):
         parts.append(
-            f'<circle class="dot" cx="{cx}" cy="{cy}" r="6">'
-            f"<title>{escape(point.label)}: {point.percentage:.1f}%</title></circle>"
+            f'<circle class="dot{"" if point.verified else " dot-unverified"}" cx="{cx}" cy="{cy}" r="6">'
+            f"<title>{escape(point.hover)}</title></circle>"
         )
     for centre, text in date_labels([(x(i), point.day) for i, point in enumerate(points)]):
         parts.append(f'<text x="{_number(centre)}" y="{LINE_HEIGHT - 8}" text-anchor="middle">{text}</text>')

@@ -68,6 +68,15 @@ def test_a_negative_percentage_stretches_the_scale():
     assert all(0 <= y <= 260 for y in ys)
 
 
+def test_a_percentage_testpress_has_not_verified_is_a_hollow_dot_that_says_so_on_hover():
+    svg = percentage_line_svg([Point("Physics, 01 Dec 2026", 40.0, DAY),
+                               Point("Physics, 02 Dec 2026", 80.0, DAY, verified=False)])
+
+    assert re.findall(r'<circle class="([\w -]+)"', svg) == ["dot", "dot dot-unverified"]
+    assert re.findall(r"<circle [^>]*><title>([^<]*)</title>", svg) == [
+        "Physics, 01 Dec 2026: 40.0%", "Physics, 02 Dec 2026: 80.0% (Not yet verified by Testpress)"]
+    assert "02 Dec 2026: 80.0% (Not yet verified by Testpress)</desc>" in svg  # what a screen reader reads
+
 def test_labels_are_escaped():
     svg = percentage_line_svg([Point('<script>alert("x")</script> & co', 50.0, DAY)])
 

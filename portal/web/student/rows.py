@@ -250,7 +250,8 @@ HISTORY_ROWS = {
     for one_exam in (False, True)
 }
 PROGRESS = {
-    one_exam: _students(sa.select(_exams.c.title, _attempts.c.started_at, _attempts.c.percentage)
+    one_exam: _students(sa.select(_exams.c.title, _attempts.c.started_at, _attempts.c.percentage,
+                                    _attempts.c.score_source)
                         .select_from(_WITH_EXAM),
               one_exam)
     .where(_attempts.c.status == AttemptStatus.COMPLETED, _attempts.c.percentage.is_not(None))

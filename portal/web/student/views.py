@@ -18,7 +18,7 @@ from portal.core.extensions import db
 from portal.testpress.launch import launch_fields
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
-from portal.vocabulary import AttemptStatus
+from portal.vocabulary import SIGNED_SOURCES, AttemptStatus
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
 from portal.web.formatting import confirmation, percent, review_note, score, status_badge, verification_badge, when
@@ -251,19 +251,19 @@ def history_cells(row: HistoryRow, result_url: str, zone: ZoneInfo) -> tuple[Mar
             escape(score(row)), escape(percent(row.percentage)), confirmation(row, review))
 
 
-# Keyed by the chart's rows themselves (each attempt's exam, start and percentage) and the
+# Keyed by the chart's rows themselves (each attempt's exam, start, percentage and its source) and the
 # zone, its only inputs: a student who reloads the history gets the same drawing without
 # converting, labelling and drawing fifty points again, and new or changed rows (a webhook's
 # new score) are a new key, so no drawing is ever stale or anyone else's. A few megabytes per
 # worker at most.
 @lru_cache(maxsize=512)
-def progress_chart(completed: tuple[tuple[str, datetime, float], ...], zone: ZoneInfo) -> Markup:
+def progress_chart(completed: tuple[tuple[str, datetime, float, str], ...], zone: ZoneInfo) -> Markup:
     """The history's percentage-over-time chart of PROGRESS's rows (newest first), oldest first,
     each point on the day the institute's clock showed (as the table beside it), not UTC's."""
     points = []
-    for title, started, percentage in reversed(completed):
+    for title, started, percentage, source in reversed(completed):
         day = started.replace(tzinfo=UTC).astimezone(zone).date()
-        points.append(Point(f"{title}, {day:%d %b %Y}", percentage, day))
+        points.append(Point(f"{title}, {day:%d %b %Y}", percentage, day, verified=source in SIGNED_SOURCES))
     return percentage_line_svg(points)
 
 

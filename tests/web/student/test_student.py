@@ -17,9 +17,13 @@ def student(auth):
     return user
 
 
-def page_text(response) -> str:
-    """The page's visible text, tags removed and whitespace collapsed."""
-    return " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+def page_text(response, *, without_charts=False) -> str:
+    """The page's visible text, tags removed and whitespace collapsed; `without_charts`, the
+    text outside its charts (what a chart says on hover is the chart's own)."""
+    html = response.get_data(as_text=True)
+    if without_charts:
+        html = re.sub(r"<svg\b.*?</svg>", " ", html, flags=re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def exam_card(response, title: str) -> str:
@@ -331,7 +335,7 @@ def test_each_page_says_once_and_in_the_same_words_whether_testpress_verified_it
     other = {"Verified by Testpress": "Not yet verified", "Not yet verified by Testpress": "Verified by"}[verification]
 
     for url in ("/attempts/", f"/attempts/{attempt.id}"):
-        text = page_text(client.get(url))
+        text = page_text(client.get(url), without_charts=True)  # the history's chart: below
         assert text.count(statement) == 1, (url, text)
         assert text.count(verification) == 1 and other not in text
         assert ("Review" in text.split(verification, 1)[1][:40]) == (not why)
@@ -363,8 +367,21 @@ def test_history_charts_the_percentage_over_time(client, student):
     html = client.get("/attempts/").get_data(as_text=True)
 
     assert "Percentage over 2 completed attempts" in html
-    tooltips = re.findall(r"<title>Physics, [^<]*: ([\d.]+)%</title>", html)
+    tooltips = re.findall(r"<title>Physics, [^<]*: ([\d.]+)%[^<]*</title>", html)
     assert tooltips == ["40.0", "80.0"]  # oldest first, along the line
+
+
+def test_the_history_chart_says_which_percentages_testpress_has_not_verified(client, student):
+    exam = make_exam("Physics")
+    now = utcnow()
+    make_attempt(student, exam, **{**VERIFIED, "percentage": 40.0, "started_at": now - timedelta(days=2)})
+    make_attempt(student, exam, **{**COMPLETED, "testpress_attempt_id": "502", "percentage": 80.0,
+                                   "started_at": now - timedelta(days=1)})
+
+    html = client.get("/attempts/").get_data(as_text=True)
+
+    hovers = re.findall(r'<circle class="([\w -]+)"[^>]*><title>Physics, [^<]*: ([^<]*)</title>', html)
+    assert hovers == [("dot", "40.0%"), ("dot dot-unverified", "80.0% (Not yet verified by Testpress)")]
 
 
 def test_history_chart_labels_a_point_with_the_institutes_day(make_app):
