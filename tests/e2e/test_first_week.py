@@ -178,6 +178,23 @@ def test_an_exam_card_says_a_score_the_browser_alone_reported_is_not_yet_verifie
     shoot(page, "unverified-card", size)
 
 
+def test_the_history_chart_draws_a_percentage_the_browser_alone_reported_hollow(sized, portal, student):
+    page, size = sized
+    app, url = portal
+    with app.app_context():
+        exam_id = verified_then(student["email"], f"Claimed Chart Mock {size}", score=2.0, max_score=4.0,
+                                percentage=50.0, latest=dict(status="completed", score=3.0, max_score=4.0,
+                                                             percentage=75.0, score_source="return"))
+    log_in(page, url, student["email"])
+    page.goto(f"{url}/attempts/?exam={exam_id}")
+    verified, claimed = page.locator("svg.chart-progress circle.dot").all()
+
+    fills = [dot.evaluate("dot => getComputedStyle(dot).fill") for dot in (verified, claimed)]
+    assert fills[0] != fills[1] and fills[1] == "rgb(255, 255, 255)"  # hollow: the card's colour
+    assert claimed.is_visible()
+    assert claimed.locator("title").text_content().endswith("75.0% (Not yet verified by Testpress)")
+    shoot(page, "unverified-chart", size)
+
 def test_the_login_page_says_what_to_do_without_a_password(sized, portal):
     page, size = sized
     _, url = portal
