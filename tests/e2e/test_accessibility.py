@@ -266,6 +266,14 @@ def test_student_page_fits_a_phone_and_its_charts_are_legible(open_page, spec):
 
     overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert overflow[0] <= overflow[1], f"{spec.name} scrolls sideways on a phone: {overflow[0]} px in {overflow[1]}"
+    # A stacked table row is a card: what it holds stays inside its border (a badge too long
+    # for the space beside its label once ran over the edge by a few pixels, inside the page).
+    spilled = page.evaluate("""[...document.querySelectorAll('.table-wrap tbody tr')].flatMap(row => {
+        const edge = row.getBoundingClientRect().right;
+        return [...row.querySelectorAll('*')].filter(element => element.getBoundingClientRect().right > edge + 0.5)
+            .map(element => element.outerHTML.slice(0, 80));
+    })""")
+    assert not spilled, f"{spec.name}: past its row's edge on a phone: {spilled}"
     # Each chart text's size on screen: its font size in user units times the chart's scale.
     sizes = page.evaluate("""[...document.querySelectorAll('svg.chart text')].map(text =>
         [text.textContent, parseFloat(getComputedStyle(text).fontSize) * text.ownerSVGElement.getScreenCTM().a])""")
