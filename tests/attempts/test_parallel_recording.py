@@ -281,3 +281,74 @@ def test_two_webhooks_teaching_one_testpress_user_id_to_two_students_take_turns(
     sending.join(20), resending.join(20)
 
     assert sent == [{"status": "recorded"}] and resent == [{"status": "recorded"}]
+
+
+def wait_for_lock_waiters(count: int, lock: str | None = None) -> None:
+    """Return once `count` transactions of this database wait for a lock (of the kind `lock`:
+    "transactionid" for a row's holder, "tuple" for a row another waiter is first in line for)."""
+    waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND wait_event_type = 'Lock' AND wait_event LIKE :lock")
+    for _ in range(200):
+        db.session.rollback()
+        if db.session.scalar(waiting, {"lock": lock or "%"}) >= count:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"fewer than {count} transactions came to wait for a lock")
+
+
+def test_two_sync_pages_and_a_webhook_of_other_students_at_the_same_exams_never_deadlock(app):
+    """Recordings of different students run in parallel and meet at the exams' kept counts
+    (exam_stats), one row per exam and status. Each page lists its exams in its own order;
+    were the rows locked in that order, the page holding chemistry's row and the page holding
+    physics's would each wait for the other's. Two holders keep both rows until every
+    recording waits, then free chemistry's, then physics's, so that each page takes its first
+    row before it asks for its second."""
+    physics, chemistry = make_exam("Physics Mock 1", testpress_id=12), make_exam("Chemistry Mock 1", testpress_id=13)
+    kiran = make_user("kiran@example.com", "Kiran", testpress_user_id=100)
+    for exam in (physics, chemistry):  # the counts' rows exist before exam day
+        make_attempt(kiran, exam, status="completed", score=150, max_score=200, percentage=75.0, score_source="api")
+    for email, name, user_id in (("asha@example.com", "Asha", 311), ("ravi@example.com", "Ravi", 533),
+                                 ("meera@example.com", "Meera", 422)):
+        make_user(email, name, testpress_user_id=user_id)
+    runs = [SyncRun(), SyncRun()]
+    db.session.add_all(runs)
+    db.session.commit()
+    run_ids, exam_ids, errors = [run.id for run in runs], (physics.id, chemistry.id), []
+    pages = [[api_attempt(9001, "asha@example.com", 311, exam_id=13),  # chemistry first
+              api_attempt(9002, "asha@example.com", 311, exam_id=12)],
+             [api_attempt(9003, "ravi@example.com", 533, exam_id=12),  # physics first
+              api_attempt(9004, "ravi@example.com", 533, exam_id=13)]]
+    meeras = signed_body(completed_payload(email="meera@example.com", user_id=422, attempt_id=9005))
+
+    def sync_page(run_id, page):
+        with app.app_context():
+            try:
+                record_page(PageRecorder(None, db.session.get(SyncRun, run_id)), page)
+            except Exception as error:  # the deadlock the database broke was raised here
+                errors.append(error)
+
+    threads = [threading.Thread(target=sync_page, args=(run_id, page)) for run_id, page in zip(run_ids, pages)]
+    with kept_counts_row_held(app, exam_ids[0], "completed"):
+        with kept_counts_row_held(app, exam_ids[1], "completed"):
+            for waiters, thread in enumerate(threads, start=1):
+                thread.start()
+                wait_for_lock_waiters(waiters)
+            delivering, delivered = in_thread(lambda: post(app.test_client(), meeras).status_code)
+            wait_for_lock_waiters(3)
+        # Chemistry's row free, and physics's still held: whoever holds chemistry's now waits
+        # for physics's, in line behind the page first to ask for it (as the webhook is).
+        wait_for_lock_waiters(2, "tuple")
+    for thread in (*threads, delivering):
+        thread.join(30)
+
+    assert errors == [] and delivered == [200]
+    db.session.rollback()
+    recorded_attempts = db.session.execute(
+        sa.select(Attempt.testpress_attempt_id, Attempt.exam_id, Attempt.score_source)
+        .where(Attempt.testpress_attempt_id.is_not(None)).order_by(Attempt.testpress_attempt_id)).all()
+    assert recorded_attempts == [("9001", exam_ids[1], "api"), ("9002", exam_ids[0], "api"),
+                                 ("9003", exam_ids[0], "api"), ("9004", exam_ids[1], "api"),
+                                 ("9005", exam_ids[0], "webhook")]
+    completed = db.session.execute(sa.text("SELECT exam_id, attempts FROM exam_stats WHERE status = 'completed' "
+                                           "ORDER BY exam_id")).all()
+    assert completed == [(exam_ids[0], 4), (exam_ids[1], 3)]
