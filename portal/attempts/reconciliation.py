@@ -27,7 +27,7 @@ from datetime import datetime
 
 from portal.attempts import notices
 from portal.core.clock import utcnow
-from portal.core.objects import assign, new_object
+from portal.core.objects import append, assign, new_object
 from portal.models import Attempt, AttemptReport
 from portal.results import RESULT_FIELDS, Report
 from portal.vocabulary import SIGNED_SOURCES, AttemptStatus, ReportSource
@@ -194,7 +194,7 @@ def _keep_history(attempt: Attempt, report: Report, now: datetime, repeat: bool)
             attempt.other_returns = (attempt.other_returns or 0) + 1
     fields = {"source": report.source, "status": report.status, "testpress_attempt_id": report.testpress_attempt_id,
               "received_at": now, **report.result()}
-    attempt.reports.append(new_object(AttemptReport, **fields))
+    append(attempt, "reports", new_object(AttemptReport, **fields))
     # Only a new report, or a new claim, can change what the reports say. (So a flag
     # stored by some other rule stays until the attempt's next new report.)
     _flag_disagreement(attempt)

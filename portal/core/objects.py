@@ -17,6 +17,7 @@ from functools import cache
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 Model = TypeVar("Model")
 
@@ -47,15 +48,32 @@ def new_object(model: type[Model], **values) -> Model:
     return instance
 
 
+def _transient(instance) -> bool:
+    state = instance._sa_instance_state
+    return state.key is None and state.session_id is None
+
+
 def assign(instance, values: dict) -> None:
     """Set `values` (column attributes) on `instance`. While it is transient (new, in no
     session: a sync page's new attempt, inserted in bulk) straight into its dict, as
     `new_object` builds it: there is no change to track for a row not yet written, and the
     instrumentation cost more than the rule that decided the values. Otherwise through the
     instrumentation, so that the flush sees what changed."""
-    state = instance._sa_instance_state
-    if state.key is None and state.session_id is None:
+    if _transient(instance):
         instance.__dict__.update(values)
         return
     for name, value in values.items():
         setattr(instance, name, value)
+
+
+def append(instance, collection: str, item) -> None:
+    """Append `item` to `instance`'s `collection` (a relationship's list). While `instance` is
+    transient, as in `assign`, without the instrumentation: the bulk insert reads a new
+    attempt's reports from the list itself (portal.attempts.inserting), so no backref,
+    cascade or history is wanted, and its events cost more than the report's own rule (a
+    first sync: 70 µs an append of the 300 µs an attempt took). Otherwise through the
+    instrumentation, so that the flush inserts it."""
+    if _transient(instance):
+        set_committed_value(instance, collection, [*getattr(instance, collection), item])
+        return
+    getattr(instance, collection).append(item)
