@@ -12,7 +12,7 @@ gives beside it. The flush hooks see the attempts as new in the session's next f
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -67,6 +67,24 @@ def _by_shape(rows: Iterable[dict]) -> Iterable[list[dict]]:
     return groups.values()
 
 
+# The most rows in one INSERT: SQLite takes at most 32,766 values a statement (an attempt has 33).
+_LONGEST_BATCH = 512
+
+
+def _batches(rows: list[dict]) -> Iterator[list[dict]]:
+    """`rows` in batches whose lengths are powers of two (913: 512, 256, 128, 16, 1).
+
+    Each length is another statement (a multi-row INSERT ... RETURNING), and sqlite3 keeps up
+    to 128 prepared statements a connection, a thousand rows' one taking megabytes: a page
+    of any other number of new attempts than the last was another, and a first sync grew by
+    2 MB a page until the cache was full. Ten lengths are all it ever prepares now."""
+    start = 0
+    while start < len(rows):
+        size = min(_LONGEST_BATCH, 1 << ((len(rows) - start).bit_length() - 1))
+        yield rows[start:start + size]
+        start += size
+
+
 def insert_attempts(session: Session, attempts: list[Attempt]) -> None:
     """Insert `attempts` (new, each with a Testpress attempt id, none in the session) and
     their reports, in the session's transaction; the caller's transaction must flush again
@@ -77,7 +95,8 @@ def insert_attempts(session: Session, attempts: list[Attempt]) -> None:
         raise ValueError("insert_attempts takes new attempts known by their Testpress id")
     ids: dict[str, int] = {}
     for rows in _by_shape(_column_values(attempt, _ATTEMPT_IMPLIED) for attempt in attempts):
-        ids.update(session.execute(_INSERT_ATTEMPTS, rows).all())
+        for batch in _batches(rows):
+            ids.update(session.execute(_INSERT_ATTEMPTS, batch).all())
     reports = []
     for attempt in attempts:
         attempt_id = ids[attempt.testpress_attempt_id]

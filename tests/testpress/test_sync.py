@@ -510,3 +510,34 @@ def test_a_new_attempt_listed_twice_on_a_page_and_again_on_the_next_is_one_attem
     assert_counts_match_a_recount()
     run = db.session.get(SyncRun, run.id)
     assert (run.new, run.updated, run.unchanged) == (1, 1, 2)
+
+
+def test_a_page_of_new_attempts_of_several_kinds_is_stored_whole_in_its_batches(app):
+    """A page's new attempts go in by shape (a running one leaves its result out) and by
+    batches of power-of-two lengths: each is stored, with its own report, under its own id."""
+    from portal.attempts.inserting import _batches
+    from portal.testpress.sync import PageRecorder, record_page
+    from tests.attempts.test_integrity import api_attempt
+
+    make_user("asha@example.com", "Asha", testpress_user_id=311)
+    make_exam("Physics Mock 1", testpress_id=12)
+    run = SyncRun()
+    db.session.add(run)
+    db.session.commit()
+    running = {"state": "Running", "completed_on": None, "score": None, "percentage": None}
+    page = [api_attempt(9000 + number, "asha@example.com", 311,
+                        **(running if number % 3 == 0 else {"score": 100 + number})) for number in range(1, 10)]
+
+    record_page(PageRecorder(None, run), page)
+
+    db.session.expire_all()
+    stored = {attempt.testpress_attempt_id: attempt for attempt in db.session.scalars(sa.select(Attempt))}
+    assert sorted(stored) == [str(9000 + number) for number in range(1, 10)]
+    for number in range(1, 10):
+        attempt = stored[str(9000 + number)]
+        expected = ("started", None) if number % 3 == 0 else ("completed", 100.0 + number)
+        assert (attempt.status, attempt.score) == expected
+        assert [(report.testpress_attempt_id, report.status) for report in attempt.reports] == [
+            (str(9000 + number), expected[0])]
+        assert (attempt.flagged, attempt.needs_confirmation, attempt.other_returns) == (False, False, 0)
+    assert [len(batch) for batch in _batches([{}] * 913)] == [512, 256, 128, 16, 1]
