@@ -249,6 +249,16 @@ HISTORY_ROWS = {
     .order_by(*NEWEST_FIRST).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
     for one_exam in (False, True)
 }
+@with_attempt_rules("verified")
+class ProgressRow(NamedTuple):
+    """One point of the history's chart: hashable, so the drawing is memoised by its rows."""
+
+    exam_title: str
+    started_at: datetime
+    percentage: float
+    score_source: str | None
+
+
 PROGRESS = {
     one_exam: _students(sa.select(_exams.c.title, _attempts.c.started_at, _attempts.c.percentage,
                                     _attempts.c.score_source)

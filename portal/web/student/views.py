@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from portal.core.extensions import db
 from portal.testpress.launch import launch_fields
 from portal.testpress.settings import testpress_settings
 from portal.testpress.signing import review_url
-from portal.vocabulary import SIGNED_SOURCES, AttemptStatus
+from portal.vocabulary import AttemptStatus
 from portal.web.charts import Point, answer_breakdown_svg, percentage_line_svg
 from portal.web.errors import error_response
 from portal.web.formatting import confirmation, percent, review_note, score, status_badge, verification_badge, when
@@ -40,6 +40,7 @@ from portal.web.student.rows import (
     ExamCard,
     HistoryRow,
     LatestAttempt,
+    ProgressRow,
     ResultRow,
     RowPagination,
     exam_card,
@@ -257,13 +258,13 @@ def history_cells(row: HistoryRow, result_url: str, zone: ZoneInfo) -> tuple[Mar
 # new score) are a new key, so no drawing is ever stale or anyone else's. A few megabytes per
 # worker at most.
 @lru_cache(maxsize=512)
-def progress_chart(completed: tuple[tuple[str, datetime, float, str], ...], zone: ZoneInfo) -> Markup:
+def progress_chart(completed: tuple[ProgressRow, ...], zone: ZoneInfo) -> Markup:
     """The history's percentage-over-time chart of PROGRESS's rows (newest first), oldest first,
     each point on the day the institute's clock showed (as the table beside it), not UTC's."""
     points = []
-    for title, started, percentage, source in reversed(completed):
-        day = started.replace(tzinfo=UTC).astimezone(zone).date()
-        points.append(Point(f"{title}, {day:%d %b %Y}", percentage, day, verified=source in SIGNED_SOURCES))
+    for row in reversed(completed):
+        day = row.started_at.replace(tzinfo=UTC).astimezone(zone).date()
+        points.append(Point(f"{row.exam_title}, {day:%d %b %Y}", row.percentage, day, verified=row.verified))
     return percentage_line_svg(points)
 
 
@@ -281,7 +282,7 @@ def attempts():
     page = requested_page(lambda number: RowPagination(
         select=HISTORY_ROWS[one_exam], params=params, session=db.session(),
         page=number, per_page=per_page, max_per_page=None, error_out=False), per_page)
-    completed = tuple(map(tuple, db.session.execute(PROGRESS[one_exam], params).all()))
+    completed = tuple(map(ProgressRow._make, db.session.execute(PROGRESS[one_exam], params).all()))
     result_url = link("student.attempts")  # "/attempts/<id>" is this and the id
     zone = institute_zone()
     return render_template("student/attempts.html", page=page, exam_id=exam_id,
