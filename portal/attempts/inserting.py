@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.core.objects import blank_values
 from portal.models import Attempt, AttemptReport, inserted_in_bulk
 
 _ATTEMPTS, _REPORTS = Attempt.__table__, AttemptReport.__table__
@@ -24,39 +25,22 @@ _INSERT_ATTEMPTS = _ATTEMPTS.insert().returning(_ATTEMPTS.c.testpress_attempt_id
 _INSERT_REPORTS = _REPORTS.insert()
 
 
-def _implied(table, *left_out: str) -> dict[str, object]:
-    """The table's columns (but `left_out`) by the value a row may leave out: None where
-    the table gives a missing value nothing else, its constant default where it has one."""
-    implied = {}
-    for column in table.c:
-        if column.key in left_out:
-            continue
-        if column.default is None and column.server_default is None:
-            implied[column.key] = None
-        elif column.default is not None and column.default.is_scalar:
-            implied[column.key] = column.default.arg
-        else:
-            implied[column.key] = _GIVEN  # a default computed at the insert (a time): only a value given
-    return implied
-
-
-_GIVEN = object()
-_ATTEMPT_IMPLIED = _implied(_ATTEMPTS, "id")
-_REPORT_IMPLIED = _implied(_REPORTS, "id", "attempt_id")
-
-
-def _column_values(instance, implied: dict[str, object]) -> dict:
-    """The values of the columns set on a new object (its instance dict) that the table would
-    not put there itself: a column it leaves unset takes its default from the table, as in a
-    flush. A new object holds every column (core.objects.new_object), mostly empty, and each
-    value sent is bound, type by type, per row: leaving out the ones the table implies sends a
-    third of them, and rows of one kind keep one shape."""
-    return {key: value for key, value in instance.__dict__.items()
-            if (default := implied.get(key, _ABSENT)) is not _ABSENT and not (
-                value is default or (value == default and type(value) is type(default)))}
-
-
+_ATTEMPT_COLUMNS = frozenset(_ATTEMPTS.c.keys())
+_REPORT_COLUMNS = frozenset(_REPORTS.c.keys())
+_ATTEMPT_BLANK, _REPORT_BLANK = blank_values(Attempt), blank_values(AttemptReport)
 _ABSENT = object()
+
+
+def _column_values(instance, columns: frozenset[str], blank: dict) -> dict:
+    """The values of `columns` set on a new object (its instance dict) but those the table
+    would put there itself (core.objects.blank_values): a column left out takes its default
+    from the table, as in a flush. A new object holds every column (core.objects.new_object),
+    mostly empty, and each value sent is bound, type by type, per row: leaving out the blank
+    ones sends a third of them, and rows of one kind keep one shape. (A new attempt's id is
+    None: left out too.)"""
+    return {key: value for key, value in instance.__dict__.items()
+            if key in columns and not ((default := blank.get(key, _ABSENT)) is value or (
+                value == default and type(value) is type(default)))}
 
 
 def _by_shape(rows: Iterable[dict]) -> Iterable[list[dict]]:
@@ -94,14 +78,14 @@ def insert_attempts(session: Session, attempts: list[Attempt]) -> None:
     if any(attempt.testpress_attempt_id is None or attempt.id is not None for attempt in attempts):
         raise ValueError("insert_attempts takes new attempts known by their Testpress id")
     ids: dict[str, int] = {}
-    for rows in _by_shape(_column_values(attempt, _ATTEMPT_IMPLIED) for attempt in attempts):
+    for rows in _by_shape(_column_values(attempt, _ATTEMPT_COLUMNS, _ATTEMPT_BLANK) for attempt in attempts):
         for batch in _batches(rows):
             ids.update(session.execute(_INSERT_ATTEMPTS, batch).all())
     reports = []
     for attempt in attempts:
         attempt_id = ids[attempt.testpress_attempt_id]
         set_committed_value(attempt, "id", attempt_id)
-        reports.extend({**_column_values(report, _REPORT_IMPLIED), "attempt_id": attempt_id}
+        reports.extend({**_column_values(report, _REPORT_COLUMNS, _REPORT_BLANK), "attempt_id": attempt_id}
                        for report in attempt.reports)
     for rows in _by_shape(reports):
         session.execute(_INSERT_REPORTS, rows)

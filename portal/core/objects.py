@@ -38,6 +38,13 @@ def _blank(model: type) -> tuple[object, dict, frozenset[str]]:
     return mapper.class_manager, blank, frozenset(prop.key for prop in mapper.column_attrs)
 
 
+def blank_values(model: type) -> dict:
+    """`model`'s columns by the value a new row holds when none is given, as a flush would
+    insert it: None, or the model's constant default. A column not named must be given (or
+    the insert computes it: a time)."""
+    return _blank(model)[1]
+
+
 def new_object(model: type[Model], **values) -> Model:
     """A new (transient) `model` holding `values`, column attributes only; TypeError for any other key."""
     manager, blank, columns = _blank(model)
